@@ -1,0 +1,41 @@
+# One front door for humans and CI: `make up` starts the local stack, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install up test lint typecheck unit bench asyncapi deadletters clean
+
+install: $(INSTALLED)
+
+# Re-install when the dependency pins change; requirements.lock pins the transitive ones too.
+$(INSTALLED): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(INSTALLED)
+
+up: install
+	$(BIN)/python -m devstack up
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python -m bench.invitations
+
+asyncapi: install
+	$(BIN)/python -m contracts.asyncapi docs/asyncapi
+
+deadletters: install
+	$(BIN)/python -m infra.deadletter list
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

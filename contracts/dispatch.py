@@ -1,0 +1,38 @@
+"""Messages owned by ``dispatch``: outgoing messages on every channel and their delivery."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from contracts.envelope import Command, Event
+
+Channel = Literal["email", "sms"]
+
+
+class SendMessage(Command):
+    """Send one message to one member, rendered from a template in the member's language."""
+
+    owner: ClassVar[str] = "dispatch"
+    name: ClassVar[str] = "send_message"
+
+    member_id: str = Field(description="Recipient; dispatch looks the contact up.")
+    channel: Channel = Field(default="email", description="Channel to send on.")
+    template: str = Field(
+        pattern=r"^[a-z0-9_]{1,60}$", description="Template name, e.g. round_invitation."
+    )
+    params: dict[str, str] = Field(
+        default_factory=dict, max_length=30, description="Values filled into the template."
+    )
+
+
+class MessageSent(Event):
+    """A message left for its channel (accepted by the SMTP server or SMS provider)."""
+
+    owner: ClassVar[str] = "dispatch"
+    name: ClassVar[str] = "message_sent"
+
+    send_id: str = Field(description="message_id of the SendMessage command.")
+    channel: Channel = Field(description="Channel used.")
+    template: str = Field(description="Template used.")

@@ -1,0 +1,35 @@
+"""Every message class by owner, for stream set-up and the AsyncAPI documents."""
+
+from __future__ import annotations
+
+from contracts import dispatch, feedback, recruitment, rounds
+from contracts.envelope import Envelope
+
+OWNERS = ("recruitment", "rounds", "dispatch", "feedback")
+
+MESSAGES: tuple[type[Envelope], ...] = (
+    recruitment.RegisterTenant,
+    recruitment.EnrolMember,
+    recruitment.ConfirmMembership,
+    recruitment.ContactRecorded,
+    recruitment.MemberEnrolled,
+    rounds.CreateRound,
+    rounds.ApproveRound,
+    rounds.OpenRound,
+    rounds.CloseRound,
+    rounds.SubmitResponse,
+    rounds.RoundOpened,
+    rounds.RoundClosed,
+    dispatch.SendMessage,
+    dispatch.MessageSent,
+    feedback.PublishFeedback,
+    feedback.FeedbackPublished,
+)
+
+
+def by_subject_name(owner: str, kind: str, name: str) -> type[Envelope] | None:
+    """The message class for a subject's owner, kind and name tokens."""
+    for cls in MESSAGES:
+        if (cls.owner, cls.kind, cls.name) == (owner, kind, name):
+            return cls
+    return None

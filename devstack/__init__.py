@@ -1,0 +1,1 @@
+"""Local development stack helpers: fake SMTP mailbox and SMS gateway (devtools)."""

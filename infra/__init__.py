@@ -1,0 +1,1 @@
+"""Shared service infrastructure: logging, metrics, store and bus wiring; no domain rules."""

@@ -1,0 +1,241 @@
+"""JetStream wiring: streams, publishing with Nats-Msg-Id, and the reliable-consumer policy.
+
+Every subscriber runs with ``AckPolicy.MANUAL`` behind ``reliable_middleware``, which decides
+the fate of each delivery (FastStream's default would terminate a message on any exception):
+
+- handled                                   → ack
+- invalid (schema, not JSON, tenant of subject ≠ tenant of body, or ``Rejected`` by the handler)
+                                            → filed in the dead-letter stream, then terminated
+- failed for another reason                 → nak with the next back-off delay
+- failed on its last allowed delivery       → filed in the dead-letter stream, then terminated
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import pydantic
+import structlog
+from faststream import BaseMiddleware
+from faststream.message import StreamMessage
+from faststream.nats.message import NatsMessage
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from contracts.envelope import Envelope
+from contracts.registry import OWNERS
+from contracts.subjects import (
+    DEAD_LETTER_STREAM,
+    MessageKind,
+    dead_letter_subject,
+    stream_name,
+    stream_subjects,
+    subject_for,
+    tenant_of_subject,
+)
+
+log = structlog.get_logger()
+
+MAX_DELIVER = 6
+"""Deliveries a message gets before it is dead-lettered."""
+BACKOFF_SECONDS: tuple[float, ...] = (1.0, 5.0, 15.0, 60.0, 300.0)
+"""Delay before the 2nd, 3rd, … delivery after a failure."""
+ACK_WAIT_SECONDS = 60.0
+"""How long a delivery may run before JetStream redelivers it."""
+DUPLICATE_WINDOW_SECONDS = 120.0
+"""Window in which a second publish with the same Nats-Msg-Id is dropped."""
+
+
+class Rejected(Exception):
+    """A handler's verdict that a message can never succeed (unknown round, wrong state …).
+
+    The message is filed in the dead-letter stream with this reason instead of being retried.
+    """
+
+
+def consumer_config(durable: str) -> ConsumerConfig:
+    """Durable pull consumer settings every subscriber shares."""
+    return ConsumerConfig(
+        durable_name=durable,
+        max_deliver=MAX_DELIVER,
+        # Past max_deliver JetStream stops delivering; the middleware files the last failure.
+        ack_wait=ACK_WAIT_SECONDS,
+    )
+
+
+def stream_configs() -> list[StreamConfig]:
+    """Every stream of the installation: events (limits), commands (work queue), dead letters."""
+    configs: list[StreamConfig] = []
+    kinds: tuple[MessageKind, ...] = ("evt", "cmd")
+    for owner in OWNERS:
+        for kind in kinds:
+            configs.append(
+                StreamConfig(
+                    name=stream_name(owner, kind),
+                    subjects=stream_subjects(owner, kind),
+                    retention=(
+                        RetentionPolicy.WORK_QUEUE if kind == "cmd" else RetentionPolicy.LIMITS
+                    ),
+                    storage=StorageType.FILE,
+                    duplicate_window=DUPLICATE_WINDOW_SECONDS,
+                    # Events are kept a while so a new subscriber or a replay can catch up.
+                    max_age=None if kind == "cmd" else 30 * 24 * 3600.0,
+                )
+            )
+    configs.append(
+        StreamConfig(
+            name=DEAD_LETTER_STREAM,
+            subjects=["deadletter.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=90 * 24 * 3600.0,
+        )
+    )
+    return configs
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    """Create or update every stream; safe to run from every service at start."""
+    for config in stream_configs():
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            await js.update_stream(config)
+
+
+async def publish(js: JetStreamContext, message: Envelope) -> None:
+    """Publish one message with its message_id as Nats-Msg-Id, and wait for the stream's ack."""
+    await publish_raw(
+        js, subject_for(message), message.model_dump_json().encode(), message.message_id
+    )
+
+
+async def publish_raw(js: JetStreamContext, subject: str, data: bytes, message_id: str) -> None:
+    """Publish prepared bytes (from an outbox entry) with ``message_id`` as Nats-Msg-Id."""
+    await js.publish(subject, data, headers={"Nats-Msg-Id": message_id})
+
+
+def _body_tenant(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    tenant = data.get("tenant") if isinstance(data, dict) else None
+    return tenant if isinstance(tenant, str) else None
+
+
+def _backoff(delivered: int, backoff: Sequence[float]) -> float:
+    return backoff[min(delivered - 1, len(backoff) - 1)]
+
+
+DeadLetterSink = Callable[[str, bytes, dict[str, str]], Awaitable[None]]
+
+
+def reliable_middleware(
+    dead_letter: DeadLetterSink,
+    *,
+    max_deliver: int | None = None,
+    backoff: Sequence[float] | None = None,
+    on_outcome: Callable[[str, str], None] | None = None,
+) -> type[BaseMiddleware]:
+    """A FastStream middleware class applying the delivery policy described in this module.
+
+    ``dead_letter(subject, data, headers)`` files a message in the dead-letter stream;
+    ``on_outcome(subject, outcome)`` is told ``handled``, ``retried`` or ``dead_lettered``.
+    """
+
+    def limits() -> tuple[int, Sequence[float]]:
+        # Read at delivery time so settings (and tests) can change the module defaults.
+        return max_deliver or MAX_DELIVER, backoff or BACKOFF_SECONDS
+
+    def report(subject: str, outcome: str) -> None:
+        if on_outcome is not None:
+            on_outcome(subject, outcome)
+
+    class ReliableMiddleware(BaseMiddleware):
+        async def consume_scope(
+            self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]
+        ) -> Any:
+            raw = msg.raw_message
+            subject: str = raw.subject
+            metadata = raw.metadata
+            delivered = int(metadata.num_delivered)
+            body: bytes = msg.body
+            headers = dict(msg.headers or {})
+            message_id = headers.get("Nats-Msg-Id", "")
+            structlog.contextvars.bind_contextvars(subject=subject, message_id=message_id)
+            try:
+                body_tenant = _body_tenant(body)
+                subject_tenant = tenant_of_subject(subject)
+                if body_tenant is not None and body_tenant != subject_tenant:
+                    raise Rejected(
+                        f"tenant of subject ({subject_tenant}) differs from body ({body_tenant})"
+                    )
+                if body_tenant is not None:
+                    structlog.contextvars.bind_contextvars(tenant=body_tenant)
+                result = await call_next(msg)
+            except (pydantic.ValidationError, Rejected) as exc:
+                reason = "invalid" if isinstance(exc, pydantic.ValidationError) else "rejected"
+                log.warning("message dead-lettered", reason=reason, error=str(exc)[:500])
+                await self._file(metadata, subject, body, headers, reason, str(exc), delivered)
+                await msg.reject()
+                report(subject, "dead_lettered")
+                return None
+            except Exception as exc:
+                most, delays = limits()
+                if delivered >= most:
+                    log.error("message exhausted its deliveries", error=repr(exc)[:500])
+                    await self._file(
+                        metadata, subject, body, headers, "exhausted", repr(exc), delivered
+                    )
+                    await msg.reject()
+                    report(subject, "dead_lettered")
+                    return None
+                delay = _backoff(delivered, delays)
+                log.warning(
+                    "handler failed, will retry",
+                    error=repr(exc)[:500],
+                    delivered=delivered,
+                    retry_in=delay,
+                )
+                await cast(NatsMessage, msg).nack(delay=delay)
+                report(subject, "retried")
+                return None
+            finally:
+                structlog.contextvars.unbind_contextvars("subject", "message_id", "tenant")
+            await msg.ack()
+            report(subject, "handled")
+            return result
+
+        async def _file(
+            self,
+            metadata: Any,
+            subject: str,
+            body: bytes,
+            headers: dict[str, str],
+            reason: str,
+            error: str,
+            delivered: int,
+        ) -> None:
+            stream = str(metadata.stream)
+            consumer = str(metadata.consumer)
+            dl_headers = {
+                "Radslag-Original-Subject": subject,
+                "Radslag-Stream": stream,
+                "Radslag-Consumer": consumer,
+                "Radslag-Reason": reason,
+                "Radslag-Error": error[:1000].replace("\r", " ").replace("\n", " "),
+                "Radslag-Delivered": str(delivered),
+                "Radslag-Failed-At": datetime.now(UTC).isoformat(),
+                # One dead letter per original delivery, even if filing is retried.
+                "Nats-Msg-Id": f"dl:{stream}:{metadata.sequence.stream}:{consumer}",
+            }
+            if "Nats-Msg-Id" in headers:
+                dl_headers["Radslag-Original-Msg-Id"] = headers["Nats-Msg-Id"]
+            await dead_letter(dead_letter_subject(stream, consumer), body, dl_headers)
+
+    return ReliableMiddleware

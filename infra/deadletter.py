@@ -1,0 +1,122 @@
+"""List and replay dead letters: ``python -m infra.deadletter list|replay``.
+
+A dead letter keeps the original bytes and, in headers, where it came from and why it failed.
+Replay publishes the original bytes to the original subject again (with a fresh Nats-Msg-Id
+so the duplicate window does not swallow it) and then removes the dead letter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+import nats
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from contracts.subjects import DEAD_LETTER_STREAM
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One message a consumer gave up on."""
+
+    sequence: int
+    subject: str
+    reason: str
+    error: str
+    stream: str
+    consumer: str
+    delivered: str
+    failed_at: str
+    original_message_id: str
+    data: bytes
+
+    def summary(self) -> dict[str, object]:
+        """A JSON-friendly view (the body as text, cut short)."""
+        return {
+            "seq": self.sequence,
+            "subject": self.subject,
+            "reason": self.reason,
+            "error": self.error,
+            "consumer": f"{self.stream}/{self.consumer}",
+            "delivered": self.delivered,
+            "failed_at": self.failed_at,
+            "original_message_id": self.original_message_id,
+            "data": self.data[:300].decode("utf-8", "replace"),
+        }
+
+
+async def list_dead_letters(js: JetStreamContext, limit: int = 100) -> list[DeadLetter]:
+    """The oldest ``limit`` dead letters still kept."""
+    info = await js.stream_info(DEAD_LETTER_STREAM)
+    letters: list[DeadLetter] = []
+    if not info.state.messages:
+        return letters
+    seq = max(info.state.first_seq, 1)
+    while seq <= info.state.last_seq and len(letters) < limit:
+        try:
+            raw = await js.get_msg(DEAD_LETTER_STREAM, seq)
+        except NotFoundError:
+            seq += 1
+            continue
+        h = raw.headers or {}
+        letters.append(
+            DeadLetter(
+                sequence=seq,
+                subject=h.get("Radslag-Original-Subject", ""),
+                reason=h.get("Radslag-Reason", ""),
+                error=h.get("Radslag-Error", ""),
+                stream=h.get("Radslag-Stream", ""),
+                consumer=h.get("Radslag-Consumer", ""),
+                delivered=h.get("Radslag-Delivered", ""),
+                failed_at=h.get("Radslag-Failed-At", ""),
+                original_message_id=h.get("Radslag-Original-Msg-Id", ""),
+                data=raw.data or b"",
+            )
+        )
+        seq += 1
+    return letters
+
+
+async def replay(js: JetStreamContext, sequence: int) -> str:
+    """Publish dead letter ``sequence`` to its original subject again and delete it."""
+    raw = await js.get_msg(DEAD_LETTER_STREAM, sequence)
+    h = raw.headers or {}
+    subject = str(h["Radslag-Original-Subject"])
+    await js.publish(
+        subject, raw.data or b"", headers={"Nats-Msg-Id": f"replay:{sequence}:{raw.seq}"}
+    )
+    await js.delete_msg(DEAD_LETTER_STREAM, sequence)
+    return subject
+
+
+async def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.deadletter", description=__doc__)
+    parser.add_argument("--nats-url", default=os.environ.get("NATS_URL", "nats://127.0.0.1:4222"))
+    sub = parser.add_subparsers(dest="command", required=True)
+    ls = sub.add_parser("list", help="print dead letters as JSON lines")
+    ls.add_argument("--limit", type=int, default=100)
+    rp = sub.add_parser("replay", help="publish dead letters to their original subjects again")
+    rp.add_argument("sequences", type=int, nargs="+", help="sequence numbers from 'list'")
+    args = parser.parse_args(argv)
+    nc = await nats.connect(args.nats_url)
+    try:
+        js = nc.jetstream()
+        if args.command == "list":
+            for letter in await list_dead_letters(js, args.limit):
+                print(json.dumps(letter.summary(), ensure_ascii=False))
+        else:
+            for seq in args.sequences:
+                print(f"replayed {seq} to {await replay(js, seq)}")
+    finally:
+        await nc.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(_main(sys.argv[1:])))

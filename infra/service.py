@@ -1,0 +1,206 @@
+"""The runtime every service shares: broker, store, outbox relay, HTTP health and metrics.
+
+A service supplies its name, a function that builds its subscribers, its indexes, the
+collections whose documents carry outboxes, and a function that refreshes its domain gauges.
+``Service.http_app()`` is what uvicorn runs; tests call ``start``/``stop`` directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Response
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, NatsRouter, PullSub
+from faststream.nats.prometheus import NatsPrometheusMiddleware
+from nats.js import JetStreamContext
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from contracts.envelope import Envelope
+from contracts.subjects import DEAD_LETTER_STREAM, stream_name, subject_pattern
+from infra import bus
+from infra.relay import OutboxRelay
+from infra.store import Document, connect, database, ensure_outbox_index
+
+log = structlog.get_logger()
+
+
+class ServiceSettings(BaseSettings):
+    """Where a service finds the bus and the store (environment: NATS_URL, MONGODB_URL …)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    mongodb_url: str = "mongodb://127.0.0.1:27017"
+    portal_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+
+
+@dataclass
+class Runtime:
+    """What handlers need at run time, filled in by ``Service.start``."""
+
+    service: str
+    settings: ServiceSettings
+    registry: CollectorRegistry
+    db: AsyncDatabase[Document] = field(init=False)
+    js: JetStreamContext = field(init=False)
+    relay: OutboxRelay = field(init=False)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def flush(self, collection: str, ids: Sequence[Any] | None = None) -> None:
+        """Publish the messages a handler just wrote (the sweep would, a little later)."""
+        await self.relay.flush(collection, ids)
+
+    async def publish(self, message: Envelope) -> None:
+        """Publish a message directly (for the portal and tools; services use the outbox)."""
+        await bus.publish(self.js, message)
+
+
+def subscriber(
+    router: NatsRouter, message: type[Envelope], durable: str, *, batch_size: int = 50
+) -> Any:
+    """Subscribe to a message for every tenant with a durable pull consumer, manual ack."""
+    return router.subscriber(
+        subject_pattern(message),
+        stream=JStream(stream_name(message.owner, message.kind), declare=False),
+        durable=durable,
+        pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+        config=bus.consumer_config(durable),
+    )
+
+
+Indexes = Callable[[AsyncDatabase[Document]], Awaitable[None]]
+Gauges = Callable[[Runtime], Awaitable[None]]
+
+
+class Service:
+    """One service process: owns its database, its consumers and its outbox relay."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        build_router: Callable[[Runtime], NatsRouter],
+        indexes: Indexes,
+        outbox_collections: Sequence[str] = (),
+        refresh_gauges: Gauges | None = None,
+        settings: ServiceSettings | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings or ServiceSettings()
+        self.registry = CollectorRegistry()
+        self.runtime = Runtime(name, self.settings, self.registry)
+        self._outcomes = Counter(
+            "radslag_deliveries_total",
+            "Deliveries handled by this service's consumers, by subject pattern and outcome.",
+            ["subject", "outcome"],
+            registry=self.registry,
+        )
+        self.broker = NatsBroker(
+            self.settings.nats_url,
+            name=f"radslag-{name}",
+            middlewares=[
+                NatsPrometheusMiddleware(registry=self.registry, app_name=name),
+                bus.reliable_middleware(self._dead_letter, on_outcome=self._count),
+            ],
+            graceful_timeout=10.0,
+        )
+        self._build_router = build_router
+        self._indexes = indexes
+        self._outbox_collections = tuple(outbox_collections)
+        self._refresh_gauges = refresh_gauges
+        self._client: AsyncMongoClient[Document] | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+        self.ready = False
+
+    def _count(self, subject: str, outcome: str) -> None:
+        # Label by message name, not by tenant, to keep the series count bounded.
+        name = subject.rsplit(".", 1)[-1]
+        self._outcomes.labels(name, outcome).inc()
+
+    async def _dead_letter(self, subject: str, data: bytes, headers: dict[str, str]) -> None:
+        await self.runtime.js.publish(subject, data, headers=headers, stream=DEAD_LETTER_STREAM)
+
+    async def start(self) -> None:
+        """Connect, create streams and indexes, start consumers and the relay."""
+        self._client = connect(self.settings.mongodb_url)
+        self.runtime.db = database(self._client, self.name)
+        await self._indexes(self.runtime.db)
+        for collection in self._outbox_collections:
+            await ensure_outbox_index(self.runtime.db, collection)
+        connection = await self.broker.connect()
+        self.runtime.js = connection.jetstream()
+        await bus.ensure_streams(self.runtime.js)
+        self.runtime.relay = OutboxRelay(self.runtime.db, self.runtime.js, self._outbox_collections)
+        self.broker.include_router(self._build_router(self.runtime))
+        await self.broker.start()
+        self._relay_task = asyncio.create_task(self.runtime.relay.run(), name=f"{self.name}-relay")
+        self.ready = True
+        log.info("service started", service=self.name)
+
+    async def stop(self) -> None:
+        """Stop consumers and the relay, then close connections."""
+        self.ready = False
+        if self._relay_task is not None:
+            self.runtime.relay.stop()
+            await self._relay_task
+        await self.broker.stop()
+        if self._client is not None:
+            await self._client.close()
+        log.info("service stopped", service=self.name)
+
+    async def is_ready(self) -> tuple[bool, str]:
+        """Ready when started, the store answers and the bus is connected."""
+        if not self.ready or self._client is None:
+            return False, "starting"
+        try:
+            await self.runtime.db.command("ping")
+        except Exception as exc:
+            return False, f"store: {exc!r}"
+        if not await self.broker.ping(timeout=2.0):
+            return False, "bus: not connected"
+        return True, "ok"
+
+    def http_app(self) -> FastAPI:
+        """The HTTP side: /health/live, /health/ready, /metrics; lifespan runs the service."""
+
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(title=f"radslag-{self.name}", lifespan=lifespan, docs_url=None)
+
+        @app.get("/health/live")
+        async def live() -> dict[str, str]:
+            return {"status": "ok", "service": self.name}
+
+        @app.get("/health/ready")
+        async def ready(response: Response) -> dict[str, str]:
+            ok, detail = await self.is_ready()
+            response.status_code = 200 if ok else 503
+            return {"status": "ok" if ok else "unavailable", "service": self.name, "detail": detail}
+
+        @app.get("/metrics")
+        async def metrics() -> Response:
+            if self._refresh_gauges is not None and self.ready:
+                try:
+                    await self._refresh_gauges(self.runtime)
+                except Exception as exc:
+                    log.warning("gauge refresh failed", error=repr(exc))
+            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+        return app

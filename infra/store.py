@@ -1,0 +1,60 @@
+"""Document store wiring and the outbox: a state change and the messages it causes, in one update.
+
+Each service has its own logical database on the same server (MongoDB in production, nx-27017
+locally). Messages to publish ride in the changed document under ``outbox.<message_id>`` and
+``outbox_pending`` counts them; the relay (``infra.relay``) publishes and removes them.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from contracts.envelope import Envelope
+from contracts.subjects import subject_for
+
+Document = dict[str, Any]
+
+
+def connect(url: str) -> AsyncMongoClient[Document]:
+    """A client for the store at ``url``; the caller closes it."""
+    return AsyncMongoClient(url, tz_aware=True, uuidRepresentation="standard")
+
+
+def database(client: AsyncMongoClient[Document], service: str) -> AsyncDatabase[Document]:
+    """The service's own logical database; a service never opens another's."""
+    return client[f"radslag_{service}"]
+
+
+def outbox_entry(message: Envelope) -> Document:
+    """How a pending message is kept in a document: subject plus the JSON text to publish."""
+    return {"subject": subject_for(message), "data": message.model_dump_json()}
+
+
+def with_outbox(update: Document, *messages: Envelope) -> Document:
+    """Add pending messages to an update document (``$set`` of each entry, ``$inc`` the count)."""
+    result = copy.deepcopy(update)
+    if not messages:
+        return result
+    sets = result.setdefault("$set", {})
+    for message in messages:
+        sets[f"outbox.{message.message_id}"] = outbox_entry(message)
+    incs = result.setdefault("$inc", {})
+    incs["outbox_pending"] = incs.get("outbox_pending", 0) + len(messages)
+    return result
+
+
+def new_document(document: Document, *messages: Envelope) -> Document:
+    """A document to insert, carrying its pending messages."""
+    result = dict(document)
+    result["outbox"] = {m.message_id: outbox_entry(m) for m in messages}
+    result["outbox_pending"] = len(messages)
+    return result
+
+
+async def ensure_outbox_index(db: AsyncDatabase[Document], collection: str) -> None:
+    """Index what the relay's sweep looks for."""
+    await db[collection].create_index("outbox_pending")

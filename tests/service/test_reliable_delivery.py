@@ -1,0 +1,144 @@
+"""The shared delivery policy against a real nats-server and document store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import nats
+from faststream.nats import NatsRouter
+
+from contracts.feedback import PublishFeedback
+from contracts.subjects import subject_for
+from devstack.testing import wait_until
+from infra import bus
+from infra.deadletter import list_dead_letters, replay
+from infra.service import Runtime, Service, ServiceSettings, subscriber
+from infra.store import new_document
+from tests.conftest import Infra
+
+
+def probe_service(infra: Infra, seen: list[Any], fail_times: dict[str, int]) -> Service:
+    """A service whose one handler records what it got and can fail on demand."""
+
+    def build(rt: Runtime) -> NatsRouter:
+        router = NatsRouter()
+
+        @subscriber(router, PublishFeedback, "probe_publish_feedback")
+        async def handle(cmd: PublishFeedback) -> None:
+            left = fail_times.get(cmd.round_id, 0)
+            if left:
+                fail_times[cmd.round_id] = left - 1
+                raise RuntimeError("transient")
+            if cmd.round_id == "reject-me":
+                raise bus.Rejected("no such round")
+            seen.append(cmd)
+
+        return router
+
+    async def no_indexes(_: Any) -> None:
+        return None
+
+    return Service(
+        "probe",
+        build_router=build,
+        indexes=no_indexes,
+        outbox_collections=["things"],
+        settings=ServiceSettings(nats_url=infra.nats_url, mongodb_url=infra.mongodb_url),
+    )
+
+
+async def test_policy_for_good_invalid_mismatched_rejected_and_transient(
+    infra: Infra, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(bus, "BACKOFF_SECONDS", (0.1,))
+    seen: list[Any] = []
+    fail = {"flaky": 2}
+    svc = probe_service(infra, seen, fail)
+    await svc.start()
+    nc = await nats.connect(infra.nats_url)
+    js = nc.jetstream()
+    try:
+        good = PublishFeedback(tenant="gnosjo", round_id="r1", text="Tack!")
+        await bus.publish(js, good)
+        # A duplicate publish (same message_id) is dropped by the stream.
+        await bus.publish(js, good)
+        subject = subject_for(PublishFeedback, "gnosjo")
+        await js.publish(subject, b"{not json", headers={"Nats-Msg-Id": "m-bad-json"})
+        await js.publish(
+            subject,
+            json.dumps({"tenant": "gnosjo", "round_id": "r"}).encode(),
+            headers={"Nats-Msg-Id": "m-missing-field"},
+        )
+        mismatched = PublishFeedback(tenant="kinda", round_id="r2", text="x")
+        await js.publish(subject, mismatched.model_dump_json().encode())
+        await bus.publish(js, PublishFeedback(tenant="gnosjo", round_id="reject-me", text="x"))
+        await bus.publish(js, PublishFeedback(tenant="gnosjo", round_id="flaky", text="x"))
+
+        await wait_until(lambda: len(seen) == 2, timeout=15, what="good and flaky handled")
+        assert [c.round_id for c in seen] == ["r1", "flaky"]
+
+        async def four_filed() -> bool:
+            return len(await list_dead_letters(js)) == 4
+
+        await wait_until(four_filed, timeout=10, what="four dead letters filed")
+        letters = await list_dead_letters(js)
+        reasons = sorted(letter.reason for letter in letters)
+        assert reasons == ["invalid", "invalid", "rejected", "rejected"]
+        mismatch = [x for x in letters if "differs" in x.error]
+        assert len(mismatch) == 1
+        assert mismatch[0].subject == subject
+        assert mismatch[0].consumer == "probe_publish_feedback"
+
+        # Replaying the rejected one publishes it again: it is rejected again, nothing lost.
+        rejected = next(x for x in letters if "no such round" in x.error)
+        await replay(js, rejected.sequence)
+
+        async def refiled() -> bool:
+            return sum("no such round" in x.error for x in await list_dead_letters(js)) == 1
+
+        await wait_until(refiled, timeout=10, what="replayed letter filed again")
+    finally:
+        await nc.close()
+        await svc.stop()
+
+
+async def test_exhausted_deliveries_are_dead_lettered(infra: Infra, monkeypatch: Any) -> None:
+    monkeypatch.setattr(bus, "BACKOFF_SECONDS", (0.05,))
+    seen: list[Any] = []
+    svc = probe_service(infra, seen, {"doomed": 100})
+    await svc.start()
+    try:
+        await svc.runtime.publish(PublishFeedback(tenant="ale", round_id="doomed", text="x"))
+
+        async def filed() -> bool:
+            return any(x.reason == "exhausted" for x in await list_dead_letters(svc.runtime.js))
+
+        await wait_until(filed, timeout=20, what="exhausted message dead-lettered")
+        letter = (await list_dead_letters(svc.runtime.js))[0]
+        assert letter.delivered == str(bus.MAX_DELIVER)
+        assert seen == []
+    finally:
+        await svc.stop()
+
+
+async def test_outbox_relay_publishes_each_message_once(infra: Infra) -> None:
+    seen: list[Any] = []
+    svc = probe_service(infra, seen, {})
+    await svc.start()
+    try:
+        messages = [PublishFeedback(tenant="tyreso", round_id=f"o{i}", text="x") for i in range(5)]
+        await svc.runtime.db.things.insert_one(new_document({"_id": "doc"}, *messages))
+        # Fast path and sweep may both publish: Nats-Msg-Id dedupe keeps it to one each.
+        await svc.runtime.flush("things", ["doc"])
+        await svc.runtime.flush("things", ["doc"])
+        await wait_until(lambda: len(seen) == 5, timeout=10, what="outbox messages handled")
+        doc = await svc.runtime.db.things.find_one({"_id": "doc"})
+        assert doc is not None
+        assert doc["outbox"] == {}
+        assert doc["outbox_pending"] == 0
+        info = await svc.runtime.js.stream_info("FEEDBACK_CMD")
+        assert info.state.messages == 0  # work queue: all acked, none left
+        assert sorted(c.round_id for c in seen) == [f"o{i}" for i in range(5)]
+    finally:
+        await svc.stop()
