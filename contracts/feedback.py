@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.envelope import Command, Event
+from contracts.envelope import Command, Event, Query
 
 
 class PublishFeedback(Command):
@@ -27,3 +28,35 @@ class FeedbackPublished(Event):
 
     round_id: str = Field(description="The round.")
     text: str = Field(description="The feedback text.")
+
+
+class PublishedRound(BaseModel):
+    """A round's public results page: the summary and what the council did."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    round_id: str = Field(description="The round.")
+    title: str = Field(description="Round title.")
+    invited: int = Field(description="Members invited.")
+    responded: int = Field(description="Members who answered.")
+    feedback: str | None = Field(description="The council's feedback, once published.")
+    published_at: datetime | None = Field(description="When the feedback was published.")
+
+
+class ListPublished(Query):
+    """The council's closed rounds with their feedback, newest first."""
+
+    owner: ClassVar[str] = "feedback"
+    name: ClassVar[str] = "list_published"
+
+    only_published: bool = Field(
+        default=True, description="Only rounds whose feedback is published (public page)."
+    )
+
+
+class PublishedList(BaseModel):
+    """Reply to ``ListPublished``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rounds: tuple[PublishedRound, ...] = Field(description="Rounds, newest first.")

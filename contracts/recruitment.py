@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.envelope import Command, Event
+from contracts.envelope import Command, Event, Query
 
 Gender = Literal["female", "male", "other", "undisclosed"]
 
@@ -68,3 +68,49 @@ class MemberEnrolled(Event):
     birth_year: int = Field(description="Year of birth, for age bands.")
     gender: Gender = Field(description="Gender as given at sign-up.")
     district: str = Field(description="District of residence.")
+
+
+class TenantView(BaseModel):
+    """A council as the portal shows it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tenant: str = Field(description="The council's slug.")
+    display_name: str = Field(description="The council's name.")
+    members_active: int = Field(description="Confirmed, active panel members.")
+    members_pending: int = Field(description="Signed up, not yet confirmed.")
+
+
+class ListTenants(Query):
+    """Every council on the installation (send with any tenant slug, e.g. ``region``)."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "list_tenants"
+
+
+class TenantList(BaseModel):
+    """Reply to ``ListTenants``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tenants: tuple[TenantView, ...] = Field(description="The councils, by slug.")
+
+
+class MembershipOutcome(Query):
+    """How a ``ConfirmMembership`` command went (the portal asks right after sending it)."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "membership_outcome"
+
+    command_id: str = Field(description="message_id of the ConfirmMembership command.")
+
+
+class Outcome(BaseModel):
+    """The result of a command, for the sender that waits for it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: Literal["pending", "done", "refused"] = Field(
+        description="pending: not handled yet; done: applied; refused: not applied (see reason)."
+    )
+    reason: str | None = Field(default=None, description="Why it was refused, as a short code.")

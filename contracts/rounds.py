@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.envelope import Command, Event
+from contracts.envelope import Command, Event, Query
 
 
 class Question(BaseModel):
@@ -95,3 +96,147 @@ class RoundClosed(Event):
     title: str = Field(description="The round's title.")
     invited: int = Field(description="How many members were invited.")
     responded: int = Field(description="How many answered.")
+
+
+class RoundView(BaseModel):
+    """A round as staff see it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    round_id: str = Field(description="The round.")
+    title: str = Field(description="Title.")
+    purpose: str = Field(description="What the answers will be used for.")
+    state: Literal["draft", "approved", "open", "closed"] = Field(description="Life-cycle state.")
+    questions: tuple[Question, ...] = Field(description="Questions.")
+    invited: int = Field(description="Members invited so far.")
+    responded: int = Field(description="Members who answered.")
+    created_at: datetime = Field(description="When it was drafted.")
+
+
+class ListRounds(Query):
+    """The council's rounds, newest first."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "list_rounds"
+
+
+class RoundList(BaseModel):
+    """Reply to ``ListRounds``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rounds: tuple[RoundView, ...] = Field(description="Rounds, newest first.")
+
+
+class GetRound(Query):
+    """One round of the council; the reply is ``RoundView`` or not found."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "get_round"
+
+    round_id: str = Field(description="The round.")
+
+
+class OptionCount(BaseModel):
+    """How many chose one option."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    option: str = Field(description="The option.")
+    count: int = Field(description="Respondents who chose it.")
+    percent: float = Field(description="Share of those who answered the question, 0-100.")
+
+
+class BreakdownCell(BaseModel):
+    """Counts of one group (an age band or a gender) for one question; suppressed if small."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    group: str = Field(description="The group, e.g. '30-44' or 'female'.")
+    respondents: int | None = Field(description="Respondents in the group; None if suppressed.")
+    counts: tuple[OptionCount, ...] | None = Field(
+        description="Counts per option within the group; None when suppressed."
+    )
+
+
+class QuestionResult(BaseModel):
+    """Results of one question."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str = Field(description="Question key.")
+    text: str = Field(description="Question text.")
+    kind: Literal["single_choice", "free_text"] = Field(description="Question kind.")
+    answered: int = Field(description="Respondents who answered this question.")
+    options: tuple[OptionCount, ...] = Field(description="Counts per option (single choice).")
+    free_texts: tuple[str, ...] = Field(description="The free-text answers (free text).")
+    by_age_band: tuple[BreakdownCell, ...] = Field(description="Breakdown by age band.")
+    by_gender: tuple[BreakdownCell, ...] = Field(description="Breakdown by gender.")
+
+
+class RoundResults(BaseModel):
+    """Results of a round."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    round: RoundView = Field(description="The round.")
+    response_rate: float = Field(description="Responded / invited, 0-100.")
+    suppression_threshold: int = Field(description="Cells with fewer respondents are hidden.")
+    questions: tuple[QuestionResult, ...] = Field(description="Per question.")
+
+
+class GetResults(Query):
+    """Results of one round; the reply is ``RoundResults`` or not found."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "get_results"
+
+    round_id: str = Field(description="The round.")
+
+
+class InvitationView(BaseModel):
+    """What the answer page needs for a personal link."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: Literal["open", "answered", "closed"] = Field(
+        description="open: can answer; answered: already did; closed: round no longer open."
+    )
+    title: str = Field(description="Round title.")
+    purpose: str = Field(description="What the answers will be used for.")
+    questions: tuple[Question, ...] = Field(description="Questions.")
+
+
+class GetInvitation(Query):
+    """Look up a personal link's token; the reply is ``InvitationView`` or not found."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "get_invitation"
+
+    token: str = Field(min_length=1, max_length=100, description="Token from the link.")
+
+
+class ResponseOutcome(Query):
+    """How a ``SubmitResponse`` command went; the reply is ``Outcome``."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "response_outcome"
+
+    command_id: str = Field(description="message_id of the SubmitResponse command.")
+
+
+class RecordResponse(Command):
+    """Store one pseudonymous response (sent by rounds to itself).
+
+    The invitation that was answered sends this in the same atomic update that marks it
+    answered; the stored response then carries no member id and no link to the invitation.
+    """
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "record_response"
+
+    round_id: str = Field(description="The round.")
+    answers: dict[str, str] = Field(max_length=50, description="Answer per question key.")
+    age_band: str = Field(description="Respondent's age band when invited.")
+    gender: str = Field(description="Respondent's gender.")
+    district: str = Field(description="Respondent's district.")

@@ -119,6 +119,12 @@ async def publish_raw(js: JetStreamContext, subject: str, data: bytes, message_i
     await js.publish(subject, data, headers={"Nats-Msg-Id": message_id})
 
 
+def tenant_matches(subject: str, body: bytes) -> bool:
+    """False when a body names a tenant other than its subject's."""
+    tenant = _body_tenant(body)
+    return tenant is None or tenant == tenant_of_subject(subject)
+
+
 def _body_tenant(body: bytes) -> str | None:
     try:
         data = json.loads(body)
@@ -162,6 +168,9 @@ def reliable_middleware(
         ) -> Any:
             raw = msg.raw_message
             subject: str = raw.subject
+            if not (raw.reply or "").startswith("$JS.ACK."):
+                # Core NATS (queries): no acks or redelivery; infra.queries checks the tenant.
+                return await call_next(msg)
             metadata = raw.metadata
             delivered = int(metadata.num_delivered)
             body: bytes = msg.body

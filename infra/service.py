@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import FastAPI, Response
@@ -65,18 +65,33 @@ class Runtime:
         await bus.publish(self.js, message)
 
 
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[None]])
+
+
 def subscriber(
-    router: NatsRouter, message: type[Envelope], durable: str, *, batch_size: int = 50
-) -> Any:
+    router: NatsRouter,
+    message: type[Envelope],
+    durable: str,
+    *,
+    batch_size: int = 50,
+    max_workers: int | None = None,
+) -> Callable[[Handler], Handler]:
     """Subscribe to a message for every tenant with a durable pull consumer, manual ack."""
-    return router.subscriber(
+    register = router.subscriber(
         subject_pattern(message),
         stream=JStream(stream_name(message.owner, message.kind), declare=False),
         durable=durable,
         pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
         ack_policy=AckPolicy.MANUAL,
         config=bus.consumer_config(durable),
+        max_workers=max_workers,
     )
+
+    def decorate(handler: Handler) -> Handler:
+        register(handler)
+        return handler
+
+    return decorate
 
 
 Indexes = Callable[[AsyncDatabase[Document]], Awaitable[None]]
@@ -121,7 +136,16 @@ class Service:
         self._refresh_gauges = refresh_gauges
         self._client: AsyncMongoClient[Document] | None = None
         self._relay_task: asyncio.Task[None] | None = None
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
         self.ready = False
+
+    def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` when the service stops (close pools the service opened)."""
+        self._on_stop.append(callback)
+
+    def set_gauge_refresher(self, refresh: Gauges) -> None:
+        """Set what recomputes the domain gauges on each /metrics scrape."""
+        self._refresh_gauges = refresh
 
     def _count(self, subject: str, outcome: str) -> None:
         # Label by message name, not by tenant, to keep the series count bounded.
@@ -155,6 +179,8 @@ class Service:
             self.runtime.relay.stop()
             await self._relay_task
         await self.broker.stop()
+        for callback in self._on_stop:
+            await callback()
         if self._client is not None:
             await self._client.close()
         log.info("service stopped", service=self.name)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,3 +30,58 @@ def infra(tmp_path: Path) -> Iterator[Infra]:
     finally:
         nats.stop()
         store.stop()
+
+
+@dataclass
+class Stack:
+    """The four back-end services, the SMTP sink and a bus client, all on real servers."""
+
+    infra: Infra
+    devtools: Any
+    services: dict[str, Any]
+    nc: Any
+
+    @property
+    def js(self) -> Any:
+        return self.nc.jetstream()
+
+
+PORTAL_URL = "http://portal.test"
+
+
+@pytest.fixture
+async def stack(infra: Infra, tmp_path: Path) -> AsyncIterator[Stack]:
+    """recruitment, rounds, dispatch and feedback in this process, mail to a local sink."""
+    import nats
+
+    from devstack.devtools import DevTools
+    from infra.service import ServiceSettings
+    from services.dispatch.app import DispatchSettings
+    from services.dispatch.app import create_service as dispatch
+    from services.feedback.app import create_service as feedback
+    from services.recruitment.app import create_service as recruitment
+    from services.rounds.app import create_service as rounds
+
+    tools = DevTools(tmp_path / "devtools", sms_user="u", sms_password="p")
+    await tools.start()
+    common = {
+        "nats_url": infra.nats_url,
+        "mongodb_url": infra.mongodb_url,
+        "portal_url": PORTAL_URL,
+    }
+    services = {
+        "recruitment": recruitment(ServiceSettings(**common)),
+        "rounds": rounds(ServiceSettings(**common)),
+        "dispatch": dispatch(DispatchSettings(**common, smtp_port=tools.smtp_port)),
+        "feedback": feedback(ServiceSettings(**common)),
+    }
+    for service in services.values():
+        await service.start()
+    nc = await nats.connect(infra.nats_url)
+    try:
+        yield Stack(infra, tools, services, nc)
+    finally:
+        await nc.close()
+        for service in services.values():
+            await service.stop()
+        await tools.stop()

@@ -1,0 +1,1 @@
+"""dispatch: the contact book replica, templates, channels, every message and its status."""

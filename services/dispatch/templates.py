@@ -1,0 +1,75 @@
+"""Message templates per language. ``$name`` placeholders are filled from the command's params."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from string import Template
+
+
+class UnknownTemplate(KeyError):
+    """No such template, or a placeholder without a value."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A message ready for its channel."""
+
+    subject: str
+    body: str
+
+
+_TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
+    "confirm_membership": {
+        "sv": (
+            "Bekräfta att du vill vara med i medborgarpanelen",
+            "Hej!\n\nTack för att du vill vara med i $council medborgarpanel. "
+            "Bekräfta din anmälan genom att öppna länken:\n\n$link\n\n"
+            "Om det inte var du som anmälde dig kan du bortse från det här meddelandet.\n",
+        ),
+        "en": (
+            "Confirm that you want to join the citizen panel",
+            "Hello,\n\nThank you for signing up to the $council citizen panel. "
+            "Confirm by opening this link:\n\n$link\n\n"
+            "If you did not sign up, you can ignore this message.\n",
+        ),
+    },
+    "round_invitation": {
+        "sv": (
+            "Ny enkät: $title",
+            "Hej!\n\nDu är inbjuden att svara på en ny enkät i medborgarpanelen: $title\n\n"
+            "Vad svaren ska användas till: $purpose\n\n"
+            "Svara via din personliga länk (dela den inte med någon):\n$link\n",
+        ),
+        "en": (
+            "New questions: $title",
+            "Hello,\n\nYou are invited to answer new questions in the citizen panel: $title\n\n"
+            "What the answers will be used for: $purpose\n\n"
+            "Answer through your personal link (do not share it):\n$link\n",
+        ),
+    },
+    "feedback_published": {
+        "sv": (
+            "Återkoppling: $title",
+            'Hej!\n\nTack för att du var med i enkäten "$title". '
+            "Så här har svaren använts:\n\n$text\n\nResultaten finns här: $link\n",
+        ),
+        "en": (
+            "Feedback: $title",
+            'Hello,\n\nThank you for taking part in "$title". '
+            "This is how the answers were used:\n\n$text\n\nThe results: $link\n",
+        ),
+    },
+}
+
+
+def render(template: str, locale: str, params: dict[str, str]) -> Rendered:
+    """The template in ``locale`` (Swedish if missing) with every placeholder filled."""
+    try:
+        by_locale = _TEMPLATES[template]
+    except KeyError as exc:
+        raise UnknownTemplate(template) from exc
+    subject, body = by_locale.get(locale) or by_locale["sv"]
+    try:
+        return Rendered(Template(subject).substitute(params), Template(body).substitute(params))
+    except (KeyError, ValueError) as exc:
+        raise UnknownTemplate(f"{template}: missing or bad placeholder {exc}") from exc

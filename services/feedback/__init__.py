@@ -1,0 +1,1 @@
+"""feedback: result summaries, the council's feedback and the public results pages."""

@@ -1,0 +1,82 @@
+"""feedback's use cases: one function per message."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from contracts.feedback import (
+    FeedbackPublished,
+    ListPublished,
+    PublishedList,
+    PublishedRound,
+    PublishFeedback,
+)
+from contracts.rounds import RoundClosed
+from infra.service import Runtime
+from infra.store import Document, with_outbox
+
+
+class RoundNotClosedYet(Exception):
+    """Feedback came before the round's summary arrived; retried with back-off."""
+
+
+async def round_closed(rt: Runtime, evt: RoundClosed) -> None:
+    """Keep the closed round's summary; feedback can now be written for it."""
+    await rt.db.summaries.update_one(
+        {"_id": evt.round_id},
+        {
+            "$set": {
+                "tenant": evt.tenant,
+                "title": evt.title,
+                "invited": evt.invited,
+                "responded": evt.responded,
+                "closed_at": evt.occurred_at,
+            },
+            "$setOnInsert": {"state": "awaiting_feedback"},
+        },
+        upsert=True,
+    )
+
+
+async def publish_feedback(rt: Runtime, cmd: PublishFeedback) -> None:
+    """Publish the council's feedback once; the panel is told by rounds and dispatch."""
+    summary = await rt.db.summaries.find_one({"_id": cmd.round_id, "tenant": cmd.tenant})
+    if summary is None:
+        raise RoundNotClosedYet(cmd.round_id)
+    if summary["state"] == "published":
+        return
+    result = await rt.db.summaries.update_one(
+        {"_id": cmd.round_id, "tenant": cmd.tenant, "state": "awaiting_feedback"},
+        with_outbox(
+            {
+                "$set": {
+                    "state": "published",
+                    "feedback": cmd.text,
+                    "published_at": datetime.now(UTC),
+                }
+            },
+            FeedbackPublished.follow(cmd, round_id=cmd.round_id, text=cmd.text),
+        ),
+    )
+    if result.matched_count:
+        await rt.flush("summaries", [cmd.round_id])
+
+
+def _view(doc: Document) -> PublishedRound:
+    return PublishedRound(
+        round_id=doc["_id"],
+        title=doc["title"],
+        invited=doc["invited"],
+        responded=doc["responded"],
+        feedback=doc.get("feedback"),
+        published_at=doc.get("published_at"),
+    )
+
+
+async def list_published(rt: Runtime, q: ListPublished) -> PublishedList:
+    """The council's closed rounds (only those with feedback, for the public), newest first."""
+    query: Document = {"tenant": q.tenant}
+    if q.only_published:
+        query["state"] = "published"
+    docs = await rt.db.summaries.find(query).sort("closed_at", -1).to_list()
+    return PublishedList(rounds=tuple(_view(d) for d in docs))

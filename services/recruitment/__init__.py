@@ -1,0 +1,1 @@
+"""recruitment: councils' panel settings, members, consent. The only home of identity."""

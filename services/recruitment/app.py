@@ -1,0 +1,48 @@
+"""recruitment's composition root: indexes, gauges and the service runtime."""
+
+from __future__ import annotations
+
+from prometheus_client import Gauge
+from pymongo.asynchronous.database import AsyncDatabase
+
+from infra.service import Runtime, Service, ServiceSettings
+from infra.store import Document
+from services.recruitment.subscribers import build_router
+
+NAME = "recruitment"
+
+
+async def create_indexes(db: AsyncDatabase[Document]) -> None:
+    """One member per e-mail address per council; look-ups by token and by state."""
+    await db.members.create_index([("tenant", 1), ("email", 1)], unique=True)
+    await db.members.create_index("token_hash")
+    await db.members.create_index([("tenant", 1), ("state", 1)])
+    await db.outcomes.create_index("at", expireAfterSeconds=7 * 24 * 3600)
+
+
+def create_service(settings: ServiceSettings | None = None) -> Service:
+    """The recruitment service, ready to start."""
+    service = Service(
+        NAME,
+        build_router=build_router,
+        indexes=create_indexes,
+        outbox_collections=["members"],
+        settings=settings,
+    )
+    members = Gauge(
+        "radslag_members",
+        "Panel members by council and status.",
+        ["tenant", "status"],
+        registry=service.registry,
+    )
+
+    async def refresh(rt: Runtime) -> None:
+        async for tenant in rt.db.tenants.find({}, {"_id": 1}):
+            for status in ("pending", "active", "left"):
+                count = await rt.db.members.count_documents(
+                    {"tenant": tenant["_id"], "state": status}
+                )
+                members.labels(tenant["_id"], status).set(count)
+
+    service.set_gauge_refresher(refresh)
+    return service

@@ -1,0 +1,45 @@
+"""recruitment's entry points on the bus: thin, each hands its message to a handler."""
+
+from __future__ import annotations
+
+from faststream.nats import NatsRouter
+
+from contracts.recruitment import (
+    ConfirmMembership,
+    EnrolMember,
+    ListTenants,
+    MembershipOutcome,
+    Outcome,
+    RegisterTenant,
+    TenantList,
+)
+from infra.queries import answers
+from infra.service import Runtime, subscriber
+from services.recruitment import handlers
+
+
+def build_router(rt: Runtime) -> NatsRouter:
+    """Consumers and query responders of recruitment, bound to this runtime."""
+    router = NatsRouter()
+
+    @subscriber(router, RegisterTenant, "recruitment_register_tenant")
+    async def on_register_tenant(cmd: RegisterTenant) -> None:
+        await handlers.register_tenant(rt, cmd)
+
+    @subscriber(router, EnrolMember, "recruitment_enrol_member")
+    async def on_enrol_member(cmd: EnrolMember) -> None:
+        await handlers.enrol_member(rt, cmd)
+
+    @subscriber(router, ConfirmMembership, "recruitment_confirm_membership")
+    async def on_confirm(cmd: ConfirmMembership) -> None:
+        await handlers.confirm_membership(rt, cmd)
+
+    @answers(router, ListTenants, "recruitment")
+    async def on_list_tenants(q: ListTenants) -> TenantList:
+        return await handlers.list_tenants(rt, q)
+
+    @answers(router, MembershipOutcome, "recruitment")
+    async def on_outcome(q: MembershipOutcome) -> Outcome:
+        return await handlers.membership_outcome(rt, q)
+
+    return router

@@ -1,0 +1,1 @@
+"""rounds: questionnaires, approval, invitations, pseudonymous responses and results."""

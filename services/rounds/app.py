@@ -1,0 +1,44 @@
+"""rounds' composition root: indexes, gauges and the service runtime."""
+
+from __future__ import annotations
+
+from prometheus_client import Gauge
+from pymongo.asynchronous.database import AsyncDatabase
+
+from infra.service import Runtime, Service, ServiceSettings
+from infra.store import Document
+from services.rounds.subscribers import build_router
+
+NAME = "rounds"
+
+
+async def create_indexes(db: AsyncDatabase[Document]) -> None:
+    """Targeting by council, tokens, counts per round and state, results per round."""
+    await db.rounds.create_index([("tenant", 1), ("created_at", 1)])
+    await db.rounds.create_index([("tenant", 1), ("state", 1)])
+    await db.panelists.create_index([("tenant", 1), ("state", 1)])
+    await db.invitations.create_index("token_hash", unique=True)
+    await db.invitations.create_index([("round_id", 1), ("state", 1)])
+    await db.responses.create_index([("round_id", 1), ("tenant", 1)])
+    await db.outcomes.create_index("at", expireAfterSeconds=7 * 24 * 3600)
+
+
+def create_service(settings: ServiceSettings | None = None) -> Service:
+    """The rounds service, ready to start."""
+    service = Service(
+        NAME,
+        build_router=build_router,
+        indexes=create_indexes,
+        outbox_collections=["rounds", "invitations"],
+        settings=settings,
+    )
+    rounds = Gauge("radslag_rounds", "Rounds by state.", ["state"], registry=service.registry)
+    responses = Gauge("radslag_responses", "Stored responses.", registry=service.registry)
+
+    async def refresh(rt: Runtime) -> None:
+        for state in ("draft", "approved", "open", "closed"):
+            rounds.labels(state).set(await rt.db.rounds.count_documents({"state": state}))
+        responses.set(await rt.db.responses.count_documents({}))
+
+    service.set_gauge_refresher(refresh)
+    return service

@@ -1,0 +1,164 @@
+"""Rules of rounds and results (pure, no I/O)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from contracts.rounds import BreakdownCell, OptionCount, Question, QuestionResult
+
+SUPPRESSION_THRESHOLD = 5
+"""A breakdown cell with fewer respondents than this is hidden: small groups identify people."""
+
+MAX_FREE_TEXT = 2000
+"""Longest free-text answer taken."""
+
+AGE_BANDS: tuple[tuple[str, int, int], ...] = (
+    ("16-29", 16, 29),
+    ("30-44", 30, 44),
+    ("45-64", 45, 64),
+    ("65-79", 65, 79),
+    ("80+", 80, 200),
+)
+GENDERS = ("female", "male", "other", "undisclosed")
+
+
+class InvalidAnswers(ValueError):
+    """The answers do not fit the round's questions."""
+
+
+def age_band(birth_year: int, year: int) -> str:
+    """The age band of someone born in ``birth_year``, in ``year``."""
+    age = year - birth_year
+    for name, low, high in AGE_BANDS:
+        if low <= age <= high:
+            return name
+    return "under 16" if age < AGE_BANDS[0][1] else "unknown"
+
+
+def check_answers(questions: Sequence[Question], answers: Mapping[str, str]) -> dict[str, str]:
+    """The answers cleaned up, or ``InvalidAnswers``; unanswered questions are allowed."""
+    by_key = {q.key: q for q in questions}
+    unknown = set(answers) - set(by_key)
+    if unknown:
+        raise InvalidAnswers(f"unknown questions: {sorted(unknown)}")
+    clean: dict[str, str] = {}
+    for key, value in answers.items():
+        question = by_key[key]
+        value = value.strip()
+        if not value:
+            continue
+        if question.kind == "single_choice" and value not in question.options:
+            raise InvalidAnswers(f"{key}: not one of the options")
+        if question.kind == "free_text" and len(value) > MAX_FREE_TEXT:
+            raise InvalidAnswers(f"{key}: longer than {MAX_FREE_TEXT} characters")
+        clean[key] = value
+    return clean
+
+
+LIFE_CYCLE = ("draft", "approved", "open", "closed")
+
+
+class NotYet(Exception):
+    """The round is at an earlier step (an earlier command may still be on its way)."""
+
+
+def check_transition(state: str, wanted: str) -> None:
+    """Allow one step forward; ``NotYet`` if the round is further back, ``ValueError`` if past."""
+    here, there = LIFE_CYCLE.index(state), LIFE_CYCLE.index(wanted)
+    if there == here + 1:
+        return
+    if there > here + 1:
+        raise NotYet(f"a {state} round cannot become {wanted} yet")
+    raise ValueError(f"a {state} round cannot become {wanted}")
+
+
+@dataclass(frozen=True)
+class Respondent:
+    """One stored response: answers plus the background it was given with."""
+
+    answers: Mapping[str, str]
+    age_band: str
+    gender: str
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 1) if whole else 0.0
+
+
+def _option_counts(options: Sequence[str], values: Iterable[str]) -> tuple[OptionCount, ...]:
+    counts = Counter(values)
+    total = sum(counts[o] for o in options)
+    return tuple(
+        OptionCount(option=o, count=counts[o], percent=_percent(counts[o], total)) for o in options
+    )
+
+
+def _breakdown(
+    question: Question,
+    groups: Sequence[str],
+    respondents: Sequence[tuple[str, str]],
+    threshold: int,
+) -> tuple[BreakdownCell, ...]:
+    cells = []
+    for group in groups:
+        values = [value for g, value in respondents if g == group]
+        if len(values) < threshold:
+            cells.append(BreakdownCell(group=group, respondents=None, counts=None))
+        else:
+            cells.append(
+                BreakdownCell(
+                    group=group,
+                    respondents=len(values),
+                    counts=_option_counts(question.options, values),
+                )
+            )
+    return tuple(cells)
+
+
+def question_results(
+    questions: Sequence[Question],
+    respondents: Sequence[Respondent],
+    threshold: int = SUPPRESSION_THRESHOLD,
+) -> tuple[QuestionResult, ...]:
+    """Counts, percentages, free texts and suppressed breakdowns for every question."""
+    results = []
+    bands = [name for name, _, _ in AGE_BANDS]
+    for q in questions:
+        answered = [r for r in respondents if q.key in r.answers]
+        if q.kind == "single_choice":
+            options = _option_counts(q.options, (r.answers[q.key] for r in answered))
+            by_age = _breakdown(
+                q, bands, [(r.age_band, r.answers[q.key]) for r in answered], threshold
+            )
+            by_gender = _breakdown(
+                q, GENDERS, [(r.gender, r.answers[q.key]) for r in answered], threshold
+            )
+            free: tuple[str, ...] = ()
+        else:
+            options, by_age, by_gender = (), (), ()
+            free = tuple(r.answers[q.key] for r in answered)
+        results.append(
+            QuestionResult(
+                key=q.key,
+                text=q.text,
+                kind=q.kind,
+                answered=len(answered),
+                options=options,
+                free_texts=free,
+                by_age_band=by_age,
+                by_gender=by_gender,
+            )
+        )
+    return tuple(results)
+
+
+def response_rate(invited: int, responded: int) -> float:
+    """Responded as a percentage of invited."""
+    return _percent(responded, invited)
+
+
+def answer_link(portal_url: str, tenant: str, token: str) -> str:
+    """The personal link in an invitation."""
+    return f"{portal_url.rstrip('/')}/t/{tenant}/a/{token}"

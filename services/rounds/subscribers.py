@@ -1,0 +1,92 @@
+"""rounds' entry points on the bus: thin, each hands its message to a handler."""
+
+from __future__ import annotations
+
+from faststream.nats import NatsRouter
+
+from contracts.feedback import FeedbackPublished
+from contracts.recruitment import MemberEnrolled, Outcome
+from contracts.rounds import (
+    ApproveRound,
+    CloseRound,
+    CreateRound,
+    GetInvitation,
+    GetResults,
+    GetRound,
+    InvitationView,
+    ListRounds,
+    OpenRound,
+    RecordResponse,
+    ResponseOutcome,
+    RoundList,
+    RoundOpened,
+    RoundResults,
+    RoundView,
+    SubmitResponse,
+)
+from infra.queries import answers
+from infra.service import Runtime, subscriber
+from services.rounds import handlers
+
+
+def build_router(rt: Runtime) -> NatsRouter:
+    """Consumers and query responders of rounds, bound to this runtime."""
+    router = NatsRouter()
+
+    @subscriber(router, MemberEnrolled, "rounds_member_enrolled")
+    async def on_member_enrolled(evt: MemberEnrolled) -> None:
+        await handlers.member_enrolled(rt, evt)
+
+    @subscriber(router, CreateRound, "rounds_create_round")
+    async def on_create(cmd: CreateRound) -> None:
+        await handlers.create_round(rt, cmd)
+
+    @subscriber(router, ApproveRound, "rounds_approve_round")
+    async def on_approve(cmd: ApproveRound) -> None:
+        await handlers.approve_round(rt, cmd)
+
+    @subscriber(router, OpenRound, "rounds_open_round")
+    async def on_open(cmd: OpenRound) -> None:
+        await handlers.open_round(rt, cmd)
+
+    @subscriber(router, RoundOpened, "rounds_invite_panel", batch_size=1)
+    async def on_opened(evt: RoundOpened) -> None:
+        await handlers.invite_panel(rt, evt)
+
+    @subscriber(router, CloseRound, "rounds_close_round")
+    async def on_close(cmd: CloseRound) -> None:
+        await handlers.close_round(rt, cmd)
+
+    @subscriber(router, SubmitResponse, "rounds_submit_response")
+    async def on_submit(cmd: SubmitResponse) -> None:
+        await handlers.submit_response(rt, cmd)
+
+    @subscriber(router, RecordResponse, "rounds_record_response")
+    async def on_record(cmd: RecordResponse) -> None:
+        await handlers.record_response(rt, cmd)
+
+    @subscriber(router, FeedbackPublished, "rounds_notify_invitees", batch_size=1)
+    async def on_feedback(evt: FeedbackPublished) -> None:
+        await handlers.notify_invitees(rt, evt)
+
+    @answers(router, ListRounds, "rounds")
+    async def q_list(q: ListRounds) -> RoundList:
+        return await handlers.list_rounds(rt, q)
+
+    @answers(router, GetRound, "rounds")
+    async def q_round(q: GetRound) -> RoundView | None:
+        return await handlers.get_round(rt, q)
+
+    @answers(router, GetResults, "rounds")
+    async def q_results(q: GetResults) -> RoundResults | None:
+        return await handlers.get_results(rt, q)
+
+    @answers(router, GetInvitation, "rounds")
+    async def q_invitation(q: GetInvitation) -> InvitationView | None:
+        return await handlers.get_invitation(rt, q)
+
+    @answers(router, ResponseOutcome, "rounds")
+    async def q_outcome(q: ResponseOutcome) -> Outcome:
+        return await handlers.response_outcome(rt, q)
+
+    return router
