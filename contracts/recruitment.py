@@ -114,3 +114,24 @@ class Outcome(BaseModel):
         description="pending: not handled yet; done: applied; refused: not applied (see reason)."
     )
     reason: str | None = Field(default=None, description="Why it was refused, as a short code.")
+
+
+class ImportMember(Command):
+    """Add a member whose consent was collected outside the web (paper, phone, register sample).
+
+    The member is active at once: there is no opt-in mail to follow.
+    """
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "import_member"
+
+    member_id: str = Field(description="Id chosen by the sender (UUID text).")
+    email: str = Field(max_length=254, description="The member's e-mail address.")
+    birth_year: int = Field(ge=1900, le=2100, description="Year of birth (for age bands).")
+    gender: Gender = Field(description="Gender as given.")
+    district: str = Field(min_length=1, max_length=80, description="District of residence.")
+    consent_version: str = Field(max_length=40, description="Version of the consent text given.")
+    source: Literal["paper", "phone", "register_sample", "demo"] = Field(
+        description="Where the consent was collected."
+    )
+    locale: Literal["sv", "en"] = Field(default="sv", description="Preferred language.")

@@ -10,6 +10,7 @@ OWNERS = ("recruitment", "rounds", "dispatch", "feedback")
 MESSAGES: tuple[type[Envelope], ...] = (
     recruitment.RegisterTenant,
     recruitment.EnrolMember,
+    recruitment.ImportMember,
     recruitment.ConfirmMembership,
     recruitment.ContactRecorded,
     recruitment.MemberEnrolled,

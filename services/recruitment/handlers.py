@@ -11,6 +11,7 @@ from contracts.recruitment import (
     ConfirmMembership,
     ContactRecorded,
     EnrolMember,
+    ImportMember,
     ListTenants,
     MemberEnrolled,
     MembershipOutcome,
@@ -176,3 +177,43 @@ async def list_tenants(rt: Runtime, _: ListTenants) -> TenantList:
             )
         )
     return TenantList(tenants=tuple(views))
+
+
+async def import_member(rt: Runtime, cmd: ImportMember) -> None:
+    """Add an already-consented member as active; a duplicate e-mail changes nothing."""
+    await _council_name(rt, cmd.tenant)
+    try:
+        email = domain.normalise_email(cmd.email)
+    except domain.InvalidEmail as exc:
+        raise Rejected("invalid e-mail address") from exc
+    document = {
+        "_id": cmd.member_id,
+        "tenant": cmd.tenant,
+        "email": email,
+        "birth_year": cmd.birth_year,
+        "gender": cmd.gender,
+        "district": cmd.district.strip(),
+        "locale": cmd.locale,
+        "consent": {
+            "version": cmd.consent_version,
+            "given_at": cmd.occurred_at,
+            "source": cmd.source,
+        },
+        "state": "active",
+        "enrolled_by": cmd.message_id,
+        "created_at": cmd.occurred_at,
+        "confirmed_at": cmd.occurred_at,
+    }
+    contact = ContactRecorded.follow(cmd, member_id=cmd.member_id, email=email, locale=cmd.locale)
+    enrolled = MemberEnrolled.follow(
+        cmd,
+        member_id=cmd.member_id,
+        birth_year=cmd.birth_year,
+        gender=cmd.gender,
+        district=document["district"],
+    )
+    try:
+        await rt.db.members.insert_one(new_document(document, contact, enrolled))
+    except DuplicateKeyError:
+        return
+    await rt.flush("members", [cmd.member_id])

@@ -7,6 +7,7 @@ from faststream.nats import NatsRouter
 from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
+    ImportMember,
     ListTenants,
     MembershipOutcome,
     Outcome,
@@ -29,6 +30,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, EnrolMember, "recruitment_enrol_member")
     async def on_enrol_member(cmd: EnrolMember) -> None:
         await handlers.enrol_member(rt, cmd)
+
+    @subscriber(router, ImportMember, "recruitment_import_member")
+    async def on_import_member(cmd: ImportMember) -> None:
+        await handlers.import_member(rt, cmd)
 
     @subscriber(router, ConfirmMembership, "recruitment_confirm_membership")
     async def on_confirm(cmd: ConfirmMembership) -> None:

@@ -1,0 +1,58 @@
+"""``python -m devstack up``: the whole local system in the foreground; Ctrl-C stops it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
+from devstack.stack import DEMO_COUNCILS, LocalStack
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    parser.add_argument("command", choices=["up"])
+    parser.add_argument("--data-dir", type=Path, default=Path("var"))
+    args = parser.parse_args(argv)
+
+    stack = LocalStack(args.data_dir)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    print("Starting Rådslag (data in", stack.data_dir, ")…", flush=True)
+    stack.start()
+    try:
+        if asyncio.run(stack.seed()):
+            print("Seeded demo councils and about 200 members.", flush=True)
+        print(f"\nPortal:        {stack.portal_url}/")
+        for tenant, name in DEMO_COUNCILS.items():
+            print(f"  {name:<14} {stack.portal_url}/t/{tenant}/   staff: /t/{tenant}/staff/")
+        print(f"Region admin:  {stack.portal_url}/region/")
+        print(f"Mail and SMS:  {stack.portal_url}/dev/")
+        print("\nAccounts (username / password):")
+        for username, (password, council) in stack.credentials().items():
+            print(f"  {username:<14} {password:<20} {council or 'region admin'}")
+        print(f"\nLogs in {stack.logs}. Press Ctrl-C to stop.", flush=True)
+        while not stopping:
+            for server in stack.servers:
+                if server.proc.poll() is not None:
+                    print(f"{server.name} exited ({server.proc.returncode}); stopping.")
+                    return 1
+            time.sleep(0.5)
+    finally:
+        print("\nStopping…", flush=True)
+        stack.stop()
+        print("Stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

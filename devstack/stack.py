@@ -1,0 +1,261 @@
+"""The whole local system as processes: infrastructure, fakes, the five services, demo data.
+
+``make up`` runs it in the foreground on the fixed ports below with data under ``var/``;
+the end-to-end test and the benchmark run it on free ports in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import nats
+
+from contracts.recruitment import ImportMember, RegisterTenant
+from devstack.processes import Server, free_port, start_nats, start_store, wait_for_port
+from infra.bus import ensure_streams, publish
+
+BACKEND = ("recruitment", "rounds", "dispatch", "feedback")
+DEMO_COUNCILS = {"gnosjo": "Gnosjö kommun", "kinda": "Kinda kommun", "ale": "Ale kommun"}
+DISTRICTS = {
+    "gnosjo": ("Gnosjö centrum", "Hillerstorp", "Kulltorp", "Åsenhöga"),
+    "kinda": ("Kisa", "Rimforsa", "Horn", "Hycklinge"),
+    "ale": ("Nödinge", "Älvängen", "Surte", "Skepplanda"),
+}
+SMS_USER = "radslag"
+
+
+@dataclass
+class Ports:
+    """Where each part listens; 0 means pick a free port."""
+
+    nats: int = 4222
+    store: int = 27017
+    smtp: int = 1025
+    devtools: int = 8025
+    portal: int = 8000
+    services: dict[str, int] = field(
+        default_factory=lambda: {
+            "recruitment": 8101,
+            "rounds": 8102,
+            "dispatch": 8103,
+            "feedback": 8104,
+        }
+    )
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Every port free right now (for tests and benchmarks)."""
+        return cls(
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            {name: free_port() for name in BACKEND},
+        )
+
+
+class LocalStack:
+    """Starts and stops every process of the local system, each by its PID."""
+
+    def __init__(self, data_dir: Path, ports: Ports | None = None, *, portal: bool = True) -> None:
+        self.data_dir = data_dir.resolve()
+        self.ports = ports or Ports()
+        self.with_portal = portal
+        self.servers: list[Server] = []
+        self.sms_password = ""
+        self.logs = self.data_dir / "logs"
+
+    @property
+    def portal_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.portal}"
+
+    @property
+    def devtools_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.devtools}"
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.ports.nats}"
+
+    @property
+    def mongodb_url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.ports.store}/?directConnection=true"
+
+    def service_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports.services[name]}"
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "NATS_URL": self.nats_url,
+            "MONGODB_URL": self.mongodb_url,
+            "PORTAL_URL": self.portal_url,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.ports.smtp),
+            "DEVTOOLS_URL": self.devtools_url,
+            "SERVICE_HEALTH_URLS": ",".join(f"{n}={self.service_url(n)}" for n in BACKEND),
+        }
+
+    def _spawn(self, name: str, args: list[str], port: int) -> Server:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(
+            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=self._env()
+        )
+        server = Server(name, proc, port, f"http://127.0.0.1:{port}")
+        self.servers.append(server)
+        return server
+
+    def _secret(self, name: str) -> str:
+        # Demo secrets are made once per data directory and kept there.
+        path = self.data_dir / "secrets.json"
+        data = json.loads(path.read_text()) if path.exists() else {}
+        if name not in data:
+            data[name] = secrets.token_urlsafe(12)
+            path.write_text(json.dumps(data, indent=2))
+        return str(data[name])
+
+    def start(self) -> None:
+        """Start everything and wait until each part answers; stops what started on failure."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        try:
+            self.servers.append(
+                start_nats(self.data_dir / "nats", self.ports.nats, self.logs / "nats.log")
+            )
+            self.servers.append(start_store(self.data_dir / "store", self.ports.store))
+            self.sms_password = self._secret("sms_password")
+            tools = self._spawn(
+                "devtools",
+                [
+                    "-m",
+                    "devstack.devtools",
+                    "--data-dir",
+                    str(self.data_dir / "devtools"),
+                    "--smtp-port",
+                    str(self.ports.smtp),
+                    "--http-port",
+                    str(self.ports.devtools),
+                    "--sms-user",
+                    SMS_USER,
+                    "--sms-password",
+                    self.sms_password,
+                ],
+                self.ports.devtools,
+            )
+            wait_for_port(self.ports.devtools, proc=tools.proc)
+            for name in BACKEND:
+                self._spawn(
+                    name,
+                    ["-m", f"services.{name}", "--port", str(self.ports.services[name])],
+                    self.ports.services[name],
+                )
+            if self.with_portal:
+                self._spawn(
+                    "portal",
+                    ["-m", "services.portal", "--port", str(self.ports.portal)],
+                    self.ports.portal,
+                )
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = [s for s in self.servers if s.name in (*BACKEND, "portal")]
+        with httpx.Client(timeout=2.0) as client:
+            while pending and time.monotonic() < deadline:
+                for server in list(pending):
+                    if server.proc.poll() is not None:
+                        raise RuntimeError(
+                            f"{server.name} exited with {server.proc.returncode}; "
+                            f"see {self.logs / (server.name + '.log')}"
+                        )
+                    try:
+                        if client.get(f"{server.url}/health/ready").status_code == 200:
+                            pending.remove(server)
+                    except httpx.HTTPError:
+                        pass
+                time.sleep(0.2)
+        if pending:
+            raise TimeoutError(f"not ready after {timeout}s: {[s.name for s in pending]}")
+
+    def stop(self) -> None:
+        """Stop every process, newest first, each by its PID."""
+        for server in reversed(self.servers):
+            server.stop()
+        self.servers.clear()
+
+    # --- demo data --------------------------------------------------------------------
+
+    def credentials(self) -> dict[str, tuple[str, str | None]]:
+        """username → (password, council or None for the region admin)."""
+        accounts: dict[str, tuple[str, str | None]] = {
+            "region": (self._secret("password_region"), None)
+        }
+        for tenant in DEMO_COUNCILS:
+            accounts[f"{tenant}-staff"] = (self._secret(f"password_{tenant}"), tenant)
+        return accounts
+
+    async def seed(self, members_per_council: int = 67) -> bool:
+        """First start only: councils, staff accounts and confirmed demo members."""
+        marker = self.data_dir / "seeded"
+        if marker.exists():
+            return False
+        rng = random.Random(2007)  # noqa: S311 - demo data, reproducible on purpose
+        nc = await nats.connect(self.nats_url)
+        try:
+            js = nc.jetstream()
+            await ensure_streams(js)
+            for tenant, name in DEMO_COUNCILS.items():
+                await publish(js, RegisterTenant(tenant=tenant, display_name=name))
+            await asyncio.sleep(0.5)  # let the councils exist before their members arrive
+            for tenant in DEMO_COUNCILS:
+                for n in range(members_per_council):
+                    await publish(
+                        js,
+                        ImportMember(
+                            tenant=tenant,
+                            member_id=str(uuid.uuid4()),
+                            email=f"invanare{n + 1}@{tenant}.example",
+                            birth_year=rng.randint(1940, 2008),
+                            gender=rng.choice(
+                                ("female", "female", "male", "male", "other", "undisclosed")
+                            ),
+                            district=rng.choice(DISTRICTS[tenant]),
+                            consent_version="2026-1",
+                            source="demo",
+                        ),
+                    )
+        finally:
+            await nc.close()
+        if self.with_portal:
+            await self._seed_accounts()
+        marker.write_text("seeded\n")
+        return True
+
+    async def _seed_accounts(self) -> None:
+        from services.portal.accounts import create_account
+
+        from infra.store import connect, database
+
+        client = connect(self.mongodb_url)
+        try:
+            db = database(client, "portal")
+            for username, (password, tenant) in self.credentials().items():
+                role = "region_admin" if tenant is None else "staff"
+                await create_account(db, username, password, tenant, role)
+        finally:
+            await client.close()
