@@ -32,7 +32,7 @@ bench: install
 	$(BIN)/python -m bench.invitations
 
 asyncapi: install
-	$(BIN)/python -m contracts.asyncapi docs/asyncapi
+	$(BIN)/python -m infra.asyncapi docs/asyncapi
 
 deadletters: install
 	$(BIN)/python -m infra.deadletter list

@@ -40,7 +40,12 @@ def answers(
     """Register the handler that answers ``query`` for every tenant (one per queue group)."""
 
     def register(handler: Callable[[Q], Awaitable[BaseModel | None]]) -> None:
-        @router.subscriber(subject_pattern(query), queue=service)
+        @router.subscriber(
+            subject_pattern(query),
+            queue=service,
+            title=f"{query.name}:query",
+            description=(query.__doc__ or "").strip().split("\n")[0],
+        )
         async def reply(message: NatsMessage) -> dict[str, Any]:
             body: bytes = message.body
             if not tenant_matches(message.raw_message.subject, body):

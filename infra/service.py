@@ -130,7 +130,7 @@ class Service:
             ],
             graceful_timeout=10.0,
         )
-        self._build_router = build_router
+        self.build_router = build_router
         self._indexes = indexes
         self._outbox_collections = tuple(outbox_collections)
         self._refresh_gauges = refresh_gauges
@@ -166,7 +166,7 @@ class Service:
         self.runtime.js = connection.jetstream()
         await bus.ensure_streams(self.runtime.js)
         self.runtime.relay = OutboxRelay(self.runtime.db, self.runtime.js, self._outbox_collections)
-        self.broker.include_router(self._build_router(self.runtime))
+        self.broker.include_router(self.build_router(self.runtime))
         await self.broker.start()
         self._relay_task = asyncio.create_task(self.runtime.relay.run(), name=f"{self.name}-relay")
         self.ready = True

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from faststream.nats import NatsRouter
 
-from contracts.dispatch import SendMessage
+from contracts.dispatch import MessageSent, SendMessage
 from contracts.recruitment import ContactRecorded
 from infra.service import Runtime, subscriber
 from services.dispatch import handlers
 
 SEND_CONCURRENCY = 8
 """Messages sent at once per replica; the SMTP pool holds as many connections."""
+
+
+PUBLISHES = (MessageSent,)
+"""What this service publishes (through its outbox), for the AsyncAPI document."""
 
 
 def build_router(rt: Runtime) -> NatsRouter:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from faststream.nats import NatsRouter
 
-from contracts.feedback import ListPublished, PublishedList, PublishFeedback
+from contracts.feedback import FeedbackPublished, ListPublished, PublishedList, PublishFeedback
 from contracts.rounds import RoundClosed
 from infra.queries import answers
 from infra.service import Runtime, subscriber
 from services.feedback import handlers
+
+PUBLISHES = (FeedbackPublished,)
+"""What this service publishes (through its outbox), for the AsyncAPI document."""
 
 
 def build_router(rt: Runtime) -> NatsRouter:

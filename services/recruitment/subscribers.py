@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from faststream.nats import NatsRouter
 
+from contracts.dispatch import SendMessage
 from contracts.recruitment import (
     ConfirmMembership,
+    ContactRecorded,
     EnrolMember,
     ImportMember,
     ListTenants,
+    MemberEnrolled,
     MembershipOutcome,
     Outcome,
     RegisterTenant,
@@ -17,6 +20,9 @@ from contracts.recruitment import (
 from infra.queries import answers
 from infra.service import Runtime, subscriber
 from services.recruitment import handlers
+
+PUBLISHES = (ContactRecorded, MemberEnrolled, SendMessage)
+"""What this service publishes (through its outbox), for the AsyncAPI document."""
 
 
 def build_router(rt: Runtime) -> NatsRouter:

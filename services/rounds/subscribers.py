@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from faststream.nats import NatsRouter
 
+from contracts.dispatch import SendMessage
 from contracts.feedback import FeedbackPublished
 from contracts.recruitment import MemberEnrolled, Outcome
 from contracts.rounds import (
@@ -24,9 +25,13 @@ from contracts.rounds import (
     RoundView,
     SubmitResponse,
 )
+from contracts.rounds import RoundClosed as _RoundClosed
 from infra.queries import answers
 from infra.service import Runtime, subscriber
 from services.rounds import handlers
+
+PUBLISHES = (RoundOpened, _RoundClosed, RecordResponse, SendMessage)
+"""What this service publishes (through its outbox), for the AsyncAPI document."""
 
 
 def build_router(rt: Runtime) -> NatsRouter:

@@ -167,6 +167,12 @@ async def test_a_round_from_sign_up_to_feedback(stack: Stack) -> None:
     assert view.status == "open"
     assert view.purpose.startswith("Underlag")
 
+    # An oversized answer is refused and the link stays usable.
+    big = SubmitResponse(tenant=T, token=tokens[0], answers={"why": "x" * 5000})
+    await publish(stack.js, big)
+    no = await _outcome(stack, ResponseOutcome(tenant=T, command_id=big.message_id))
+    assert (no.status, no.reason) == ("refused", "invalid_answers")
+
     answers = ["Yes", "Yes", "No", "Yes", "Don't know", "No"]
     for token, choice in zip(tokens, answers, strict=True):
         submit = SubmitResponse(tenant=T, token=token, answers={"bus": choice, "why": "Jobb"})
@@ -182,6 +188,12 @@ async def test_a_round_from_sign_up_to_feedback(stack: Stack) -> None:
     bogus = SubmitResponse(tenant=T, token="x" * 43, answers={"bus": "No"})
     await publish(stack.js, bogus)
     no = await _outcome(stack, ResponseOutcome(tenant=T, command_id=bogus.message_id))
+    assert (no.status, no.reason) == ("refused", "unknown_token")
+    # A tampered token (one character changed) is unknown.
+    tampered = tokens[1][:-1] + ("A" if tokens[1][-1] != "A" else "B")
+    bad = SubmitResponse(tenant=T, token=tampered, answers={"bus": "No"})
+    await publish(stack.js, bad)
+    no = await _outcome(stack, ResponseOutcome(tenant=T, command_id=bad.message_id))
     assert (no.status, no.reason) == ("refused", "unknown_token")
     # The same token under another council's subject is unknown there.
     assert (

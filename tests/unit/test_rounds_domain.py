@@ -1,0 +1,80 @@
+"""Rules of rounds and results."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts.rounds import Question
+from services.rounds import domain
+
+Q = (
+    Question(key="bus", kind="single_choice", text="?", options=("Yes", "No")),
+    Question(key="why", kind="free_text", text="Why?"),
+)
+
+
+@pytest.mark.parametrize(
+    ("birth_year", "band"),
+    [
+        (2010, "16-29"),
+        (1997, "16-29"),
+        (1996, "30-44"),
+        (1962, "45-64"),
+        (1961, "65-79"),
+        (1946, "80+"),
+        (2015, "under 16"),
+    ],
+)
+def test_age_band(birth_year: int, band: str) -> None:
+    assert domain.age_band(birth_year, 2026) == band
+
+
+def test_answers_are_checked_against_the_questions() -> None:
+    assert domain.check_answers(Q, {"bus": "Yes", "why": "  Jobb  "}) == {
+        "bus": "Yes",
+        "why": "Jobb",
+    }
+    assert domain.check_answers(Q, {"bus": "", "why": ""}) == {}
+    with pytest.raises(domain.InvalidAnswers, match="unknown"):
+        domain.check_answers(Q, {"other": "x"})
+    with pytest.raises(domain.InvalidAnswers, match="options"):
+        domain.check_answers(Q, {"bus": "Maybe"})
+    with pytest.raises(domain.InvalidAnswers, match="longer"):
+        domain.check_answers(Q, {"why": "x" * (domain.MAX_FREE_TEXT + 1)})
+
+
+def test_life_cycle_moves_one_step_forward() -> None:
+    domain.check_transition("draft", "approved")
+    domain.check_transition("approved", "open")
+    domain.check_transition("open", "closed")
+    with pytest.raises(domain.NotYet):
+        domain.check_transition("draft", "open")  # approval may still be on its way
+    with pytest.raises(ValueError, match="cannot become"):
+        domain.check_transition("closed", "open")
+
+
+def _respondents(gender: str, n: int, choice: str) -> list[domain.Respondent]:
+    return [domain.Respondent({"bus": choice, "why": "ok"}, "30-44", gender) for _ in range(n)]
+
+
+def test_results_suppress_cells_below_the_threshold() -> None:
+    people = _respondents("female", 5, "Yes") + _respondents("male", 4, "No")
+    bus, why = domain.question_results(Q, people)
+    assert bus.answered == 9
+    assert [(o.option, o.count, o.percent) for o in bus.options] == [
+        ("Yes", 5, 55.6),
+        ("No", 4, 44.4),
+    ]
+    cells = {c.group: c for c in bus.by_gender}
+    assert cells["female"].respondents == 5
+    assert cells["female"].counts is not None
+    assert cells["male"].respondents is None
+    assert cells["male"].counts is None
+    assert {c.group: c.respondents for c in bus.by_age_band}["30-44"] == 9
+    assert why.free_texts == ("ok",) * 9
+    assert why.options == ()
+
+
+def test_response_rate() -> None:
+    assert domain.response_rate(0, 0) == 0.0
+    assert domain.response_rate(3, 1) == 33.3

@@ -1,0 +1,52 @@
+"""Tokens, e-mail normalisation, templates and the outbox update."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts.dispatch import SendMessage
+from infra.store import with_outbox
+from infra.tokens import derived_id, new_token, token_hash
+from services.dispatch import templates
+from services.recruitment import domain as recruitment
+
+
+def test_tokens_are_long_random_and_stored_only_as_hashes() -> None:
+    tokens = {new_token() for _ in range(100)}
+    assert len(tokens) == 100
+    assert all(len(t) >= 43 for t in tokens)  # 32 bytes, URL-safe base64
+    token = next(iter(tokens))
+    assert token_hash(token) != token
+    assert len(token_hash(token)) == 64
+    assert derived_id("a", "b") == derived_id("a", "b") != derived_id("a", "c")
+
+
+def test_email_is_normalised_and_checked() -> None:
+    assert recruitment.normalise_email("  Anna@Example.SE ") == "anna@example.se"
+    for bad in ("anna", "anna@", "a b@example.se", "@example.se"):
+        with pytest.raises(recruitment.InvalidEmail):
+            recruitment.normalise_email(bad)
+
+
+def test_templates_render_in_the_member_language_with_every_placeholder() -> None:
+    params = {"title": "Buss", "purpose": "Plan", "link": "http://x/t/ale/a/tok"}
+    sv = templates.render("round_invitation", "sv", params)
+    en = templates.render("round_invitation", "en", params)
+    assert sv.subject == "Ny enkät: Buss"
+    assert en.subject == "New questions: Buss"
+    assert "http://x/t/ale/a/tok" in sv.body
+    assert templates.render("round_invitation", "fi", params).subject == sv.subject
+    with pytest.raises(templates.UnknownTemplate):
+        templates.render("round_invitation", "sv", {"title": "x"})
+    with pytest.raises(templates.UnknownTemplate):
+        templates.render("no_such_template", "sv", {})
+
+
+def test_outbox_update_adds_entries_and_counts_them() -> None:
+    a = SendMessage(tenant="ale", member_id="m", template="t")
+    b = SendMessage(tenant="ale", member_id="n", template="t")
+    update = with_outbox({"$set": {"state": "open"}}, a, b)
+    assert update["$set"]["state"] == "open"
+    assert update["$set"][f"outbox.{a.message_id}"]["subject"] == "dispatch.ale.cmd.send_message"
+    assert update["$inc"] == {"outbox_pending": 2}
+    assert with_outbox({"$set": {}}) == {"$set": {}}
