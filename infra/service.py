@@ -19,7 +19,13 @@ from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsRouter, PullSub
 from faststream.nats.prometheus import NatsPrometheusMiddleware
 from nats.js import JetStreamContext
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -115,6 +121,12 @@ class Service:
         self.settings = settings or ServiceSettings()
         self.registry = CollectorRegistry()
         self.runtime = Runtime(name, self.settings, self.registry)
+        self._outbox_backlog = Gauge(
+            "radslag_outbox_backlog",
+            "Documents whose pending messages the relay has not published yet.",
+            ["collection"],
+            registry=self.registry,
+        )
         self._outcomes = Counter(
             "radslag_deliveries_total",
             "Deliveries handled by this service's consumers, by subject pattern and outcome.",
@@ -222,6 +234,12 @@ class Service:
 
         @app.get("/metrics")
         async def metrics() -> Response:
+            if self.ready:
+                for collection in self._outbox_collections:
+                    backlog = await self.runtime.db[collection].count_documents(
+                        {"outbox_pending": {"$gt": 0}}
+                    )
+                    self._outbox_backlog.labels(collection).set(backlog)
             if self._refresh_gauges is not None and self.ready:
                 try:
                     await self._refresh_gauges(self.runtime)
