@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -15,11 +14,55 @@ from infra.bus import Rejected
 from infra.service import Runtime
 from infra.store import with_outbox
 from services.dispatch import templates
-from services.dispatch.channels import SmtpPool
+from services.dispatch.channels import ChannelError, SmtpPool
 
 
 class ContactMissing(Exception):
     """The contact has not reached the replica yet; retried with back-off."""
+
+
+class SendInFlight(Exception):
+    """Another delivery of the same message is sending it right now; retried with back-off."""
+
+
+SEND_LEASE = timedelta(seconds=60)
+"""How long a claim to send lasts; a crashed sender's claim can be taken over after it."""
+
+
+async def _claim(rt: Runtime, cmd: SendMessage) -> bool:
+    """Claim the right to send this message; False if it was sent already.
+
+    Concurrent deliveries of one message (redelivery, a duplicate past the stream's window,
+    several workers) race here: exactly one insert or lease takeover wins.
+    """
+    now = datetime.now(UTC)
+    try:
+        await rt.db.messages.insert_one(
+            {
+                "_id": cmd.message_id,
+                "tenant": cmd.tenant,
+                "member_id": cmd.member_id,
+                "channel": cmd.channel,
+                "template": cmd.template,
+                "state": "sending",
+                "lease_until": now + SEND_LEASE,
+                "correlation_id": cmd.correlation_id,
+                "created_at": now,
+            }
+        )
+        return True
+    except DuplicateKeyError:
+        pass
+    taken = await rt.db.messages.find_one_and_update(
+        {"_id": cmd.message_id, "state": "sending", "lease_until": {"$lt": now}},
+        {"$set": {"lease_until": now + SEND_LEASE}},
+    )
+    if taken is not None:
+        return True
+    current = await rt.db.messages.find_one({"_id": cmd.message_id}, {"state": 1})
+    if current is not None and current["state"] == "sent":
+        return False
+    raise SendInFlight(cmd.message_id)
 
 
 async def contact_recorded(rt: Runtime, evt: ContactRecorded) -> None:
@@ -58,20 +101,8 @@ async def send_message(rt: Runtime, cmd: SendMessage) -> None:
         rendered = templates.render(cmd.template, contact.get("locale", "sv"), cmd.params)
     except templates.UnknownTemplate as exc:
         raise Rejected(str(exc)) from exc
-    if existing is None:
-        with contextlib.suppress(DuplicateKeyError):
-            await rt.db.messages.insert_one(
-                {
-                    "_id": cmd.message_id,
-                    "tenant": cmd.tenant,
-                    "member_id": cmd.member_id,
-                    "channel": cmd.channel,
-                    "template": cmd.template,
-                    "state": "sending",
-                    "correlation_id": cmd.correlation_id,
-                    "created_at": datetime.now(UTC),
-                }
-            )
+    if not await _claim(rt, cmd):
+        return
     mail = EmailMessage()
     mail["From"] = rt.extras["mail_from"]
     mail["To"] = contact["email"]
@@ -80,7 +111,15 @@ async def send_message(rt: Runtime, cmd: SendMessage) -> None:
     mail["Message-ID"] = f"<{cmd.message_id}@radslag>"
     mail.set_content(rendered.body)
     pool: SmtpPool = rt.extras["smtp"]
-    await pool.send(mail)
+    try:
+        await pool.send(mail)
+    except ChannelError:
+        # Give the claim back at once so the retry is not held up by the lease.
+        await rt.db.messages.update_one(
+            {"_id": cmd.message_id, "state": "sending"},
+            {"$set": {"lease_until": datetime.now(UTC)}},
+        )
+        raise
     await rt.db.messages.update_one(
         {"_id": cmd.message_id, "state": "sending"},
         with_outbox(

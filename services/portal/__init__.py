@@ -1,0 +1,1 @@
+"""The portal: the HTTP edge for staff, residents and the public; stores only staff accounts."""

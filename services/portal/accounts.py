@@ -1,0 +1,194 @@
+"""Staff accounts and their sessions: the only things the portal stores.
+
+An account belongs to one council (``tenant``) or is a region admin (``tenant=None``, role
+``region_admin``). Passwords are argon2 hashes. A session is a random 32-byte token in an
+HttpOnly, SameSite=Lax cookie; the database keeps only its SHA-256, with an expiry and the
+session's CSRF token, which every staff POST must carry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from pymongo.asynchronous.database import AsyncDatabase
+
+from infra.store import Document
+
+REGION_ADMIN: Final = "region_admin"
+"""The role of accounts that manage every council; they have no tenant."""
+
+SESSION_COOKIE: Final = "radslag_session"
+"""Name of the session cookie."""
+
+MIN_PASSWORD_LENGTH: Final = 8
+
+_USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
+_TENANT_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so both failures take the same time.
+_DUMMY_HASH: Final = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class InvalidAccount(ValueError):
+    """An account that cannot be created as asked (bad username, password, tenant or role)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """A staff account, without its password."""
+
+    username: str
+    tenant: str | None
+    role: str
+
+    @property
+    def is_region_admin(self) -> bool:
+        """Region admins may act for every council."""
+        return self.role == REGION_ADMIN
+
+    def may_act_for(self, tenant: str) -> bool:
+        """Whether this account may work in council ``tenant``'s staff pages."""
+        return self.is_region_admin or self.tenant == tenant
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in staff member."""
+
+    account: Account
+    csrf_token: str
+    expires_at: datetime
+
+    def may_act_for(self, tenant: str) -> bool:
+        """Whether this session is valid in council ``tenant``'s staff pages."""
+        return self.account.may_act_for(tenant)
+
+    def csrf_matches(self, candidate: str | None) -> bool:
+        """Whether a submitted CSRF token is this session's (compared in constant time)."""
+        return bool(candidate) and hmac.compare_digest(
+            self.csrf_token.encode(), (candidate or "").encode()
+        )
+
+
+def normalise_username(username: str) -> str:
+    """Usernames are case-insensitive."""
+    return username.strip().lower()
+
+
+def _session_id(token: str) -> str:
+    # Only the hash is stored: a leaked database does not yield working sessions.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
+    """Expired sessions are removed by the store; accounts are keyed by username."""
+    await db.sessions.create_index("expires_at", expireAfterSeconds=0)
+    await db.sessions.create_index("username")
+
+
+async def create_account(
+    db: AsyncDatabase[Document], username: str, password: str, tenant: str | None, role: str
+) -> Account:
+    """Create a staff account, or replace the password, tenant and role of an existing one.
+
+    ``tenant`` is the council's slug, or None for a region admin (role ``region_admin``).
+    The account's open sessions end, so a changed role or council takes effect at once.
+    Raises ``InvalidAccount`` for a bad username, a password shorter than 8 characters, or a
+    tenant/role combination that does not fit.
+    """
+    name = normalise_username(username)
+    if not _USERNAME_RE.fullmatch(name):
+        raise InvalidAccount("username must be 2-64 characters: letters, digits, . _ @ -")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidAccount(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if not role or len(role) > 40:
+        raise InvalidAccount("role must be 1-40 characters")
+    if (role == REGION_ADMIN) != (tenant is None):
+        raise InvalidAccount("region admins have no tenant; every other account has one")
+    if tenant is not None and not _TENANT_RE.fullmatch(tenant):
+        raise InvalidAccount(f"not a council slug: {tenant!r}")
+    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    await db.accounts.replace_one(
+        {"_id": name},
+        {
+            "_id": name,
+            "password_hash": password_hash,
+            "tenant": tenant,
+            "role": role,
+            "updated_at": datetime.now(UTC),
+        },
+        upsert=True,
+    )
+    await db.sessions.delete_many({"username": name})
+    return Account(username=name, tenant=tenant, role=role)
+
+
+async def authenticate(db: AsyncDatabase[Document], username: str, password: str) -> Account | None:
+    """The account whose username and password these are, or None."""
+    name = normalise_username(username)
+    doc = await db.accounts.find_one({"_id": name}) if name else None
+    stored = str(doc["password_hash"]) if doc else _DUMMY_HASH
+    try:
+        await asyncio.to_thread(_hasher.verify, stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if doc is None:
+        return None
+    if _hasher.check_needs_rehash(stored):
+        rehashed = await asyncio.to_thread(_hasher.hash, password)
+        await db.accounts.update_one({"_id": name}, {"$set": {"password_hash": rehashed}})
+    return Account(username=name, tenant=doc.get("tenant"), role=str(doc["role"]))
+
+
+async def open_session(
+    db: AsyncDatabase[Document], account: Account, lifetime: timedelta
+) -> tuple[str, Session]:
+    """Start a session; returns the token for the cookie and the session."""
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    session = Session(
+        account=account, csrf_token=secrets.token_urlsafe(32), expires_at=now + lifetime
+    )
+    await db.sessions.insert_one(
+        {
+            "_id": _session_id(token),
+            "username": account.username,
+            "tenant": account.tenant,
+            "role": account.role,
+            "csrf_token": session.csrf_token,
+            "created_at": now,
+            "expires_at": session.expires_at,
+        }
+    )
+    return token, session
+
+
+async def find_session(db: AsyncDatabase[Document], token: str | None) -> Session | None:
+    """The unexpired session of a cookie's token, or None."""
+    if not token or len(token) > 100:
+        return None
+    doc = await db.sessions.find_one({"_id": _session_id(token)})
+    if doc is None:
+        return None
+    expires_at: datetime = doc["expires_at"]
+    if expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=UTC)
+    if expires_at <= datetime.now(UTC):
+        return None
+    account = Account(username=doc["username"], tenant=doc.get("tenant"), role=doc["role"])
+    return Session(account=account, csrf_token=doc["csrf_token"], expires_at=expires_at)
+
+
+async def close_session(db: AsyncDatabase[Document], token: str | None) -> None:
+    """End a session (logging out)."""
+    if token:
+        await db.sessions.delete_one({"_id": _session_id(token)})

@@ -1,0 +1,446 @@
+"""The JSON API under ``/api``: the same use cases as the pages, for scripts and the e2e test.
+
+Staff endpoints take the session cookie (set by ``POST /api/t/<tenant>/session`` or the login
+page) and, on POST, the session's CSRF token in the ``X-CSRF-Token`` header. Commands answer
+202 with the command's ``message_id``: they are applied asynchronously by their owner.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.feedback import PublishedList
+from contracts.recruitment import Gender, Outcome
+from contracts.rounds import InvitationView, Question, RoundList, RoundResults, RoundView
+from services.portal import domain
+from services.portal.accounts import SESSION_COOKIE, Session
+from services.portal.dependencies import (
+    CouncilDep,
+    LanguageDep,
+    PortalDep,
+    StaffDep,
+    StaffPostDep,
+    client_address,
+)
+from services.portal.handlers import Portal, WrongState
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+class ApiError(Exception):
+    """An API request that cannot be served as sent: answered as ``Problem`` JSON."""
+
+    def __init__(self, status_code: int, detail: str, errors: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.errors = errors or {}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(_Model):
+    """Why a request was refused."""
+
+    detail: str = Field(description="What went wrong.")
+    errors: dict[str, str] = Field(default_factory=dict, description="Message per wrong field.")
+
+
+class Accepted(_Model):
+    """A command was accepted and will be applied by its owner."""
+
+    message_id: str = Field(description="message_id of the command sent.")
+
+
+class SignUpRequest(_Model):
+    """A resident's sign-up."""
+
+    email: str = Field(max_length=254, description="E-mail address.")
+    birth_year: int = Field(description="Year of birth.")
+    gender: Gender = Field(description="Gender, or undisclosed.")
+    district: str = Field(max_length=200, description="District of residence.")
+    consent: bool = Field(description="The resident consents to the consent text (required).")
+    locale: Literal["sv", "en"] | None = Field(
+        default=None, description="Preferred language; the request's language if omitted."
+    )
+
+
+class SignUpAccepted(Accepted):
+    """The sign-up was sent; a confirmation mail follows."""
+
+    member_id: str = Field(description="Id of the new (pending) member.")
+
+
+class ConfirmRequest(_Model):
+    """The token from the confirmation link."""
+
+    token: str = Field(max_length=200, description="Token from the link.")
+
+
+class OutcomeReply(_Model):
+    """How a command the caller waits on went."""
+
+    message_id: str | None = Field(description="message_id of the command, if one was sent.")
+    status: Literal["pending", "done", "refused"] = Field(description="The outcome.")
+    reason: str | None = Field(default=None, description="Why it was refused.")
+
+
+class AnswerRequest(_Model):
+    """Answers to a round, by question key."""
+
+    answers: dict[str, str] = Field(max_length=50, description="Option text or free text.")
+
+
+class SessionRequest(_Model):
+    """Staff credentials."""
+
+    username: str = Field(max_length=100)
+    password: str = Field(max_length=1000)
+
+
+class SessionReply(_Model):
+    """A staff session was opened; the cookie is set."""
+
+    username: str = Field(description="The account.")
+    tenant: str | None = Field(description="The account's council; None for region admins.")
+    role: str = Field(description="The account's role.")
+    csrf_token: str = Field(description="Send in the X-CSRF-Token header on every POST.")
+    expires_at: datetime = Field(description="When the session ends.")
+
+
+class RoundRequest(_Model):
+    """A new round."""
+
+    title: str = Field(min_length=1, max_length=200, description="Title shown to residents.")
+    purpose: str = Field(min_length=1, max_length=2000, description="What answers are used for.")
+    questions: list[Question] = Field(min_length=1, max_length=50, description="Questions.")
+
+
+class RoundAccepted(Accepted):
+    """The round is being created."""
+
+    round_id: str = Field(description="Id of the new round.")
+
+
+class FeedbackRequest(_Model):
+    """The council's feedback on a closed round."""
+
+    text: str = Field(min_length=1, max_length=domain.FEEDBACK_MAX, description="Feedback.")
+
+
+def _outcome(response: Response, message_id: str | None, outcome: Outcome) -> OutcomeReply:
+    if outcome.status == "done":
+        response.status_code = 200
+    elif outcome.status == "pending":
+        response.status_code = 202
+    elif outcome.reason in ("unknown_token", "unknown_invitation"):
+        response.status_code = 404
+    else:
+        response.status_code = 409
+    return OutcomeReply(message_id=message_id, status=outcome.status, reason=outcome.reason)
+
+
+PROBLEMS: dict[int | str, dict[str, object]] = {
+    400: {"model": Problem, "description": "Invalid request."},
+    404: {"model": Problem, "description": "Unknown council or resource."},
+    429: {"model": Problem, "description": "Too many requests from this address."},
+    503: {"model": Problem, "description": "A back-end service is unavailable."},
+}
+STAFF_PROBLEMS: dict[int | str, dict[str, object]] = {
+    **PROBLEMS,
+    401: {"model": Problem, "description": "No staff session for this council."},
+    403: {"model": Problem, "description": "CSRF token missing or wrong."},
+}
+
+
+# -- residents -----------------------------------------------------------------------------
+
+
+@router.post(
+    "/t/{tenant}/members", status_code=202, response_model=SignUpAccepted, responses=PROBLEMS
+)
+async def sign_up(
+    body: SignUpRequest,
+    request: Request,
+    council: CouncilDep,
+    portal: PortalDep,
+    lang: LanguageDep,
+) -> SignUpAccepted:
+    """Sign a resident up to the council's panel (double opt-in: a mail with a link follows)."""
+    portal.check_rate("join", client_address(request))
+    valid, errors = domain.check_sign_up(
+        email=body.email,
+        birth_year=str(body.birth_year),
+        gender=body.gender,
+        district=body.district,
+        consent=body.consent,
+        this_year=datetime.now(UTC).year,
+    )
+    if valid is None:
+        raise ApiError(400, "invalid sign-up", errors)
+    command = await portal.sign_up(council.tenant, valid, body.locale or lang)
+    return SignUpAccepted(message_id=command.message_id, member_id=command.member_id)
+
+
+@router.post(
+    "/t/{tenant}/members/confirm",
+    response_model=OutcomeReply,
+    responses={
+        **PROBLEMS,
+        202: {"model": OutcomeReply, "description": "Still being processed."},
+        409: {"model": OutcomeReply, "description": "The link was already used."},
+    },
+)
+async def confirm_membership(
+    body: ConfirmRequest,
+    request: Request,
+    response: Response,
+    council: CouncilDep,
+    portal: PortalDep,
+) -> OutcomeReply:
+    """Confirm a membership with the token from the mail; 200 done, 404 unknown, 409 used."""
+    portal.check_rate("confirm", client_address(request))
+    settled = await portal.confirm(council.tenant, body.token)
+    return _outcome(response, settled.message_id or None, settled.outcome)
+
+
+@router.get("/t/{tenant}/invitations/{token}", response_model=InvitationView, responses=PROBLEMS)
+async def invitation(
+    token: str, request: Request, council: CouncilDep, portal: PortalDep
+) -> InvitationView:
+    """What a personal answer link shows: the round and whether it can still be answered."""
+    portal.check_rate("answer", client_address(request))
+    view = await portal.invitation(council.tenant, token)
+    if view is None:
+        raise ApiError(404, "unknown link")
+    return view
+
+
+@router.post(
+    "/t/{tenant}/invitations/{token}/response",
+    response_model=OutcomeReply,
+    responses={
+        **PROBLEMS,
+        202: {"model": OutcomeReply, "description": "Still being processed."},
+        409: {"model": OutcomeReply, "description": "Already answered, or the round closed."},
+    },
+)
+async def respond(
+    token: str,
+    body: AnswerRequest,
+    request: Request,
+    response: Response,
+    council: CouncilDep,
+    portal: PortalDep,
+) -> OutcomeReply:
+    """Answer a round through a personal link: 200 done, 409 already answered, 404 unknown."""
+    portal.check_rate("answer", client_address(request))
+    view = await portal.invitation(council.tenant, token)
+    if view is None:
+        response.status_code = 404
+        return OutcomeReply(message_id=None, status="refused", reason="unknown_token")
+    if view.status != "open":
+        response.status_code = 409
+        reason = "already_answered" if view.status == "answered" else "round_closed"
+        return OutcomeReply(message_id=None, status="refused", reason=reason)
+    unknown = set(body.answers) - {q.key for q in view.questions}
+    answers, errors = domain.check_answers(view.questions, body.answers)
+    errors.update(dict.fromkeys(sorted(unknown), "Unknown question."))
+    if errors:
+        raise ApiError(400, "invalid answers", errors)
+    settled = await portal.answer(council.tenant, token, answers)
+    return _outcome(response, settled.message_id, settled.outcome)
+
+
+@router.get("/t/{tenant}/published", response_model=PublishedList, responses=PROBLEMS)
+async def published(council: CouncilDep, portal: PortalDep) -> PublishedList:
+    """The council's closed rounds whose feedback is published, newest first."""
+    return await portal.published(council.tenant)
+
+
+# -- staff ---------------------------------------------------------------------------------
+
+
+@router.post(
+    "/t/{tenant}/session",
+    response_model=SessionReply,
+    responses={**PROBLEMS, 401: {"model": Problem, "description": "Wrong credentials."}},
+)
+async def open_session(
+    body: SessionRequest,
+    request: Request,
+    response: Response,
+    council: CouncilDep,
+    portal: PortalDep,
+) -> SessionReply:
+    """Sign a staff member in: sets the session cookie and returns the CSRF token."""
+    portal.check_rate("login", client_address(request))
+    signed_in = await portal.sign_in(body.username, body.password, council.tenant)
+    if signed_in is None:
+        raise ApiError(401, "wrong username or password")
+    token, session = signed_in
+    settings = request.app.state.settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(settings.portal_session_hours * 3600),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.portal_secure_cookies,
+    )
+    return SessionReply(
+        username=session.account.username,
+        tenant=session.account.tenant,
+        role=session.account.role,
+        csrf_token=session.csrf_token,
+        expires_at=session.expires_at,
+    )
+
+
+@router.delete("/t/{tenant}/session", status_code=204, responses=STAFF_PROBLEMS)
+async def close_session(request: Request, portal: PortalDep, staff: StaffPostDep) -> Response:
+    """Sign out: the session ends and the cookie is cleared."""
+    await portal.sign_out(request.cookies.get(SESSION_COOKIE))
+    response = Response(status_code=204)
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.portal_secure_cookies,
+    )
+    return response
+
+
+@router.get("/t/{tenant}/rounds", response_model=RoundList, responses=STAFF_PROBLEMS)
+async def list_rounds(council: CouncilDep, portal: PortalDep, staff: StaffDep) -> RoundList:
+    """The council's rounds, newest first."""
+    return await portal.rounds(council.tenant)
+
+
+@router.post(
+    "/t/{tenant}/rounds", status_code=202, response_model=RoundAccepted, responses=STAFF_PROBLEMS
+)
+async def create_round(
+    body: RoundRequest, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> RoundAccepted:
+    """Draft a new round (it appears in the list once the rounds service has stored it)."""
+    errors = domain.check_questions(body.questions)
+    if errors:
+        raise ApiError(400, "invalid questions", errors)
+    draft = domain.RoundDraft(
+        title=body.title.strip(), purpose=body.purpose.strip(), questions=tuple(body.questions)
+    )
+    command = await portal.create_round(council.tenant, draft)
+    return RoundAccepted(message_id=command.message_id, round_id=command.round_id)
+
+
+@router.get("/t/{tenant}/rounds/{round_id}", response_model=RoundView, responses=STAFF_PROBLEMS)
+async def get_round(
+    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> RoundView:
+    """One of the council's rounds."""
+    view = await portal.round(council.tenant, round_id)
+    if view is None:
+        raise ApiError(404, "unknown round")
+    return view
+
+
+async def _act(portal: Portal, tenant: str, round_id: str, action: str, staff: Session) -> Accepted:
+    try:
+        message_id = await portal.act_on_round(tenant, round_id, action, staff.account)
+    except WrongState as exc:
+        raise ApiError(409, f"the round is {exc.state}") from exc
+    if message_id is None:
+        raise ApiError(404, "unknown round")
+    return Accepted(message_id=message_id)
+
+
+ACTION_PROBLEMS: dict[int | str, dict[str, object]] = {
+    **STAFF_PROBLEMS,
+    409: {"model": Problem, "description": "The round is not in a state that allows this."},
+}
+
+
+@router.post(
+    "/t/{tenant}/rounds/{round_id}/approve",
+    status_code=202,
+    response_model=Accepted,
+    responses=ACTION_PROBLEMS,
+)
+async def approve_round(
+    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> Accepted:
+    """Approve a draft round."""
+    return await _act(portal, council.tenant, round_id, "approve", staff)
+
+
+@router.post(
+    "/t/{tenant}/rounds/{round_id}/open",
+    status_code=202,
+    response_model=Accepted,
+    responses=ACTION_PROBLEMS,
+)
+async def open_round(
+    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> Accepted:
+    """Open an approved round: the panel's active members are invited."""
+    return await _act(portal, council.tenant, round_id, "open", staff)
+
+
+@router.post(
+    "/t/{tenant}/rounds/{round_id}/close",
+    status_code=202,
+    response_model=Accepted,
+    responses=ACTION_PROBLEMS,
+)
+async def close_round(
+    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> Accepted:
+    """Close an open round."""
+    return await _act(portal, council.tenant, round_id, "close", staff)
+
+
+@router.get(
+    "/t/{tenant}/rounds/{round_id}/results", response_model=RoundResults, responses=STAFF_PROBLEMS
+)
+async def results(
+    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> RoundResults:
+    """A round's results, with breakdowns by age band and gender (small groups suppressed)."""
+    view = await portal.results(council.tenant, round_id)
+    if view is None:
+        raise ApiError(404, "unknown round")
+    return view
+
+
+@router.post(
+    "/t/{tenant}/rounds/{round_id}/feedback",
+    status_code=202,
+    response_model=Accepted,
+    responses=ACTION_PROBLEMS,
+)
+async def publish_feedback(
+    round_id: str,
+    body: FeedbackRequest,
+    council: CouncilDep,
+    portal: PortalDep,
+    staff: StaffPostDep,
+) -> Accepted:
+    """Publish the council's feedback on a closed round."""
+    view = await portal.round(council.tenant, round_id)
+    if view is None:
+        raise ApiError(404, "unknown round")
+    if view.state != "closed":
+        raise ApiError(409, f"the round is {view.state}; feedback follows once it is closed")
+    text, errors = domain.check_feedback(body.text)
+    if errors:
+        raise ApiError(400, "invalid feedback", errors)
+    return Accepted(message_id=await portal.publish_feedback(council.tenant, round_id, text))

@@ -1,0 +1,279 @@
+"""The portal's rules, pure: what a valid sign-up, answer, round or feedback is; rate limits.
+
+Error messages are English msgids marked with ``N_``; they are translated where they are shown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, cast, get_args
+
+from contracts.recruitment import Gender
+from contracts.rounds import Question
+from services.portal.i18n import N_
+
+CONSENT_VERSION: Final = "2026-1"
+"""Version of the consent text on the sign-up page; changes when the text changes."""
+
+FREE_TEXT_MAX: Final = 2000
+"""Longest free-text answer, in characters."""
+
+FEEDBACK_MAX: Final = 10000
+"""Longest feedback text, in characters."""
+
+GENDERS: Final[Mapping[str, str]] = {
+    "female": N_("Female"),
+    "male": N_("Male"),
+    "other": N_("Other"),
+    "undisclosed": N_("Prefer not to say"),
+}
+"""The genders a resident can give, with their labels."""
+
+ROUND_STATES: Final[Mapping[str, str]] = {
+    "draft": N_("Draft"),
+    "approved": N_("Approved"),
+    "open": N_("Open"),
+    "closed": N_("Closed"),
+}
+"""A round's life-cycle states, with their labels."""
+
+NEXT_ACTION: Final[Mapping[str, str]] = {"draft": "approve", "approved": "open", "open": "close"}
+"""The one action staff can take on a round in each state."""
+
+STATE_AFTER: Final[Mapping[str, str]] = {"approve": "approved", "open": "open", "close": "closed"}
+"""The state a round reaches once an action is applied."""
+
+_EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+_ROUND_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_TENANT_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+assert set(GENDERS) == set(get_args(Gender)), "GENDERS must list every contract gender"
+
+Errors = dict[str, str]
+"""Field name → message (msgid) for each field that is wrong."""
+
+
+def is_tenant_slug(value: str) -> bool:
+    """Whether ``value`` can be a council's slug at all (before asking who exists)."""
+    return bool(_TENANT_RE.fullmatch(value))
+
+
+def is_link_token(value: str) -> bool:
+    """Whether ``value`` looks like a personal-link token (URL-safe, 20-100 characters)."""
+    return bool(_TOKEN_RE.fullmatch(value))
+
+
+def is_round_id(value: str) -> bool:
+    """Whether ``value`` looks like a round id (UUID text or similar)."""
+    return bool(_ROUND_ID_RE.fullmatch(value))
+
+
+@dataclass(frozen=True)
+class SignUp:
+    """A resident's valid sign-up."""
+
+    email: str
+    birth_year: int
+    gender: Gender
+    district: str
+
+
+def check_sign_up(
+    *, email: str, birth_year: str, gender: str, district: str, consent: bool, this_year: int
+) -> tuple[SignUp | None, Errors]:
+    """Validate a sign-up form; the sign-up, or None with a message per wrong field."""
+    errors: Errors = {}
+    email = email.strip()
+    if not email:
+        errors["email"] = N_("Enter your e-mail address.")
+    elif len(email) > 254 or not _EMAIL_RE.fullmatch(email):
+        errors["email"] = N_("Enter an e-mail address in the form name@example.se.")
+    year: int | None = None
+    try:
+        year = int(birth_year.strip())
+    except ValueError:
+        errors["birth_year"] = (
+            N_("Enter your year of birth.")
+            if not birth_year.strip()
+            else N_("Enter your year of birth as four digits, for example 1984.")
+        )
+    else:
+        if not 1900 <= year <= this_year:
+            errors["birth_year"] = N_("Enter a year of birth between 1900 and this year.")
+    if gender not in GENDERS:
+        errors["gender"] = N_("Choose one of the options, or “Prefer not to say”.")
+    district = " ".join(district.split())
+    if not district:
+        errors["district"] = N_("Enter the district where you live.")
+    elif len(district) > 80:
+        errors["district"] = N_("The district can be at most 80 characters.")
+    if not consent:
+        errors["consent"] = N_("You must give your consent to join the panel.")
+    if errors or year is None:
+        return None, errors
+    return SignUp(
+        email=email, birth_year=year, gender=cast(Gender, gender), district=district
+    ), errors
+
+
+def check_answers(
+    questions: Sequence[Question], raw: Mapping[str, str]
+) -> tuple[dict[str, str], Errors]:
+    """Validate answers to a round's questions (any may be skipped, not all).
+
+    Returns the answers to send (question key → option text or free text) and the errors,
+    keyed by question key.
+    """
+    answers: dict[str, str] = {}
+    errors: Errors = {}
+    for question in questions:
+        value = raw.get(question.key, "")
+        if question.kind == "single_choice":
+            if not value:
+                continue
+            if value not in question.options:
+                errors[question.key] = N_("Choose one of the options.")
+                continue
+            answers[question.key] = value
+        else:
+            text = value.strip()
+            if not text:
+                continue
+            if len(text) > FREE_TEXT_MAX:
+                errors[question.key] = N_("Your answer can be at most 2000 characters.")
+                continue
+            answers[question.key] = text
+    if not answers and not errors:
+        errors["_form"] = N_("Answer at least one question before you send.")
+    return answers, errors
+
+
+@dataclass(frozen=True)
+class RoundDraft:
+    """A new round as staff wrote it, ready to send as ``CreateRound``."""
+
+    title: str
+    purpose: str
+    questions: tuple[Question, ...]
+
+
+def check_round_form(
+    *, title: str, purpose: str, choice_text: str, choice_options: str, free_text: str
+) -> tuple[RoundDraft | None, Errors]:
+    """Validate the new-round form: a single-choice question and an optional free-text one."""
+    errors: Errors = {}
+    title = title.strip()
+    purpose = purpose.strip()
+    choice_text = choice_text.strip()
+    free_text = free_text.strip()
+    if not title:
+        errors["title"] = N_("Enter a title.")
+    elif len(title) > 200:
+        errors["title"] = N_("The title can be at most 200 characters.")
+    if not purpose:
+        errors["purpose"] = N_("Say what the answers will be used for.")
+    elif len(purpose) > 2000:
+        errors["purpose"] = N_("The purpose can be at most 2000 characters.")
+    if not choice_text:
+        errors["choice_text"] = N_("Enter the question.")
+    elif len(choice_text) > 500:
+        errors["choice_text"] = N_("A question can be at most 500 characters.")
+    options: list[str] = []
+    for line in choice_options.splitlines():
+        option = " ".join(line.split())
+        if option and option not in options:
+            options.append(option)
+    if len(options) < 2:
+        errors["choice_options"] = N_("Enter at least two options, one per line.")
+    elif len(options) > 20:
+        errors["choice_options"] = N_("Enter at most 20 options.")
+    elif any(len(option) > 200 for option in options):
+        errors["choice_options"] = N_("An option can be at most 200 characters.")
+    if len(free_text) > 500:
+        errors["free_text"] = N_("A question can be at most 500 characters.")
+    if errors:
+        return None, errors
+    questions = [Question(key="q1", kind="single_choice", text=choice_text, options=tuple(options))]
+    if free_text:
+        questions.append(Question(key="q2", kind="free_text", text=free_text))
+    return RoundDraft(title=title, purpose=purpose, questions=tuple(questions)), errors
+
+
+def check_questions(questions: Sequence[Question]) -> Errors:
+    """Rules for questions sent through the API: unique keys, options only where they belong."""
+    errors: Errors = {}
+    keys = [q.key for q in questions]
+    if len(set(keys)) != len(keys):
+        errors["questions"] = N_("Each question needs its own key.")
+    for question in questions:
+        if question.kind == "single_choice" and len(set(question.options)) < 2:
+            errors[question.key] = N_("Enter at least two options, one per line.")
+        if question.kind == "free_text" and question.options:
+            errors[question.key] = N_("A free-text question has no options.")
+    return errors
+
+
+def check_feedback(text: str) -> tuple[str, Errors]:
+    """Validate the council's feedback on a round."""
+    text = text.strip()
+    if not text:
+        return text, {"text": N_("Write the feedback before you publish it.")}
+    if len(text) > FEEDBACK_MAX:
+        return text, {"text": N_("The feedback can be at most 10000 characters.")}
+    return text, {}
+
+
+def response_rate(invited: int, responded: int) -> float:
+    """Responded / invited as a percentage, 0 when nobody was invited."""
+    return 100.0 * responded / invited if invited else 0.0
+
+
+def safe_next(candidate: str | None, prefix: str, default: str) -> str:
+    """Where to go after logging in: only a local path under ``prefix``, never another site."""
+    if (
+        candidate
+        and candidate.startswith(prefix)
+        and "//" not in candidate
+        and "\\" not in candidate
+    ):
+        return candidate
+    return default
+
+
+class RateLimiter:
+    """Token buckets per key (client address): ``burst`` at once, refilled ``per_minute``."""
+
+    def __init__(self, burst: int, per_minute: float, max_keys: int = 10000) -> None:
+        self.burst = float(burst)
+        self.rate = per_minute / 60.0
+        self.max_keys = max_keys
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str, now: float) -> bool:
+        """Take one token from ``key``'s bucket; False when it is empty."""
+        tokens, last = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1.0, now)
+        if len(self._buckets) > self.max_keys:
+            self._forget_full(now)
+        return True
+
+    def retry_after(self, key: str, now: float) -> int:
+        """Seconds until ``key`` has a token again."""
+        tokens, last = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens >= 1.0 or self.rate <= 0:
+            return 0 if tokens >= 1.0 else 3600
+        return max(1, int((1.0 - tokens) / self.rate + 0.999))
+
+    def _forget_full(self, now: float) -> None:
+        # A bucket that has refilled is the same as no bucket: drop it to bound memory.
+        for key, (tokens, last) in list(self._buckets.items()):
+            if tokens + (now - last) * self.rate >= self.burst:
+                del self._buckets[key]

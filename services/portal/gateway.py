@@ -1,0 +1,244 @@
+"""How the portal talks to the services that own the data: commands out, queries answered.
+
+``Gateway`` has one method per command or query the portal uses; ``NatsGateway`` sends them
+over NATS (commands to JetStream with their message_id as Nats-Msg-Id, queries as
+request/reply). Tests use a fake with the same methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import nats
+import nats.errors
+import structlog
+from nats.aio.client import Client as NatsClient
+
+from contracts.envelope import Command
+from contracts.feedback import ListPublished, PublishedList, PublishFeedback
+from contracts.recruitment import (
+    ConfirmMembership,
+    EnrolMember,
+    ListTenants,
+    MembershipOutcome,
+    Outcome,
+    TenantList,
+)
+from contracts.rounds import (
+    ApproveRound,
+    CloseRound,
+    CreateRound,
+    GetInvitation,
+    GetResults,
+    GetRound,
+    InvitationView,
+    ListRounds,
+    OpenRound,
+    ResponseOutcome,
+    RoundList,
+    RoundResults,
+    RoundView,
+    SubmitResponse,
+)
+from infra.bus import publish
+from infra.queries import QueryFailed, ask
+
+__all__ = ["Gateway", "NatsGateway", "PublishFailed", "QueryFailed"]
+
+log = structlog.get_logger()
+
+
+class PublishFailed(Exception):
+    """A command could not be handed to JetStream (bus unavailable or no stream acked it)."""
+
+
+class Gateway(Protocol):
+    """Every command the portal sends and every query it asks, one method each.
+
+    Commands return once the bus has stored them (they are handled later). Queries raise
+    ``QueryFailed`` when the owner is down or refuses; commands raise ``PublishFailed``.
+    """
+
+    async def list_tenants(self, query: ListTenants) -> TenantList:
+        """recruitment: every council and its member counts."""
+        ...
+
+    async def enrol_member(self, command: EnrolMember) -> None:
+        """recruitment: a resident signs up (a double opt-in mail follows)."""
+        ...
+
+    async def confirm_membership(self, command: ConfirmMembership) -> None:
+        """recruitment: a resident followed the confirmation link."""
+        ...
+
+    async def membership_outcome(self, query: MembershipOutcome) -> Outcome:
+        """recruitment: how a ``ConfirmMembership`` went (pending until handled)."""
+        ...
+
+    async def get_invitation(self, query: GetInvitation) -> InvitationView | None:
+        """rounds: the answer page for a personal link, or None for an unknown token."""
+        ...
+
+    async def submit_response(self, command: SubmitResponse) -> None:
+        """rounds: a resident's answers through their personal link."""
+        ...
+
+    async def response_outcome(self, query: ResponseOutcome) -> Outcome:
+        """rounds: how a ``SubmitResponse`` went (pending until handled)."""
+        ...
+
+    async def list_rounds(self, query: ListRounds) -> RoundList:
+        """rounds: the council's rounds, newest first."""
+        ...
+
+    async def get_round(self, query: GetRound) -> RoundView | None:
+        """rounds: one round of the council, or None (also for another council's round)."""
+        ...
+
+    async def create_round(self, command: CreateRound) -> None:
+        """rounds: draft a new round."""
+        ...
+
+    async def approve_round(self, command: ApproveRound) -> None:
+        """rounds: the steering group approves a draft."""
+        ...
+
+    async def open_round(self, command: OpenRound) -> None:
+        """rounds: open an approved round and invite the panel."""
+        ...
+
+    async def close_round(self, command: CloseRound) -> None:
+        """rounds: close an open round."""
+        ...
+
+    async def get_results(self, query: GetResults) -> RoundResults | None:
+        """rounds: a round's results, or None for a round the council does not have."""
+        ...
+
+    async def publish_feedback(self, command: PublishFeedback) -> None:
+        """feedback: publish the council's feedback on a closed round."""
+        ...
+
+    async def list_published(self, query: ListPublished) -> PublishedList:
+        """feedback: closed rounds with their feedback, newest first."""
+        ...
+
+    async def ready(self) -> bool:
+        """Whether the gateway can reach the bus right now."""
+        ...
+
+
+class NatsGateway:
+    """The ``Gateway`` over NATS: JetStream for commands, request/reply for queries."""
+
+    def __init__(self, nc: Any, *, timeout: float = 5.0) -> None:
+        self._nc: NatsClient = nc
+        self._js = nc.jetstream()
+        self._timeout = timeout
+
+    @classmethod
+    async def connect(cls, url: str, *, timeout: float = 5.0) -> NatsGateway:
+        """Connect to NATS, waiting for it if need be; reconnects forever if it drops later."""
+
+        async def on_error(exc: Exception) -> None:
+            log.warning("nats error", error=repr(exc)[:300])
+
+        async def on_disconnect() -> None:
+            log.warning("nats disconnected")
+
+        async def on_reconnect() -> None:
+            log.info("nats reconnected")
+
+        nc = await nats.connect(
+            url,
+            name="radslag-portal",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            error_cb=on_error,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
+        )
+        return cls(nc, timeout=timeout)
+
+    async def close(self) -> None:
+        """Flush and close the connection."""
+        await self._nc.drain()
+
+    async def ready(self) -> bool:
+        """Connected to NATS right now."""
+        return bool(self._nc.is_connected)
+
+    async def _send(self, command: Command) -> None:
+        try:
+            await publish(self._js, command)
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            raise PublishFailed(f"could not publish {command.name}: {exc!r}") from exc
+
+    async def list_tenants(self, query: ListTenants) -> TenantList:
+        """recruitment: every council and its member counts."""
+        reply = await ask(self._nc, query, TenantList, timeout=self._timeout)
+        return reply or TenantList(tenants=())
+
+    async def enrol_member(self, command: EnrolMember) -> None:
+        """recruitment: a resident signs up."""
+        await self._send(command)
+
+    async def confirm_membership(self, command: ConfirmMembership) -> None:
+        """recruitment: a resident followed the confirmation link."""
+        await self._send(command)
+
+    async def membership_outcome(self, query: MembershipOutcome) -> Outcome:
+        """recruitment: how a ``ConfirmMembership`` went."""
+        reply = await ask(self._nc, query, Outcome, timeout=self._timeout)
+        return reply or Outcome(status="pending")
+
+    async def get_invitation(self, query: GetInvitation) -> InvitationView | None:
+        """rounds: the answer page for a personal link."""
+        return await ask(self._nc, query, InvitationView, timeout=self._timeout)
+
+    async def submit_response(self, command: SubmitResponse) -> None:
+        """rounds: a resident's answers."""
+        await self._send(command)
+
+    async def response_outcome(self, query: ResponseOutcome) -> Outcome:
+        """rounds: how a ``SubmitResponse`` went."""
+        reply = await ask(self._nc, query, Outcome, timeout=self._timeout)
+        return reply or Outcome(status="pending")
+
+    async def list_rounds(self, query: ListRounds) -> RoundList:
+        """rounds: the council's rounds."""
+        reply = await ask(self._nc, query, RoundList, timeout=self._timeout)
+        return reply or RoundList(rounds=())
+
+    async def get_round(self, query: GetRound) -> RoundView | None:
+        """rounds: one round of the council."""
+        return await ask(self._nc, query, RoundView, timeout=self._timeout)
+
+    async def create_round(self, command: CreateRound) -> None:
+        """rounds: draft a new round."""
+        await self._send(command)
+
+    async def approve_round(self, command: ApproveRound) -> None:
+        """rounds: approve a draft."""
+        await self._send(command)
+
+    async def open_round(self, command: OpenRound) -> None:
+        """rounds: open an approved round."""
+        await self._send(command)
+
+    async def close_round(self, command: CloseRound) -> None:
+        """rounds: close an open round."""
+        await self._send(command)
+
+    async def get_results(self, query: GetResults) -> RoundResults | None:
+        """rounds: a round's results."""
+        return await ask(self._nc, query, RoundResults, timeout=self._timeout)
+
+    async def publish_feedback(self, command: PublishFeedback) -> None:
+        """feedback: publish feedback on a closed round."""
+        await self._send(command)
+
+    async def list_published(self, query: ListPublished) -> PublishedList:
+        """feedback: closed rounds with their feedback."""
+        reply = await ask(self._nc, query, PublishedList, timeout=self._timeout)
+        return reply or PublishedList(rounds=())

@@ -1,0 +1,455 @@
+"""The portal's use cases: what each page or API call does, whichever door it came through.
+
+``Portal`` turns requests into commands and queries through the ``Gateway``, waits briefly
+for the outcome of the commands a resident is waiting on, signs staff in and out, and answers
+the health check. Routes in ``pages`` and ``api`` stay thin and call its methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import httpx
+import structlog
+from pymongo.asynchronous.database import AsyncDatabase
+
+from contracts.envelope import Command, Query
+from contracts.feedback import ListPublished, PublishedList, PublishedRound, PublishFeedback
+from contracts.recruitment import (
+    ConfirmMembership,
+    EnrolMember,
+    ListTenants,
+    MembershipOutcome,
+    Outcome,
+    TenantView,
+)
+from contracts.rounds import (
+    ApproveRound,
+    CloseRound,
+    CreateRound,
+    GetInvitation,
+    GetResults,
+    GetRound,
+    InvitationView,
+    ListRounds,
+    OpenRound,
+    ResponseOutcome,
+    RoundList,
+    RoundResults,
+    RoundView,
+    SubmitResponse,
+)
+from infra.queries import QueryFailed
+from infra.store import Document
+from services.portal import accounts
+from services.portal.domain import (
+    CONSENT_VERSION,
+    NEXT_ACTION,
+    RateLimiter,
+    RoundDraft,
+    SignUp,
+    is_link_token,
+    is_round_id,
+    is_tenant_slug,
+)
+from services.portal.gateway import Gateway
+from services.portal.metrics import PortalMetrics
+from services.portal.settings import PortalSettings
+
+log = structlog.get_logger()
+
+correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+"""The current request's correlation id; every message the request sends carries it."""
+
+RATE_LIMITED_SCOPES = ("join", "confirm", "answer", "login")
+"""Endpoint groups with a per-address rate limit (sign-up, links, staff login)."""
+
+NEW_TENANT_RECHECK_SECONDS = 1.0
+"""How often an unknown council slug may refresh the cached list of councils."""
+
+REGION_TENANT = "region"
+"""Tenant slug sent with queries about the whole installation (``ListTenants``)."""
+
+C = TypeVar("C", bound=Command)
+Q = TypeVar("Q", bound=Query)
+R = TypeVar("R")
+
+
+def current_correlation_id() -> str:
+    """The request's correlation id, or a fresh one outside a request."""
+    return correlation_id.get() or str(uuid.uuid4())
+
+
+class RateLimited(Exception):
+    """Too many requests from one address; try again after ``retry_after`` seconds."""
+
+    def __init__(self, scope: str, retry_after: int) -> None:
+        super().__init__(f"rate limited: {scope}")
+        self.scope = scope
+        self.retry_after = retry_after
+
+
+class WrongState(Exception):
+    """A round action that does not fit the round's current state (e.g. approving twice)."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(f"round is {state}")
+        self.state = state
+
+
+class DevtoolsUnavailable(Exception):
+    """The local devtools HTTP API did not answer."""
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A command the sender waits on: its message_id and how it went (maybe still pending)."""
+
+    message_id: str
+    outcome: Outcome
+
+
+class Portal:
+    """The portal application: one method per thing a visitor can do."""
+
+    def __init__(
+        self,
+        *,
+        settings: PortalSettings,
+        gateway: Gateway,
+        db: AsyncDatabase[Document],
+        metrics: PortalMetrics,
+        http: httpx.AsyncClient,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self.db = db
+        self.metrics = metrics
+        self.http = http
+        self._clock = clock
+        self._limits = {
+            scope: RateLimiter(
+                settings.portal_rate_limit_burst, settings.portal_rate_limit_per_minute
+            )
+            for scope in RATE_LIMITED_SCOPES
+        }
+        self._tenants: tuple[TenantView, ...] | None = None
+        self._tenants_at = 0.0
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _envelope(tenant: str) -> dict[str, Any]:
+        return {"tenant": tenant, "correlation_id": current_correlation_id()}
+
+    async def _send(self, command: C, send: Callable[[C], Awaitable[None]]) -> str:
+        await send(command)
+        self.metrics.commands.labels(command.name).inc()
+        log.info(
+            "command published",
+            command=command.name,
+            tenant=command.tenant,
+            message_id=command.message_id,
+        )
+        return command.message_id
+
+    async def _ask(self, query: Q, ask: Callable[[Q], Awaitable[R]]) -> R:
+        try:
+            return await ask(query)
+        except QueryFailed as exc:
+            self.metrics.query_failures.labels(query.name).inc()
+            log.warning("query failed", query=query.name, error=str(exc)[:300])
+            raise
+
+    async def _settle(self, message_id: str, ask: Callable[[], Awaitable[Outcome]]) -> Settled:
+        """Ask for a command's outcome until it is known or the wait is over."""
+        deadline = self._clock() + self.settings.portal_outcome_wait_seconds
+        while True:
+            try:
+                outcome = await ask()
+            except QueryFailed:
+                # The command is safely on the bus; it will be handled when the owner is back.
+                outcome = Outcome(status="pending")
+            if outcome.status != "pending" or self._clock() >= deadline:
+                return Settled(message_id, outcome)
+            await asyncio.sleep(self.settings.portal_poll_interval_seconds)
+
+    def check_rate(self, scope: str, client: str) -> None:
+        """Count one request from ``client`` to ``scope``; raises ``RateLimited`` when over."""
+        limiter = self._limits[scope]
+        now = self._clock()
+        if not limiter.allow(client, now):
+            self.metrics.rate_limited.labels(scope).inc()
+            log.info("rate limited", scope=scope)
+            raise RateLimited(scope, limiter.retry_after(client, now))
+
+    # -- councils ---------------------------------------------------------------------------
+
+    async def tenants(self, *, max_age: float | None = None) -> tuple[TenantView, ...]:
+        """Every council, from recruitment, cached for a few seconds (or ``max_age``)."""
+        now = self._clock()
+        limit = self.settings.portal_tenant_cache_seconds if max_age is None else max_age
+        if self._tenants is not None and now - self._tenants_at < limit:
+            return self._tenants
+        try:
+            reply = await self._ask(
+                ListTenants(**self._envelope(REGION_TENANT)), self.gateway.list_tenants
+            )
+        except QueryFailed:
+            if self._tenants is not None:
+                return self._tenants  # a stale list beats an error page
+            raise
+        self._tenants = reply.tenants
+        self._tenants_at = now
+        return reply.tenants
+
+    async def tenant(self, slug: str) -> TenantView | None:
+        """The council with this slug, or None."""
+        if not is_tenant_slug(slug):
+            return None
+        for view in await self.tenants():
+            if view.tenant == slug:
+                return view
+        # A council registered since the list was cached: look again, at most once a second.
+        for view in await self.tenants(max_age=NEW_TENANT_RECHECK_SECONDS):
+            if view.tenant == slug:
+                return view
+        return None
+
+    # -- residents --------------------------------------------------------------------------
+
+    async def sign_up(self, tenant: str, sign_up: SignUp, language: str) -> EnrolMember:
+        """Ask recruitment to enrol a resident; a confirmation mail follows."""
+        command = EnrolMember(
+            **self._envelope(tenant),
+            member_id=str(uuid.uuid4()),
+            email=sign_up.email,
+            birth_year=sign_up.birth_year,
+            gender=sign_up.gender,
+            district=sign_up.district,
+            consent_version=CONSENT_VERSION,
+            locale="en" if language == "en" else "sv",
+        )
+        await self._send(command, self.gateway.enrol_member)
+        return command
+
+    async def confirm(self, tenant: str, token: str) -> Settled:
+        """Confirm a membership from the mailed link and wait briefly for the outcome."""
+        if not is_link_token(token):
+            return Settled("", Outcome(status="refused", reason="unknown_token"))
+        command = ConfirmMembership(**self._envelope(tenant), token=token)
+        message_id = await self._send(command, self.gateway.confirm_membership)
+        query = MembershipOutcome(**self._envelope(tenant), command_id=message_id)
+        return await self._settle(
+            message_id, lambda: self._ask(query, self.gateway.membership_outcome)
+        )
+
+    async def invitation(self, tenant: str, token: str) -> InvitationView | None:
+        """What a personal answer link shows, or None for an unknown link."""
+        if not is_link_token(token):
+            return None
+        return await self._ask(
+            GetInvitation(**self._envelope(tenant), token=token), self.gateway.get_invitation
+        )
+
+    async def answer(self, tenant: str, token: str, answers: dict[str, str]) -> Settled:
+        """Submit a resident's (validated) answers and wait briefly for the outcome."""
+        command = SubmitResponse(**self._envelope(tenant), token=token, answers=answers)
+        message_id = await self._send(command, self.gateway.submit_response)
+        query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
+        return await self._settle(
+            message_id, lambda: self._ask(query, self.gateway.response_outcome)
+        )
+
+    async def published(self, tenant: str, *, only_published: bool = True) -> PublishedList:
+        """The council's closed rounds with their feedback (only published ones by default)."""
+        return await self._ask(
+            ListPublished(**self._envelope(tenant), only_published=only_published),
+            self.gateway.list_published,
+        )
+
+    async def feedback_on(self, tenant: str, round_id: str) -> PublishedRound | None:
+        """A closed round's feedback as published so far, or None (also if feedback is down)."""
+        try:
+            listing = await self.published(tenant, only_published=False)
+        except QueryFailed:
+            return None
+        return next((r for r in listing.rounds if r.round_id == round_id), None)
+
+    # -- staff ------------------------------------------------------------------------------
+
+    async def rounds(self, tenant: str) -> RoundList:
+        """The council's rounds, newest first."""
+        return await self._ask(ListRounds(**self._envelope(tenant)), self.gateway.list_rounds)
+
+    async def round(self, tenant: str, round_id: str) -> RoundView | None:
+        """One of the council's rounds; None for an unknown id or another council's round."""
+        if not is_round_id(round_id):
+            return None
+        return await self._ask(
+            GetRound(**self._envelope(tenant), round_id=round_id), self.gateway.get_round
+        )
+
+    async def create_round(self, tenant: str, draft: RoundDraft) -> CreateRound:
+        """Draft a new round."""
+        command = CreateRound(
+            **self._envelope(tenant),
+            round_id=str(uuid.uuid4()),
+            title=draft.title,
+            purpose=draft.purpose,
+            questions=draft.questions,
+        )
+        await self._send(command, self.gateway.create_round)
+        return command
+
+    async def act_on_round(
+        self, tenant: str, round_id: str, action: str, account: accounts.Account
+    ) -> str | None:
+        """Approve, open or close a round; None when the round is not the council's.
+
+        Raises ``WrongState`` when the action does not fit the round's state (e.g. a second
+        click on Approve), so no command is sent that the owner would refuse.
+        """
+        view = await self.round(tenant, round_id)
+        if view is None:
+            return None
+        if NEXT_ACTION.get(view.state) != action:
+            raise WrongState(view.state)
+        envelope = self._envelope(tenant)
+        if action == "approve":
+            approve = ApproveRound(**envelope, round_id=round_id, approved_by=account.username)
+            return await self._send(approve, self.gateway.approve_round)
+        if action == "open":
+            return await self._send(
+                OpenRound(**envelope, round_id=round_id), self.gateway.open_round
+            )
+        return await self._send(CloseRound(**envelope, round_id=round_id), self.gateway.close_round)
+
+    async def wait_for_round(
+        self, tenant: str, round_id: str, state: str | None = None
+    ) -> RoundView | None:
+        """Poll until the round exists (and is in ``state``), or the wait is over."""
+        deadline = self._clock() + self.settings.portal_outcome_wait_seconds
+        while True:
+            try:
+                view = await self.round(tenant, round_id)
+            except QueryFailed:
+                view = None
+            if view is not None and (state is None or view.state == state):
+                return view
+            if self._clock() >= deadline:
+                return view
+            await asyncio.sleep(max(self.settings.portal_poll_interval_seconds, 0.2))
+
+    async def results(self, tenant: str, round_id: str) -> RoundResults | None:
+        """A round's results; None for an unknown id or another council's round."""
+        if not is_round_id(round_id):
+            return None
+        return await self._ask(
+            GetResults(**self._envelope(tenant), round_id=round_id), self.gateway.get_results
+        )
+
+    async def publish_feedback(self, tenant: str, round_id: str, text: str) -> str:
+        """Publish the council's feedback on a closed round."""
+        command = PublishFeedback(**self._envelope(tenant), round_id=round_id, text=text)
+        return await self._send(command, self.gateway.publish_feedback)
+
+    async def sign_in(
+        self, username: str, password: str, tenant: str | None
+    ) -> tuple[str, accounts.Session] | None:
+        """Check a staff login for a council (or, with ``tenant=None``, the region pages).
+
+        An account of another council is refused exactly like a wrong password.
+        """
+        account = await accounts.authenticate(self.db, username, password)
+        if account is None:
+            log.info("login refused", reason="credentials")
+            return None
+        allowed = account.is_region_admin if tenant is None else account.may_act_for(tenant)
+        if not allowed:
+            log.info("login refused", reason="other council", username=account.username)
+            return None
+        lifetime = timedelta(hours=self.settings.portal_session_hours)
+        token, session = await accounts.open_session(self.db, account, lifetime)
+        log.info("staff signed in", username=account.username, tenant=tenant)
+        return token, session
+
+    async def session(self, token: str | None) -> accounts.Session | None:
+        """The staff session of a cookie, if valid."""
+        return await accounts.find_session(self.db, token)
+
+    async def sign_out(self, token: str | None) -> None:
+        """End a staff session."""
+        await accounts.close_session(self.db, token)
+
+    # -- operations -------------------------------------------------------------------------
+
+    async def readiness(self) -> dict[str, str]:
+        """``ok`` or what is wrong, for the portal's store, the bus and every back end."""
+        checks: dict[str, str] = {}
+
+        async def backend(name: str, url: str) -> None:
+            try:
+                response = await self.http.get(
+                    f"{url}/health/ready", timeout=self.settings.portal_health_timeout_seconds
+                )
+            except httpx.HTTPError as exc:
+                checks[name] = f"unreachable: {type(exc).__name__}"
+                return
+            checks[name] = "ok" if response.status_code == 200 else f"HTTP {response.status_code}"
+
+        async def store() -> None:
+            try:
+                await asyncio.wait_for(
+                    self.db.command("ping"), self.settings.portal_health_timeout_seconds
+                )
+            except Exception as exc:  # any failure means not ready; say which
+                checks["portal_store"] = f"unavailable: {type(exc).__name__}"
+            else:
+                checks["portal_store"] = "ok"
+
+        async def bus() -> None:
+            checks["bus"] = "ok" if await self.gateway.ready() else "not connected"
+
+        await asyncio.gather(
+            store(), bus(), *(backend(n, u) for n, u in self.settings.health_urls().items())
+        )
+        return dict(sorted(checks.items()))
+
+    async def _devtools(self, path: str) -> Any:
+        if not self.settings.devtools_url:
+            raise DevtoolsUnavailable("DEVTOOLS_URL is not set")
+        try:
+            response = await self.http.get(
+                f"{self.settings.devtools_url.rstrip('/')}{path}", timeout=5.0
+            )
+        except httpx.HTTPError as exc:
+            raise DevtoolsUnavailable(repr(exc)) from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise DevtoolsUnavailable(f"HTTP {response.status_code}")
+        return response.json()
+
+    async def dev_mails(self) -> dict[str, Any]:
+        """The newest mails the local SMTP server kept."""
+        data = await self._devtools("/dev/mail?limit=50")
+        return data if isinstance(data, dict) else {"total": 0, "items": []}
+
+    async def dev_mail(self, mail_id: str) -> dict[str, Any] | None:
+        """One kept mail, parsed, or None."""
+        data = await self._devtools(f"/dev/mail/{mail_id}")
+        return data if isinstance(data, dict) else None
+
+    async def dev_sms(self) -> list[dict[str, Any]]:
+        """SMS messages the local gateway sent and received, newest first."""
+        data = await self._devtools("/dev/sms/messages")
+        return data if isinstance(data, list) else []

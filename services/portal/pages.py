@@ -1,0 +1,507 @@
+"""The HTML pages: thin routes that read a form, call the portal and render a template.
+
+Every page works without JavaScript. Public pages live under ``/t/<tenant>/``, staff pages
+under ``/t/<tenant>/staff/``, region admin pages under ``/region/``, developer pages under
+``/dev/`` (only when DEVTOOLS_URL is set).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from services.portal import domain
+from services.portal.accounts import SESSION_COOKIE, Session
+from services.portal.dependencies import (
+    CouncilDep,
+    LanguageDep,
+    PortalDep,
+    RegionAdminDep,
+    RegionAdminPostDep,
+    StaffDep,
+    StaffPostDep,
+    client_address,
+)
+from services.portal.handlers import DevtoolsUnavailable, Portal, WrongState
+from services.portal.i18n import N_
+from services.portal.rendering import render
+
+router = APIRouter(include_in_schema=False)
+
+_MAIL_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+NOTICES = frozenset({"created", "pending", "approved", "open", "closed", "feedback", "logged_out"})
+"""Notices a redirect may ask a page to show (anything else is ignored)."""
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _notice(request: Request) -> str | None:
+    notice = request.query_params.get("notice", "")
+    return notice if notice in NOTICES else None
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# -- public pages --------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+async def councils(request: Request, portal: PortalDep) -> Response:
+    """Every council on the installation."""
+    return render(request, "index.html", tenants=await portal.tenants())
+
+
+@router.get("/t/{tenant}/", response_class=HTMLResponse)
+async def council_home(request: Request, council: CouncilDep) -> Response:
+    """A council's public home: what the panel is, how to join, the results."""
+    return render(request, "home.html", council=council)
+
+
+@router.get("/t/{tenant}/join", response_class=HTMLResponse)
+async def join_form(request: Request, council: CouncilDep) -> Response:
+    """The sign-up form."""
+    return render(request, "join.html", council=council, consent_version=domain.CONSENT_VERSION)
+
+
+@router.post("/t/{tenant}/join", response_class=HTMLResponse)
+async def join(
+    request: Request, council: CouncilDep, portal: PortalDep, lang: LanguageDep
+) -> Response:
+    """Validate a sign-up and send it to recruitment; then ask the resident to check mail."""
+    portal.check_rate("join", client_address(request))
+    form = await request.form()
+    values = {name: _field(form, name) for name in ("email", "birth_year", "gender", "district")}
+    sign_up, errors = domain.check_sign_up(
+        **values, consent=_field(form, "consent") == "yes", this_year=datetime.now(UTC).year
+    )
+    if sign_up is None:
+        return render(
+            request,
+            "join.html",
+            400,
+            council=council,
+            values={**values, "consent": _field(form, "consent")},
+            errors=errors,
+            consent_version=domain.CONSENT_VERSION,
+        )
+    await portal.sign_up(council.tenant, sign_up, lang)
+    return _see_other(f"/t/{council.tenant}/join/sent")
+
+
+@router.get("/t/{tenant}/join/sent", response_class=HTMLResponse)
+async def join_sent(request: Request, council: CouncilDep) -> Response:
+    """After signing up: check your e-mail."""
+    return render(request, "join_sent.html", council=council)
+
+
+@router.get("/t/{tenant}/join/confirm/{token}", response_class=HTMLResponse)
+async def confirm(request: Request, token: str, council: CouncilDep, portal: PortalDep) -> Response:
+    """The double opt-in link: confirm the membership and say how it went."""
+    portal.check_rate("confirm", client_address(request))
+    settled = await portal.confirm(council.tenant, token)
+    outcome = settled.outcome
+    status = {"done": 200, "pending": 202}.get(outcome.status)
+    if status is None:
+        status = 409 if outcome.reason == "already_used" else 404
+    return render(request, "confirm.html", status, council=council, outcome=outcome)
+
+
+@router.get("/t/{tenant}/a/{token}", response_class=HTMLResponse)
+async def answer_form(
+    request: Request, token: str, council: CouncilDep, portal: PortalDep
+) -> Response:
+    """A personal answer link: the round's questions, or why they cannot be answered."""
+    portal.check_rate("answer", client_address(request))
+    invitation = await portal.invitation(council.tenant, token)
+    if invitation is None:
+        return render(request, "answer_status.html", 404, council=council, status="unknown")
+    if invitation.status != "open":
+        code = 409 if invitation.status == "answered" else 410
+        return render(
+            request, "answer_status.html", code, council=council, status=invitation.status
+        )
+    return render(request, "answer.html", council=council, invitation=invitation)
+
+
+@router.post("/t/{tenant}/a/{token}", response_class=HTMLResponse)
+async def answer(request: Request, token: str, council: CouncilDep, portal: PortalDep) -> Response:
+    """Validate and send a resident's answers, then thank them (or say why not)."""
+    portal.check_rate("answer", client_address(request))
+    invitation = await portal.invitation(council.tenant, token)
+    if invitation is None:
+        return render(request, "answer_status.html", 404, council=council, status="unknown")
+    if invitation.status != "open":
+        code = 409 if invitation.status == "answered" else 410
+        return render(
+            request, "answer_status.html", code, council=council, status=invitation.status
+        )
+    form = await request.form()
+    raw = {q.key: _field(form, q.key) for q in invitation.questions}
+    answers, errors = domain.check_answers(invitation.questions, raw)
+    if errors:
+        return render(
+            request,
+            "answer.html",
+            400,
+            council=council,
+            invitation=invitation,
+            values=raw,
+            errors=errors,
+        )
+    settled = await portal.answer(council.tenant, token, answers)
+    outcome = settled.outcome
+    if outcome.status == "done":
+        return render(request, "answer_status.html", council=council, status="thanks")
+    if outcome.status == "pending":
+        return render(request, "answer_status.html", 202, council=council, status="processing")
+    if outcome.reason == "already_answered":
+        return render(request, "answer_status.html", 409, council=council, status="answered")
+    if outcome.reason in ("unknown_token", "unknown_invitation"):
+        return render(request, "answer_status.html", 404, council=council, status="unknown")
+    if outcome.reason and "closed" in outcome.reason:
+        return render(request, "answer_status.html", 410, council=council, status="closed")
+    return render(request, "answer_status.html", 422, council=council, status="refused")
+
+
+@router.get("/t/{tenant}/results", response_class=HTMLResponse)
+async def public_results(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
+    """Published results: each closed round and what the council did with the answers."""
+    published = await portal.published(council.tenant)
+    return render(request, "results.html", council=council, rounds=published.rounds)
+
+
+# -- staff sign-in -------------------------------------------------------------------------
+
+
+def _set_session_cookie(response: Response, request: Request, token: str) -> None:
+    settings = request.app.state.settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(settings.portal_session_hours * 3600),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.portal_secure_cookies,
+    )
+
+
+def _clear_session_cookie(response: Response, request: Request) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.portal_secure_cookies,
+    )
+
+
+async def _login(
+    request: Request, portal: Portal, tenant: str | None, template_context: dict[str, Any]
+) -> Response:
+    portal.check_rate("login", client_address(request))
+    form = await request.form()
+    username = _field(form, "username")
+    prefix = "/region/" if tenant is None else f"/t/{tenant}/staff/"
+    next_url = domain.safe_next(_field(form, "next"), prefix, prefix)
+    signed_in = await portal.sign_in(username, _field(form, "password"), tenant)
+    if signed_in is None:
+        return render(
+            request,
+            "login.html",
+            400,
+            values={"username": username, "next": next_url},
+            errors={"_form": N_("Wrong username or password.")},
+            **template_context,
+        )
+    token, _ = signed_in
+    response = _see_other(next_url)
+    _set_session_cookie(response, request, token)
+    return response
+
+
+@router.get("/t/{tenant}/staff/login", response_class=HTMLResponse)
+async def staff_login_form(request: Request, council: CouncilDep) -> Response:
+    """The staff login page of a council."""
+    prefix = f"/t/{council.tenant}/staff/"
+    next_url = domain.safe_next(request.query_params.get("next"), prefix, prefix)
+    return render(
+        request,
+        "login.html",
+        council=council,
+        values={"next": next_url},
+        action=f"/t/{council.tenant}/staff/login",
+        notice=_notice(request),
+    )
+
+
+@router.post("/t/{tenant}/staff/login", response_class=HTMLResponse)
+async def staff_login(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
+    """Check a council staff login; only that council's accounts and region admins get in."""
+    return await _login(
+        request,
+        portal,
+        council.tenant,
+        {"council": council, "action": f"/t/{council.tenant}/staff/login"},
+    )
+
+
+@router.post("/t/{tenant}/staff/logout")
+async def staff_logout(
+    request: Request, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> Response:
+    """End the session."""
+    await portal.sign_out(request.cookies.get(SESSION_COOKIE))
+    response = _see_other(f"/t/{council.tenant}/staff/login?notice=logged_out")
+    _clear_session_cookie(response, request)
+    return response
+
+
+# -- staff pages ---------------------------------------------------------------------------
+
+
+@router.get("/t/{tenant}/staff/", response_class=HTMLResponse)
+async def staff_rounds(
+    request: Request, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> Response:
+    """The council's rounds."""
+    listing = await portal.rounds(council.tenant)
+    return render(request, "staff_rounds.html", council=council, staff=staff, rounds=listing.rounds)
+
+
+@router.get("/t/{tenant}/staff/rounds/new", response_class=HTMLResponse)
+async def new_round_form(request: Request, council: CouncilDep, staff: StaffDep) -> Response:
+    """The form for a new round."""
+    return render(request, "staff_round_new.html", council=council, staff=staff)
+
+
+@router.post("/t/{tenant}/staff/rounds/new", response_class=HTMLResponse)
+async def new_round(
+    request: Request, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> Response:
+    """Draft a round, then show it (waiting briefly until the rounds service has it)."""
+    form = await request.form()
+    values = {
+        name: _field(form, name)
+        for name in ("title", "purpose", "choice_text", "choice_options", "free_text")
+    }
+    draft, errors = domain.check_round_form(**values)
+    if draft is None:
+        return render(
+            request,
+            "staff_round_new.html",
+            400,
+            council=council,
+            staff=staff,
+            values=values,
+            errors=errors,
+        )
+    command = await portal.create_round(council.tenant, draft)
+    view = await portal.wait_for_round(council.tenant, command.round_id)
+    notice = "created" if view is not None else "pending"
+    return _see_other(f"/t/{council.tenant}/staff/rounds/{command.round_id}?notice={notice}")
+
+
+@router.get("/t/{tenant}/staff/rounds/{round_id}", response_class=HTMLResponse)
+async def staff_round(
+    request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> Response:
+    """One round: its state, response rate and the next step in its life cycle."""
+    view = await portal.round(council.tenant, round_id)
+    notice = _notice(request)
+    if view is None:
+        if notice == "pending" and domain.is_round_id(round_id):
+            # Just created, not yet stored by the rounds service: look again shortly.
+            return render(request, "staff_round_wait.html", 202, council=council, staff=staff)
+        raise HTTPException(status_code=404)
+    return render(
+        request,
+        "staff_round.html",
+        council=council,
+        staff=staff,
+        round=view,
+        rate=domain.response_rate(view.invited, view.responded),
+        action=domain.NEXT_ACTION.get(view.state),
+        notice=notice,
+    )
+
+
+async def _round_action(
+    round_id: str, action: str, council: CouncilDep, portal: Portal, staff: Session
+) -> Response:
+    url = f"/t/{council.tenant}/staff/rounds/{round_id}"
+    try:
+        sent = await portal.act_on_round(council.tenant, round_id, action, staff.account)
+    except WrongState:
+        return _see_other(url)  # already done (a second click): show the round as it is
+    if sent is None:
+        raise HTTPException(status_code=404)
+    expected = domain.STATE_AFTER[action]
+    view = await portal.wait_for_round(council.tenant, round_id, expected)
+    reached = view is not None and view.state == expected
+    return _see_other(f"{url}?notice={expected if reached else 'pending'}")
+
+
+@router.post("/t/{tenant}/staff/rounds/{round_id}/approve")
+async def approve_round(
+    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> Response:
+    """The steering group approves a draft round."""
+    return await _round_action(round_id, "approve", council, portal, staff)
+
+
+@router.post("/t/{tenant}/staff/rounds/{round_id}/open")
+async def open_round(
+    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> Response:
+    """Open an approved round: the panel is invited."""
+    return await _round_action(round_id, "open", council, portal, staff)
+
+
+@router.post("/t/{tenant}/staff/rounds/{round_id}/close")
+async def close_round(
+    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> Response:
+    """Close an open round."""
+    return await _round_action(round_id, "close", council, portal, staff)
+
+
+async def _results_page(
+    request: Request,
+    council: CouncilDep,
+    portal: Portal,
+    staff: Session,
+    round_id: str,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    results = await portal.results(council.tenant, round_id)
+    if results is None:
+        raise HTTPException(status_code=404)
+    feedback = None
+    if results.round.state == "closed":
+        feedback = await portal.feedback_on(council.tenant, round_id)
+    context.setdefault("notice", _notice(request))
+    return render(
+        request,
+        "staff_results.html",
+        status_code,
+        council=council,
+        staff=staff,
+        results=results,
+        feedback=feedback,
+        **context,
+    )
+
+
+@router.get("/t/{tenant}/staff/rounds/{round_id}/results", response_class=HTMLResponse)
+async def staff_results(
+    request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> Response:
+    """A round's results with breakdowns; the feedback form once it is closed."""
+    return await _results_page(request, council, portal, staff, round_id)
+
+
+@router.post("/t/{tenant}/staff/rounds/{round_id}/feedback", response_class=HTMLResponse)
+async def feedback(
+    request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> Response:
+    """Publish the council's feedback on a closed round."""
+    view = await portal.round(council.tenant, round_id)
+    if view is None:
+        raise HTTPException(status_code=404)
+    form = await request.form()
+    text, errors = domain.check_feedback(_field(form, "text"))
+    if view.state != "closed":
+        errors = {"text": N_("Feedback can be published once the round is closed.")}
+    if errors:
+        return await _results_page(
+            request, council, portal, staff, round_id, 400, values={"text": text}, errors=errors
+        )
+    await portal.publish_feedback(council.tenant, round_id, text)
+    return _see_other(f"/t/{council.tenant}/staff/rounds/{round_id}/results?notice=feedback")
+
+
+# -- region admin --------------------------------------------------------------------------
+
+
+@router.get("/region/login", response_class=HTMLResponse)
+async def region_login_form(request: Request) -> Response:
+    """The region admins' login page."""
+    next_url = domain.safe_next(request.query_params.get("next"), "/region/", "/region/")
+    return render(
+        request,
+        "login.html",
+        values={"next": next_url},
+        action="/region/login",
+        region=True,
+        notice=_notice(request),
+    )
+
+
+@router.post("/region/login", response_class=HTMLResponse)
+async def region_login(request: Request, portal: PortalDep) -> Response:
+    """Check a region admin login."""
+    return await _login(request, portal, None, {"action": "/region/login", "region": True})
+
+
+@router.post("/region/logout")
+async def region_logout(request: Request, portal: PortalDep, admin: RegionAdminPostDep) -> Response:
+    """End the region admin's session."""
+    await portal.sign_out(request.cookies.get(SESSION_COOKIE))
+    response = _see_other("/region/login?notice=logged_out")
+    _clear_session_cookie(response, request)
+    return response
+
+
+@router.get("/region/", response_class=HTMLResponse)
+async def region(request: Request, portal: PortalDep, admin: RegionAdminDep) -> Response:
+    """Every council with its panel size, and links to its staff pages."""
+    return render(request, "region.html", staff=admin, tenants=await portal.tenants())
+
+
+# -- developer pages -----------------------------------------------------------------------
+
+
+def _devtools_enabled(request: Request) -> None:
+    if not request.app.state.settings.devtools_url:
+        raise HTTPException(status_code=404)
+
+
+DevtoolsDep = Annotated[None, Depends(_devtools_enabled)]
+
+
+@router.get("/dev/", response_class=HTMLResponse)
+async def dev(request: Request, portal: PortalDep, _: DevtoolsDep) -> Response:
+    """The mails and SMS messages the local devtools received."""
+    try:
+        mails = await portal.dev_mails()
+        sms = await portal.dev_sms()
+    except DevtoolsUnavailable:
+        return render(request, "dev.html", 503, unavailable=True, mails={}, sms=[])
+    return render(request, "dev.html", unavailable=False, mails=mails, sms=sms)
+
+
+@router.get("/dev/mail/{mail_id}", response_class=HTMLResponse)
+async def dev_mail(request: Request, mail_id: str, portal: PortalDep, _: DevtoolsDep) -> Response:
+    """One mail's text, with its links clickable."""
+    if not _MAIL_ID_RE.fullmatch(mail_id):
+        raise HTTPException(status_code=404)
+    try:
+        mail = await portal.dev_mail(mail_id)
+    except DevtoolsUnavailable:
+        return render(request, "dev.html", 503, unavailable=True, mails={}, sms=[])
+    if mail is None:
+        raise HTTPException(status_code=404)
+    return render(request, "dev_mail.html", mail=mail)

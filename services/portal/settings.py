@@ -1,0 +1,41 @@
+"""The portal's settings, from the environment (NATS_URL, MONGODB_URL, DEVTOOLS_URL …)."""
+
+from __future__ import annotations
+
+from infra.service import ServiceSettings
+
+
+class PortalSettings(ServiceSettings):
+    """Everything the portal reads from its environment; names are the fields upper-cased."""
+
+    devtools_url: str | None = None
+    """Base URL of the local mail/SMS devtools; the /dev/ pages exist only when it is set."""
+    service_health_urls: str = ""
+    """``name=http://host:port`` pairs, comma-separated: back ends /health/ready checks."""
+    portal_secure_cookies: bool = False
+    """Mark cookies Secure (set in production, behind HTTPS)."""
+    portal_session_hours: float = 8.0
+    """How long a staff session lasts."""
+    portal_rate_limit_burst: int = 20
+    """Requests a client address may make at once to each rate-limited endpoint."""
+    portal_rate_limit_per_minute: float = 20.0
+    """How fast that allowance refills."""
+    portal_outcome_wait_seconds: float = 5.0
+    """How long a page waits for a command's outcome before saying it is being processed."""
+    portal_poll_interval_seconds: float = 0.1
+    """How often it asks for the outcome meanwhile."""
+    portal_tenant_cache_seconds: float = 10.0
+    """How long the list of councils is cached."""
+    portal_query_timeout_seconds: float = 5.0
+    """How long a query to a back end may take."""
+    portal_health_timeout_seconds: float = 2.0
+    """How long a back end's /health/ready may take."""
+
+    def health_urls(self) -> dict[str, str]:
+        """The back ends to check, by name."""
+        urls: dict[str, str] = {}
+        for item in self.service_health_urls.split(","):
+            name, sep, url = item.strip().partition("=")
+            if sep and name.strip() and url.strip():
+                urls[name.strip()] = url.strip().rstrip("/")
+        return urls

@@ -1,0 +1,285 @@
+"""The JSON API: OpenAPI document, residents' endpoints, staff endpoints with cookie + CSRF."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from contracts.feedback import PublishFeedback
+from contracts.recruitment import EnrolMember, Outcome
+from contracts.rounds import ApproveRound, CreateRound, InvitationView, SubmitResponse
+from tests.portal.conftest import api_login
+from tests.portal.fakes import QUESTIONS, TOKEN, FakeGateway, round_view
+
+ROUND = "5d0f3c1e-8f5e-4a8e-b3a9-0d2c4e6f8a1b"
+SIGN_UP = {
+    "email": "anna@example.se",
+    "birth_year": 1984,
+    "gender": "undisclosed",
+    "district": "Hillerstorp",
+    "consent": True,
+}
+
+
+async def test_openapi_lists_the_api_and_no_pages(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path in (
+        "/api/t/{tenant}/members",
+        "/api/t/{tenant}/members/confirm",
+        "/api/t/{tenant}/invitations/{token}",
+        "/api/t/{tenant}/invitations/{token}/response",
+        "/api/t/{tenant}/session",
+        "/api/t/{tenant}/rounds",
+        "/api/t/{tenant}/rounds/{round_id}",
+        "/api/t/{tenant}/rounds/{round_id}/approve",
+        "/api/t/{tenant}/rounds/{round_id}/open",
+        "/api/t/{tenant}/rounds/{round_id}/close",
+        "/api/t/{tenant}/rounds/{round_id}/results",
+        "/api/t/{tenant}/rounds/{round_id}/feedback",
+        "/api/t/{tenant}/published",
+    ):
+        assert path in paths, path
+    assert all(path.startswith("/api/") for path in paths)
+    assert set(paths["/api/t/{tenant}/rounds"]) == {"get", "post"}
+
+
+async def test_sign_up(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
+    response = await client.post("/api/t/gnosjo/members", json=SIGN_UP)
+    assert response.status_code == 202
+    body = response.json()
+    [command] = gateway.sent(EnrolMember)
+    assert body == {"message_id": command.message_id, "member_id": command.member_id}
+    assert command.gender == "undisclosed"
+    assert command.consent_version == "2026-1"
+
+
+async def test_sign_up_without_consent_is_400(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    response = await client.post("/api/t/gnosjo/members", json={**SIGN_UP, "consent": False})
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"consent"}
+    assert gateway.sent(EnrolMember) == []
+
+
+async def test_sign_up_to_unknown_council_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/t/nowhere/members", json=SIGN_UP)
+    assert response.status_code == 404
+    assert response.json()["detail"] == "unknown council"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "code"),
+    [
+        (Outcome(status="done"), 200),
+        (Outcome(status="refused", reason="unknown_token"), 404),
+        (Outcome(status="refused", reason="already_used"), 409),
+        (Outcome(status="pending"), 202),
+    ],
+)
+async def test_confirm(
+    client: httpx.AsyncClient, gateway: FakeGateway, outcome: Outcome, code: int
+) -> None:
+    gateway.membership = outcome
+    response = await client.post("/api/t/gnosjo/members/confirm", json={"token": TOKEN})
+    assert response.status_code == code
+    body = response.json()
+    assert body["status"] == outcome.status
+    assert body["reason"] == outcome.reason
+    assert body["message_id"]
+
+
+async def test_invitation_and_response(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
+    assert (await client.get(f"/api/t/gnosjo/invitations/{TOKEN}")).status_code == 404
+    gateway.invitations[("gnosjo", TOKEN)] = InvitationView(
+        status="open", title="T", purpose="P", questions=QUESTIONS
+    )
+    view = await client.get(f"/api/t/gnosjo/invitations/{TOKEN}")
+    assert view.status_code == 200
+    assert view.json()["questions"][0]["options"] == ["Yes", "No", "Don't know"]
+
+    invalid = await client.post(
+        f"/api/t/gnosjo/invitations/{TOKEN}/response", json={"answers": {"q1": "Maybe", "q9": "x"}}
+    )
+    assert invalid.status_code == 400
+    assert set(invalid.json()["errors"]) == {"q1", "q9"}
+
+    done = await client.post(
+        f"/api/t/gnosjo/invitations/{TOKEN}/response", json={"answers": {"q1": "Yes"}}
+    )
+    assert done.status_code == 200
+    [command] = gateway.sent(SubmitResponse)
+    assert done.json() == {"message_id": command.message_id, "status": "done", "reason": None}
+
+    gateway.response = Outcome(status="refused", reason="already_answered")
+    again = await client.post(
+        f"/api/t/gnosjo/invitations/{TOKEN}/response", json={"answers": {"q1": "Yes"}}
+    )
+    assert again.status_code == 409
+    assert again.json()["reason"] == "already_answered"
+
+
+async def test_response_to_unknown_or_answered_link(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    unknown = await client.post(
+        f"/api/t/gnosjo/invitations/{TOKEN}/response", json={"answers": {"q1": "Yes"}}
+    )
+    assert unknown.status_code == 404
+    gateway.invitations[("gnosjo", TOKEN)] = InvitationView(
+        status="answered", title="T", purpose="P", questions=QUESTIONS
+    )
+    answered = await client.post(
+        f"/api/t/gnosjo/invitations/{TOKEN}/response", json={"answers": {"q1": "Yes"}}
+    )
+    assert answered.status_code == 409
+    assert answered.json()["reason"] == "already_answered"
+    assert gateway.sent(SubmitResponse) == []
+
+
+async def test_published_is_public(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/t/gnosjo/published")
+    assert response.status_code == 200
+    assert response.json() == {"rounds": []}
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_session_login(client: httpx.AsyncClient) -> None:
+    wrong = await client.post(
+        "/api/t/gnosjo/session", json={"username": "anna", "password": "nope nope"}
+    )
+    assert wrong.status_code == 401
+    other = await client.post(
+        "/api/t/gnosjo/session", json={"username": "ville", "password": "correct horse battery"}
+    )
+    assert other.status_code == 401
+    csrf = await api_login(client, "gnosjo", "anna")
+    assert len(csrf) >= 32
+    assert (await client.get("/api/t/gnosjo/rounds")).status_code == 200
+
+
+async def test_staff_api_requires_a_session(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/t/gnosjo/rounds")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "not signed in for this council"
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_staff_of_a_get_401_on_b(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
+    gateway.rounds[("vaggeryd", ROUND)] = round_view(ROUND)
+    csrf = await api_login(client, "gnosjo", "anna")
+    headers = {"X-CSRF-Token": csrf}
+    assert (await client.get("/api/t/vaggeryd/rounds")).status_code == 401
+    assert (await client.get(f"/api/t/vaggeryd/rounds/{ROUND}")).status_code == 401
+    assert (await client.get(f"/api/t/vaggeryd/rounds/{ROUND}/results")).status_code == 401
+    approve = await client.post(f"/api/t/vaggeryd/rounds/{ROUND}/approve", headers=headers)
+    assert approve.status_code == 401
+    assert gateway.sent(ApproveRound) == []
+    # And in its own council, the other council's round simply does not exist.
+    assert (await client.get(f"/api/t/gnosjo/rounds/{ROUND}")).status_code == 404
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_staff_post_without_csrf_is_403(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    await api_login(client, "gnosjo", "anna")
+    body = {
+        "title": "T",
+        "purpose": "P",
+        "questions": [{"key": "q1", "kind": "single_choice", "text": "Q", "options": ["A", "B"]}],
+    }
+    response = await client.post("/api/t/gnosjo/rounds", json=body)
+    assert response.status_code == 403
+    wrong = await client.post("/api/t/gnosjo/rounds", json=body, headers={"X-CSRF-Token": "x"})
+    assert wrong.status_code == 403
+    assert gateway.sent(CreateRound) == []
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_round_work_through_the_api(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
+    headers = {"X-CSRF-Token": await api_login(client, "gnosjo", "anna")}
+    created = await client.post(
+        "/api/t/gnosjo/rounds",
+        headers=headers,
+        json={
+            "title": "Library",
+            "purpose": "Opening hours",
+            "questions": [
+                {"key": "q1", "kind": "single_choice", "text": "Sundays?", "options": ["Y", "N"]},
+                {"key": "q2", "kind": "free_text", "text": "Else?"},
+            ],
+        },
+    )
+    assert created.status_code == 202
+    round_id = created.json()["round_id"]
+    [command] = gateway.sent(CreateRound)
+    assert created.json()["message_id"] == command.message_id
+
+    listing = await client.get("/api/t/gnosjo/rounds")
+    assert [r["round_id"] for r in listing.json()["rounds"]] == [round_id]
+    view = await client.get(f"/api/t/gnosjo/rounds/{round_id}")
+    assert view.json()["state"] == "draft"
+
+    approve = await client.post(f"/api/t/gnosjo/rounds/{round_id}/approve", headers=headers)
+    assert approve.status_code == 202
+    assert approve.json()["message_id"] == gateway.sent(ApproveRound)[0].message_id
+    twice = await client.post(f"/api/t/gnosjo/rounds/{round_id}/approve", headers=headers)
+    assert twice.status_code == 409
+
+    early = await client.post(
+        f"/api/t/gnosjo/rounds/{round_id}/feedback", headers=headers, json={"text": "Thanks"}
+    )
+    assert early.status_code == 409
+    for action in ("open", "close"):
+        response = await client.post(f"/api/t/gnosjo/rounds/{round_id}/{action}", headers=headers)
+        assert response.status_code == 202
+    results = await client.get(f"/api/t/gnosjo/rounds/{round_id}/results")
+    assert results.status_code == 200
+    assert results.json()["suppression_threshold"] == 5
+    feedback = await client.post(
+        f"/api/t/gnosjo/rounds/{round_id}/feedback", headers=headers, json={"text": "Thanks"}
+    )
+    assert feedback.status_code == 202
+    assert gateway.sent(PublishFeedback)[0].text == "Thanks"
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_api_round_validation(client: httpx.AsyncClient) -> None:
+    headers = {"X-CSRF-Token": await api_login(client, "gnosjo", "anna")}
+    duplicate = await client.post(
+        "/api/t/gnosjo/rounds",
+        headers=headers,
+        json={
+            "title": "T",
+            "purpose": "P",
+            "questions": [
+                {"key": "q1", "kind": "single_choice", "text": "Q", "options": ["A"]},
+                {"key": "q1", "kind": "free_text", "text": "Q"},
+            ],
+        },
+    )
+    assert duplicate.status_code == 400
+    assert set(duplicate.json()["errors"]) == {"questions", "q1"}
+    schema = await client.post("/api/t/gnosjo/rounds", headers=headers, json={"title": "T"})
+    assert schema.status_code == 422
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_api_logout(client: httpx.AsyncClient) -> None:
+    csrf = await api_login(client, "gnosjo", "anna")
+    response = await client.delete("/api/t/gnosjo/session", headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 204
+    client.cookies.clear()
+    assert (await client.get("/api/t/gnosjo/rounds")).status_code == 401
+
+
+async def test_api_errors_are_json_when_a_backend_is_down(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    gateway.down.add("list_tenants")
+    response = await client.get("/api/t/gnosjo/published")
+    assert response.status_code == 503
+    assert "unavailable" in response.json()["detail"]

@@ -1,0 +1,154 @@
+"""The pages against the real back-end services (in process, on real NATS and store).
+
+A resident joins through the form and the mailed link; staff draft, approve and open a round
+in the staff pages; the resident answers through the invitation's link; staff close the round,
+read the results and publish feedback, which appears on the public results page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+
+from contracts.recruitment import RegisterTenant
+from infra.bus import publish
+from services.portal.accounts import create_account
+from services.portal.app import create_app
+from services.portal.settings import PortalSettings
+from tests.conftest import Stack
+from tests.portal.conftest import PASSWORD, client_for, text_of
+
+T = TypeVar("T")
+EMAIL = "karin@example.se"
+
+
+async def poll(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 20.0) -> T:
+    """Await ``check`` until it returns something truthy."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def mail_paths(stack: Stack, pattern: str) -> list[str]:
+    """Portal paths matching ``pattern`` in the mails to EMAIL, newest first."""
+    summaries, _ = stack.devtools.mailbox.list_mails(to=EMAIL)
+    found: list[str] = []
+    for summary in summaries:
+        text = stack.devtools.mailbox.get_mail(summary.id).text or ""
+        found += re.findall(pattern, text)
+    return found
+
+
+async def test_a_round_through_the_pages(stack: Stack) -> None:
+    await publish(stack.js, RegisterTenant(tenant="gnosjo", display_name="Gnosjö kommun"))
+    settings = PortalSettings(
+        nats_url=stack.infra.nats_url,
+        mongodb_url=stack.infra.mongodb_url,
+        portal_tenant_cache_seconds=0.0,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), client_for(app) as web:
+        await create_account(app.state.portal.db, "anna", PASSWORD, "gnosjo", "staff")
+
+        async def home() -> bool:
+            return (await web.get("/t/gnosjo/")).status_code == 200
+
+        await poll(home, "the council")
+
+        # A resident joins and confirms through the mailed link.
+        joined = await web.post(
+            "/t/gnosjo/join",
+            data={
+                "email": EMAIL,
+                "birth_year": "1979",
+                "gender": "female",
+                "district": "Hillerstorp",
+                "consent": "yes",
+            },
+        )
+        assert joined.status_code == 303
+
+        async def confirm_link() -> list[str]:
+            return mail_paths(stack, r"https?://[^/\s]+(/t/gnosjo/join/confirm/[\w-]+)")
+
+        [confirm] = await poll(confirm_link, "the opt-in mail")
+        welcome = await web.get(confirm)
+        assert welcome.status_code == 200, welcome.text
+        assert "Välkommen till medborgarpanelen" in welcome.text
+        again = await web.get(confirm)
+        assert again.status_code == 409
+        assert "Länken har redan använts" in again.text
+
+        # Staff draft, approve and open a round.
+        signed_in = await web.post(
+            "/t/gnosjo/staff/login", data={"username": "anna", "password": PASSWORD}
+        )
+        assert signed_in.status_code == 303
+        rounds_page = await web.get("/t/gnosjo/staff/")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', rounds_page.text)
+        assert csrf
+        created = await web.post(
+            "/t/gnosjo/staff/rounds/new",
+            data={
+                "csrf_token": csrf.group(1),
+                "title": "Kvällsbussar",
+                "purpose": "Underlag för trafikplanen 2027.",
+                "choice_text": "Ska bussen gå senare?",
+                "choice_options": "Ja\nNej\nVet inte",
+                "free_text": "Varför?",
+            },
+        )
+        assert created.status_code == 303
+        round_url = created.headers["location"].split("?")[0]
+        for action, state in (("approve", "approved"), ("open", "open")):
+            moved = await web.post(f"{round_url}/{action}", data={"csrf_token": csrf.group(1)})
+            assert moved.headers["location"] == f"{round_url}?notice={state}"
+
+        # The resident answers through the invitation's personal link, once.
+        async def answer_link() -> list[str]:
+            return mail_paths(stack, r"https?://[^/\s]+(/t/gnosjo/a/[\w-]+)")
+
+        [answer] = await poll(answer_link, "the invitation")
+        form = await web.get(answer)
+        assert form.status_code == 200
+        assert "Underlag för trafikplanen 2027." in form.text
+        thanks = await web.post(answer, data={"q1": "Ja", "q2": "Jag jobbar kväll."})
+        assert thanks.status_code == 200, thanks.text
+        assert "Tack för dina svar" in thanks.text
+        twice = await web.post(answer, data={"q1": "Nej"})
+        assert twice.status_code == 409
+        assert "Du har redan svarat" in twice.text
+
+        # Staff close the round, read the results and publish feedback.
+        closed = await web.post(f"{round_url}/close", data={"csrf_token": csrf.group(1)})
+        assert closed.headers["location"] == f"{round_url}?notice=closed"
+
+        async def results() -> httpx.Response | None:
+            page = await web.get(f"{round_url}/results")
+            return page if "Jag jobbar kväll." in page.text else None
+
+        page = await poll(results, "the results")
+        text = text_of(page.text)
+        assert "Svarsfrekvens 100 %" in text
+        assert "dolt: färre än" in text
+        published = await web.post(
+            f"{round_url}/feedback",
+            data={"csrf_token": csrf.group(1), "text": "Kvällsturerna förlängs från mars."},
+        )
+        assert published.status_code == 303
+
+        async def public_page() -> httpx.Response | None:
+            page = await web.get("/t/gnosjo/results")
+            return page if "Kvällsturerna förlängs från mars." in page.text else None
+
+        public = await poll(public_page, "the public results")
+        assert "1 medlem svarade, av 1 inbjudna." in text_of(public.text)
