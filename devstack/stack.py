@@ -247,9 +247,8 @@ class LocalStack:
         return True
 
     async def _seed_accounts(self) -> None:
-        from services.portal.accounts import create_account
-
         from infra.store import connect, database
+        from services.portal.accounts import create_account
 
         client = connect(self.mongodb_url)
         try:

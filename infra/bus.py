@@ -125,13 +125,17 @@ def tenant_matches(subject: str, body: bytes) -> bool:
     return tenant is None or tenant == tenant_of_subject(subject)
 
 
-def _body_tenant(body: bytes) -> str | None:
+def _body_field(body: bytes, name: str) -> str | None:
     try:
         data = json.loads(body)
     except ValueError:
         return None
-    tenant = data.get("tenant") if isinstance(data, dict) else None
-    return tenant if isinstance(tenant, str) else None
+    value = data.get(name) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _body_tenant(body: bytes) -> str | None:
+    return _body_field(body, "tenant")
 
 
 def _backoff(delivered: int, backoff: Sequence[float]) -> float:
@@ -176,9 +180,11 @@ def reliable_middleware(
             body: bytes = msg.body
             headers = dict(msg.headers or {})
             message_id = headers.get("Nats-Msg-Id", "")
+            correlation_id = _body_field(body, "correlation_id")
             structlog.contextvars.bind_contextvars(subject=subject, message_id=message_id)
             try:
                 body_tenant = _body_tenant(body)
+                structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
                 subject_tenant = tenant_of_subject(subject)
                 if body_tenant is not None and body_tenant != subject_tenant:
                     raise Rejected(
@@ -215,8 +221,17 @@ def reliable_middleware(
                 report(subject, "retried")
                 return None
             finally:
-                structlog.contextvars.unbind_contextvars("subject", "message_id", "tenant")
+                structlog.contextvars.unbind_contextvars(
+                    "subject", "message_id", "tenant", "correlation_id"
+                )
             await msg.ack()
+            log.info(
+                "message handled",
+                subject=subject,
+                message_id=message_id,
+                tenant=_body_tenant(body),
+                delivered=delivered,
+            )
             report(subject, "handled")
             return result
 

@@ -141,6 +141,9 @@ class Service:
                 bus.reliable_middleware(self._dead_letter, on_outcome=self._count),
             ],
             graceful_timeout=10.0,
+            # Our middleware logs each message as JSON with its context; FastStream's own
+            # plain-text lines would only break the log format.
+            logger=None,
         )
         self.build_router = build_router
         self._indexes = indexes
