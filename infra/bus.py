@@ -138,6 +138,16 @@ def _body_tenant(body: bytes) -> str | None:
     return _body_field(body, "tenant")
 
 
+def _describe(exc: Exception) -> str:
+    """What went wrong, without the offending values (they can be e-mail addresses)."""
+    if isinstance(exc, pydantic.ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )[:500]
+    return str(exc)[:500]
+
+
 def _backoff(delivered: int, backoff: Sequence[float]) -> float:
     return backoff[min(delivered - 1, len(backoff) - 1)]
 
@@ -195,8 +205,9 @@ def reliable_middleware(
                 result = await call_next(msg)
             except (pydantic.ValidationError, Rejected) as exc:
                 reason = "invalid" if isinstance(exc, pydantic.ValidationError) else "rejected"
-                log.warning("message dead-lettered", reason=reason, error=str(exc)[:500])
-                await self._file(metadata, subject, body, headers, reason, str(exc), delivered)
+                error = _describe(exc)
+                log.warning("message dead-lettered", reason=reason, error=error)
+                await self._file(metadata, subject, body, headers, reason, error, delivered)
                 await msg.reject()
                 report(subject, "dead_lettered")
                 return None

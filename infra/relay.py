@@ -47,13 +47,17 @@ class OutboxRelay:
             query["_id"] = {"$in": list(ids)}
         total = 0
         while True:
-            docs = (
-                await self._db[collection].find(query, {"outbox": 1}, limit=SWEEP_BATCH).to_list()
+            docs = await (
+                self._db[collection]
+                .find(query, {"outbox": 1, "outbox_pending": 1}, limit=SWEEP_BATCH)
+                .to_list()
             )
             if not docs:
                 return total
-            total += await self._publish_docs(collection, docs)
-            if len(docs) < SWEEP_BATCH:
+            published = await self._publish_docs(collection, docs)
+            repaired = await self._repair_counts(collection, docs)
+            total += published
+            if len(docs) < SWEEP_BATCH or not (published or repaired):
                 return total
 
     async def _publish_docs(self, collection: str, docs: list[Document]) -> int:
@@ -82,6 +86,23 @@ class OutboxRelay:
             )
         self.published += len(entries)
         return len(entries)
+
+    async def _repair_counts(self, collection: str, docs: list[Document]) -> int:
+        """Zero the count of documents that claim pending messages but hold none.
+
+        Conditional on the count read, so an entry added meanwhile is never forgotten.
+        """
+        repaired = 0
+        for doc in docs:
+            if not doc.get("outbox"):
+                result = await self._db[collection].update_one(
+                    {"_id": doc["_id"], "outbox_pending": doc["outbox_pending"]},
+                    {"$set": {"outbox_pending": 0}},
+                )
+                repaired += result.modified_count
+        if repaired:
+            log.warning("outbox counts repaired", collection=collection, documents=repaired)
+        return repaired
 
     async def run(self) -> None:
         """Sweep every collection until ``stop``; errors are logged and the sweep goes on."""

@@ -38,7 +38,9 @@ class SmtpPool:
             except (aiosmtplib.SMTPException, OSError) as exc:
                 if client is not None and client.is_connected:
                     client.close()
-                raise ChannelError(f"smtp: {exc!r}") from exc
+                # Type and SMTP code only: the server's text can quote the recipient address.
+                code = getattr(exc, "code", "")
+                raise ChannelError(f"smtp: {type(exc).__name__} {code}".strip()) from exc
             self._idle.put_nowait(client)
 
     async def close(self) -> None:

@@ -25,8 +25,11 @@ class SendInFlight(Exception):
     """Another delivery of the same message is sending it right now; retried with back-off."""
 
 
-SEND_LEASE = timedelta(seconds=60)
-"""How long a claim to send lasts; a crashed sender's claim can be taken over after it."""
+SEND_LEASE = timedelta(minutes=5)
+"""How long a claim to send lasts; a crashed sender's claim can be taken over after it.
+
+Well above a slow SMTP exchange (30 s per step) and the consumer's ack wait, so a live
+send is never taken over by a redelivered copy."""
 
 
 async def _claim(rt: Runtime, cmd: SendMessage) -> bool:

@@ -101,17 +101,28 @@ def _breakdown(
     respondents: Sequence[tuple[str, str]],
     threshold: int,
 ) -> tuple[BreakdownCell, ...]:
+    """Cells per group, small ones hidden, plus enough others that none can be worked out.
+
+    The question's totals are shown, so one hidden cell (or hidden cells adding up to fewer
+    than ``threshold``) could be recovered by subtraction; the smallest shown cells are then
+    hidden too (secondary suppression) until the hidden ones together are at least
+    ``threshold`` or nothing is shown.
+    """
+    values = {g: [value for group, value in respondents if group == g] for g in groups}
+    hidden = {g for g in groups if 0 < len(values[g]) < threshold}
+    shown = sorted((g for g in groups if len(values[g]) >= threshold), key=lambda g: len(values[g]))
+    while hidden and sum(len(values[g]) for g in hidden) < threshold and shown:
+        hidden.add(shown.pop(0))
     cells = []
     for group in groups:
-        values = [value for g, value in respondents if g == group]
-        if len(values) < threshold:
+        if group in hidden or not values[group]:
             cells.append(BreakdownCell(group=group, respondents=None, counts=None))
         else:
             cells.append(
                 BreakdownCell(
                     group=group,
-                    respondents=len(values),
-                    counts=_option_counts(question.options, values),
+                    respondents=len(values[group]),
+                    counts=_option_counts(question.options, values[group]),
                 )
             )
     return tuple(cells)

@@ -147,6 +147,8 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
     round_doc = await rt.db.rounds.find_one({"_id": evt.round_id, "tenant": evt.tenant})
     if round_doc is None:
         raise Rejected("unknown round")
+    if round_doc["state"] != "open":
+        return  # closed meanwhile, or a replay of an old event: invite no one
     year = datetime.now(UTC).year
     batch: list[Document] = []
 
@@ -195,7 +197,9 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
     if batch:
         await write(batch)
     invited = await rt.db.invitations.count_documents({"round_id": evt.round_id})
-    await rt.db.rounds.update_one({"_id": evt.round_id}, {"$set": {"invited": invited}})
+    await rt.db.rounds.update_one(
+        {"_id": evt.round_id, "state": "open"}, {"$set": {"invited": invited}}
+    )
 
 
 async def close_round(rt: Runtime, cmd: CloseRound) -> None:
@@ -203,6 +207,12 @@ async def close_round(rt: Runtime, cmd: CloseRound) -> None:
     round_doc = await rt.db.rounds.find_one({"_id": cmd.round_id, "tenant": cmd.tenant})
     if round_doc is None:
         raise Rejected("unknown round")
+    if round_doc["state"] == "open":
+        # Unanswered links stop working first, so no answer can slip in after the counts.
+        await rt.db.invitations.update_many(
+            {"round_id": cmd.round_id, "tenant": cmd.tenant, "state": "invited"},
+            {"$set": {"state": "closed"}},
+        )
     invited = await rt.db.invitations.count_documents({"round_id": cmd.round_id})
     responded = await rt.db.invitations.count_documents(
         {"round_id": cmd.round_id, "state": "answered"}
@@ -278,8 +288,10 @@ async def submit_response(rt: Runtime, cmd: SubmitResponse) -> None:
         return
     # The response travels in the invitation's outbox, so marking it answered and recording
     # the response are one atomic write, and the stored response has no link back.
-    record = RecordResponse.follow(
-        cmd,
+    # Not `follow`: a fresh correlation id and no causation id, so neither the logs nor the
+    # stored response lead back from the response to this submission or its member.
+    record = RecordResponse(
+        tenant=cmd.tenant,
         round_id=invitation["round_id"],
         answers=answers,
         age_band=invitation["age_band"],
@@ -300,7 +312,9 @@ async def submit_response(rt: Runtime, cmd: SubmitResponse) -> None:
         ),
     )
     if result.matched_count == 0:
-        await _record_outcome(rt, cmd, "refused", "already_answered")
+        latest = await rt.db.invitations.find_one({"_id": invitation["_id"]}, {"state": 1})
+        closed = latest is not None and latest["state"] == "closed"
+        await _record_outcome(rt, cmd, "refused", "round_closed" if closed else "already_answered")
         return
     await rt.flush("invitations", [invitation["_id"]])
     await _record_outcome(rt, cmd, "done", None)
@@ -318,7 +332,8 @@ async def record_response(rt: Runtime, cmd: RecordResponse) -> None:
                 "age_band": cmd.age_band,
                 "gender": cmd.gender,
                 "district": cmd.district,
-                "received_at": cmd.occurred_at,
+                # The day only: a precise time could be joined with the invitation's.
+                "received_on": cmd.occurred_at.date().isoformat(),
             }
         )
     except DuplicateKeyError:
@@ -361,7 +376,13 @@ async def notify_invitees(rt: Runtime, evt: FeedbackPublished) -> None:
             template="feedback_published",
             params={"title": round_doc["title"], "text": evt.text, "link": link},
         )
-        ops.append(UpdateOne({"_id": invitation["_id"]}, with_outbox({}, mail)))
+        # Only if not already there: a redelivery must not count the same entry twice.
+        ops.append(
+            UpdateOne(
+                {"_id": invitation["_id"], f"outbox.{mail.message_id}": {"$exists": False}},
+                with_outbox({}, mail),
+            )
+        )
         ids.append(invitation["_id"])
         if len(ops) >= FAN_OUT_BATCH:
             await write()

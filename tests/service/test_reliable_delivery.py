@@ -142,3 +142,28 @@ async def test_outbox_relay_publishes_each_message_once(infra: Infra) -> None:
         assert sorted(c.round_id for c in seen) == [f"o{i}" for i in range(5)]
     finally:
         await svc.stop()
+
+
+async def test_relay_repairs_a_count_that_claims_more_than_the_outbox_holds(
+    infra: Infra,
+) -> None:
+    seen: list[Any] = []
+    svc = probe_service(infra, seen, {})
+    await svc.start()
+    try:
+        message = PublishFeedback(tenant="malmo", round_id="drift", text="x")
+        doc = new_document({"_id": "drifted"}, message)
+        doc["outbox_pending"] = 2  # as if the same entry had been added twice
+        await svc.runtime.db.things.insert_one(doc)
+        await svc.runtime.flush("things")
+        await wait_until(lambda: len(seen) == 1, timeout=10, what="message handled")
+
+        async def repaired() -> bool:
+            stored = await svc.runtime.db.things.find_one({"_id": "drifted"})
+            return stored is not None and stored["outbox_pending"] == 0
+
+        # The entry is published at once; the next sweep sees an empty outbox and repairs.
+        await wait_until(repaired, timeout=10, what="count repaired by the sweep")
+        assert await svc.runtime.relay.flush("things") == 0  # returns instead of spinning
+    finally:
+        await svc.stop()

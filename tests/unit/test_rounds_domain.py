@@ -66,13 +66,40 @@ def test_results_suppress_cells_below_the_threshold() -> None:
         ("No", 4, 44.4),
     ]
     cells = {c.group: c for c in bus.by_gender}
-    assert cells["female"].respondents == 5
-    assert cells["female"].counts is not None
+    # 4 men are hidden; the 5 women too, or the totals minus them would reveal the men.
+    assert cells["female"].respondents is None
     assert cells["male"].respondents is None
     assert cells["male"].counts is None
+    more = people + _respondents("other", 1, "Yes")  # hidden: 4 + 1 >= 5, women can show
+    cells = {c.group: c for c in domain.question_results(Q, more)[0].by_gender}
+    assert cells["female"].respondents == 5
+    assert cells["female"].counts is not None
+    assert cells["other"].respondents is None
     assert {c.group: c.respondents for c in bus.by_age_band}["30-44"] == 9
     assert why.free_texts == ("ok",) * 9
     assert why.options == ()
+
+
+def test_a_hidden_cell_cannot_be_recovered_by_subtraction() -> None:
+    # 20 women and 18 men shown, 2 "other" hidden: the totals would reveal the 2 answers,
+    # so the smallest shown group is hidden as well.
+    people = (
+        _respondents("female", 20, "Yes")
+        + _respondents("male", 18, "No")
+        + _respondents("other", 2, "Yes")
+    )
+    bus, _ = domain.question_results(Q, people)
+    shown = {c.group: c.respondents for c in bus.by_gender}
+    assert shown == {"female": 20, "male": None, "other": None, "undisclosed": None}
+    # Hidden cells that already add up to the threshold need no more suppression.
+    people = (
+        _respondents("female", 20, "Yes")
+        + _respondents("male", 3, "No")
+        + _respondents("other", 3, "Yes")
+    )
+    bus, _ = domain.question_results(Q, people)
+    shown = {c.group: c.respondents for c in bus.by_gender}
+    assert shown == {"female": 20, "male": None, "other": None, "undisclosed": None}
 
 
 def test_response_rate() -> None:

@@ -50,3 +50,17 @@ def test_outbox_update_adds_entries_and_counts_them() -> None:
     assert update["$set"][f"outbox.{a.message_id}"]["subject"] == "dispatch.ale.cmd.send_message"
     assert update["$inc"] == {"outbox_pending": 2}
     assert with_outbox({"$set": {}}) == {"$set": {}}
+
+
+def test_dead_letter_reasons_do_not_quote_personal_data() -> None:
+    import pydantic
+
+    from contracts.recruitment import EnrolMember
+    from infra.bus import _describe
+
+    body = b'{"tenant": "ale", "email": "secret@person.se", "birth_year": 1800}'
+    with pytest.raises(pydantic.ValidationError) as caught:
+        EnrolMember.model_validate_json(body)
+    reason = _describe(caught.value)
+    assert "birth_year" in reason
+    assert "secret@person.se" not in reason
