@@ -8,6 +8,8 @@ the fate of each delivery (FastStream's default would terminate a message on any
                                             → filed in the dead-letter stream, then terminated
 - failed for another reason                 → nak with the next back-off delay
 - failed on its last allowed delivery       → filed in the dead-letter stream, then terminated
+- no answer at all on its last delivery     → filed from the max-deliveries advisory
+                                              (``infra.deadletter.file_exhausted``)
 """
 
 from __future__ import annotations

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import nats
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from contracts.subjects import DEAD_LETTER_STREAM
+from contracts.subjects import DEAD_LETTER_STREAM, dead_letter_subject
 
 
 @dataclass(frozen=True)
@@ -120,3 +122,44 @@ async def _main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(asyncio.run(_main(sys.argv[1:])))
+
+
+MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
+
+
+async def file_exhausted(js: JetStreamContext, advisory: bytes) -> bool:
+    """File the message a max-deliveries advisory names, then remove it from its stream.
+
+    This covers what the consumer middleware cannot: a process that died or hung on the
+    last allowed delivery. Filing uses the same Nats-Msg-Id as the middleware, so a message
+    both of them see is filed once. Returns False if the message is gone already.
+    """
+    event = json.loads(advisory)
+    stream, consumer, seq = event["stream"], event["consumer"], int(event["stream_seq"])
+    try:
+        raw = await js.get_msg(stream, seq)
+    except NotFoundError:
+        return False
+    headers = {
+        "Radslag-Original-Subject": raw.subject,
+        "Radslag-Stream": stream,
+        "Radslag-Consumer": consumer,
+        "Radslag-Reason": "exhausted",
+        "Radslag-Error": "no outcome after the last delivery (process stopped or timed out)",
+        "Radslag-Delivered": str(event.get("deliveries", "")),
+        "Radslag-Failed-At": datetime.now(UTC).isoformat(),
+        "Nats-Msg-Id": f"dl:{stream}:{seq}:{consumer}",
+    }
+    original = (raw.headers or {}).get("Nats-Msg-Id")
+    if original:
+        headers["Radslag-Original-Msg-Id"] = original
+    await js.publish(
+        dead_letter_subject(stream, consumer),
+        raw.data or b"",
+        headers=headers,
+        stream=DEAD_LETTER_STREAM,
+    )
+    # A work queue would otherwise keep the message, undeliverable, for ever.
+    with contextlib.suppress(NotFoundError):
+        await js.delete_msg(stream, seq)
+    return True

@@ -33,6 +33,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from contracts.envelope import Envelope
 from contracts.subjects import DEAD_LETTER_STREAM, stream_name, subject_pattern
 from infra import bus
+from infra.deadletter import MAX_DELIVERIES_ADVISORY, file_exhausted
 from infra.relay import OutboxRelay
 from infra.store import Document, connect, database, ensure_outbox_index
 
@@ -152,6 +153,7 @@ class Service:
         self._client: AsyncMongoClient[Document] | None = None
         self._relay_task: asyncio.Task[None] | None = None
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
+        self._advisories: Any = None
         self.ready = False
 
     def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
@@ -170,6 +172,15 @@ class Service:
     async def _dead_letter(self, subject: str, data: bytes, headers: dict[str, str]) -> None:
         await self.runtime.js.publish(subject, data, headers=headers, stream=DEAD_LETTER_STREAM)
 
+    async def _on_exhausted(self, msg: Any) -> None:
+        if not msg.subject.rsplit(".", 1)[-1].startswith(f"{self.name}_"):
+            return  # another service's consumer: that service files it
+        try:
+            if await file_exhausted(self.runtime.js, msg.data):
+                self._count("advisory", "dead_lettered")
+        except Exception as exc:
+            log.error("could not file an exhausted message", error=repr(exc))
+
     async def start(self) -> None:
         """Connect, create streams and indexes, start consumers and the relay."""
         self._client = connect(self.settings.mongodb_url)
@@ -183,6 +194,13 @@ class Service:
         self.runtime.relay = OutboxRelay(self.runtime.db, self.runtime.js, self._outbox_collections)
         self.broker.include_router(self.build_router(self.runtime))
         await self.broker.start()
+        # One replica per service takes each advisory (queue group), and files the message.
+        connection = await self.broker.connect()
+        self._advisories = await connection.subscribe(
+            MAX_DELIVERIES_ADVISORY.format(stream="*", consumer="*"),
+            queue=f"{self.name}-advisories",
+            cb=self._on_exhausted,
+        )
         self._relay_task = asyncio.create_task(self.runtime.relay.run(), name=f"{self.name}-relay")
         self.ready = True
         log.info("service started", service=self.name)
@@ -190,6 +208,8 @@ class Service:
     async def stop(self) -> None:
         """Stop consumers and the relay, then close connections."""
         self.ready = False
+        if self._advisories is not None:
+            await self._advisories.unsubscribe()
         if self._relay_task is not None:
             self.runtime.relay.stop()
             await self._relay_task

@@ -167,3 +167,42 @@ async def test_relay_repairs_a_count_that_claims_more_than_the_outbox_holds(
         assert await svc.runtime.relay.flush("things") == 0  # returns instead of spinning
     finally:
         await svc.stop()
+
+
+async def test_a_message_whose_last_delivery_got_no_answer_is_dead_lettered(
+    infra: Infra,
+) -> None:
+    from nats.js.api import ConsumerConfig
+
+    svc = probe_service(infra, [], {})
+    await svc.start()
+    js = svc.runtime.js
+    try:
+        # A consumer of this service takes the message once and never answers, as a
+        # process that crashed mid-handler would.
+        sub = await js.pull_subscribe(
+            "feedback.*.cmd.crashy",
+            durable="probe_crashy",
+            stream="FEEDBACK_CMD",
+            config=ConsumerConfig(max_deliver=1, ack_wait=0.5),
+        )
+        await js.publish(
+            "feedback.lund.cmd.crashy", b'{"tenant": "lund"}', headers={"Nats-Msg-Id": "crash-1"}
+        )
+        taken = await sub.fetch(1, timeout=5)
+        assert len(taken) == 1  # taken, never acked
+
+        async def filed() -> bool:
+            return any(
+                x.reason == "exhausted" and x.consumer == "probe_crashy"
+                for x in await list_dead_letters(js)
+            )
+
+        await wait_until(filed, timeout=15, what="advisory filed the message")
+        letter = next(x for x in await list_dead_letters(js) if x.consumer == "probe_crashy")
+        assert letter.subject == "feedback.lund.cmd.crashy"
+        assert letter.original_message_id == "crash-1"
+        info = await js.stream_info("FEEDBACK_CMD")
+        assert info.state.messages == 0  # removed from the work queue, not stuck there
+    finally:
+        await svc.stop()
