@@ -355,7 +355,7 @@ async def test_public_results(client: httpx.AsyncClient, gateway: FakeGateway) -
     check_page(response.text)
     text = text_of(response.text)
     assert "Library opening hours" in text
-    assert "17 medlemmar svarade, av 40 inbjudna." in text
+    assert "17 medlemmar svarade, av 40 inbjudna. Publicerad" in text  # sentences apart
     assert "<p>We will open on Sundays.</p><p>From September.</p>" in response.text
     assert "Not yet answered" not in text
     [query] = [q for q in gateway.queries if q.name == "list_published"]
