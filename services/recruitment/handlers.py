@@ -22,7 +22,7 @@ from contracts.recruitment import (
 )
 from infra.bus import Rejected
 from infra.service import Runtime
-from infra.store import new_document, with_outbox
+from infra.store import Document, new_document, with_outbox
 from infra.tokens import new_token, token_hash
 from services.recruitment import domain
 
@@ -60,16 +60,18 @@ def _confirmation(
     )
 
 
-async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
-    """Record a sign-up as pending and send the double opt-in mail."""
-    council = await _council_name(rt, cmd.tenant)
+def _checked_email(raw: str) -> str:
     try:
-        email = domain.normalise_email(cmd.email)
+        return domain.normalise_email(raw)
     except domain.InvalidEmail as exc:
         raise Rejected("invalid e-mail address") from exc
-    token = new_token()
-    contact = ContactRecorded.follow(cmd, member_id=cmd.member_id, email=email, locale=cmd.locale)
-    document = {
+
+
+def _member_document(
+    cmd: EnrolMember | ImportMember, email: str, *, state: str, source: str
+) -> Document:
+    """A member as stored, with where and when consent was given."""
+    return {
         "_id": cmd.member_id,
         "tenant": cmd.tenant,
         "email": email,
@@ -77,11 +79,22 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
         "gender": cmd.gender,
         "district": cmd.district.strip(),
         "locale": cmd.locale,
-        "consent": {"version": cmd.consent_version, "given_at": cmd.occurred_at},
-        "state": "pending",
-        "token_hash": token_hash(token),
+        "consent": {"version": cmd.consent_version, "given_at": cmd.occurred_at, "source": source},
+        "state": state,
         "enrolled_by": cmd.message_id,
         "created_at": cmd.occurred_at,
+    }
+
+
+async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
+    """Record a sign-up as pending and send the double opt-in mail."""
+    council = await _council_name(rt, cmd.tenant)
+    email = _checked_email(cmd.email)
+    token = new_token()
+    contact = ContactRecorded.follow(cmd, member_id=cmd.member_id, email=email, locale=cmd.locale)
+    document = {
+        **_member_document(cmd, email, state="pending", source="web"),
+        "token_hash": token_hash(token),
     }
     try:
         await rt.db.members.insert_one(
@@ -182,26 +195,9 @@ async def list_tenants(rt: Runtime, _: ListTenants) -> TenantList:
 async def import_member(rt: Runtime, cmd: ImportMember) -> None:
     """Add an already-consented member as active; a duplicate e-mail changes nothing."""
     await _council_name(rt, cmd.tenant)
-    try:
-        email = domain.normalise_email(cmd.email)
-    except domain.InvalidEmail as exc:
-        raise Rejected("invalid e-mail address") from exc
+    email = _checked_email(cmd.email)
     document = {
-        "_id": cmd.member_id,
-        "tenant": cmd.tenant,
-        "email": email,
-        "birth_year": cmd.birth_year,
-        "gender": cmd.gender,
-        "district": cmd.district.strip(),
-        "locale": cmd.locale,
-        "consent": {
-            "version": cmd.consent_version,
-            "given_at": cmd.occurred_at,
-            "source": cmd.source,
-        },
-        "state": "active",
-        "enrolled_by": cmd.message_id,
-        "created_at": cmd.occurred_at,
+        **_member_document(cmd, email, state="active", source=cmd.source),
         "confirmed_at": cmd.occurred_at,
     }
     contact = ContactRecorded.follow(cmd, member_id=cmd.member_id, email=email, locale=cmd.locale)
