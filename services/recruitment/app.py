@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import Gauge
 from pymongo.asynchronous.database import AsyncDatabase
 
+from infra import outcomes
 from infra.service import Runtime, Service, ServiceSettings
 from infra.store import Document
 from services.recruitment.subscribers import build_router
@@ -17,7 +18,7 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.members.create_index([("tenant", 1), ("email", 1)], unique=True)
     await db.members.create_index("token_hash")
     await db.members.create_index([("tenant", 1), ("state", 1)])
-    await db.outcomes.create_index("at", expireAfterSeconds=7 * 24 * 3600)
+    await outcomes.ensure_index(db)
 
 
 def create_service(settings: ServiceSettings | None = None) -> Service:

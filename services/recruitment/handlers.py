@@ -20,6 +20,7 @@ from contracts.recruitment import (
     TenantList,
     TenantView,
 )
+from infra import outcomes
 from infra.bus import Rejected
 from infra.service import Runtime
 from infra.store import Document, new_document, with_outbox
@@ -151,26 +152,12 @@ async def confirm_membership(rt: Runtime, cmd: ConfirmMembership) -> None:
         await rt.flush("members", [member["_id"]])
     elif member.get("confirmed_by") != cmd.message_id:
         status, reason = "refused", "already_used"
-    await rt.db.outcomes.update_one(
-        {"_id": cmd.message_id},
-        {
-            "$setOnInsert": {
-                "tenant": cmd.tenant,
-                "status": status,
-                "reason": reason,
-                "at": datetime.now(UTC),
-            }
-        },
-        upsert=True,
-    )
+    await outcomes.record(rt.db, cmd, status, reason)
 
 
 async def membership_outcome(rt: Runtime, q: MembershipOutcome) -> Outcome:
     """How a confirmation went, or pending if it has not been handled yet."""
-    doc = await rt.db.outcomes.find_one({"_id": q.command_id, "tenant": q.tenant})
-    if doc is None:
-        return Outcome(status="pending")
-    return Outcome(status=doc["status"], reason=doc.get("reason"))
+    return await outcomes.read(rt.db, q.command_id, q.tenant)
 
 
 async def list_tenants(rt: Runtime, _: ListTenants) -> TenantList:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import Gauge
 from pymongo.asynchronous.database import AsyncDatabase
 
+from infra import outcomes
 from infra.service import Runtime, Service, ServiceSettings
 from infra.store import Document
 from services.rounds.subscribers import build_router
@@ -20,7 +21,7 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.invitations.create_index("token_hash", unique=True)
     await db.invitations.create_index([("round_id", 1), ("state", 1)])
     await db.responses.create_index([("round_id", 1), ("tenant", 1)])
-    await db.outcomes.create_index("at", expireAfterSeconds=7 * 24 * 3600)
+    await outcomes.ensure_index(db)
 
 
 def create_service(settings: ServiceSettings | None = None) -> Service:

@@ -30,6 +30,7 @@ from contracts.rounds import (
     RoundView,
     SubmitResponse,
 )
+from infra import outcomes
 from infra.bus import Rejected
 from infra.service import Runtime
 from infra.store import Document, new_document, with_outbox
@@ -248,18 +249,7 @@ async def close_round(rt: Runtime, cmd: CloseRound) -> None:
 async def _record_outcome(
     rt: Runtime, cmd: SubmitResponse, status: str, reason: str | None
 ) -> None:
-    await rt.db.outcomes.update_one(
-        {"_id": cmd.message_id},
-        {
-            "$setOnInsert": {
-                "tenant": cmd.tenant,
-                "status": status,
-                "reason": reason,
-                "at": datetime.now(UTC),
-            }
-        },
-        upsert=True,
-    )
+    await outcomes.record(rt.db, cmd, status, reason)
 
 
 async def submit_response(rt: Runtime, cmd: SubmitResponse) -> None:
@@ -342,10 +332,7 @@ async def record_response(rt: Runtime, cmd: RecordResponse) -> None:
 
 async def response_outcome(rt: Runtime, q: ResponseOutcome) -> Outcome:
     """How a submission went, or pending."""
-    doc = await rt.db.outcomes.find_one({"_id": q.command_id, "tenant": q.tenant})
-    if doc is None:
-        return Outcome(status="pending")
-    return Outcome(status=doc["status"], reason=doc.get("reason"))
+    return await outcomes.read(rt.db, q.command_id, q.tenant)
 
 
 # --- feedback to the panel ---------------------------------------------------------------
