@@ -7,6 +7,7 @@ the fate of each delivery (FastStream's default would terminate a message on any
 - invalid (schema, not JSON, tenant of subject ≠ tenant of body, or ``Rejected`` by the handler)
                                             → filed in the dead-letter stream, then terminated
 - failed for another reason                 → nak with the next back-off delay
+- ``RetryLater(reason, delay)``             → nak with the handler's own delay
 - failed on its last allowed delivery       → filed in the dead-letter stream, then terminated
 - no answer at all on its last delivery     → filed from the max-deliveries advisory
                                               (``infra.deadletter.file_exhausted``)
@@ -39,6 +40,7 @@ from contracts.subjects import (
     subject_for,
     tenant_of_subject,
 )
+from infra import outcomes
 
 log = structlog.get_logger()
 
@@ -57,6 +59,18 @@ class Rejected(Exception):
 
     The message is filed in the dead-letter stream with this reason instead of being retried.
     """
+
+
+class RetryLater(Exception):
+    """A handler's verdict that a message cannot be handled yet, and when to try again.
+
+    The delivery is nak'ed with ``delay`` seconds instead of the next back-off step (say, the
+    rest of a lease another replica holds on the work).
+    """
+
+    def __init__(self, reason: str, delay: float) -> None:
+        super().__init__(reason)
+        self.delay = delay
 
 
 def consumer_config(durable: str) -> ConsumerConfig:
@@ -109,16 +123,29 @@ async def ensure_streams(js: JetStreamContext) -> None:
             await js.update_stream(config)
 
 
-async def publish(js: JetStreamContext, message: Envelope) -> None:
+async def publish(
+    js: JetStreamContext, message: Envelope, *, headers: dict[str, str] | None = None
+) -> None:
     """Publish one message with its message_id as Nats-Msg-Id, and wait for the stream's ack."""
     await publish_raw(
-        js, subject_for(message), message.model_dump_json().encode(), message.message_id
+        js,
+        subject_for(message),
+        message.model_dump_json().encode(),
+        message.message_id,
+        headers=headers,
     )
 
 
-async def publish_raw(js: JetStreamContext, subject: str, data: bytes, message_id: str) -> None:
+async def publish_raw(
+    js: JetStreamContext,
+    subject: str,
+    data: bytes,
+    message_id: str,
+    *,
+    headers: dict[str, str] | None = None,
+) -> None:
     """Publish prepared bytes (from an outbox entry) with ``message_id`` as Nats-Msg-Id."""
-    await js.publish(subject, data, headers={"Nats-Msg-Id": message_id})
+    await js.publish(subject, data, headers={**(headers or {}), "Nats-Msg-Id": message_id})
 
 
 def tenant_matches(subject: str, body: bytes) -> bool:
@@ -155,6 +182,8 @@ def _backoff(delivered: int, backoff: Sequence[float]) -> float:
 
 
 DeadLetterSink = Callable[[str, bytes, dict[str, str]], Awaitable[None]]
+Settle = Callable[[outcomes.Waiter, str, str, str, str | None], Awaitable[None]]
+"""``settle(waiter, command_id, tenant, status, reason)``: record an outcome, tell the waiter."""
 
 
 def reliable_middleware(
@@ -163,12 +192,30 @@ def reliable_middleware(
     max_deliver: int | None = None,
     backoff: Sequence[float] | None = None,
     on_outcome: Callable[[str, str], None] | None = None,
+    settle: Settle | None = None,
 ) -> type[BaseMiddleware]:
     """A FastStream middleware class applying the delivery policy described in this module.
 
     ``dead_letter(subject, data, headers)`` files a message in the dead-letter stream;
-    ``on_outcome(subject, outcome)`` is told ``handled``, ``retried`` or ``dead_lettered``.
+    ``on_outcome(subject, outcome)`` is told ``handled``, ``retried`` or ``dead_lettered``;
+    ``settle`` is called for a command someone waits for (``infra.outcomes``) that its handler
+    did not settle itself: ``done`` once handled, ``refused`` when rejected or invalid.
     """
+
+    async def settle_waiter(
+        waiter: outcomes.Waiter | None,
+        message_id: str,
+        body: bytes,
+        status: str,
+        reason: str | None,
+    ) -> None:
+        tenant = _body_tenant(body)
+        if settle is None or waiter is None or waiter.settled or not message_id or not tenant:
+            return
+        try:
+            await settle(waiter, message_id, tenant, status, reason)
+        except Exception as exc:  # the command itself went fine; the waiter falls back
+            log.warning("could not settle the command's outcome", error=repr(exc)[:300])
 
     def limits() -> tuple[int, Sequence[float]]:
         # Read at delivery time so settings (and tests) can change the module defaults.
@@ -194,6 +241,8 @@ def reliable_middleware(
             message_id = headers.get("Nats-Msg-Id", "")
             correlation_id = _body_field(body, "correlation_id")
             structlog.contextvars.bind_contextvars(subject=subject, message_id=message_id)
+            waiter = outcomes.waiter_from_headers(headers)
+            token = outcomes.current_waiter.set(waiter)
             try:
                 body_tenant = _body_tenant(body)
                 structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
@@ -212,6 +261,7 @@ def reliable_middleware(
                 await self._file(metadata, subject, body, headers, reason, error, delivered)
                 await msg.reject()
                 report(subject, "dead_lettered")
+                await settle_waiter(waiter, message_id, body, "refused", reason)
                 return None
             except Exception as exc:
                 most, delays = limits()
@@ -223,7 +273,7 @@ def reliable_middleware(
                     await msg.reject()
                     report(subject, "dead_lettered")
                     return None
-                delay = _backoff(delivered, delays)
+                delay = exc.delay if isinstance(exc, RetryLater) else _backoff(delivered, delays)
                 log.warning(
                     "handler failed, will retry",
                     error=repr(exc)[:500],
@@ -234,9 +284,12 @@ def reliable_middleware(
                 report(subject, "retried")
                 return None
             finally:
+                outcomes.current_waiter.reset(token)
                 structlog.contextvars.unbind_contextvars(
                     "subject", "message_id", "tenant", "correlation_id"
                 )
+            # Recorded before the ack: a crash in between redelivers, and settles it then.
+            await settle_waiter(waiter, message_id, body, "done", None)
             await msg.ack()
             log.info(
                 "message handled",

@@ -35,14 +35,18 @@ class QueryFailed(Exception):
 
 
 def answers(
-    router: NatsRouter, query: type[Q], service: str
+    router: NatsRouter, query: type[Q], service: str, *, max_workers: int = 1
 ) -> Callable[[Callable[[Q], Awaitable[BaseModel | None]]], None]:
-    """Register the handler that answers ``query`` for every tenant (one per queue group)."""
+    """Register the handler that answers ``query`` for every tenant (one per queue group).
+
+    ``max_workers`` > 1 answers that many at once (for handlers that batch their reads).
+    """
 
     def register(handler: Callable[[Q], Awaitable[BaseModel | None]]) -> None:
         @router.subscriber(
             subject_pattern(query),
             queue=service,
+            max_workers=max_workers,
             title=f"{query.name}:query",
             description=(query.__doc__ or "").strip().split("\n")[0],
         )

@@ -32,12 +32,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.envelope import Envelope
 from contracts.subjects import DEAD_LETTER_STREAM, stream_name, subject_pattern
-from infra import bus
+from infra import bus, outcomes
 from infra.deadletter import MAX_DELIVERIES_ADVISORY, file_exhausted
 from infra.relay import OutboxRelay
 from infra.store import Document, connect, database, ensure_outbox_index
 
 log = structlog.get_logger()
+
+BACKLOG_CAP = 1000
+"""The outbox backlog gauge reads at most this many documents: 1000 means 1000 or more."""
 
 
 class ServiceSettings(BaseSettings):
@@ -60,12 +63,27 @@ class Runtime:
     registry: CollectorRegistry
     db: AsyncDatabase[Document] = field(init=False)
     js: JetStreamContext = field(init=False)
+    nc: Any = field(init=False)
+    """The core NATS connection (for outcome notifications)."""
     relay: OutboxRelay = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def flush(self, collection: str, ids: Sequence[Any] | None = None) -> None:
         """Publish the messages a handler just wrote (the sweep would, a little later)."""
         await self.relay.flush(collection, ids)
+
+    async def publish_written(
+        self, collection: str, written: Sequence[tuple[Any, Envelope]], *, sole: bool = False
+    ) -> None:
+        """Publish messages a handler just stored as (document id, message), without a read.
+
+        ``sole``: they are the last their documents will get (see ``OutboxRelay``).
+        """
+        await self.relay.publish_written(collection, written, sole=sole)
+
+    async def settle(self, command: Envelope, status: str, reason: str | None = None) -> None:
+        """Record the outcome of the command being handled and push it to its waiter."""
+        await outcomes.settle(self.db, self.nc, command, status, reason)
 
     async def publish(self, message: Envelope) -> None:
         """Publish a message directly (for the portal and tools; services use the outbox)."""
@@ -124,7 +142,7 @@ class Service:
         self.runtime = Runtime(name, self.settings, self.registry)
         self._outbox_backlog = Gauge(
             "radslag_outbox_backlog",
-            "Documents whose pending messages the relay has not published yet.",
+            "Documents whose pending messages the relay has not published yet (capped at 1000).",
             ["collection"],
             registry=self.registry,
         )
@@ -139,7 +157,9 @@ class Service:
             name=f"radslag-{name}",
             middlewares=[
                 NatsPrometheusMiddleware(registry=self.registry, app_name=name),
-                bus.reliable_middleware(self._dead_letter, on_outcome=self._count),
+                bus.reliable_middleware(
+                    self._dead_letter, on_outcome=self._count, settle=self._settle
+                ),
             ],
             graceful_timeout=10.0,
             # Our middleware logs each message as JSON with its context; FastStream's own
@@ -153,12 +173,18 @@ class Service:
         self._client: AsyncMongoClient[Document] | None = None
         self._relay_task: asyncio.Task[None] | None = None
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
+        self._background_jobs: list[Callable[[Runtime], Awaitable[None]]] = []
+        self._background: list[asyncio.Task[None]] = []
         self._advisories: Any = None
         self.ready = False
 
     def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run ``callback`` when the service stops (close pools the service opened)."""
         self._on_stop.append(callback)
+
+    def in_background(self, job: Callable[[Runtime], Awaitable[None]]) -> None:
+        """Run ``job`` once in the background after the service has started (repairs, say)."""
+        self._background_jobs.append(job)
 
     def set_gauge_refresher(self, refresh: Gauges) -> None:
         """Set what recomputes the domain gauges on each /metrics scrape."""
@@ -168,6 +194,12 @@ class Service:
         # Label by message name, not by tenant, to keep the series count bounded.
         name = subject.rsplit(".", 1)[-1]
         self._outcomes.labels(name, outcome).inc()
+
+    async def _settle(
+        self, waiter: outcomes.Waiter, command_id: str, tenant: str, status: str, reason: str | None
+    ) -> None:
+        await outcomes.record_id(self.runtime.db, command_id, tenant, status, reason)
+        await outcomes.notify(self.runtime.nc, command_id, tenant, status, reason, waiter=waiter)
 
     async def _dead_letter(self, subject: str, data: bytes, headers: dict[str, str]) -> None:
         await self.runtime.js.publish(subject, data, headers=headers, stream=DEAD_LETTER_STREAM)
@@ -186,9 +218,11 @@ class Service:
         self._client = connect(self.settings.mongodb_url)
         self.runtime.db = database(self._client, self.name)
         await self._indexes(self.runtime.db)
+        await outcomes.ensure_index(self.runtime.db)
         for collection in self._outbox_collections:
             await ensure_outbox_index(self.runtime.db, collection)
         connection = await self.broker.connect()
+        self.runtime.nc = connection
         self.runtime.js = connection.jetstream()
         await bus.ensure_streams(self.runtime.js)
         self.runtime.relay = OutboxRelay(self.runtime.db, self.runtime.js, self._outbox_collections)
@@ -201,13 +235,25 @@ class Service:
             queue=f"{self.name}-advisories",
             cb=self._on_exhausted,
         )
+        # Ready means the server has every subscription: a query sent now finds its responder.
+        await connection.flush()
         self._relay_task = asyncio.create_task(self.runtime.relay.run(), name=f"{self.name}-relay")
+        for job in self._background_jobs:
+            self._background.append(asyncio.create_task(self._run_job(job)))
         self.ready = True
         log.info("service started", service=self.name)
+
+    async def _run_job(self, job: Callable[[Runtime], Awaitable[None]]) -> None:
+        try:
+            await job(self.runtime)
+        except Exception as exc:
+            log.error("background job failed", job=job.__name__, error=repr(exc)[:500])
 
     async def stop(self) -> None:
         """Stop consumers and the relay, then close connections."""
         self.ready = False
+        for task in self._background:
+            task.cancel()
         if self._advisories is not None:
             await self._advisories.unsubscribe()
         if self._relay_task is not None:
@@ -259,10 +305,14 @@ class Service:
         async def metrics() -> Response:
             if self.ready:
                 for collection in self._outbox_collections:
-                    backlog = await self.runtime.db[collection].count_documents(
-                        {"outbox_pending": {"$gt": 0}}
+                    # Read at most BACKLOG_CAP ids: a count would read every pending document.
+                    pending = (
+                        await self.runtime.db[collection]
+                        .find({"outbox_pending": {"$gt": 0}}, {"_id": 1})
+                        .limit(BACKLOG_CAP)
+                        .to_list()
                     )
-                    self._outbox_backlog.labels(collection).set(backlog)
+                    self._outbox_backlog.labels(collection).set(len(pending))
             if self._refresh_gauges is not None and self.ready:
                 try:
                     await self._refresh_gauges(self.runtime)
