@@ -26,6 +26,7 @@ from services.portal.dependencies import (
     StaffPostDep,
     client_address,
 )
+from services.portal.domain import TrimmedText
 from services.portal.handlers import Portal, WrongState
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -42,6 +43,8 @@ class ApiError(Exception):
 
 
 class _Model(BaseModel):
+    # Text fields are TrimmedText: the whitespace around a text is dropped before its length is
+    # checked, so a text of only spaces is refused with 422 like an empty one.
     model_config = ConfigDict(extra="forbid")
 
 
@@ -53,18 +56,26 @@ class Problem(_Model):
 
 
 class Accepted(_Model):
-    """A command was accepted and will be applied by its owner."""
+    """A command was accepted; ``status`` says whether its owner has applied it yet."""
 
     message_id: str = Field(description="message_id of the command sent.")
+    status: Literal["pending", "done", "refused"] = Field(
+        default="pending",
+        description="done: applied; refused: not applied (see reason); pending: not handled "
+        "within the portal's wait, and will be.",
+    )
+    reason: str | None = Field(default=None, description="Why it was refused, as a short code.")
 
 
 class SignUpRequest(_Model):
     """A resident's sign-up."""
 
-    email: str = Field(max_length=254, description="E-mail address.")
+    email: TrimmedText = Field(min_length=1, max_length=254, description="E-mail address.")
     birth_year: int = Field(description="Year of birth.")
     gender: Gender = Field(description="Gender, or undisclosed.")
-    district: str = Field(max_length=200, description="District of residence.")
+    district: TrimmedText = Field(
+        min_length=1, max_length=200, description="District of residence."
+    )
     consent: bool = Field(description="The resident consents to the consent text (required).")
     locale: Literal["sv", "en"] | None = Field(
         default=None, description="Preferred language; the request's language if omitted."
@@ -80,7 +91,7 @@ class SignUpAccepted(Accepted):
 class ConfirmRequest(_Model):
     """The token from the confirmation link."""
 
-    token: str = Field(max_length=200, description="Token from the link.")
+    token: TrimmedText = Field(max_length=200, description="Token from the link.")
 
 
 class OutcomeReply(_Model):
@@ -94,7 +105,9 @@ class OutcomeReply(_Model):
 class AnswerRequest(_Model):
     """Answers to a round, by question key."""
 
-    answers: dict[str, str] = Field(max_length=50, description="Option text or free text.")
+    answers: dict[str, TrimmedText] = Field(
+        max_length=50, description="Option text or free text; empty skips the question."
+    )
 
 
 class SessionRequest(_Model):
@@ -117,8 +130,12 @@ class SessionReply(_Model):
 class RoundRequest(_Model):
     """A new round."""
 
-    title: str = Field(min_length=1, max_length=200, description="Title shown to residents.")
-    purpose: str = Field(min_length=1, max_length=2000, description="What answers are used for.")
+    title: TrimmedText = Field(
+        min_length=1, max_length=200, description="Title shown to residents."
+    )
+    purpose: TrimmedText = Field(
+        min_length=1, max_length=2000, description="What answers are used for."
+    )
     questions: list[Question] = Field(min_length=1, max_length=50, description="Questions.")
 
 
@@ -131,7 +148,7 @@ class RoundAccepted(Accepted):
 class FeedbackRequest(_Model):
     """The council's feedback on a closed round."""
 
-    text: str = Field(min_length=1, max_length=domain.FEEDBACK_MAX, description="Feedback.")
+    text: TrimmedText = Field(min_length=1, max_length=domain.FEEDBACK_MAX, description="Feedback.")
 
 
 def _outcome(response: Response, message_id: str | None, outcome: Outcome) -> OutcomeReply:
@@ -184,8 +201,13 @@ async def sign_up(
     )
     if valid is None:
         raise ApiError(400, "invalid sign-up", errors)
-    command = await portal.sign_up(council.tenant, valid, body.locale or lang)
-    return SignUpAccepted(message_id=command.message_id, member_id=command.member_id)
+    command, settled = await portal.sign_up(council.tenant, valid, body.locale or lang)
+    return SignUpAccepted(
+        message_id=command.message_id,
+        member_id=command.member_id,
+        status=settled.outcome.status,
+        reason=settled.outcome.reason,
+    )
 
 
 @router.post(
@@ -336,10 +358,16 @@ async def create_round(
     if errors:
         raise ApiError(400, "invalid questions", errors)
     draft = domain.RoundDraft(
-        title=body.title.strip(), purpose=body.purpose.strip(), questions=tuple(body.questions)
+        title=body.title, purpose=body.purpose, questions=tuple(body.questions)
     )
     command = await portal.create_round(council.tenant, draft)
-    return RoundAccepted(message_id=command.message_id, round_id=command.round_id)
+    outcome = (await portal.settle(command.message_id)).outcome
+    return RoundAccepted(
+        message_id=command.message_id,
+        round_id=command.round_id,
+        status=outcome.status,
+        reason=outcome.reason,
+    )
 
 
 @router.get("/t/{tenant}/rounds/{round_id}", response_model=RoundView, responses=STAFF_PROBLEMS)
@@ -360,7 +388,8 @@ async def _act(portal: Portal, tenant: str, round_id: str, action: str, staff: S
         raise ApiError(409, f"the round is {exc.state}") from exc
     if message_id is None:
         raise ApiError(404, "unknown round")
-    return Accepted(message_id=message_id)
+    outcome = (await portal.settle(message_id)).outcome
+    return Accepted(message_id=message_id, status=outcome.status, reason=outcome.reason)
 
 
 ACTION_PROBLEMS: dict[int | str, dict[str, object]] = {
@@ -443,4 +472,9 @@ async def publish_feedback(
     text, errors = domain.check_feedback(body.text)
     if errors:
         raise ApiError(400, "invalid feedback", errors)
-    return Accepted(message_id=await portal.publish_feedback(council.tenant, round_id, text))
+    settled = await portal.publish_feedback(council.tenant, round_id, text)
+    return Accepted(
+        message_id=settled.message_id,
+        status=settled.outcome.status,
+        reason=settled.outcome.reason,
+    )

@@ -1,5 +1,7 @@
 """The portal's rules, pure: what a valid sign-up, answer, round or feedback is; rate limits.
 
+Every text a person typed is trimmed before any rule looks at it: here for the pages, and by
+``TrimmedText`` for the JSON API's request bodies, so a text of only spaces is empty in both.
 Error messages are English msgids marked with ``N_``; they are translated where they are shown.
 """
 
@@ -12,6 +14,7 @@ from typing import Final, cast, get_args
 
 from contracts.recruitment import Gender
 from contracts.rounds import Question
+from contracts.rounds import TrimmedText as TrimmedText  # for the API's request bodies
 from services.portal.i18n import N_
 
 CONSENT_VERSION: Final = "2026-1"
@@ -130,7 +133,7 @@ def check_answers(
     answers: dict[str, str] = {}
     errors: Errors = {}
     for question in questions:
-        value = raw.get(question.key, "")
+        value = raw.get(question.key, "").strip()
         if question.kind == "single_choice":
             if not value:
                 continue
@@ -139,13 +142,12 @@ def check_answers(
                 continue
             answers[question.key] = value
         else:
-            text = value.strip()
-            if not text:
+            if not value:
                 continue
-            if len(text) > FREE_TEXT_MAX:
+            if len(value) > FREE_TEXT_MAX:
                 errors[question.key] = N_("Your answer can be at most 2000 characters.")
                 continue
-            answers[question.key] = text
+            answers[question.key] = value
     if not answers and not errors:
         errors["_form"] = N_("Answer at least one question before you send.")
     return answers, errors

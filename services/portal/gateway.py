@@ -7,6 +7,9 @@ request/reply). Tests use a fake with the same methods.
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
 from typing import Any, Protocol
 
 import nats
@@ -16,6 +19,7 @@ from nats.aio.client import Client as NatsClient
 
 from contracts.envelope import Command
 from contracts.feedback import ListPublished, PublishedList, PublishFeedback
+from contracts.outcomes import CommandSettled, outcome_subject
 from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
@@ -41,6 +45,7 @@ from contracts.rounds import (
     SubmitResponse,
 )
 from infra.bus import publish
+from infra.outcomes import REPLY_HEADER
 from infra.queries import QueryFailed, ask
 
 __all__ = ["Gateway", "NatsGateway", "PublishFailed", "QueryFailed"]
@@ -123,6 +128,11 @@ class Gateway(Protocol):
         """feedback: closed rounds with their feedback, newest first."""
         ...
 
+    async def outcome(self, command_id: str, timeout: float) -> Outcome | None:
+        """The outcome of a command sent through this gateway, pushed by its owner once it is
+        handled; None if it did not come within ``timeout`` seconds (ask the owner then)."""
+        ...
+
     async def ready(self) -> bool:
         """Whether the gateway can reach the bus right now."""
         ...
@@ -131,10 +141,52 @@ class Gateway(Protocol):
 class NatsGateway:
     """The ``Gateway`` over NATS: JetStream for commands, request/reply for queries."""
 
+    UNCLAIMED_SECONDS = 120.0
+    """How long an outcome nobody asked for is kept before it is forgotten."""
+
     def __init__(self, nc: Any, *, timeout: float = 5.0) -> None:
         self._nc: NatsClient = nc
         self._js = nc.jetstream()
         self._timeout = timeout
+        self._waiter = uuid.uuid4().hex
+        """This replica's id: owners push outcomes of its commands to ``outcome.<id>``."""
+        self._waiting: dict[str, tuple[float, asyncio.Future[Outcome]]] = {}
+        self._subscription: Any = None
+
+    async def listen(self) -> None:
+        """Subscribe to this replica's outcome subject (once, after connecting)."""
+        self._subscription = await self._nc.subscribe(
+            outcome_subject(self._waiter), cb=self._on_outcome
+        )
+
+    async def _on_outcome(self, msg: Any) -> None:
+        try:
+            settled = CommandSettled.model_validate_json(msg.data)
+        except ValueError:
+            log.warning("malformed outcome notification ignored")
+            return
+        entry = self._waiting.get(settled.command_id)
+        if entry is not None and not entry[1].done():
+            entry[1].set_result(Outcome(status=settled.status, reason=settled.reason))
+
+    def _expect(self, command_id: str) -> None:
+        now = time.monotonic()
+        for key in [k for k, (at, _) in self._waiting.items() if now - at > self.UNCLAIMED_SECONDS]:
+            del self._waiting[key]
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiting[command_id] = (now, future)
+
+    async def outcome(self, command_id: str, timeout: float) -> Outcome | None:
+        """The pushed outcome of a command this replica sent, or None after ``timeout``."""
+        entry = self._waiting.get(command_id)
+        if entry is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(entry[1]), timeout)
+        except TimeoutError:
+            return None
+        finally:
+            self._waiting.pop(command_id, None)
 
     @classmethod
     async def connect(cls, url: str, *, timeout: float = 5.0) -> NatsGateway:
@@ -158,7 +210,9 @@ class NatsGateway:
             disconnected_cb=on_disconnect,
             reconnected_cb=on_reconnect,
         )
-        return cls(nc, timeout=timeout)
+        gateway = cls(nc, timeout=timeout)
+        await gateway.listen()
+        return gateway
 
     async def close(self) -> None:
         """Flush and close the connection."""
@@ -169,9 +223,12 @@ class NatsGateway:
         return bool(self._nc.is_connected)
 
     async def _send(self, command: Command) -> None:
+        # Registered before publishing: the outcome can come back before publish returns.
+        self._expect(command.message_id)
         try:
-            await publish(self._js, command)
+            await publish(self._js, command, headers={REPLY_HEADER: outcome_subject(self._waiter)})
         except (nats.errors.Error, OSError, TimeoutError) as exc:
+            self._waiting.pop(command.message_id, None)
             raise PublishFailed(f"could not publish {command.name}: {exc!r}") from exc
 
     async def list_tenants(self, query: ListTenants) -> TenantList:

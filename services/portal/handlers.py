@@ -169,18 +169,22 @@ class Portal:
             log.warning("query failed", query=query.name, error=str(exc)[:300])
             raise
 
-    async def _settle(self, message_id: str, ask: Callable[[], Awaitable[Outcome]]) -> Settled:
-        """Ask for a command's outcome until it is known or the wait is over."""
-        deadline = self._clock() + self.settings.portal_outcome_wait_seconds
-        while True:
+    async def settle(
+        self, message_id: str, ask: Callable[[], Awaitable[Outcome]] | None = None
+    ) -> Settled:
+        """Wait for a command's outcome, which its owner pushes once it is handled.
+
+        No polling: if the outcome does not come within the wait (the owner is slow or down,
+        or the notification was lost), ``ask`` asks the owner once for the recorded outcome.
+        """
+        wait = self.settings.portal_outcome_wait_seconds
+        outcome = await self.gateway.outcome(message_id, wait)
+        if outcome is None and ask is not None:
             try:
                 outcome = await ask()
             except QueryFailed:
-                # The command is safely on the bus; it will be handled when the owner is back.
-                outcome = Outcome(status="pending")
-            if outcome.status != "pending" or self._clock() >= deadline:
-                return Settled(message_id, outcome)
-            await asyncio.sleep(self.settings.portal_poll_interval_seconds)
+                outcome = None  # safely on the bus; handled when the owner is back
+        return Settled(message_id, outcome or Outcome(status="pending"))
 
     def check_rate(self, scope: str, client: str) -> None:
         """Count one request from ``client`` to ``scope``; raises ``RateLimited`` when over."""
@@ -226,8 +230,12 @@ class Portal:
 
     # -- residents --------------------------------------------------------------------------
 
-    async def sign_up(self, tenant: str, sign_up: SignUp, language: str) -> EnrolMember:
-        """Ask recruitment to enrol a resident; a confirmation mail follows."""
+    async def sign_up(
+        self, tenant: str, sign_up: SignUp, language: str
+    ) -> tuple[EnrolMember, Settled]:
+        """Ask recruitment to enrol a resident and wait briefly until it has; a mail follows.
+
+        The outcome is the same whether or not the address was already a member."""
         command = EnrolMember(
             **self._envelope(tenant),
             member_id=str(uuid.uuid4()),
@@ -239,7 +247,7 @@ class Portal:
             locale="en" if language == "en" else "sv",
         )
         await self._send(command, self.gateway.enrol_member)
-        return command
+        return command, await self.settle(command.message_id)
 
     async def confirm(self, tenant: str, token: str) -> Settled:
         """Confirm a membership from the mailed link and wait briefly for the outcome."""
@@ -248,7 +256,7 @@ class Portal:
         command = ConfirmMembership(**self._envelope(tenant), token=token)
         message_id = await self._send(command, self.gateway.confirm_membership)
         query = MembershipOutcome(**self._envelope(tenant), command_id=message_id)
-        return await self._settle(
+        return await self.settle(
             message_id, lambda: self._ask(query, self.gateway.membership_outcome)
         )
 
@@ -265,7 +273,7 @@ class Portal:
         command = SubmitResponse(**self._envelope(tenant), token=token, answers=answers)
         message_id = await self._send(command, self.gateway.submit_response)
         query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
-        return await self._settle(
+        return await self.settle(
             message_id, lambda: self._ask(query, self.gateway.response_outcome)
         )
 
@@ -334,20 +342,21 @@ class Portal:
         return await self._send(CloseRound(**envelope, round_id=round_id), self.gateway.close_round)
 
     async def wait_for_round(
-        self, tenant: str, round_id: str, state: str | None = None
+        self, tenant: str, round_id: str, command_id: str, state: str | None = None
     ) -> RoundView | None:
-        """Poll until the round exists (and is in ``state``), or the wait is over."""
-        deadline = self._clock() + self.settings.portal_outcome_wait_seconds
-        while True:
-            try:
-                view = await self.round(tenant, round_id)
-            except QueryFailed:
-                view = None
-            if view is not None and (state is None or view.state == state):
-                return view
-            if self._clock() >= deadline:
-                return view
-            await asyncio.sleep(max(self.settings.portal_poll_interval_seconds, 0.2))
+        """Wait for the round command ``command_id`` to be handled, then read the round once.
+
+        The view is None (or in another state) when the command is still pending."""
+        settled = await self.settle(command_id)
+        if settled.outcome.status == "pending":
+            return None
+        try:
+            view = await self.round(tenant, round_id)
+        except QueryFailed:
+            return None
+        if view is not None and state is not None and view.state != state:
+            return None
+        return view
 
     async def results(self, tenant: str, round_id: str) -> RoundResults | None:
         """A round's results; None for an unknown id or another council's round."""
@@ -357,10 +366,10 @@ class Portal:
             GetResults(**self._envelope(tenant), round_id=round_id), self.gateway.get_results
         )
 
-    async def publish_feedback(self, tenant: str, round_id: str, text: str) -> str:
-        """Publish the council's feedback on a closed round."""
+    async def publish_feedback(self, tenant: str, round_id: str, text: str) -> Settled:
+        """Publish the council's feedback on a closed round; wait briefly until it is."""
         command = PublishFeedback(**self._envelope(tenant), round_id=round_id, text=text)
-        return await self._send(command, self.gateway.publish_feedback)
+        return await self.settle(await self._send(command, self.gateway.publish_feedback))
 
     async def sign_in(
         self, username: str, password: str, tenant: str | None

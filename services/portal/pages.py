@@ -308,7 +308,7 @@ async def new_round(
             errors=errors,
         )
     command = await portal.create_round(council.tenant, draft)
-    view = await portal.wait_for_round(council.tenant, command.round_id)
+    view = await portal.wait_for_round(council.tenant, command.round_id, command.message_id)
     notice = "created" if view is not None else "pending"
     return _see_other(f"/t/{council.tenant}/staff/rounds/{command.round_id}?notice={notice}")
 
@@ -348,7 +348,7 @@ async def _round_action(
     if sent is None:
         raise HTTPException(status_code=404)
     expected = domain.STATE_AFTER[action]
-    view = await portal.wait_for_round(council.tenant, round_id, expected)
+    view = await portal.wait_for_round(council.tenant, round_id, sent, expected)
     reached = view is not None and view.state == expected
     return _see_other(f"{url}?notice={expected if reached else 'pending'}")
 

@@ -21,9 +21,8 @@ class PortalSettings(ServiceSettings):
     portal_rate_limit_per_minute: float = 20.0
     """How fast that allowance refills."""
     portal_outcome_wait_seconds: float = 5.0
-    """How long a page waits for a command's outcome before saying it is being processed."""
-    portal_poll_interval_seconds: float = 0.1
-    """How often it asks for the outcome meanwhile."""
+    """How long a request waits for a command's pushed outcome before asking the owner once
+    and, if still unknown, saying it is being processed."""
     portal_tenant_cache_seconds: float = 10.0
     """How long the list of councils is cached."""
     portal_query_timeout_seconds: float = 5.0

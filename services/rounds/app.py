@@ -5,9 +5,9 @@ from __future__ import annotations
 from prometheus_client import Gauge
 from pymongo.asynchronous.database import AsyncDatabase
 
-from infra import outcomes
 from infra.service import Runtime, Service, ServiceSettings
 from infra.store import Document
+from services.rounds.answers import reconcile_open_rounds
 from services.rounds.subscribers import build_router
 
 NAME = "rounds"
@@ -18,10 +18,14 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.rounds.create_index([("tenant", 1), ("created_at", 1)])
     await db.rounds.create_index([("tenant", 1), ("state", 1)])
     await db.panelists.create_index([("tenant", 1), ("state", 1)])
-    await db.invitations.create_index("token_hash", unique=True)
+    # Links are found by their token's hash, which is their _id. Invitations held that hash
+    # under a unique index before; on MongoDB such an index refuses a second invitation
+    # without the field, so it goes.
+    async for index in await db.invitations.list_indexes():
+        if "token_hash" in dict(index.get("key", {})):
+            await db.invitations.drop_index(index["name"])
     await db.invitations.create_index([("round_id", 1), ("state", 1)])
     await db.responses.create_index([("round_id", 1), ("tenant", 1)])
-    await outcomes.ensure_index(db)
 
 
 def create_service(settings: ServiceSettings | None = None) -> Service:
@@ -37,9 +41,11 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
     responses = Gauge("radslag_responses", "Stored responses.", registry=service.registry)
 
     async def refresh(rt: Runtime) -> None:
+        # Rounds are few (a handful per council and year); responses are many: estimate them.
         for state in ("draft", "approved", "open", "closed"):
             rounds.labels(state).set(await rt.db.rounds.count_documents({"state": state}))
-        responses.set(await rt.db.responses.count_documents({}))
+        responses.set(await rt.db.responses.estimated_document_count())
 
     service.set_gauge_refresher(refresh)
+    service.in_background(reconcile_open_rounds)
     return service

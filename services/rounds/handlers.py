@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -31,11 +33,12 @@ from contracts.rounds import (
     SubmitResponse,
 )
 from infra import outcomes
+from infra.batching import Batcher
 from infra.bus import Rejected
 from infra.service import Runtime
 from infra.store import Document, new_document, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
-from services.rounds import domain
+from services.rounds import answers, domain
 
 FAN_OUT_BATCH = 500
 
@@ -44,21 +47,59 @@ FAN_OUT_BATCH = 500
 
 
 async def member_enrolled(rt: Runtime, evt: MemberEnrolled) -> None:
-    """Keep the member's id and background variables (never contacts) for targeting."""
-    await rt.db.panelists.update_one(
-        {"_id": f"{evt.tenant}:{evt.member_id}"},
-        {
-            "$set": {
-                "tenant": evt.tenant,
-                "member_id": evt.member_id,
-                "birth_year": evt.birth_year,
-                "gender": evt.gender,
-                "district": evt.district,
-                "state": "active",
+    """Keep the member's id and background variables (never contacts) for targeting.
+
+    Concurrent deliveries share their writes (``infra.batching``): a member import arrives as
+    thousands of these at once. Documents are keyed by council and member and take the event's
+    values, so a redelivery or a duplicate changes nothing.
+    """
+    batcher: Batcher[MemberEnrolled, None] | None = rt.extras.get("panelists")
+    if batcher is None:
+
+        async def work(events: Sequence[MemberEnrolled]) -> list[None]:
+            # One document per panelist, with its latest event. New ones are inserted in one
+            # operation; those already there (a redelivery) are upserted with the same values.
+            # If a write fails, every delivery of the batch is retried: both are idempotent.
+            latest: dict[str, MemberEnrolled] = {}
+            for e in events:
+                key = f"{e.tenant}:{e.member_id}"
+                if key not in latest or e.occurred_at >= latest[key].occurred_at:
+                    latest[key] = e
+            values = {
+                key: {
+                    "member_id": e.member_id,
+                    "birth_year": e.birth_year,
+                    "gender": e.gender,
+                    "district": e.district,
+                    "state": "active",
+                }
+                for key, e in latest.items()
             }
-        },
-        upsert=True,
-    )
+            try:
+                await rt.db.panelists.insert_many(
+                    [{"_id": key, "tenant": latest[key].tenant, **v} for key, v in values.items()],
+                    ordered=False,
+                )
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(err.get("code") != 11000 for err in errors):
+                    raise
+                keys = list(values)
+                await rt.db.panelists.bulk_write(
+                    [
+                        UpdateOne(
+                            {"_id": keys[i], "tenant": latest[keys[i]].tenant},
+                            {"$set": values[keys[i]]},
+                            upsert=True,
+                        )
+                        for i in sorted({int(err["index"]) for err in errors})
+                    ],
+                    ordered=False,
+                )
+            return [None] * len(events)
+
+        batcher = rt.extras["panelists"] = Batcher(work, max_size=200)
+    await batcher.submit(evt)
 
 
 # --- the round's life cycle ------------------------------------------------------------
@@ -151,15 +192,32 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
     if round_doc["state"] != "open":
         return  # closed meanwhile, or a replay of an old event: invite no one
     year = datetime.now(UTC).year
-    batch: list[Document] = []
+    batch: list[tuple[Document, SendMessage, str]] = []
+    invited = 0
 
-    async def write(docs: list[Document]) -> None:
-        try:
-            await rt.db.invitations.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
-        await rt.flush("invitations", [d["_id"] for d in docs])
+    async def write(items: list[tuple[Document, SendMessage, str]]) -> None:
+        nonlocal invited
+        # Links first: a mail never goes out before its link works. A redelivery leaves a
+        # link whose token was never sent, which nobody can use.
+        await _insert_new(
+            rt.db.links,
+            [
+                {"_id": token_hash(token), "tenant": evt.tenant, "invitation_id": doc["_id"]}
+                for doc, _, token in items
+            ],
+        )
+        failed = await _insert_new(rt.db.invitations, [doc for doc, _, _ in items])
+        # Publish the mails of the invitations this write created (no read back); those that
+        # existed already keep their own pending mail for the relay's sweep.
+        await rt.publish_written(
+            "invitations",
+            [(doc["_id"], mail) for i, (doc, mail, _) in enumerate(items) if i not in failed],
+        )
+        # Every member so far now has an invitation; $max keeps a redelivery from lowering it.
+        invited += len(items)
+        await rt.db.rounds.update_one(
+            {"_id": evt.round_id, "state": "open"}, {"$max": {"invited": invited}}
+        )
 
     async for member in rt.db.panelists.find({"tenant": evt.tenant, "state": "active"}):
         invitation_id = f"{evt.round_id}:{member['member_id']}"
@@ -175,32 +233,38 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
                 "purpose": round_doc["purpose"],
             },
         )
-        batch.append(
-            new_document(
-                {
-                    "_id": invitation_id,
-                    "tenant": evt.tenant,
-                    "round_id": evt.round_id,
-                    "member_id": member["member_id"],
-                    "token_hash": token_hash(token),
-                    "state": "invited",
-                    "age_band": domain.age_band(member["birth_year"], year),
-                    "gender": member["gender"],
-                    "district": member["district"],
-                    "invited_at": evt.occurred_at,
-                },
-                mail,
-            )
+        document = new_document(
+            {
+                "_id": invitation_id,
+                "tenant": evt.tenant,
+                "round_id": evt.round_id,
+                "member_id": member["member_id"],
+                "state": "invited",
+                "age_band": domain.age_band(member["birth_year"], year),
+                "gender": member["gender"],
+                "district": member["district"],
+                "invited_at": evt.occurred_at,
+            },
+            mail,
         )
+        batch.append((document, mail, token))
         if len(batch) >= FAN_OUT_BATCH:
             await write(batch)
             batch = []
     if batch:
         await write(batch)
-    invited = await rt.db.invitations.count_documents({"round_id": evt.round_id})
-    await rt.db.rounds.update_one(
-        {"_id": evt.round_id, "state": "open"}, {"$set": {"invited": invited}}
-    )
+
+
+async def _insert_new(collection: Any, docs: list[Document]) -> set[int]:
+    """Insert documents, keeping those that exist already; the positions that existed."""
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        return {int(e["index"]) for e in errors}
+    return set()
 
 
 async def close_round(rt: Runtime, cmd: CloseRound) -> None:
@@ -214,10 +278,8 @@ async def close_round(rt: Runtime, cmd: CloseRound) -> None:
             {"round_id": cmd.round_id, "tenant": cmd.tenant, "state": "invited"},
             {"$set": {"state": "closed"}},
         )
-    invited = await rt.db.invitations.count_documents({"round_id": cmd.round_id})
-    responded = await rt.db.invitations.count_documents(
-        {"round_id": cmd.round_id, "state": "answered"}
-    )
+    # The final figures, counted once from the invitations (the live counters may lag).
+    invited, responded = await answers.count_invitations(rt, cmd.round_id)
     await _transition(
         rt,
         cmd.tenant,
@@ -246,88 +308,48 @@ async def close_round(rt: Runtime, cmd: CloseRound) -> None:
 # --- answering ---------------------------------------------------------------------------
 
 
-async def _record_outcome(
-    rt: Runtime, cmd: SubmitResponse, status: str, reason: str | None
-) -> None:
-    await outcomes.record(rt.db, cmd, status, reason)
-
-
 async def submit_response(rt: Runtime, cmd: SubmitResponse) -> None:
-    """Take one answer per personal link; a second one is refused."""
-    invitation = await rt.db.invitations.find_one(
-        {"tenant": cmd.tenant, "token_hash": token_hash(cmd.token)}
-    )
-    if invitation is None:
-        await _record_outcome(rt, cmd, "refused", "unknown_token")
-        return
-    if invitation["state"] == "answered":
-        same = invitation.get("answered_by") == cmd.message_id
-        await _record_outcome(
-            rt, cmd, "done" if same else "refused", None if same else "already_answered"
-        )
-        return
-    round_doc = await rt.db.rounds.find_one({"_id": invitation["round_id"]})
-    if round_doc is None or round_doc["state"] != "open":
-        await _record_outcome(rt, cmd, "refused", "round_closed")
-        return
-    questions = [Question.model_validate(q) for q in round_doc["questions"]]
+    """Take one answer per personal link (in batches, see ``answers``); a second is refused."""
+    status, reason = await answers.answer_desk(rt).submit(cmd)
+    await outcomes.notify(rt.nc, cmd.message_id, cmd.tenant, status, reason)
+
+
+def _response_document(cmd: RecordResponse) -> Document:
+    return {
+        "_id": cmd.message_id,
+        "tenant": cmd.tenant,
+        "round_id": cmd.round_id,
+        "answers": cmd.answers,
+        "age_band": cmd.age_band,
+        "gender": cmd.gender,
+        "district": cmd.district,
+        # The day only: a precise time could be joined with the invitation's.
+        "received_on": cmd.occurred_at.date().isoformat(),
+    }
+
+
+async def _store_responses(rt: Runtime, cmds: Sequence[RecordResponse]) -> list[None]:
     try:
-        answers = domain.check_answers(questions, cmd.answers)
-    except domain.InvalidAnswers:
-        await _record_outcome(rt, cmd, "refused", "invalid_answers")
-        return
-    # The response travels in the invitation's outbox, so marking it answered and recording
-    # the response are one atomic write, and the stored response has no link back.
-    # Not `follow`: a fresh correlation id and no causation id, so neither the logs nor the
-    # stored response lead back from the response to this submission or its member.
-    record = RecordResponse(
-        tenant=cmd.tenant,
-        round_id=invitation["round_id"],
-        answers=answers,
-        age_band=invitation["age_band"],
-        gender=invitation["gender"],
-        district=invitation["district"],
-    )
-    result = await rt.db.invitations.update_one(
-        {"_id": invitation["_id"], "state": "invited"},
-        with_outbox(
-            {
-                "$set": {
-                    "state": "answered",
-                    "answered_by": cmd.message_id,
-                    "answered_at": datetime.now(UTC),
-                }
-            },
-            record,
-        ),
-    )
-    if result.matched_count == 0:
-        latest = await rt.db.invitations.find_one({"_id": invitation["_id"]}, {"state": 1})
-        closed = latest is not None and latest["state"] == "closed"
-        await _record_outcome(rt, cmd, "refused", "round_closed" if closed else "already_answered")
-        return
-    await rt.flush("invitations", [invitation["_id"]])
-    await _record_outcome(rt, cmd, "done", None)
+        await rt.db.responses.insert_many([_response_document(c) for c in cmds], ordered=False)
+    except BulkWriteError as exc:
+        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+            raise
+    return [None] * len(cmds)
 
 
 async def record_response(rt: Runtime, cmd: RecordResponse) -> None:
-    """Store a pseudonymous response; its id is the message's, so a redelivery is a no-op."""
-    try:
-        await rt.db.responses.insert_one(
-            {
-                "_id": cmd.message_id,
-                "tenant": cmd.tenant,
-                "round_id": cmd.round_id,
-                "answers": cmd.answers,
-                "age_band": cmd.age_band,
-                "gender": cmd.gender,
-                "district": cmd.district,
-                # The day only: a precise time could be joined with the invitation's.
-                "received_on": cmd.occurred_at.date().isoformat(),
-            }
-        )
-    except DuplicateKeyError:
-        return
+    """Store a pseudonymous response; its id is the message's, so a redelivery is a no-op.
+
+    Responses arriving together are stored with one ``insert_many``.
+    """
+    batcher = rt.extras.get("response_store")
+    if batcher is None:
+
+        async def work(cmds: Sequence[RecordResponse]) -> list[None]:
+            return await _store_responses(rt, cmds)
+
+        batcher = rt.extras["response_store"] = Batcher(work, max_size=500)
+    await batcher.submit(cmd)
 
 
 async def response_outcome(rt: Runtime, q: ResponseOutcome) -> Outcome:
@@ -380,15 +402,10 @@ async def notify_invitees(rt: Runtime, evt: FeedbackPublished) -> None:
 # --- queries -----------------------------------------------------------------------------
 
 
-async def _view(rt: Runtime, doc: Document) -> RoundView:
+def _view(doc: Document) -> RoundView:
     """A round as staff see it; while it is open the counts are live."""
+    # Counters kept in the round document, so a view costs one read at any size.
     invited, responded = doc.get("invited", 0), doc.get("responded", 0)
-    if doc["state"] == "open":
-        # Invitations are the one source of truth for who answered (responses are unlinked).
-        invited = await rt.db.invitations.count_documents({"round_id": doc["_id"]})
-        responded = await rt.db.invitations.count_documents(
-            {"round_id": doc["_id"], "state": "answered"}
-        )
     return RoundView(
         round_id=doc["_id"],
         title=doc["title"],
@@ -404,13 +421,13 @@ async def _view(rt: Runtime, doc: Document) -> RoundView:
 async def list_rounds(rt: Runtime, q: ListRounds) -> RoundList:
     """The council's rounds, newest first."""
     docs = await rt.db.rounds.find({"tenant": q.tenant}).sort("created_at", -1).to_list()
-    return RoundList(rounds=tuple([await _view(rt, d) for d in docs]))
+    return RoundList(rounds=tuple([_view(d) for d in docs]))
 
 
 async def get_round(rt: Runtime, q: GetRound) -> RoundView | None:
     """One round of this council, or None (also for another council's round)."""
     doc = await rt.db.rounds.find_one({"_id": q.round_id, "tenant": q.tenant})
-    return None if doc is None else await _view(rt, doc)
+    return None if doc is None else _view(doc)
 
 
 async def get_results(rt: Runtime, q: GetResults) -> RoundResults | None:
@@ -418,7 +435,7 @@ async def get_results(rt: Runtime, q: GetResults) -> RoundResults | None:
     doc = await rt.db.rounds.find_one({"_id": q.round_id, "tenant": q.tenant})
     if doc is None:
         return None
-    view = await _view(rt, doc)
+    view = _view(doc)
     respondents = [
         domain.Respondent(answers=r["answers"], age_band=r["age_band"], gender=r["gender"])
         async for r in rt.db.responses.find({"round_id": q.round_id, "tenant": q.tenant})
@@ -432,25 +449,7 @@ async def get_results(rt: Runtime, q: GetResults) -> RoundResults | None:
 
 
 async def get_invitation(rt: Runtime, q: GetInvitation) -> InvitationView | None:
-    """What the answer page shows for a personal link, or None for an unknown link."""
-    invitation = await rt.db.invitations.find_one(
-        {"tenant": q.tenant, "token_hash": token_hash(q.token)}
-    )
-    if invitation is None:
-        return None
-    doc = await rt.db.rounds.find_one({"_id": invitation["round_id"]})
-    if doc is None:
-        return None
-    status = (
-        "answered"
-        if invitation["state"] == "answered"
-        else "open"
-        if doc["state"] == "open"
-        else "closed"
-    )
-    return InvitationView(
-        status=status,
-        title=doc["title"],
-        purpose=doc["purpose"],
-        questions=tuple(Question.model_validate(x) for x in doc["questions"]),
-    )
+    """What the answer page shows for a personal link, or None for an unknown link.
+
+    Asked once per answer, so asked together: see ``answers.invitation_views``."""
+    return await answers.invitation_views(rt).submit(q)

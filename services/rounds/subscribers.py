@@ -38,7 +38,8 @@ def build_router(rt: Runtime) -> NatsRouter:
     """Consumers and query responders of rounds, bound to this runtime."""
     router = NatsRouter()
 
-    @subscriber(router, MemberEnrolled, "rounds_member_enrolled")
+    # Many at once: concurrent deliveries share one bulk write (see the handler).
+    @subscriber(router, MemberEnrolled, "rounds_member_enrolled", batch_size=200, max_workers=32)
     async def on_member_enrolled(evt: MemberEnrolled) -> None:
         await handlers.member_enrolled(rt, evt)
 
@@ -62,11 +63,12 @@ def build_router(rt: Runtime) -> NatsRouter:
     async def on_close(cmd: CloseRound) -> None:
         await handlers.close_round(rt, cmd)
 
-    @subscriber(router, SubmitResponse, "rounds_submit_response")
+    # Many at once: the answer desk takes every submission waiting at a moment in one batch.
+    @subscriber(router, SubmitResponse, "rounds_submit_response", batch_size=256, max_workers=256)
     async def on_submit(cmd: SubmitResponse) -> None:
         await handlers.submit_response(rt, cmd)
 
-    @subscriber(router, RecordResponse, "rounds_record_response")
+    @subscriber(router, RecordResponse, "rounds_record_response", batch_size=256, max_workers=256)
     async def on_record(cmd: RecordResponse) -> None:
         await handlers.record_response(rt, cmd)
 
@@ -86,7 +88,7 @@ def build_router(rt: Runtime) -> NatsRouter:
     async def q_results(q: GetResults) -> RoundResults | None:
         return await handlers.get_results(rt, q)
 
-    @answers(router, GetInvitation, "rounds")
+    @answers(router, GetInvitation, "rounds", max_workers=256)
     async def q_invitation(q: GetInvitation) -> InvitationView | None:
         return await handlers.get_invitation(rt, q)
 

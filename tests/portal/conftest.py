@@ -46,7 +46,6 @@ def settings(store_url: str) -> PortalSettings:
         devtools_url=None,
         service_health_urls="",
         portal_outcome_wait_seconds=0.3,
-        portal_poll_interval_seconds=0.02,
         portal_rate_limit_burst=100,
         portal_rate_limit_per_minute=100,
     )

@@ -139,6 +139,8 @@ class FakeGateway:
         self.apply_commands = True
         """Whether round commands change the canned rounds (as the rounds service would)."""
         self.is_ready = True
+        self.push_outcomes = True
+        """Whether owners push outcomes; off, the portal must fall back to asking once."""
 
     def sent(self, kind: type[C]) -> list[C]:
         """The commands of one type sent so far."""
@@ -151,6 +153,17 @@ class FakeGateway:
 
     async def ready(self) -> bool:
         return self.is_ready
+
+    async def outcome(self, command_id: str, timeout: float) -> Outcome | None:
+        """Pushed at once (None, as if it timed out, when ``push_outcomes`` is off)."""
+        if not self.push_outcomes:
+            return None
+        command = next((c for c in self.commands if c.message_id == command_id), None)
+        if isinstance(command, ConfirmMembership):
+            return None if self.membership.status == "pending" else self.membership
+        if isinstance(command, SubmitResponse):
+            return None if self.response.status == "pending" else self.response
+        return Outcome(status="done") if command is not None else None
 
     async def list_tenants(self, query: ListTenants) -> TenantList:
         self._asked(query)

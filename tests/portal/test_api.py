@@ -50,7 +50,12 @@ async def test_sign_up(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
     assert response.status_code == 202
     body = response.json()
     [command] = gateway.sent(EnrolMember)
-    assert body == {"message_id": command.message_id, "member_id": command.member_id}
+    assert body == {
+        "message_id": command.message_id,
+        "member_id": command.member_id,
+        "status": "done",
+        "reason": None,
+    }
     assert command.gender == "undisclosed"
     assert command.consent_version == "2026-1"
 
