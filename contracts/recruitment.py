@@ -135,3 +135,106 @@ class ImportMember(Command):
         description="Where the consent was collected."
     )
     locale: Literal["sv", "en"] = Field(default="sv", description="Preferred language.")
+
+
+MAX_IMPORT_ROWS = 1000
+"""Most rows one ``ImportMembers`` command may carry (about 200 kB on the bus)."""
+
+IMPORT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+"""An import id: letters, digits, ``-`` and ``_`` (UUID text fits), so ``import_id:batch_no``
+names one batch unambiguously."""
+
+
+class MemberRow(BaseModel):
+    """One member in an ``ImportMembers`` command, as read from the source (a file, a register).
+
+    Only the types are checked with the command; the values are checked row by row, so a bad
+    row is reported with its number and a reason code instead of refusing the whole batch.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    member_id: str = Field(description="Id chosen by the sender for the new member (UUID text).")
+    email: str = Field(description="The member's e-mail address (at most 254 characters).")
+    birth_year: int = Field(description="Year of birth, 1900-2100 (for age bands).")
+    gender: str = Field(description="One of female, male, other, undisclosed.")
+    district: str = Field(description="District of residence (1-80 characters).")
+    locale: str = Field(default="sv", description="Preferred language: sv or en.")
+
+
+class ImportMembers(Command):
+    """Add many members whose consent was collected outside the web, in one batch of rows.
+
+    Each row is checked on its own: a bad row, an e-mail address twice in the batch or an
+    address that is already a member is rejected with its row number and a reason code, and the
+    other rows go in as active members. The batch's report is kept under ``import_id:batch_no``
+    (see ``GetImport``); a second copy of a batch changes nothing.
+    """
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "import_members"
+
+    import_id: str = Field(
+        pattern=IMPORT_ID_PATTERN,
+        description="Id of the whole import (UUID text), the same in each of its batches.",
+    )
+    batch_no: int = Field(ge=1, description="Number of this batch within the import, from 1.")
+    first_row: int = Field(
+        default=1,
+        ge=1,
+        description="Row number of rows[0] in the source; rejected rows are named by it.",
+    )
+    consent_version: str = Field(max_length=40, description="Version of the consent text given.")
+    source: Literal["paper", "phone", "register_sample", "demo"] = Field(
+        description="Where the consents were collected."
+    )
+    rows: tuple[MemberRow, ...] = Field(
+        min_length=1, max_length=MAX_IMPORT_ROWS, description="The members, in source order."
+    )
+
+
+class RowRejection(BaseModel):
+    """A row that was not imported, and why (never the row's values)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    row: int = Field(description="Row number in the source.")
+    reason: str = Field(
+        description="Why, as a code: invalid_member_id, invalid_email, invalid_birth_year, "
+        "invalid_gender, invalid_district, invalid_locale, duplicate_email, "
+        "duplicate_member_id (both within the batch), already_member, member_id_taken."
+    )
+
+
+class ImportBatch(BaseModel):
+    """How one batch of an import went."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch_no: int = Field(description="Number of the batch within the import.")
+    rows: int = Field(description="Rows in the batch.")
+    accepted: int = Field(description="Rows now members (also those imported by an earlier copy).")
+    rejected: int = Field(description="Rows not imported.")
+
+
+class GetImport(Query):
+    """How an ``ImportMembers`` import went so far, batch by batch (for the import page)."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "get_import"
+
+    import_id: str = Field(pattern=IMPORT_ID_PATTERN, description="The import's id.")
+
+
+class ImportView(BaseModel):
+    """Reply to ``GetImport``: the batches handled so far and the rows they rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    import_id: str = Field(description="The import's id.")
+    batches: tuple[ImportBatch, ...] = Field(description="Handled batches, by number.")
+    accepted: int = Field(description="Rows accepted in all handled batches.")
+    rejected: int = Field(description="Rows rejected in all handled batches.")
+    rejections: tuple[RowRejection, ...] = Field(
+        description="Rejected rows by row number (at most the first 1000)."
+    )

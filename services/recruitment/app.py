@@ -8,6 +8,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from infra import outcomes
 from infra.service import Runtime, Service, ServiceSettings
 from infra.store import Document
+from services.recruitment import counts
 from services.recruitment.subscribers import build_router
 
 NAME = "recruitment"
@@ -36,14 +37,25 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
         ["tenant", "status"],
         registry=service.registry,
     )
+    records = Gauge(
+        "radslag_member_records",
+        "Member records stored, every council and status (an estimate).",
+        registry=service.registry,
+    )
 
     async def refresh(rt: Runtime) -> None:
-        async for tenant in rt.db.tenants.find({}, {"_id": 1}):
-            for status in ("pending", "active", "left"):
-                count = await rt.db.members.count_documents(
-                    {"tenant": tenant["_id"], "state": status}
-                )
-                members.labels(tenant["_id"], status).set(count)
+        # The councils' counters, never a count: counting is linear in the members.
+        fields = dict.fromkeys(counts.COUNTERS.values(), 1)
+        async for tenant in rt.db.tenants.find({}, fields):
+            active, pending = counts.read(tenant)
+            members.labels(tenant["_id"], "active").set(active)
+            members.labels(tenant["_id"], "pending").set(pending)
+        records.set(await rt.db.members.estimated_document_count())
 
     service.set_gauge_refresher(refresh)
+    # Recount every council once at start (a crash can leave a counter short), and any
+    # council whose counter write failed later on.
+    recounts = counts.Recounts()
+    service.runtime.extras[counts.Recounts.KEY] = recounts
+    service.in_background(recounts.run)
     return service

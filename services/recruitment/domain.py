@@ -3,20 +3,105 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import get_args
+
+from contracts.recruitment import Gender, MemberRow
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
+EMAIL_MAX = 254
+MEMBER_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+GENDERS = frozenset(get_args(Gender))
+LOCALES = frozenset({"sv", "en"})
+BIRTH_YEARS = range(1900, 2101)
+DISTRICT_MAX = 80
 
 
 class InvalidEmail(ValueError):
     """The address cannot be an e-mail address."""
 
 
+class RowRejected(ValueError):
+    """An import row that cannot become a member; ``reason`` is a short code, never a value."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class MemberDetails:
+    """A member's checked details as they are stored: e-mail normalised, district trimmed."""
+
+    member_id: str
+    email: str
+    birth_year: int
+    gender: str
+    district: str
+    locale: str
+
+
 def normalise_email(email: str) -> str:
     """Trim and lower-case so one person cannot join twice by capitalising differently."""
     value = email.strip().lower()
-    if not EMAIL_RE.fullmatch(value):
+    if len(value) > EMAIL_MAX or not EMAIL_RE.fullmatch(value):
         raise InvalidEmail(email)
     return value
+
+
+def check_row(row: MemberRow) -> MemberDetails:
+    """The details of one import row, or ``RowRejected`` naming the first field that is wrong."""
+    if not MEMBER_ID_RE.fullmatch(row.member_id):
+        raise RowRejected("invalid_member_id")
+    try:
+        email = normalise_email(row.email)
+    except InvalidEmail:
+        raise RowRejected("invalid_email") from None
+    if row.birth_year not in BIRTH_YEARS:
+        raise RowRejected("invalid_birth_year")
+    if row.gender not in GENDERS:
+        raise RowRejected("invalid_gender")
+    district = row.district.strip()
+    if not 1 <= len(district) <= DISTRICT_MAX:
+        raise RowRejected("invalid_district")
+    if row.locale not in LOCALES:
+        raise RowRejected("invalid_locale")
+    return MemberDetails(row.member_id, email, row.birth_year, row.gender, district, row.locale)
+
+
+def check_rows(
+    rows: Iterable[MemberRow], first_row: int = 1
+) -> tuple[list[tuple[int, MemberDetails]], list[tuple[int, str]]]:
+    """Split a batch into (row number, details) to import and (row number, reason) to reject.
+
+    Within the batch an e-mail address or a member id counts once: the first row with it is
+    kept, later rows are rejected as duplicates.
+    """
+    accepted: list[tuple[int, MemberDetails]] = []
+    rejected: list[tuple[int, str]] = []
+    emails: set[str] = set()
+    ids: set[str] = set()
+    for number, row in enumerate(rows, start=first_row):
+        try:
+            member = check_row(row)
+        except RowRejected as exc:
+            rejected.append((number, exc.reason))
+            continue
+        if member.email in emails:
+            rejected.append((number, "duplicate_email"))
+        elif member.member_id in ids:
+            rejected.append((number, "duplicate_member_id"))
+        else:
+            emails.add(member.email)
+            ids.add(member.member_id)
+            accepted.append((number, member))
+    return accepted, rejected
+
+
+def import_batch_id(import_id: str, batch_no: int) -> str:
+    """The id of a batch's report, and the mark its members carry: ``import_id:batch_no``."""
+    return f"{import_id}:{batch_no}"
 
 
 def confirm_link(portal_url: str, tenant: str, token: str) -> str:

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
-from pymongo.errors import DuplicateKeyError
+import structlog
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from contracts.dispatch import SendMessage
+from contracts.envelope import Envelope
 from contracts.recruitment import (
     ConfirmMembership,
     ContactRecorded,
     EnrolMember,
+    GetImport,
+    ImportBatch,
     ImportMember,
+    ImportMembers,
+    ImportView,
     ListTenants,
     MemberEnrolled,
     MembershipOutcome,
     Outcome,
     RegisterTenant,
+    RowRejection,
     TenantList,
     TenantView,
 )
@@ -25,7 +33,12 @@ from infra.bus import Rejected
 from infra.service import Runtime
 from infra.store import Document, new_document, with_outbox
 from infra.tokens import new_token, token_hash
-from services.recruitment import domain
+from services.recruitment import counts, domain
+
+log = structlog.get_logger()
+
+REJECTIONS_SHOWN = 1000
+"""Most rejected rows ``GetImport`` lists (the counts cover all of them)."""
 
 
 async def register_tenant(rt: Runtime, cmd: RegisterTenant) -> None:
@@ -34,7 +47,11 @@ async def register_tenant(rt: Runtime, cmd: RegisterTenant) -> None:
         {"_id": cmd.tenant},
         {
             "$set": {"display_name": cmd.display_name},
-            "$setOnInsert": {"created_at": cmd.occurred_at},
+            "$setOnInsert": {
+                "created_at": cmd.occurred_at,
+                counts.COUNTERS["active"]: 0,
+                counts.COUNTERS["pending"]: 0,
+            },
         },
         upsert=True,
     )
@@ -68,33 +85,70 @@ def _checked_email(raw: str) -> str:
         raise Rejected("invalid e-mail address") from exc
 
 
+def _details(cmd: EnrolMember | ImportMember) -> domain.MemberDetails:
+    """The member a single sign-up or import command describes, its e-mail checked."""
+    return domain.MemberDetails(
+        member_id=cmd.member_id,
+        email=_checked_email(cmd.email),
+        birth_year=cmd.birth_year,
+        gender=cmd.gender,
+        district=cmd.district.strip(),
+        locale=cmd.locale,
+    )
+
+
 def _member_document(
-    cmd: EnrolMember | ImportMember, email: str, *, state: str, source: str
+    cmd: Envelope,
+    member: domain.MemberDetails,
+    *,
+    consent_version: str,
+    state: str,
+    source: str,
 ) -> Document:
     """A member as stored, with where and when consent was given."""
     return {
-        "_id": cmd.member_id,
+        "_id": member.member_id,
         "tenant": cmd.tenant,
-        "email": email,
-        "birth_year": cmd.birth_year,
-        "gender": cmd.gender,
-        "district": cmd.district.strip(),
-        "locale": cmd.locale,
-        "consent": {"version": cmd.consent_version, "given_at": cmd.occurred_at, "source": source},
+        "email": member.email,
+        "birth_year": member.birth_year,
+        "gender": member.gender,
+        "district": member.district,
+        "locale": member.locale,
+        "consent": {"version": consent_version, "given_at": cmd.occurred_at, "source": source},
         "state": state,
         "enrolled_by": cmd.message_id,
         "created_at": cmd.occurred_at,
     }
 
 
+def _member_events(
+    cmd: Envelope, member: domain.MemberDetails
+) -> tuple[ContactRecorded, MemberEnrolled]:
+    """What an imported member's document carries in its outbox: contacts, then enrolment."""
+    contact = ContactRecorded.follow(
+        cmd, member_id=member.member_id, email=member.email, locale=member.locale
+    )
+    enrolled = MemberEnrolled.follow(
+        cmd,
+        member_id=member.member_id,
+        birth_year=member.birth_year,
+        gender=member.gender,
+        district=member.district,
+    )
+    return contact, enrolled
+
+
 async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
     """Record a sign-up as pending and send the double opt-in mail."""
     council = await _council_name(rt, cmd.tenant)
-    email = _checked_email(cmd.email)
+    member = _details(cmd)
+    email = member.email
     token = new_token()
     contact = ContactRecorded.follow(cmd, member_id=cmd.member_id, email=email, locale=cmd.locale)
     document = {
-        **_member_document(cmd, email, state="pending", source="web"),
+        **_member_document(
+            cmd, member, consent_version=cmd.consent_version, state="pending", source="web"
+        ),
         "token_hash": token_hash(token),
     }
     try:
@@ -116,6 +170,7 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
             )
             await rt.flush("members", [existing["_id"]])
         return  # already active: say nothing that would reveal membership to a stranger
+    await counts.move(rt, cmd.tenant, pending=1)
     await rt.flush("members", [cmd.member_id])
 
 
@@ -149,10 +204,12 @@ async def confirm_membership(rt: Runtime, cmd: ConfirmMembership) -> None:
         )
         if result.matched_count == 0:
             status, reason = "refused", "already_used"
+        else:
+            await counts.move(rt, cmd.tenant, active=1, pending=-1)
         await rt.flush("members", [member["_id"]])
     elif member.get("confirmed_by") != cmd.message_id:
         status, reason = "refused", "already_used"
-    await outcomes.record(rt.db, cmd, status, reason)
+    await rt.settle(cmd, status, reason)
 
 
 async def membership_outcome(rt: Runtime, q: MembershipOutcome) -> Outcome:
@@ -161,19 +218,16 @@ async def membership_outcome(rt: Runtime, q: MembershipOutcome) -> Outcome:
 
 
 async def list_tenants(rt: Runtime, _: ListTenants) -> TenantList:
-    """Every council with its member counts."""
+    """Every council with its member counts (its counters: the portal asks every few seconds)."""
     views = []
     async for doc in rt.db.tenants.find({}).sort("_id", 1):
+        active, pending = counts.read(doc)
         views.append(
             TenantView(
                 tenant=doc["_id"],
                 display_name=doc["display_name"],
-                members_active=await rt.db.members.count_documents(
-                    {"tenant": doc["_id"], "state": "active"}
-                ),
-                members_pending=await rt.db.members.count_documents(
-                    {"tenant": doc["_id"], "state": "pending"}
-                ),
+                members_active=active,
+                members_pending=pending,
             )
         )
     return TenantList(tenants=tuple(views))
@@ -182,21 +236,157 @@ async def list_tenants(rt: Runtime, _: ListTenants) -> TenantList:
 async def import_member(rt: Runtime, cmd: ImportMember) -> None:
     """Add an already-consented member as active; a duplicate e-mail changes nothing."""
     await _council_name(rt, cmd.tenant)
-    email = _checked_email(cmd.email)
+    member = _details(cmd)
     document = {
-        **_member_document(cmd, email, state="active", source=cmd.source),
+        **_member_document(
+            cmd, member, consent_version=cmd.consent_version, state="active", source=cmd.source
+        ),
         "confirmed_at": cmd.occurred_at,
     }
-    contact = ContactRecorded.follow(cmd, member_id=cmd.member_id, email=email, locale=cmd.locale)
-    enrolled = MemberEnrolled.follow(
-        cmd,
-        member_id=cmd.member_id,
-        birth_year=cmd.birth_year,
-        gender=cmd.gender,
-        district=document["district"],
-    )
     try:
-        await rt.db.members.insert_one(new_document(document, contact, enrolled))
+        await rt.db.members.insert_one(new_document(document, *_member_events(cmd, member)))
     except DuplicateKeyError:
         return
+    await counts.move(rt, cmd.tenant, active=1)
     await rt.flush("members", [cmd.member_id])
+
+
+async def import_members(rt: Runtime, cmd: ImportMembers) -> None:
+    """Add a batch of already-consented members as active, each row checked on its own.
+
+    One write for the batch: ``insert_many(ordered=False)``, each member carrying its
+    ``ContactRecorded`` and ``MemberEnrolled`` in its outbox. A row whose member id or e-mail
+    is already stored inserts nothing and so causes no event: it is either this batch's own
+    member from an earlier copy of the command (marked with ``import_batch``, counted as
+    accepted) or someone else (rejected). The counters move by the inserts of this write only.
+    The report is written last and kept once; a copy arriving after it changes nothing.
+    """
+    await _council_name(rt, cmd.tenant)
+    batch_id = domain.import_batch_id(cmd.import_id, cmd.batch_no)
+    report = await rt.db.imports.find_one({"_id": batch_id}, {"tenant": 1})
+    if report is not None:
+        if report["tenant"] != cmd.tenant:
+            raise Rejected("import id belongs to another council")
+        return  # handled before: its members' messages are published by the relay's sweep
+    checked, rejections = domain.check_rows(cmd.rows, cmd.first_row)
+    documents: list[Document] = []
+    events: list[tuple[ContactRecorded, MemberEnrolled]] = []
+    for _, member in checked:
+        events.append(_member_events(cmd, member))
+        document = _member_document(
+            cmd, member, consent_version=cmd.consent_version, state="active", source=cmd.source
+        )
+        document.update(confirmed_at=cmd.occurred_at, import_batch=batch_id)
+        documents.append(new_document(document, *events[-1]))
+    collided: set[int] = set()
+    if documents:
+        try:
+            await rt.db.members.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            collided = {int(e["index"]) for e in errors}
+    await counts.move(rt, cmd.tenant, active=len(documents) - len(collided))
+    # Publish at once: the relay's sweep skips documents being published this way.
+    written: list[tuple[str, Envelope]] = [
+        (member.member_id, message)
+        for i, (_, member) in enumerate(checked)
+        if i not in collided
+        for message in events[i]
+    ]
+    await rt.publish_written("members", written)
+    earlier: list[str] = []
+    if collided:
+        mine, others = await _sort_collisions(rt, cmd, batch_id, [checked[i] for i in collided])
+        earlier = mine
+        rejections.extend(others)
+    rejections.sort()
+    accepted = len(cmd.rows) - len(rejections)
+    # A concurrent copy of this batch may have written the same report first.
+    with contextlib.suppress(DuplicateKeyError):
+        await rt.db.imports.insert_one(
+            {
+                "_id": batch_id,
+                "tenant": cmd.tenant,
+                "import_id": cmd.import_id,
+                "batch_no": cmd.batch_no,
+                "command_id": cmd.message_id,
+                "source": cmd.source,
+                "rows": len(cmd.rows),
+                "accepted": accepted,
+                "rejected": len(rejections),
+                "rejections": [{"row": row, "reason": reason} for row, reason in rejections],
+                "created_at": cmd.occurred_at,
+            }
+        )
+    log.info(
+        "members imported",
+        import_batch=batch_id,
+        accepted=accepted,
+        rejected=len(rejections),
+        inserted=len(documents) - len(collided),
+    )
+    if earlier:
+        await rt.flush("members", earlier)  # left behind if an earlier copy stopped midway
+
+
+async def _sort_collisions(
+    rt: Runtime,
+    cmd: ImportMembers,
+    batch_id: str,
+    rows: list[tuple[int, domain.MemberDetails]],
+) -> tuple[list[str], list[tuple[int, str]]]:
+    """Rows whose insert hit an existing member: this batch's own (ids), or rejections."""
+    found = {
+        doc["_id"]: doc
+        async for doc in rt.db.members.find(
+            {"_id": {"$in": [m.member_id for _, m in rows]}, "tenant": cmd.tenant},
+            {"email": 1, "import_batch": 1},
+        )
+    }
+    mine: list[str] = []
+    rejected: list[tuple[int, str]] = []
+    for number, member in rows:
+        existing = found.get(member.member_id)
+        if existing is None:
+            # The e-mail is a member already (or the id is taken in another council).
+            rejected.append((number, "already_member"))
+        elif existing.get("import_batch") == batch_id:
+            mine.append(member.member_id)
+        elif existing.get("email") == member.email:
+            rejected.append((number, "already_member"))  # the same row, imported before
+        else:
+            rejected.append((number, "member_id_taken"))
+    return mine, rejected
+
+
+async def get_import(rt: Runtime, q: GetImport) -> ImportView | None:
+    """The reports of an import's batches so far, or None if none was handled yet."""
+    # Batch ids are "<import_id>:<n>" and ";" sorts right after ":": a range on _id.
+    reports = await rt.db.imports.find(
+        {"_id": {"$gte": f"{q.import_id}:", "$lt": f"{q.import_id};"}, "tenant": q.tenant}
+    ).to_list()
+    if not reports:
+        return None
+    reports.sort(key=lambda r: int(r["batch_no"]))
+    rejections = sorted(
+        (int(r["row"]), str(r["reason"])) for doc in reports for r in doc["rejections"]
+    )
+    return ImportView(
+        import_id=q.import_id,
+        batches=tuple(
+            ImportBatch(
+                batch_no=r["batch_no"],
+                rows=r["rows"],
+                accepted=r["accepted"],
+                rejected=r["rejected"],
+            )
+            for r in reports
+        ),
+        accepted=sum(int(r["accepted"]) for r in reports),
+        rejected=sum(int(r["rejected"]) for r in reports),
+        rejections=tuple(
+            RowRejection(row=row, reason=reason) for row, reason in rejections[:REJECTIONS_SHOWN]
+        ),
+    )

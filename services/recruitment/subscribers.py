@@ -9,7 +9,10 @@ from contracts.recruitment import (
     ConfirmMembership,
     ContactRecorded,
     EnrolMember,
+    GetImport,
     ImportMember,
+    ImportMembers,
+    ImportView,
     ListTenants,
     MemberEnrolled,
     MembershipOutcome,
@@ -41,6 +44,12 @@ def build_router(rt: Runtime) -> NatsRouter:
     async def on_import_member(cmd: ImportMember) -> None:
         await handlers.import_member(rt, cmd)
 
+    # A command carries up to 1000 members: pull few at a time, and let a second batch be
+    # checked and built while the first one is written.
+    @subscriber(router, ImportMembers, "recruitment_import_members", batch_size=4, max_workers=2)
+    async def on_import_members(cmd: ImportMembers) -> None:
+        await handlers.import_members(rt, cmd)
+
     @subscriber(router, ConfirmMembership, "recruitment_confirm_membership")
     async def on_confirm(cmd: ConfirmMembership) -> None:
         await handlers.confirm_membership(rt, cmd)
@@ -52,5 +61,9 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, MembershipOutcome, "recruitment")
     async def on_outcome(q: MembershipOutcome) -> Outcome:
         return await handlers.membership_outcome(rt, q)
+
+    @answers(router, GetImport, "recruitment")
+    async def on_get_import(q: GetImport) -> ImportView | None:
+        return await handlers.get_import(rt, q)
 
     return router
