@@ -35,8 +35,9 @@ import uvicorn
 from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 
-from devstack.mailbox import Mailbox, MailboxSMTPServer
+from devstack.mailbox import Mailbox
 from devstack.sms_gateway import SmsGateway, create_sms_router
+from devstack.smtp_server import MailboxSMTPServer
 
 log = logging.getLogger(__name__)
 
@@ -310,8 +311,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # aiosmtpd logs every connection and command at INFO; that drowns 10k-mail runs.
-    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         asyncio.run(_serve(args))
     except OSError as exc:

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import secrets
+import string
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 import httpx
 import nats
 
-from contracts.recruitment import ImportMember, RegisterTenant
+from contracts.recruitment import MAX_IMPORT_ROWS, ImportMembers, MemberRow, RegisterTenant
 from devstack.processes import Server, free_port, start_nats, start_store, wait_for_port
 from infra.bus import ensure_streams, publish
 
@@ -33,6 +34,15 @@ DISTRICTS = {
     "ale": ("Nödinge", "Älvängen", "Surte", "Skepplanda"),
 }
 SMS_USER = "radslag"
+# Letters and digits only: demo secrets travel on command lines and are copied by hand,
+# so none may start with "-" (a parser takes that for an option). 16 of 62 ≈ 95 bits.
+SECRET_ALPHABET = string.ascii_letters + string.digits
+SECRET_LENGTH = 16
+
+
+def new_secret() -> str:
+    """A fresh demo secret: random letters and digits, never starting with ``-``."""
+    return "".join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_LENGTH))
 
 
 @dataclass
@@ -123,7 +133,7 @@ class LocalStack:
         path = self.data_dir / "secrets.json"
         data = json.loads(path.read_text()) if path.exists() else {}
         if name not in data:
-            data[name] = secrets.token_urlsafe(12)
+            data[name] = new_secret()
             path.write_text(json.dumps(data, indent=2))
         return str(data[name])
 
@@ -136,24 +146,7 @@ class LocalStack:
             )
             self.servers.append(start_store(self.data_dir / "store", self.ports.store))
             self.sms_password = self._secret("sms_password")
-            tools = self._spawn(
-                "devtools",
-                [
-                    "-m",
-                    "devstack.devtools",
-                    "--data-dir",
-                    str(self.data_dir / "devtools"),
-                    "--smtp-port",
-                    str(self.ports.smtp),
-                    "--http-port",
-                    str(self.ports.devtools),
-                    "--sms-user",
-                    SMS_USER,
-                    "--sms-password",
-                    self.sms_password,
-                ],
-                self.ports.devtools,
-            )
+            tools = self._spawn("devtools", self._devtools_args(), self.ports.devtools)
             wait_for_port(self.ports.devtools, proc=tools.proc)
             for name in BACKEND:
                 self._spawn(
@@ -171,6 +164,18 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+
+    def _devtools_args(self) -> list[str]:
+        # "--option=value", never "--option value": a value starting with "-" (such as a
+        # secret stored by an older version under var/) would otherwise be read as an option.
+        options = {
+            "--data-dir": str(self.data_dir / "devtools"),
+            "--smtp-port": str(self.ports.smtp),
+            "--http-port": str(self.ports.devtools),
+            "--sms-user": SMS_USER,
+            "--sms-password": self.sms_password,
+        }
+        return ["-m", "devstack.devtools", *(f"{name}={value}" for name, value in options.items())]
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -223,20 +228,30 @@ class LocalStack:
                 await publish(js, RegisterTenant(tenant=tenant, display_name=name))
             await asyncio.sleep(0.5)  # let the councils exist before their members arrive
             for tenant in DEMO_COUNCILS:
-                for n in range(members_per_council):
+                rows = [
+                    MemberRow(
+                        member_id=str(uuid.uuid4()),
+                        email=f"invanare{n + 1}@{tenant}.example",
+                        birth_year=rng.randint(1940, 2008),
+                        gender=rng.choice(
+                            ("female", "female", "male", "male", "other", "undisclosed")
+                        ),
+                        district=rng.choice(DISTRICTS[tenant]),
+                    )
+                    for n in range(members_per_council)
+                ]
+                # Bulk import: one command per thousand members instead of one per member.
+                for start in range(0, len(rows), MAX_IMPORT_ROWS):
                     await publish(
                         js,
-                        ImportMember(
+                        ImportMembers(
                             tenant=tenant,
-                            member_id=str(uuid.uuid4()),
-                            email=f"invanare{n + 1}@{tenant}.example",
-                            birth_year=rng.randint(1940, 2008),
-                            gender=rng.choice(
-                                ("female", "female", "male", "male", "other", "undisclosed")
-                            ),
-                            district=rng.choice(DISTRICTS[tenant]),
+                            import_id=f"demo-{tenant}",
+                            batch_no=start // MAX_IMPORT_ROWS + 1,
+                            first_row=start + 1,
                             consent_version="2026-1",
                             source="demo",
+                            rows=tuple(rows[start : start + MAX_IMPORT_ROWS]),
                         ),
                     )
         finally:

@@ -1,29 +1,31 @@
-"""dispatch's composition root: settings, the SMTP pool, indexes and gauges."""
+"""dispatch's composition root: settings, the SMTP pool, the mailroom, indexes and metrics."""
 
 from __future__ import annotations
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 from pymongo.asynchronous.database import AsyncDatabase
 
-from infra.service import Runtime, Service, ServiceSettings
+from infra.service import Service, ServiceSettings
 from infra.store import Document
 from services.dispatch.channels import SmtpPool
-from services.dispatch.subscribers import SEND_CONCURRENCY, build_router
+from services.dispatch.mailroom import Mailroom
+from services.dispatch.subscribers import build_router
 
 NAME = "dispatch"
 
 
 class DispatchSettings(ServiceSettings):
-    """Where mail goes (environment: SMTP_HOST, SMTP_PORT, MAIL_FROM)."""
+    """Where mail goes (environment: SMTP_HOST, SMTP_PORT, SMTP_CONNECTIONS, MAIL_FROM)."""
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
+    smtp_connections: int = 32
+    """SMTP connections kept open per replica: mails sent in parallel (ask the relay's limit)."""
     mail_from: str = "Medborgarpanelen <panel@radslag.local>"
 
 
 async def create_indexes(db: AsyncDatabase[Document]) -> None:
-    """Counts by state for the gauges; contacts are looked up by id."""
-    await db.messages.create_index([("channel", 1), ("state", 1)])
+    """None beyond ``_id``: messages and contacts are only ever looked up by id."""
 
 
 def create_service(settings: DispatchSettings | None = None) -> Service:
@@ -36,21 +38,30 @@ def create_service(settings: DispatchSettings | None = None) -> Service:
         outbox_collections=["messages"],
         settings=settings,
     )
-    pool = SmtpPool(settings.smtp_host, settings.smtp_port, size=SEND_CONCURRENCY)
-    service.runtime.extras.update(smtp=pool, mail_from=settings.mail_from)
-    service.on_stop(pool.close)
-    messages = Gauge(
-        "radslag_messages",
-        "Messages by channel and status.",
-        ["channel", "status"],
+    pool = SmtpPool(settings.smtp_host, settings.smtp_port, size=settings.smtp_connections)
+    sent = Counter(
+        "radslag_messages_sent",
+        "Messages recorded as sent (accepted by the SMTP server) by this replica.",
+        ["channel"],
         registry=service.registry,
     )
-
-    async def refresh(rt: Runtime) -> None:
-        for channel in ("email", "sms"):
-            for status in ("sending", "sent", "failed"):
-                count = await rt.db.messages.count_documents({"channel": channel, "state": status})
-                messages.labels(channel, status).set(count)
-
-    service.set_gauge_refresher(refresh)
+    sending = Gauge(
+        "radslag_messages_sending",
+        "Messages this replica holds a claim on and is sending right now.",
+        registry=service.registry,
+    )
+    mailroom = Mailroom(service.runtime, pool, settings.mail_from, on_sent=sent.labels("email").inc)
+    sending.set_function(lambda: mailroom.held)
+    batches = Gauge(
+        "radslag_send_claim_batches",
+        "Claim batches (one store round trip each) this replica ran, and commands they held.",
+        ["count"],
+        registry=service.registry,
+    )
+    batches.labels("batches").set_function(lambda: mailroom.batching[0])
+    batches.labels("commands").set_function(lambda: mailroom.batching[1])
+    service.runtime.extras.update(smtp=pool, mail_from=settings.mail_from, mailroom=mailroom)
+    service.in_background(mailroom.keep_claims)
+    service.on_stop(pool.close)
+    # No gauge of messages by status: counting them would read every message on each scrape.
     return service

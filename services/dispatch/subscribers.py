@@ -9,8 +9,11 @@ from contracts.recruitment import ContactRecorded
 from infra.service import Runtime, subscriber
 from services.dispatch import handlers
 
-SEND_CONCURRENCY = 8
-"""Messages sent at once per replica; the SMTP pool holds as many connections."""
+SEND_BATCH = 256
+"""Commands pulled from the stream in one fetch."""
+SEND_WORKERS = 512
+"""Deliveries handled at once per replica: enough to fill a claim batch while the mails of the
+one before are with the SMTP pool (whose size is the setting ``SMTP_CONNECTIONS``)."""
 
 
 PUBLISHES = (MessageSent,)
@@ -21,16 +24,20 @@ def build_router(rt: Runtime) -> NatsRouter:
     """Consumers of dispatch, bound to this runtime."""
     router = NatsRouter()
 
-    @subscriber(router, ContactRecorded, "dispatch_contact_recorded")
+    # Many at once: concurrent deliveries share one bulk write (see the handler).
+    @subscriber(
+        router, ContactRecorded, "dispatch_contact_recorded", batch_size=200, max_workers=32
+    )
     async def on_contact(evt: ContactRecorded) -> None:
         await handlers.contact_recorded(rt, evt)
 
+    # Many at once: the mailroom claims and records every command waiting at a moment together.
     @subscriber(
         router,
         SendMessage,
         "dispatch_send_message",
-        batch_size=100,
-        max_workers=SEND_CONCURRENCY,
+        batch_size=SEND_BATCH,
+        max_workers=SEND_WORKERS,
     )
     async def on_send(cmd: SendMessage) -> None:
         await handlers.send_message(rt, cmd)

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 
 from devstack.devtools import DevTools
-from devstack.mailbox import Mailbox, MailboxSMTPServer
+from devstack.mailbox import Mailbox
+from devstack.smtp_server import MailboxSMTPServer
 from devstack.testing import wait_until
 
 
@@ -114,16 +115,16 @@ async def test_mails_survive_restart(tmp_path: Path) -> None:
         await server.stop()
         mailbox.close()
 
-    files = sorted(p.name for p in (tmp_path / "mail").glob("*.eml"))
-    assert len(files) == 2
-    assert files[0].startswith("00000001-")
-    assert files[1].startswith("00000002-")
+    # One spool file for every mail (one file per mail was too slow), and one index line each.
+    assert sorted(p.name for p in (tmp_path / "mail").iterdir()) == ["index.jsonl", "spool"]
     index = [
         json.loads(line)
         for line in (tmp_path / "mail" / "index.jsonl").read_text().split("\n")
         if line
     ]
     assert [row["subject"] for row in index] == ["Mail 1", "Mail 2"]
+    assert index[0]["id"].startswith("00000001-")
+    assert index[1]["id"].startswith("00000002-")
     assert index[0]["received_at"].endswith("+00:00")
 
     reopened = Mailbox(tmp_path)
@@ -171,6 +172,46 @@ async def test_recovers_from_truncated_index_and_unindexed_file(tmp_path: Path) 
     again = Mailbox(tmp_path)
     try:
         assert [m.subject for m in again.list_mails()[0]] == ["Three", "Two", "One"]
+    finally:
+        again.close()
+
+
+async def test_recovers_spooled_mails_without_index_lines_and_a_torn_last_mail(
+    tmp_path: Path,
+) -> None:
+    mailbox = Mailbox(tmp_path)
+    first = mailbox.store("s@example.org", ["r@example.org"], _mail("r@example.org", "One", "1"))
+    mailbox.close()
+    mail_dir = tmp_path / "mail"
+    # Simulate crashes: a mail spooled without its index line, then one torn mid-write.
+    lost_id = "00000002-" + "b" * 32
+    lost = _mail("r@example.org", "Två", "2")
+    with (mail_dir / "spool").open("ab") as spool:
+        spool.write(f"#mail {lost_id} {len(lost)}\n".encode() + lost + b"\n")
+        spool.write(f"#mail 00000003-{'c' * 32} 999\n".encode() + b"Subject: torn")
+
+    reopened = Mailbox(tmp_path)
+    try:
+        page, total = reopened.list_mails()
+        assert total == 2
+        assert [m.id for m in page] == [lost_id, first.id]
+        assert page[0].subject == "Två"
+        parsed = reopened.get_mail(lost_id)
+        assert parsed is not None
+        assert parsed.text == "2\n"
+        # The torn mail is cut off, and new mails continue after the recovered one.
+        nxt = reopened.store(
+            "s@example.org", ["r@example.org"], _mail("r@example.org", "Three", "3")
+        )
+        assert nxt.id.startswith("00000003-")
+        assert reopened.get_mail(nxt.id) is not None
+    finally:
+        reopened.close()
+
+    again = Mailbox(tmp_path)
+    try:
+        assert [m.subject for m in again.list_mails()[0]] == ["Three", "Två", "One"]
+        assert [again.get_mail(m.id) is not None for m in again.list_mails()[0]] == [True] * 3
     finally:
         again.close()
 
