@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.envelope import Command, Event, Query
+
+TrimmedText = Annotated[str, StringConstraints(strip_whitespace=True)]
+"""Text people wrote: the whitespace around it is dropped before its length is checked, so a
+text of only spaces is empty and ``min_length=1`` refuses it."""
 
 
 class Question(BaseModel):
@@ -17,8 +21,8 @@ class Question(BaseModel):
 
     key: str = Field(pattern=r"^[a-z0-9_]{1,40}$", description="Stable key within the round.")
     kind: Literal["single_choice", "free_text"] = Field(description="How it is answered.")
-    text: str = Field(min_length=1, max_length=500, description="The question as shown.")
-    options: tuple[str, ...] = Field(
+    text: TrimmedText = Field(min_length=1, max_length=500, description="The question as shown.")
+    options: tuple[Annotated[TrimmedText, Field(min_length=1)], ...] = Field(
         default=(), max_length=20, description="Answer options (single choice only)."
     )
 
@@ -30,8 +34,10 @@ class CreateRound(Command):
     name: ClassVar[str] = "create_round"
 
     round_id: str = Field(description="Id chosen by the sender (UUID text).")
-    title: str = Field(min_length=1, max_length=200, description="Title shown to residents.")
-    purpose: str = Field(
+    title: TrimmedText = Field(
+        min_length=1, max_length=200, description="Title shown to residents."
+    )
+    purpose: TrimmedText = Field(
         min_length=1, max_length=2000, description="What the answers will be used for."
     )
     questions: tuple[Question, ...] = Field(min_length=1, max_length=50, description="Questions.")
