@@ -29,7 +29,10 @@ typecheck: install
 	$(BIN)/mypy
 
 bench: install
-	$(BIN)/python -m bench.invitations
+	mkdir -p var/bench
+	$(BIN)/python -m bench.invitations --json var/bench/invitations.json
+	$(BIN)/python -m bench.answers --json var/bench/answers.json
+	$(BIN)/python -m bench.views --json var/bench/views.json
 
 asyncapi: install
 	$(BIN)/python -m infra.asyncapi docs/asyncapi

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import pydantic
 import structlog
+from faststream._internal.context.context_type import Context
 from faststream.nats import NatsRouter
-from faststream.nats.annotations import NatsMessage
+from faststream.nats.message import NatsMessage
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
@@ -28,6 +29,21 @@ log = structlog.get_logger()
 
 Q = TypeVar("Q", bound=Query)
 R = TypeVar("R", bound=BaseModel)
+
+
+class _MessageField(Context):
+    """The delivered message, resolved without a thread.
+
+    FastStream's own ``Context`` is resolved by a plain function, which fast_depends runs in
+    a worker thread per call: 15 % of rounds' CPU while residents answered.
+    """
+
+    async def use(self, /, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        resolved: dict[str, Any] = super().use(**kwargs)
+        return resolved
+
+
+IncomingQuery = Annotated[NatsMessage, _MessageField("message")]
 
 
 class QueryFailed(Exception):
@@ -50,7 +66,7 @@ def answers(
             title=f"{query.name}:query",
             description=(query.__doc__ or "").strip().split("\n")[0],
         )
-        async def reply(message: NatsMessage) -> dict[str, Any]:
+        async def reply(message: IncomingQuery) -> dict[str, Any]:
             body: bytes = message.body
             if not tenant_matches(message.raw_message.subject, body):
                 return {"ok": False, "error": "refused: tenant of subject differs from body"}

@@ -474,7 +474,7 @@ async def region(request: Request, portal: PortalDep, admin: RegionAdminDep) -> 
 # -- developer pages -----------------------------------------------------------------------
 
 
-def _devtools_enabled(request: Request) -> None:
+async def _devtools_enabled(request: Request) -> None:
     if not request.app.state.settings.devtools_url:
         raise HTTPException(status_code=404)
 
