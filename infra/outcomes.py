@@ -29,7 +29,7 @@ from pymongo.errors import BulkWriteError
 from contracts.envelope import Envelope
 from contracts.outcomes import OUTCOME_SUBJECT_PREFIX, CommandSettled
 from contracts.recruitment import Outcome
-from infra.store import Document
+from infra.store import DUPLICATE_KEY, Document
 
 log = structlog.get_logger()
 
@@ -105,7 +105,7 @@ async def record_many(
             [_document(c.message_id, c.tenant, s, r) for c, s, r in settled], ordered=False
         )
     except BulkWriteError as exc:
-        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+        if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
             raise
 
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from contracts.envelope import Envelope
 from contracts.subjects import subject_for
 
 Document = dict[str, Any]
+
+DUPLICATE_KEY = 11000
+"""The error code of an insert whose ``_id`` (or unique key) is taken."""
 
 
 def connect(url: str) -> AsyncMongoClient[Document]:
@@ -58,3 +62,33 @@ def new_document(document: Document, *messages: Envelope) -> Document:
 async def ensure_outbox_index(db: AsyncDatabase[Document], collection: str) -> None:
     """Index what the relay's sweep looks for."""
     await db[collection].create_index("outbox_pending")
+
+
+async def insert_or_set(collection: Any, documents: dict[str, Document]) -> None:
+    """Store each document under its ``_id`` key, in as few round trips as possible.
+
+    New ones are inserted in one operation; those already there (a redelivery, a later event
+    for the same key) are then set to the given values, again in one. Both steps are
+    idempotent, so a batch that fails midway can be retried whole. Each document must hold
+    its ``tenant``, which the update matches on too.
+    """
+    try:
+        await collection.insert_many(
+            [{"_id": key, **doc} for key, doc in documents.items()], ordered=False
+        )
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(err.get("code") != DUPLICATE_KEY for err in errors):
+            raise
+        keys = list(documents)
+        await collection.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": keys[i], "tenant": documents[keys[i]]["tenant"]},
+                    {"$set": documents[keys[i]]},
+                    upsert=True,
+                )
+                for i in sorted({int(err["index"]) for err in errors})
+            ],
+            ordered=False,
+        )

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
-
 from contracts.dispatch import SendMessage
 from contracts.recruitment import ContactRecorded
 from infra.batching import Batcher
 from infra.service import Runtime
+from infra.store import insert_or_set
 from services.dispatch.mailroom import ContactMissing, Mailroom, SendInFlight
 
 __all__ = ["ContactMissing", "SendInFlight", "contact_recorded", "send_message"]
@@ -45,27 +43,10 @@ async def contact_recorded(rt: Runtime, evt: ContactRecorded) -> None:
                 }
                 for key, e in latest.items()
             }
-            try:
-                await rt.db.contacts.insert_many(
-                    [{"_id": key, "tenant": latest[key].tenant, **v} for key, v in values.items()],
-                    ordered=False,
-                )
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(err.get("code") != 11000 for err in errors):
-                    raise
-                keys = list(values)
-                await rt.db.contacts.bulk_write(
-                    [
-                        UpdateOne(
-                            {"_id": keys[i], "tenant": latest[keys[i]].tenant},
-                            {"$set": values[keys[i]]},
-                            upsert=True,
-                        )
-                        for i in sorted({int(err["index"]) for err in errors})
-                    ],
-                    ordered=False,
-                )
+            await insert_or_set(
+                rt.db.contacts,
+                {key: {"tenant": latest[key].tenant, **v} for key, v in values.items()},
+            )
             return [None] * len(events)
 
         batcher = rt.extras["contact_book"] = Batcher(work, max_size=200)

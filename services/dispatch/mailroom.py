@@ -53,7 +53,7 @@ from contracts.dispatch import MessageSent, SendMessage
 from infra.batching import Batcher
 from infra.bus import Rejected, RetryLater
 from infra.service import Runtime
-from infra.store import Document, with_outbox
+from infra.store import DUPLICATE_KEY, Document, with_outbox
 from infra.tokens import derived_id
 from services.dispatch import templates
 from services.dispatch.channels import ChannelError, SmtpPool, compose, envelope_sender
@@ -275,7 +275,7 @@ class Mailroom:
             contested = []
             for error in exc.details.get("writeErrors", []):
                 i = inserts[error["index"]]
-                if error.get("code") == 11000:
+                if error.get("code") == DUPLICATE_KEY:
                     contested.append(i)
                 else:  # not stored, so not claimed: retried like any failure
                     results[i] = RuntimeError(f"claim not stored: {error.get('errmsg')}")

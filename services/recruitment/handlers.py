@@ -31,7 +31,7 @@ from contracts.recruitment import (
 from infra import outcomes
 from infra.bus import Rejected
 from infra.service import Runtime
-from infra.store import Document, new_document, with_outbox
+from infra.store import DUPLICATE_KEY, Document, new_document, with_outbox
 from infra.tokens import new_token, token_hash
 from services.recruitment import counts, domain
 
@@ -284,7 +284,7 @@ async def import_members(rt: Runtime, cmd: ImportMembers) -> None:
             await rt.db.members.insert_many(documents, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
             collided = {int(e["index"]) for e in errors}
     await counts.move(rt, cmd.tenant, active=len(documents) - len(collided))

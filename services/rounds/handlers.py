@@ -36,7 +36,7 @@ from infra import outcomes
 from infra.batching import Batcher
 from infra.bus import Rejected
 from infra.service import Runtime
-from infra.store import Document, new_document, with_outbox
+from infra.store import DUPLICATE_KEY, Document, insert_or_set, new_document, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
 from services.rounds import answers, domain
 
@@ -75,27 +75,10 @@ async def member_enrolled(rt: Runtime, evt: MemberEnrolled) -> None:
                 }
                 for key, e in latest.items()
             }
-            try:
-                await rt.db.panelists.insert_many(
-                    [{"_id": key, "tenant": latest[key].tenant, **v} for key, v in values.items()],
-                    ordered=False,
-                )
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(err.get("code") != 11000 for err in errors):
-                    raise
-                keys = list(values)
-                await rt.db.panelists.bulk_write(
-                    [
-                        UpdateOne(
-                            {"_id": keys[i], "tenant": latest[keys[i]].tenant},
-                            {"$set": values[keys[i]]},
-                            upsert=True,
-                        )
-                        for i in sorted({int(err["index"]) for err in errors})
-                    ],
-                    ordered=False,
-                )
+            await insert_or_set(
+                rt.db.panelists,
+                {key: {"tenant": latest[key].tenant, **v} for key, v in values.items()},
+            )
             return [None] * len(events)
 
         batcher = rt.extras["panelists"] = Batcher(work, max_size=200)
@@ -261,7 +244,7 @@ async def _insert_new(collection: Any, docs: list[Document]) -> set[int]:
         await collection.insert_many(docs, ordered=False)
     except BulkWriteError as exc:
         errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != 11000 for e in errors):
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
             raise
         return {int(e["index"]) for e in errors}
     return set()
@@ -332,7 +315,7 @@ async def _store_responses(rt: Runtime, cmds: Sequence[RecordResponse]) -> list[
     try:
         await rt.db.responses.insert_many([_response_document(c) for c in cmds], ordered=False)
     except BulkWriteError as exc:
-        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+        if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
             raise
     return [None] * len(cmds)
 

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from contracts.dispatch import SendMessage
 from contracts.subjects import subject_for
@@ -31,16 +27,6 @@ from tests.conftest import Infra
 
 T = "ale"
 MEMBERS = 40
-
-
-@pytest.fixture
-async def devtools(tmp_path: Path) -> AsyncIterator[DevTools]:
-    tools = DevTools(tmp_path / "devtools", sms_user="u", sms_password="p")
-    await tools.start()
-    try:
-        yield tools
-    finally:
-        await tools.stop()
 
 
 def _dispatch(infra: Infra, tools: DevTools) -> Service:

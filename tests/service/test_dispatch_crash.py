@@ -15,13 +15,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
-import pytest
 
 from contracts.dispatch import SendMessage
 from devstack.devtools import DevTools
@@ -36,17 +34,6 @@ T = "kinda"
 MEMBERS = 300
 RECOVERY_DEADLINE = 130.0
 """Seconds after the restart by which every member must have their mail (goal: 2 minutes)."""
-
-
-@pytest.fixture
-async def devtools(tmp_path: Path) -> AsyncIterator[DevTools]:
-    tools = DevTools(tmp_path / "devtools", sms_user="u", sms_password="p")
-    await tools.start()
-    try:
-        yield tools
-    finally:
-        tools.smtp.resume()
-        await tools.stop()
 
 
 class DispatchProcess:

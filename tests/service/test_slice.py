@@ -128,6 +128,14 @@ async def test_a_round_from_sign_up_to_feedback(stack: Stack) -> None:
     tenants = await ask(stack.nc, ListTenants(tenant="region"), TenantList)
     assert tenants is not None
     assert {t.tenant: t.members_active for t in tenants.tenants} == {T: 6, "kinda": 0}
+    # rounds learns of members from recruitment's events, a moment later: a round opened
+    # before then would not reach them.
+    panel = stack.services["rounds"].runtime.db.panelists
+
+    async def panel_complete() -> bool:
+        return await panel.count_documents({"tenant": T, "state": "active"}) == 6
+
+    await wait_until(panel_complete, timeout=15, what="members in rounds' panel")
 
     # Staff draft, approve and open a round.
     round_id = str(uuid.uuid4())
