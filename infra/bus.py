@@ -154,17 +154,33 @@ def tenant_matches(subject: str, body: bytes) -> bool:
     return tenant is None or tenant == tenant_of_subject(subject)
 
 
-def _body_field(body: bytes, name: str) -> str | None:
+class InvalidBody(Exception):
+    """The body cannot be parsed at all (not JSON, or nested too deeply): filed at once."""
+
+
+def _parse_body(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object (None for other JSON values); ``InvalidBody`` if unparsable.
+
+    A body nested deeply enough makes the parser recurse out of stack (``RecursionError``):
+    that is bad input like any other, not a failure to retry.
+    """
     try:
         data = json.loads(body)
-    except ValueError:
-        return None
-    value = data.get(name) if isinstance(data, dict) else None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidBody(f"body is not parsable JSON ({type(exc).__name__})") from None
+    return data if isinstance(data, dict) else None
+
+
+def _field(data: dict[str, Any] | None, name: str) -> str | None:
+    value = data.get(name) if data is not None else None
     return value if isinstance(value, str) else None
 
 
 def _body_tenant(body: bytes) -> str | None:
-    return _body_field(body, "tenant")
+    try:
+        return _field(_parse_body(body), "tenant")
+    except InvalidBody:
+        return None
 
 
 def _describe(exc: Exception) -> str:
@@ -205,11 +221,10 @@ def reliable_middleware(
     async def settle_waiter(
         waiter: outcomes.Waiter | None,
         message_id: str,
-        body: bytes,
+        tenant: str | None,
         status: str,
         reason: str | None,
     ) -> None:
-        tenant = _body_tenant(body)
         if settle is None or waiter is None or waiter.settled or not message_id or not tenant:
             return
         try:
@@ -233,18 +248,30 @@ def reliable_middleware(
             subject: str = raw.subject
             if not (raw.reply or "").startswith("$JS.ACK."):
                 # Core NATS (queries): no acks or redelivery; infra.queries checks the tenant.
+                # A body that cannot be parsed is refused here: FastStream's own decoding
+                # would raise before the responder could answer.
+                try:
+                    _parse_body(msg.body)
+                except InvalidBody as exc:
+                    if raw.reply:
+                        await raw.respond(
+                            json.dumps({"ok": False, "error": f"invalid: {exc}"}).encode()
+                        )
+                    return None
                 return await call_next(msg)
             metadata = raw.metadata
             delivered = int(metadata.num_delivered)
             body: bytes = msg.body
             headers = dict(msg.headers or {})
             message_id = headers.get("Nats-Msg-Id", "")
-            correlation_id = _body_field(body, "correlation_id")
             structlog.contextvars.bind_contextvars(subject=subject, message_id=message_id)
             waiter = outcomes.waiter_from_headers(headers)
             token = outcomes.current_waiter.set(waiter)
+            body_tenant: str | None = None
             try:
-                body_tenant = _body_tenant(body)
+                data = _parse_body(body)
+                body_tenant = _field(data, "tenant")
+                correlation_id = _field(data, "correlation_id")
                 structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
                 subject_tenant = tenant_of_subject(subject)
                 if body_tenant is not None and body_tenant != subject_tenant:
@@ -254,14 +281,14 @@ def reliable_middleware(
                 if body_tenant is not None:
                     structlog.contextvars.bind_contextvars(tenant=body_tenant)
                 result = await call_next(msg)
-            except (pydantic.ValidationError, Rejected) as exc:
-                reason = "invalid" if isinstance(exc, pydantic.ValidationError) else "rejected"
+            except (pydantic.ValidationError, InvalidBody, Rejected) as exc:
+                reason = "rejected" if isinstance(exc, Rejected) else "invalid"
                 error = _describe(exc)
                 log.warning("message dead-lettered", reason=reason, error=error)
                 await self._file(metadata, subject, body, headers, reason, error, delivered)
                 await msg.reject()
                 report(subject, "dead_lettered")
-                await settle_waiter(waiter, message_id, body, "refused", reason)
+                await settle_waiter(waiter, message_id, body_tenant, "refused", reason)
                 return None
             except Exception as exc:
                 most, delays = limits()
@@ -289,13 +316,13 @@ def reliable_middleware(
                     "subject", "message_id", "tenant", "correlation_id"
                 )
             # Recorded before the ack: a crash in between redelivers, and settles it then.
-            await settle_waiter(waiter, message_id, body, "done", None)
+            await settle_waiter(waiter, message_id, body_tenant, "done", None)
             await msg.ack()
             log.info(
                 "message handled",
                 subject=subject,
                 message_id=message_id,
-                tenant=_body_tenant(body),
+                tenant=body_tenant,
                 delivered=delivered,
             )
             report(subject, "handled")

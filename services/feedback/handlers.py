@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pymongo.errors import DuplicateKeyError
+
 from contracts.feedback import (
     FeedbackPublished,
     ListPublished,
@@ -12,6 +14,7 @@ from contracts.feedback import (
     PublishFeedback,
 )
 from contracts.rounds import RoundClosed
+from infra.bus import Rejected
 from infra.service import Runtime
 from infra.store import Document, with_outbox
 
@@ -21,21 +24,27 @@ class RoundNotClosedYet(Exception):
 
 
 async def round_closed(rt: Runtime, evt: RoundClosed) -> None:
-    """Keep the closed round's summary; feedback can now be written for it."""
-    await rt.db.summaries.update_one(
-        {"_id": evt.round_id},
-        {
-            "$set": {
-                "tenant": evt.tenant,
-                "title": evt.title,
-                "invited": evt.invited,
-                "responded": evt.responded,
-                "closed_at": evt.occurred_at,
+    """Keep the closed round's summary; feedback can now be written for it.
+
+    Keyed by council and round: a round id already held by another council's summary is
+    refused (dead-lettered), never written over.
+    """
+    try:
+        await rt.db.summaries.update_one(
+            {"_id": evt.round_id, "tenant": evt.tenant},
+            {
+                "$set": {
+                    "title": evt.title,
+                    "invited": evt.invited,
+                    "responded": evt.responded,
+                    "closed_at": evt.occurred_at,
+                },
+                "$setOnInsert": {"state": "awaiting_feedback"},
             },
-            "$setOnInsert": {"state": "awaiting_feedback"},
-        },
-        upsert=True,
-    )
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        raise Rejected("the round belongs to another council") from None
 
 
 async def publish_feedback(rt: Runtime, cmd: PublishFeedback) -> None:
