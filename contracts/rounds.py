@@ -2,16 +2,49 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.envelope import Command, Event, Query
 
-TrimmedText = Annotated[str, StringConstraints(strip_whitespace=True)]
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+"""Control characters other than tab and line breaks (they have no place in what people read)."""
+
+
+def _no_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("contains control characters")
+    return value
+
+
+def _one_line(value: str) -> str:
+    if any(c in value for c in "\r\n\t"):
+        raise ValueError("must be one line (no line breaks or tabs)")
+    return value
+
+
+def clean_text(value: str) -> str:
+    """A text from a form made acceptable as ``TrimmedText``: control characters dropped,
+    line breaks made ``\\n``, the whitespace around it trimmed."""
+    return _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
+
+
+def clean_line(value: str) -> str:
+    """A one-line text from a form made acceptable as ``OneLine``: every run of whitespace,
+    line breaks included, becomes one space."""
+    return " ".join(_CONTROL.sub("", value).split())
+
+
+TrimmedText = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_no_control)]
 """Text people wrote: the whitespace around it is dropped before its length is checked, so a
-text of only spaces is empty and ``min_length=1`` refuses it."""
+text of only spaces is empty and ``min_length=1`` refuses it; control characters are refused."""
+
+OneLine = Annotated[TrimmedText, AfterValidator(_one_line)]
+"""A ``TrimmedText`` that must stay on one line: titles, questions and options, which end up
+in mail subjects and headings (a line break there could start a new mail header)."""
 
 
 class Question(BaseModel):
@@ -21,8 +54,8 @@ class Question(BaseModel):
 
     key: str = Field(pattern=r"^[a-z0-9_]{1,40}$", description="Stable key within the round.")
     kind: Literal["single_choice", "free_text"] = Field(description="How it is answered.")
-    text: TrimmedText = Field(min_length=1, max_length=500, description="The question as shown.")
-    options: tuple[Annotated[TrimmedText, Field(min_length=1)], ...] = Field(
+    text: OneLine = Field(min_length=1, max_length=500, description="The question as shown.")
+    options: tuple[Annotated[OneLine, Field(min_length=1)], ...] = Field(
         default=(), max_length=20, description="Answer options (single choice only)."
     )
 
@@ -34,9 +67,7 @@ class CreateRound(Command):
     name: ClassVar[str] = "create_round"
 
     round_id: str = Field(description="Id chosen by the sender (UUID text).")
-    title: TrimmedText = Field(
-        min_length=1, max_length=200, description="Title shown to residents."
-    )
+    title: OneLine = Field(min_length=1, max_length=200, description="Title shown to residents.")
     purpose: TrimmedText = Field(
         min_length=1, max_length=2000, description="What the answers will be used for."
     )
@@ -189,6 +220,13 @@ class RoundResults(BaseModel):
     response_rate: float = Field(description="Responded / invited, 0-100.")
     suppression_threshold: int = Field(description="Cells with fewer respondents are hidden.")
     questions: tuple[QuestionResult, ...] = Field(description="Per question.")
+    withheld_until: int | None = Field(
+        default=None,
+        description=(
+            "Set while an open round has fewer answers than this: only the response rate is "
+            "shown (``questions`` is empty) until then."
+        ),
+    )
 
 
 class GetResults(Query):

@@ -26,7 +26,7 @@ from services.portal.dependencies import (
     StaffPostDep,
     client_address,
 )
-from services.portal.domain import TrimmedText
+from services.portal.domain import OneLine, TrimmedText
 from services.portal.handlers import Portal, WrongState
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -130,9 +130,7 @@ class SessionReply(_Model):
 class RoundRequest(_Model):
     """A new round."""
 
-    title: TrimmedText = Field(
-        min_length=1, max_length=200, description="Title shown to residents."
-    )
+    title: OneLine = Field(min_length=1, max_length=200, description="Title shown to residents.")
     purpose: TrimmedText = Field(
         min_length=1, max_length=2000, description="What answers are used for."
     )

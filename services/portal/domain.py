@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, cast, get_args
 
+from contracts.addresses import InvalidEmail, normalise_email
 from contracts.recruitment import Gender
-from contracts.rounds import Question
+from contracts.rounds import OneLine as OneLine  # for the API's request bodies
+from contracts.rounds import Question, clean_line, clean_text
 from contracts.rounds import TrimmedText as TrimmedText  # for the API's request bodies
 from services.portal.i18n import N_
 
@@ -48,7 +50,6 @@ NEXT_ACTION: Final[Mapping[str, str]] = {"draft": "approve", "approved": "open",
 STATE_AFTER: Final[Mapping[str, str]] = {"approve": "approved", "open": "open", "close": "closed"}
 """The state a round reaches once an action is applied."""
 
-_EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 _ROUND_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _TENANT_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -92,8 +93,11 @@ def check_sign_up(
     email = email.strip()
     if not email:
         errors["email"] = N_("Enter your e-mail address.")
-    elif len(email) > 254 or not _EMAIL_RE.fullmatch(email):
-        errors["email"] = N_("Enter an e-mail address in the form name@example.se.")
+    else:
+        try:
+            email = normalise_email(email)
+        except InvalidEmail:
+            errors["email"] = N_("Enter an e-mail address in the form name@example.se.")
     year: int | None = None
     try:
         year = int(birth_year.strip())
@@ -167,10 +171,11 @@ def check_round_form(
 ) -> tuple[RoundDraft | None, Errors]:
     """Validate the new-round form: a single-choice question and an optional free-text one."""
     errors: Errors = {}
-    title = title.strip()
-    purpose = purpose.strip()
-    choice_text = choice_text.strip()
-    free_text = free_text.strip()
+    # Titles and questions become mail subjects and headings: one line, whatever was posted.
+    title = clean_line(title)
+    purpose = clean_text(purpose)
+    choice_text = clean_line(choice_text)
+    free_text = clean_line(free_text)
     if not title:
         errors["title"] = N_("Enter a title.")
     elif len(title) > 200:
@@ -185,7 +190,7 @@ def check_round_form(
         errors["choice_text"] = N_("A question can be at most 500 characters.")
     options: list[str] = []
     for line in choice_options.splitlines():
-        option = " ".join(line.split())
+        option = clean_line(line)
         if option and option not in options:
             options.append(option)
     if len(options) < 2:
@@ -220,7 +225,7 @@ def check_questions(questions: Sequence[Question]) -> Errors:
 
 def check_feedback(text: str) -> tuple[str, Errors]:
     """Validate the council's feedback on a round."""
-    text = text.strip()
+    text = clean_text(text)
     if not text:
         return text, {"text": N_("Write the feedback before you publish it.")}
     if len(text) > FEEDBACK_MAX:

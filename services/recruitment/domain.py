@@ -7,19 +7,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import get_args
 
+from contracts.addresses import InvalidEmail as InvalidEmail  # raised by the handlers
+from contracts.addresses import normalise_email as normalise_email  # used by the handlers
 from contracts.recruitment import Gender, MemberRow
 
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
-EMAIL_MAX = 254
 MEMBER_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 GENDERS = frozenset(get_args(Gender))
 LOCALES = frozenset({"sv", "en"})
 BIRTH_YEARS = range(1900, 2101)
 DISTRICT_MAX = 80
-
-
-class InvalidEmail(ValueError):
-    """The address cannot be an e-mail address."""
 
 
 class RowRejected(ValueError):
@@ -40,14 +36,6 @@ class MemberDetails:
     gender: str
     district: str
     locale: str
-
-
-def normalise_email(email: str) -> str:
-    """Trim and lower-case so one person cannot join twice by capitalising differently."""
-    value = email.strip().lower()
-    if len(value) > EMAIL_MAX or not EMAIL_RE.fullmatch(value):
-        raise InvalidEmail(email)
-    return value
 
 
 def check_row(row: MemberRow) -> MemberDetails:

@@ -279,3 +279,54 @@ async def test_answer_page_trims_answers(client: httpx.AsyncClient, gateway: Fak
     assert response.status_code == 200, response.text
     [command] = gateway.sent(SubmitResponse)
     assert command.answers == {"q1": "No"}
+
+
+@pytest.mark.usefixtures("accounts")
+@pytest.mark.parametrize(
+    ("changes", "loc"),
+    [
+        ({"title": "Buss\r\nBcc: evil@example.se"}, ("body", "title")),
+        ({"title": "Buss\x00"}, ("body", "title")),
+        ({"purpose": "Plan\x1b[2J"}, ("body", "purpose")),
+        (
+            {"questions": [{"key": "q1", "kind": "free_text", "text": "Fråga\nX-Header: 1"}]},
+            ("body", "questions", 0, "text"),
+        ),
+    ],
+    ids=["title-crlf", "title-nul", "purpose-escape", "question-newline"],
+)
+async def test_api_refuses_line_breaks_in_one_line_texts_and_control_characters(
+    client: httpx.AsyncClient,
+    gateway: FakeGateway,
+    changes: dict[str, Any],
+    loc: tuple[str | int, ...],
+) -> None:
+    headers = {"X-CSRF-Token": await api_login(client, "gnosjo", "anna")}
+    response = await client.post(
+        "/api/t/gnosjo/rounds", headers=headers, json=round_body(**changes)
+    )
+    assert response.status_code == 422, response.text
+    assert invalid_fields(response) == {loc}
+    assert gateway.sent(CreateRound) == []
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_round_form_keeps_titles_and_questions_on_one_line(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    csrf = await login(client, "gnosjo", "anna")
+    response = await client.post(
+        "/t/gnosjo/staff/rounds/new",
+        data={
+            **ROUND_FORM,
+            "csrf_token": csrf,
+            "title": "Buss\r\nBcc: evil@example.se\x00",
+            "purpose": "Rad ett\r\nRad två\x07",
+            "choice_text": "Fråga\nX-Header: 1",
+        },
+    )
+    assert response.status_code == 303, response.text
+    [command] = gateway.sent(CreateRound)
+    assert command.title == "Buss Bcc: evil@example.se"
+    assert command.purpose == "Rad ett\nRad två"
+    assert command.questions[0].text == "Fråga X-Header: 1"
