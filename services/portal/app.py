@@ -56,6 +56,10 @@ _SECURITY_HEADERS = {
 }
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""HTTP methods named in metrics and logs; any other token a client sends counts as ``other``."""
+
+
 class Edge:
     """ASGI middleware for every HTTP request: language, correlation id, headers, metrics, log.
 
@@ -90,6 +94,7 @@ class Edge:
         incoming = headers.get("x-correlation-id", "")
         cid = incoming if _CORRELATION_RE.fullmatch(incoming) else str(uuid.uuid4())
         path: str = scope["path"]
+        method = scope["method"] if scope["method"] in METHODS else "other"
         status = 500
         started = time.perf_counter()
 
@@ -120,11 +125,11 @@ class Edge:
                     route = scope.get("route")
                     template = getattr(route, "path", None) or "unmatched"
                     elapsed = time.perf_counter() - started
-                    self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+                    self.metrics.requests.labels(method, template, str(status)).inc()
                     self.metrics.request_seconds.labels(template).observe(elapsed)
                     log.info(
                         "request",
-                        method=scope["method"],
+                        method=method,
                         route=template,
                         status=status,
                         ms=round(elapsed * 1000, 1),
@@ -194,6 +199,8 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
         version="1",
         lifespan=lifespan,
         openapi_url="/api/openapi.json",
+        # Bodies past the limit get 413 before anything parses them (JSON and forms alike).
+        max_body_size=settings.portal_max_body_bytes,
         docs_url=None,
         redoc_url=None,
     )

@@ -14,6 +14,8 @@ class PortalSettings(ServiceSettings):
     """``name=http://host:port`` pairs, comma-separated: back ends /health/ready checks."""
     portal_secure_cookies: bool = False
     """Mark cookies Secure (set in production, behind HTTPS)."""
+    portal_max_body_bytes: int = 256 * 1024
+    """Largest request body accepted (JSON or form), refused with 413 before it is parsed."""
     portal_session_hours: float = 8.0
     """How long a staff session lasts."""
     portal_rate_limit_burst: int = 20

@@ -1,0 +1,63 @@
+"""The edge refuses what it should not parse or count: oversized bodies, invented methods."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+
+from contracts.recruitment import EnrolMember
+from services.portal.settings import PortalSettings
+from tests.portal.fakes import FakeGateway
+
+LIMIT = PortalSettings.model_fields["portal_max_body_bytes"].default
+JOIN = {
+    "email": "anna@example.se",
+    "birth_year": "1980",
+    "gender": "female",
+    "district": "Centrum",
+    "consent": "yes",
+}
+
+
+async def test_an_oversized_json_body_is_413_before_parsing(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    body = {**JOIN, "consent": True, "district": "x" * (LIMIT + 1)}
+    response = await client.post("/api/t/gnosjo/members", json=body)
+    assert response.status_code == 413
+    assert "Too Large" in response.text
+    assert gateway.sent(EnrolMember) == []
+
+
+async def test_an_oversized_form_is_413(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
+    response = await client.post("/t/gnosjo/join", data={**JOIN, "district": "x" * (LIMIT + 1)})
+    assert response.status_code == 413
+    assert gateway.sent(EnrolMember) == []
+
+
+async def test_a_body_without_length_is_cut_off_at_the_limit(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"email": "anna@example.se", "district": "'
+        for _ in range(LIMIT // 4096 + 2):
+            yield b"x" * 4096
+        yield b'"}'
+
+    response = await client.post(
+        "/api/t/gnosjo/members",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert gateway.sent(EnrolMember) == []
+
+
+async def test_an_invented_method_is_counted_as_other(client: httpx.AsyncClient) -> None:
+    for method in ("BREW", "X" * 40, "PROPFIND"):
+        await client.request(method, "/t/gnosjo/")
+    text = (await client.get("/metrics")).text
+    assert 'method="other"' in text
+    assert "BREW" not in text
+    assert "PROPFIND" not in text
