@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,12 @@ AGE_BANDS: tuple[tuple[str, int, int], ...] = (
     ("80+", 80, 200),
 )
 GENDERS = ("female", "male", "other", "undisclosed")
+OUTSIDE_BANDS = "0-15"
+"""The breakdown group of respondents in no age band (members under 16): a group like the
+others, suppressed like them, so totals minus the shown cells never single them out."""
+LIVE_MINIMUM = 20
+"""While a round is open, answers are shown only once this many have come in (before that,
+only the response rate): early results would let staff watch single answers arrive."""
 
 
 class InvalidAnswers(ValueError):
@@ -135,13 +142,18 @@ def question_results(
 ) -> tuple[QuestionResult, ...]:
     """Counts, percentages, free texts and suppressed breakdowns for every question."""
     results = []
-    bands = [name for name, _, _ in AGE_BANDS]
+    named = [name for name, _, _ in AGE_BANDS]
+    bands = [OUTSIDE_BANDS, *named]
+
+    def band(r: Respondent) -> str:
+        return r.age_band if r.age_band in named else OUTSIDE_BANDS
+
     for q in questions:
         answered = [r for r in respondents if q.key in r.answers]
         if q.kind == "single_choice":
             options = _option_counts(q.options, (r.answers[q.key] for r in answered))
             by_age = _breakdown(
-                q, bands, [(r.age_band, r.answers[q.key]) for r in answered], threshold
+                q, bands, [(band(r), r.answers[q.key]) for r in answered], threshold
             )
             by_gender = _breakdown(
                 q, GENDERS, [(r.gender, r.answers[q.key]) for r in answered], threshold
@@ -149,7 +161,10 @@ def question_results(
             free: tuple[str, ...] = ()
         else:
             options, by_age, by_gender = (), (), ()
-            free = tuple(r.answers[q.key] for r in answered)
+            # Shuffled: the order answers arrived in would link them to the times people answered.
+            texts = [r.answers[q.key] for r in answered]
+            random.SystemRandom().shuffle(texts)
+            free = tuple(texts)
         results.append(
             QuestionResult(
                 key=q.key,

@@ -414,18 +414,27 @@ async def get_round(rt: Runtime, q: GetRound) -> RoundView | None:
 
 
 async def get_results(rt: Runtime, q: GetResults) -> RoundResults | None:
-    """Results with small cells suppressed."""
+    """Results with small cells suppressed; while open, only the rate until enough answered."""
     doc = await rt.db.rounds.find_one({"_id": q.round_id, "tenant": q.tenant})
     if doc is None:
         return None
     view = _view(doc)
+    rate = domain.response_rate(view.invited, view.responded)
+    if view.state == "open" and view.responded < domain.LIVE_MINIMUM:
+        return RoundResults(
+            round=view,
+            response_rate=rate,
+            suppression_threshold=domain.SUPPRESSION_THRESHOLD,
+            questions=(),
+            withheld_until=domain.LIVE_MINIMUM,
+        )
     respondents = [
         domain.Respondent(answers=r["answers"], age_band=r["age_band"], gender=r["gender"])
         async for r in rt.db.responses.find({"round_id": q.round_id, "tenant": q.tenant})
     ]
     return RoundResults(
         round=view,
-        response_rate=domain.response_rate(view.invited, view.responded),
+        response_rate=rate,
         suppression_threshold=domain.SUPPRESSION_THRESHOLD,
         questions=domain.question_results(view.questions, respondents),
     )

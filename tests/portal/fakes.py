@@ -140,6 +140,8 @@ class FakeGateway:
         """Whether round commands change the canned rounds (as the rounds service would)."""
         self.is_ready = True
         self.push_outcomes = True
+        self.withhold_results = False
+        """Answer results as rounds does for an open round with too few answers."""
         """Whether owners push outcomes; off, the portal must fall back to asking once."""
 
     def sent(self, kind: type[C]) -> list[C]:
@@ -231,7 +233,11 @@ class FakeGateway:
     async def get_results(self, query: GetResults) -> RoundResults | None:
         self._asked(query)
         view = self.rounds.get((query.tenant, query.round_id))
-        return None if view is None else results_for(view)
+        if view is None:
+            return None
+        if self.withhold_results:
+            return results_for(view).model_copy(update={"questions": (), "withheld_until": 20})
+        return results_for(view)
 
     async def publish_feedback(self, command: PublishFeedback) -> None:
         self.commands.append(command)

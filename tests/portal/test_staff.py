@@ -345,6 +345,21 @@ async def test_results_page(client: httpx.AsyncClient, gateway: FakeGateway) -> 
     assert f'action="/t/gnosjo/staff/rounds/{ROUND}/feedback"' in response.text
 
 
+async def test_results_page_while_too_few_have_answered(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="open")
+    gateway.withhold_results = True
+    await login(client, "gnosjo", "anna")
+    response = await client.get(f"/t/gnosjo/staff/rounds/{ROUND}/results")
+    assert response.status_code == 200
+    check_page(response.text)
+    text = text_of(response.text)
+    assert "42,5 %" in text
+    assert "Svaren visas när 20 invånare har svarat." in text
+    assert "Fråga 1" not in text
+
+
 async def test_no_feedback_form_before_closing(
     client: httpx.AsyncClient, gateway: FakeGateway
 ) -> None:

@@ -16,10 +16,12 @@ from contracts.recruitment import ImportMember, Outcome, RegisterTenant
 from contracts.rounds import (
     ApproveRound,
     CreateRound,
+    GetResults,
     GetRound,
     OpenRound,
     Question,
     ResponseOutcome,
+    RoundResults,
     RoundView,
     SubmitResponse,
 )
@@ -30,6 +32,7 @@ from infra.outcomes import REPLY_HEADER
 from infra.queries import ask
 from services.portal.gateway import NatsGateway
 from services.rounds.answers import reconcile_open_rounds
+from services.rounds.domain import LIVE_MINIMUM
 from tests.conftest import PORTAL_URL, Stack
 
 T = "gnosjo"
@@ -244,3 +247,30 @@ async def test_counters_are_repaired_after_a_crash_between_the_writes(stack: Sta
     await reconcile_open_rounds(rounds)  # a second repair (or one racing an answer) adds nothing
     assert (await _view(stack, round_id)).responded == 1
     assert len(tokens) == MEMBERS
+
+
+async def test_live_results_show_only_the_rate_until_enough_have_answered(stack: Stack) -> None:
+    round_id, tokens = await _open_round(stack)
+    query = GetResults(tenant=T, round_id=round_id)
+
+    async def answer(batch: list[str]) -> None:
+        for token in batch:
+            await publish(stack.js, SubmitResponse(tenant=T, token=token, answers={"bus": "Yes"}))
+
+    async def responded(n: int) -> bool:
+        return (await _view(stack, round_id)).responded == n
+
+    await answer(tokens[:3])
+    await wait_until(lambda: responded(3), timeout=30, what="three answers")
+    early = await ask(stack.nc, query, RoundResults)
+    assert early is not None
+    assert early.questions == ()
+    assert early.withheld_until == LIVE_MINIMUM
+    assert early.response_rate == round(100 * 3 / MEMBERS, 1)
+
+    await answer(tokens[3:LIVE_MINIMUM])
+    await wait_until(lambda: responded(LIVE_MINIMUM), timeout=30, what="enough answers")
+    shown = await ask(stack.nc, query, RoundResults)
+    assert shown is not None
+    assert shown.withheld_until is None
+    assert shown.questions[0].answered == LIVE_MINIMUM
