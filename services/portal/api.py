@@ -313,7 +313,7 @@ async def open_session(
         path="/",
         httponly=True,
         samesite="lax",
-        secure=settings.portal_secure_cookies,
+        secure=settings.cookies_secure,
     )
     return SessionReply(
         username=session.account.username,
@@ -334,7 +334,7 @@ async def close_session(request: Request, portal: PortalDep, staff: StaffPostDep
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.app.state.settings.portal_secure_cookies,
+        secure=request.app.state.settings.cookies_secure,
     )
     return response
 

@@ -75,11 +75,13 @@ class Edge:
         catalogues: Catalogues,
         metrics: PortalMetrics,
         secure_cookies: bool,
+        hsts: bool,
     ) -> None:
         self.app = app
         self.catalogues = catalogues
         self.metrics = metrics
         self.secure_cookies = secure_cookies
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,6 +108,8 @@ class Edge:
                 out["x-correlation-id"] = cid
                 for name, value in _SECURITY_HEADERS.items():
                     out.setdefault(name, value)
+                if self.hsts:
+                    out.setdefault("strict-transport-security", "max-age=31536000")
                 if not path.startswith("/static/"):
                     out.setdefault("cache-control", "no-store")
                 if remember:
@@ -211,7 +215,8 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
         Edge,
         catalogues=catalogues,
         metrics=metrics,
-        secure_cookies=settings.portal_secure_cookies,
+        secure_cookies=settings.cookies_secure,
+        hsts=settings.served_over_https,
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from contracts.recruitment import Outcome
 from services.portal import domain
 from services.portal.accounts import SESSION_COOKIE, Session
 from services.portal.dependencies import (
@@ -106,8 +107,18 @@ async def join_sent(request: Request, council: CouncilDep) -> Response:
 
 
 @router.get("/t/{tenant}/join/confirm/{token}", response_class=HTMLResponse)
+async def confirm_form(request: Request, token: str, council: CouncilDep) -> Response:
+    """The double opt-in link: a page with a button. Opening the link confirms nothing, so a
+    mail scanner or link preview that follows it cannot use it up."""
+    if not domain.is_link_token(token):
+        unknown = Outcome(status="refused", reason="unknown_token")
+        return render(request, "confirm.html", 404, council=council, outcome=unknown)
+    return render(request, "confirm_ask.html", council=council, token=token)
+
+
+@router.post("/t/{tenant}/join/confirm/{token}", response_class=HTMLResponse)
 async def confirm(request: Request, token: str, council: CouncilDep, portal: PortalDep) -> Response:
-    """The double opt-in link: confirm the membership and say how it went."""
+    """The button on the opt-in page: confirm the membership and say how it went."""
     portal.check_rate("confirm", client_address(request))
     settled = await portal.confirm(council.tenant, token)
     outcome = settled.outcome
@@ -193,7 +204,7 @@ def _set_session_cookie(response: Response, request: Request, token: str) -> Non
         path="/",
         httponly=True,
         samesite="lax",
-        secure=settings.portal_secure_cookies,
+        secure=settings.cookies_secure,
     )
 
 
@@ -203,7 +214,7 @@ def _clear_session_cookie(response: Response, request: Request) -> None:
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.app.state.settings.portal_secure_cookies,
+        secure=request.app.state.settings.cookies_secure,
     )
 
 

@@ -12,8 +12,9 @@ class PortalSettings(ServiceSettings):
     """Base URL of the local mail/SMS devtools; the /dev/ pages exist only when it is set."""
     service_health_urls: str = ""
     """``name=http://host:port`` pairs, comma-separated: back ends /health/ready checks."""
-    portal_secure_cookies: bool = False
-    """Mark cookies Secure (set in production, behind HTTPS)."""
+    portal_secure_cookies: bool | None = None
+    """Mark cookies Secure; unset, they are Secure whenever ``PORTAL_URL`` is ``https://``
+    (every installation but the local stack)."""
     portal_max_body_bytes: int = 256 * 1024
     """Largest request body accepted (JSON or form), refused with 413 before it is parsed."""
     portal_session_hours: float = 8.0
@@ -40,3 +41,15 @@ class PortalSettings(ServiceSettings):
             if sep and name.strip() and url.strip():
                 urls[name.strip()] = url.strip().rstrip("/")
         return urls
+
+    @property
+    def served_over_https(self) -> bool:
+        """Whether residents reach the portal over HTTPS (its public URL says so)."""
+        return self.portal_url.lower().startswith("https://")
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Whether cookies carry ``Secure`` (``PORTAL_SECURE_COOKIES``, else HTTPS or not)."""
+        if self.portal_secure_cookies is not None:
+            return self.portal_secure_cookies
+        return self.served_over_https

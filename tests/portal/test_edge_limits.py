@@ -1,4 +1,4 @@
-"""The edge refuses what it should not parse or count: oversized bodies, invented methods."""
+"""The edge: oversized bodies and invented methods refused, cookies and HSTS for HTTPS."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 import httpx
 
 from contracts.recruitment import EnrolMember
+from services.portal.accounts import create_account
 from services.portal.settings import PortalSettings
+from tests.portal.conftest import PASSWORD, client_for, running
 from tests.portal.fakes import FakeGateway
 
 LIMIT = PortalSettings.model_fields["portal_max_body_bytes"].default
@@ -61,3 +63,27 @@ async def test_an_invented_method_is_counted_as_other(client: httpx.AsyncClient)
     assert 'method="other"' in text
     assert "BREW" not in text
     assert "PROPFIND" not in text
+
+
+async def test_cookies_are_secure_and_hsts_is_sent_when_the_portal_is_https(
+    settings: PortalSettings, gateway: FakeGateway
+) -> None:
+    production = settings.model_copy(update={"portal_url": "https://panel.region.se"})
+    async with running(production, gateway) as application, client_for(application) as http:
+        await create_account(application.state.portal.db, "anna", PASSWORD, "gnosjo", "staff")
+        response = await http.post(
+            "/api/t/gnosjo/session", json={"username": "anna", "password": PASSWORD}
+        )
+        assert response.status_code == 200
+        cookie = response.headers["set-cookie"]
+        assert "Secure" in cookie
+        assert "HttpOnly" in cookie
+        assert response.headers["strict-transport-security"] == "max-age=31536000"
+        lang = await http.get("/?lang=en")
+        assert "Secure" in lang.headers["set-cookie"]
+
+
+async def test_the_local_stack_over_http_has_neither(client: httpx.AsyncClient) -> None:
+    response = await client.get("/?lang=en")
+    assert "Secure" not in response.headers["set-cookie"]
+    assert "strict-transport-security" not in response.headers

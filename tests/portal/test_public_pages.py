@@ -167,8 +167,18 @@ async def test_join_is_rate_limited(settings: PortalSettings, gateway: FakeGatew
         assert (await client.get("/t/gnosjo/join")).status_code == 200
 
 
-async def test_confirm_done(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
+async def test_opening_the_confirm_link_shows_a_button_and_confirms_nothing(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
     response = await client.get(f"/t/gnosjo/join/confirm/{TOKEN}")
+    assert response.status_code == 200
+    assert check_page(response.text).h1_text.strip() == "Bekräfta ditt medlemskap"
+    assert f'<form method="post" action="/t/gnosjo/join/confirm/{TOKEN}">' in response.text
+    assert gateway.sent(ConfirmMembership) == []
+
+
+async def test_confirm_done(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
+    response = await client.post(f"/t/gnosjo/join/confirm/{TOKEN}")
     assert response.status_code == 200
     assert check_page(response.text).h1_text.strip() == "Välkommen till medborgarpanelen"
     [command] = gateway.sent(ConfirmMembership)
@@ -181,7 +191,7 @@ async def test_confirm_asks_once_when_no_outcome_is_pushed(
     client: httpx.AsyncClient, gateway: FakeGateway
 ) -> None:
     gateway.push_outcomes = False  # e.g. the portal replica restarted, or the push was lost
-    response = await client.get(f"/t/gnosjo/join/confirm/{TOKEN}")
+    response = await client.post(f"/t/gnosjo/join/confirm/{TOKEN}")
     assert response.status_code == 200
     [command] = gateway.sent(ConfirmMembership)
     asked = [q for q in gateway.queries if q.name == "membership_outcome"]
@@ -194,7 +204,7 @@ async def test_confirm_refused_unknown_is_404(
     client: httpx.AsyncClient, gateway: FakeGateway
 ) -> None:
     gateway.membership = Outcome(status="refused", reason="unknown_token")
-    response = await client.get(f"/t/gnosjo/join/confirm/{TOKEN}")
+    response = await client.post(f"/t/gnosjo/join/confirm/{TOKEN}")
     assert response.status_code == 404
     assert check_page(response.text).h1_text.strip() == "Länken är inte giltig"
 
@@ -203,14 +213,14 @@ async def test_confirm_refused_already_used(
     client: httpx.AsyncClient, gateway: FakeGateway
 ) -> None:
     gateway.membership = Outcome(status="refused", reason="already_used")
-    response = await client.get(f"/t/gnosjo/join/confirm/{TOKEN}")
+    response = await client.post(f"/t/gnosjo/join/confirm/{TOKEN}")
     assert response.status_code == 409
     assert check_page(response.text).h1_text.strip() == "Länken har redan använts"
 
 
 async def test_confirm_pending(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
     gateway.membership = Outcome(status="pending")
-    response = await client.get(f"/t/gnosjo/join/confirm/{TOKEN}")
+    response = await client.post(f"/t/gnosjo/join/confirm/{TOKEN}")
     assert response.status_code == 202
     assert check_page(response.text).h1_text.strip() == "Vi behandlar din bekräftelse"
     # No polling: after the wait, one question to the owner.
@@ -223,7 +233,7 @@ async def test_confirm_with_recruitment_down_says_processing(
     await client.get("/")  # cache the councils first
     gateway.down.add("membership_outcome")
     gateway.push_outcomes = False
-    response = await client.get(f"/t/gnosjo/join/confirm/{TOKEN}")
+    response = await client.post(f"/t/gnosjo/join/confirm/{TOKEN}")
     assert response.status_code == 202
 
 

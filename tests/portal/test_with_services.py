@@ -81,10 +81,13 @@ async def test_a_round_through_the_pages(stack: Stack) -> None:
             return mail_paths(stack, r"https?://[^/\s]+(/t/gnosjo/join/confirm/[\w-]+)")
 
         [confirm] = await poll(confirm_link, "the opt-in mail")
-        welcome = await web.get(confirm)
+        asked = await web.get(confirm)
+        assert asked.status_code == 200, asked.text
+        assert "Bekräfta ditt medlemskap" in asked.text
+        welcome = await web.post(confirm)
         assert welcome.status_code == 200, welcome.text
         assert "Välkommen till medborgarpanelen" in welcome.text
-        again = await web.get(confirm)
+        again = await web.post(confirm)
         assert again.status_code == 409
         assert "Länken har redan använts" in again.text
 
