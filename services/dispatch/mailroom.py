@@ -70,6 +70,23 @@ RECORD_RETRIES = (0.2, 1.0, 3.0)
 """Pauses between attempts to record a mail that went out (a store hiccup must not resend it)."""
 
 
+def _lease_ms() -> int:
+    """``CLAIM_LEASE`` in milliseconds (read at each use, so settings and tests can change it)."""
+    return int(CLAIM_LEASE.total_seconds() * 1000)
+
+
+def _ms(moment: datetime) -> int:
+    """A time as epoch milliseconds: leases are numbers, because the embedded store keeps a
+    datetime written by ``$set`` as a string, which no longer compares with times."""
+    return int(moment.timestamp() * 1000)
+
+
+def _expired(record: Document, now_ms: int) -> Any:
+    """The filter on ``lease_until_ms`` that matches this claim only while its lease is over
+    (a claim from before leases were numbers has none, and is over)."""
+    return {"$lt": now_ms} if record.get("lease_until_ms") is not None else None
+
+
 class ContactMissing(Exception):
     """The contact has not reached the replica yet; retried with back-off."""
 
@@ -184,7 +201,8 @@ class Mailroom:
         """Claim the batch's messages; per command: its mail, None if sent before, or why not."""
         db = self._rt.db
         now = datetime.now(UTC)
-        lease_until = now + CLAIM_LEASE
+        now_ms = _ms(now)
+        lease_until = now_ms + _lease_ms()
         token = uuid.uuid4().hex
         contacts = {
             d["_id"]: d
@@ -220,17 +238,26 @@ class Mailroom:
             record = records.get(cmds[i].message_id)
             if record is not None and record["state"] == "sent":
                 results[i] = None
-            elif record is not None and record["lease_until"] < now:
+            elif record is not None and (record.get("lease_until_ms") or 0) < now_ms:
                 takeovers.append(i)  # its sender died (or gave the claim back)
             else:
-                results[i] = self._in_flight(cmds[i], record, now)
+                results[i] = self._in_flight(cmds[i], record, now_ms)
         if takeovers:
             # Matches only while the lease is still over, so one claimant wins it; the token
             # read back says which.
-            expired = {"state": "sending", "lease_until": {"$lt": now}}
-            claim = {"$set": {"lease_until": lease_until, "owner": self.owner, "claim": token}}
+            claim = {"$set": {"lease_until_ms": lease_until, "owner": self.owner, "claim": token}}
             await db.messages.bulk_write(
-                [UpdateOne({"_id": cmds[i].message_id, **expired}, claim) for i in takeovers],
+                [
+                    UpdateOne(
+                        {
+                            "_id": cmds[i].message_id,
+                            "state": "sending",
+                            "lease_until_ms": _expired(records[cmds[i].message_id], now_ms),
+                        },
+                        claim,
+                    )
+                    for i in takeovers
+                ],
                 ordered=False,
             )
             records = await self._states(cmds, takeovers)
@@ -241,7 +268,7 @@ class Mailroom:
                 elif record is not None and record["state"] == "sent":
                     results[i] = None
                 else:
-                    results[i] = self._in_flight(cmds[i], record, now)
+                    results[i] = self._in_flight(cmds[i], record, now_ms)
         return results
 
     async def _states(self, cmds: Sequence[SendMessage], which: list[int]) -> dict[str, Document]:
@@ -250,7 +277,7 @@ class Mailroom:
             d["_id"]: d
             for d in await self._rt.db.messages.find(
                 {"_id": {"$in": [cmds[i].message_id for i in which]}},
-                {"state": 1, "lease_until": 1, "claim": 1},
+                {"state": 1, "lease_until_ms": 1, "claim": 1},
             ).to_list()
         }
 
@@ -259,7 +286,7 @@ class Mailroom:
         cmds: Sequence[SendMessage],
         inserts: list[int],
         now: datetime,
-        lease_until: datetime,
+        lease_until: int,
         token: str,
         results: list[Outgoing | BaseException | None],
     ) -> list[int]:
@@ -304,7 +331,7 @@ class Mailroom:
         return Outgoing(contact["email"], data)
 
     def _claim_document(
-        self, cmd: SendMessage, now: datetime, lease_until: datetime, token: str
+        self, cmd: SendMessage, now: datetime, lease_until: int, token: str
     ) -> Document:
         return {
             "_id": cmd.message_id,
@@ -313,16 +340,16 @@ class Mailroom:
             "channel": cmd.channel,
             "template": cmd.template,
             "state": "sending",
-            "lease_until": lease_until,
+            "lease_until_ms": lease_until,
             "owner": self.owner,
             "claim": token,
             "correlation_id": cmd.correlation_id,
             "created_at": now,
         }
 
-    def _in_flight(self, cmd: SendMessage, record: Document | None, now: datetime) -> Exception:
-        lease_until = (record or {}).get("lease_until")
-        left = (lease_until - now).total_seconds() if lease_until is not None else 0.0
+    def _in_flight(self, cmd: SendMessage, record: Document | None, now_ms: int) -> Exception:
+        lease_until = (record or {}).get("lease_until_ms")
+        left = (lease_until - now_ms) / 1000 if lease_until is not None else 0.0
         # Try again just after the holder's lease would end; at once if it already has.
         delay = min(max(left, 0.0), CLAIM_LEASE.total_seconds()) + 1.0
         return SendInFlight(f"another sender holds {cmd.message_id}", delay)
@@ -379,7 +406,7 @@ class Mailroom:
     async def _release(self, ids: Sequence[str]) -> list[None]:
         await self._rt.db.messages.update_many(
             {"_id": {"$in": list(ids)}, "state": "sending", "owner": self.owner},
-            {"$set": {"lease_until": datetime.now(UTC)}},
+            {"$set": {"lease_until_ms": _ms(datetime.now(UTC))}},
         )
         return [None] * len(ids)
 
@@ -391,7 +418,7 @@ class Mailroom:
             return 0
         result = await self._rt.db.messages.update_many(
             {"_id": {"$in": list(self._held)}, "state": "sending", "owner": self.owner},
-            {"$set": {"lease_until": datetime.now(UTC) + CLAIM_LEASE}},
+            {"$set": {"lease_until_ms": _ms(datetime.now(UTC)) + _lease_ms()}},
         )
         return int(result.matched_count)
 

@@ -177,3 +177,43 @@ async def _claims_left(infra: Infra, ids: set[str]) -> set[str]:
         return {d["_id"] for d in docs}
     finally:
         await client.close()
+
+
+async def test_a_claim_renewed_by_the_heartbeat_is_taken_over_after_a_crash(
+    infra: Infra, devtools: DevTools, monkeypatch: Any
+) -> None:
+    """The lease a heartbeat wrote still compares with the time (the embedded store keeps a
+    datetime written by ``$set`` as a string: leases are numbers for that reason)."""
+    monkeypatch.setattr(bus, "ACK_WAIT_SECONDS", 3.0)
+    monkeypatch.setattr(bus, "BACKOFF_SECONDS", (0.2, 0.5, 1.0))
+    monkeypatch.setattr(mailroom, "CLAIM_LEASE", timedelta(seconds=2))
+    first = _dispatch(infra, devtools)
+    await first.start()
+    member = str(uuid.uuid4())
+    await first.runtime.db.contacts.insert_one(
+        {"_id": f"{T}:{member}", "tenant": T, "member_id": member, "email": "renewed@ale.example"}
+    )
+    devtools.smtp.pause()
+    command = _invitation(member)
+    await bus.publish(first.runtime.js, command)
+    await wait_until(lambda: devtools.smtp.held > 0, timeout=15, what="the send held")
+    assert await first.runtime.extras["mailroom"].renew() == 1  # the heartbeat
+    first.broker.config.broker_config.graceful_timeout = 0.5
+    await first.stop()
+
+    second = _dispatch(infra, devtools)
+    await second.start()
+    try:
+        devtools.smtp.resume()
+        await wait_until(
+            lambda: _mails(devtools).get("renewed@ale.example") == 1,
+            timeout=30,
+            what="the mail sent by the new instance",
+        )
+        doc = await second.runtime.db.messages.find_one({"_id": command.message_id})
+        assert doc is not None
+        assert doc["owner"] == second.runtime.extras["mailroom"].owner
+        assert await list_dead_letters(second.runtime.js) == []
+    finally:
+        devtools.smtp.resume()
+        await second.stop()
