@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -138,46 +138,105 @@ def _member_events(
     return contact, enrolled
 
 
+MAIL_INTERVAL = timedelta(hours=3)
+"""At most one opt-in mail per address in this long, however often (and from wherever) the
+address is signed up: the sign-up form cannot be used to flood someone's inbox."""
+
+
+def _ms_of(span: timedelta) -> int:
+    return int(span.total_seconds() * 1000)
+
+
+def _ms(moment: datetime) -> int:
+    """A time as epoch milliseconds: the embedded store keeps a datetime written by ``$set``
+    as a string, so times that are updated and compared are kept as numbers."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return int(aware.timestamp() * 1000)
+
+
 async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
-    """Record a sign-up as pending and send the double opt-in mail."""
+    """Record a sign-up as pending and send the double opt-in mail.
+
+    Signing up again before confirming sends a new mail only if the last one went out more
+    than ``MAIL_INTERVAL`` ago, and never makes an earlier link stop working: every link sent
+    is a document of its own (``signup_tokens``, keyed by the token's hash) until it expires.
+    """
     council = await _council_name(rt, cmd.tenant)
     member = _details(cmd)
     email = member.email
     token = new_token()
+    hashed = token_hash(token)
+    # The link exists before the mail that carries it can go out.
+    await rt.db.signup_tokens.update_one(
+        {"_id": hashed},
+        {
+            "$setOnInsert": {
+                "tenant": cmd.tenant,
+                "member_id": cmd.member_id,
+                "created_at": cmd.occurred_at,
+            }
+        },
+        upsert=True,
+    )
     contact = ContactRecorded.follow(cmd, member_id=cmd.member_id, email=email, locale=cmd.locale)
     document = {
         **_member_document(
             cmd, member, consent_version=cmd.consent_version, state="pending", source="web"
         ),
-        "token_hash": token_hash(token),
+        "mailed_at_ms": _ms(cmd.occurred_at),
     }
     try:
         await rt.db.members.insert_one(
             new_document(document, contact, _confirmation(rt, cmd, cmd.member_id, council, token))
         )
     except DuplicateKeyError:
-        existing = await rt.db.members.find_one({"tenant": cmd.tenant, "email": email})
-        if existing is None or existing.get("enrolled_by") == cmd.message_id:
-            return  # a redelivery of a sign-up already recorded
-        if existing["state"] == "pending":
-            # Signed up again before confirming: a new link replaces the old one.
-            await rt.db.members.update_one(
-                {"_id": existing["_id"], "state": "pending"},
-                with_outbox(
-                    {"$set": {"token_hash": token_hash(token), "enrolled_by": cmd.message_id}},
-                    _confirmation(rt, cmd, existing["_id"], council, token),
-                ),
-            )
-            await rt.flush("members", [existing["_id"]])
-        return  # already active: say nothing that would reveal membership to a stranger
+        await _signed_up_again(rt, cmd, council, token)
+        return
     await counts.move(rt, cmd.tenant, pending=1)
     await rt.flush("members", [cmd.member_id])
 
 
+async def _signed_up_again(rt: Runtime, cmd: EnrolMember, council: str, token: str) -> None:
+    """A sign-up for an address already here: a new mail only if the last is old enough."""
+    hashed = token_hash(token)
+    existing = await rt.db.members.find_one(
+        {"tenant": cmd.tenant, "email": _checked_email(cmd.email)}
+    )
+    if existing is None or existing.get("enrolled_by") == cmd.message_id:
+        return  # a redelivery of a sign-up already recorded
+    last = existing.get("mailed_at_ms") or _ms(existing["created_at"])
+    if existing["state"] != "pending" or _ms(cmd.occurred_at) - last < _ms_of(MAIL_INTERVAL):
+        # Already a member (say nothing that would tell a stranger so), or mailed recently:
+        # the link in that mail stays the one to use.
+        await rt.db.signup_tokens.delete_one({"_id": hashed, "member_id": cmd.member_id})
+        return
+    await rt.db.signup_tokens.update_one({"_id": hashed}, {"$set": {"member_id": existing["_id"]}})
+    result = await rt.db.members.update_one(
+        # Guarded by the last mail's time: of concurrent sign-ups, one sends.
+        {"_id": existing["_id"], "state": "pending", "mailed_at_ms": existing.get("mailed_at_ms")},
+        with_outbox(
+            {"$set": {"mailed_at_ms": _ms(cmd.occurred_at), "enrolled_by": cmd.message_id}},
+            _confirmation(rt, cmd, existing["_id"], council, token),
+        ),
+    )
+    if result.matched_count:
+        await rt.flush("members", [existing["_id"]])
+    else:
+        await rt.db.signup_tokens.delete_one({"_id": hashed})
+
+
+async def _member_of_link(rt: Runtime, tenant: str, hashed: str) -> Document | None:
+    """The member an opt-in link belongs to (links made before ``signup_tokens`` sit on the
+    member document itself)."""
+    link = await rt.db.signup_tokens.find_one({"_id": hashed, "tenant": tenant})
+    if link is not None:
+        return await rt.db.members.find_one({"_id": link["member_id"], "tenant": tenant})
+    return await rt.db.members.find_one({"tenant": tenant, "token_hash": hashed})
+
+
 async def confirm_membership(rt: Runtime, cmd: ConfirmMembership) -> None:
     """Activate the member whose link this is; the outcome is kept for the portal."""
-    hashed = token_hash(cmd.token)
-    member = await rt.db.members.find_one({"tenant": cmd.tenant, "token_hash": hashed})
+    member = await _member_of_link(rt, cmd.tenant, token_hash(cmd.token))
     status, reason = "done", None
     if member is None:
         status, reason = "refused", "unknown_token"
@@ -190,7 +249,7 @@ async def confirm_membership(rt: Runtime, cmd: ConfirmMembership) -> None:
             district=member["district"],
         )
         result = await rt.db.members.update_one(
-            {"_id": member["_id"], "state": "pending", "token_hash": hashed},
+            {"_id": member["_id"], "tenant": cmd.tenant, "state": "pending"},
             with_outbox(
                 {
                     "$set": {
