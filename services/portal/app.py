@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import structlog
@@ -76,12 +76,28 @@ class Edge:
         metrics: PortalMetrics,
         secure_cookies: bool,
         hsts: bool,
+        public_origin: str,
     ) -> None:
         self.app = app
         self.catalogues = catalogues
         self.metrics = metrics
         self.secure_cookies = secure_cookies
         self.hsts = hsts
+        self.public_origin = public_origin
+
+    def _same_origin(self, headers: dict[str, str], scope: Scope) -> bool:
+        """Whether a POST comes from the portal's own pages (or from no browser at all).
+
+        Browsers name the page's origin in ``Origin`` on every cross-site POST; one that is
+        neither the public URL's nor the address this request was sent to is another site
+        making its visitor post (sign-up, confirmation, answers, login). No ``Origin``: not a
+        browser's cross-site request (API clients, curl), which CSRF tokens cover anyway.
+        """
+        origin = headers.get("origin")
+        if origin is None:
+            return True
+        own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}".lower()
+        return origin.lower() in {self.public_origin, own}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,6 +113,7 @@ class Edge:
         cid = incoming if _CORRELATION_RE.fullmatch(incoming) else str(uuid.uuid4())
         path: str = scope["path"]
         method = scope["method"] if scope["method"] in METHODS else "other"
+        foreign = scope["method"] == "POST" and not self._same_origin(headers, scope)
         status = 500
         started = time.perf_counter()
 
@@ -124,7 +141,10 @@ class Edge:
         try:
             with structlog.contextvars.bound_contextvars(correlation_id=cid):
                 try:
-                    await self.app(scope, receive, send_with_headers)
+                    if foreign:
+                        await _forbidden(send_with_headers)
+                    else:
+                        await self.app(scope, receive, send_with_headers)
                 finally:
                     route = scope.get("route")
                     template = getattr(route, "path", None) or "unmatched"
@@ -140,6 +160,26 @@ class Edge:
                     )
         finally:
             correlation_id.reset(token)
+
+
+async def _forbidden(send: Send) -> None:
+    body = "Formuläret kom från en annan webbplats. / The form came from another site.".encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _cookie(header: str, name: str) -> str | None:
@@ -217,6 +257,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
         metrics=metrics,
         secure_cookies=settings.cookies_secure,
         hsts=settings.served_over_https,
+        public_origin=_origin(settings.portal_url),
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
 from contracts.recruitment import EnrolMember
 from services.portal.accounts import create_account
@@ -87,3 +88,27 @@ async def test_the_local_stack_over_http_has_neither(client: httpx.AsyncClient) 
     response = await client.get("/?lang=en")
     assert "Secure" not in response.headers["set-cookie"]
     assert "strict-transport-security" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "path", ["/t/gnosjo/join", f"/t/gnosjo/join/confirm/{'t' * 43}", "/t/gnosjo/staff/login"]
+)
+async def test_another_site_cannot_make_its_visitors_post_our_forms(
+    client: httpx.AsyncClient, gateway: FakeGateway, path: str
+) -> None:
+    for origin in ("https://evil.example", "null"):
+        response = await client.post(path, data=JOIN, headers={"origin": origin})
+        assert response.status_code == 403
+    assert gateway.commands == []
+
+
+async def test_our_own_pages_and_clients_without_origin_may_post(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    own = await client.post("/t/gnosjo/join", data=JOIN, headers={"origin": "http://testserver"})
+    public = await client.post(
+        "/t/gnosjo/join", data=JOIN, headers={"origin": "http://127.0.0.1:8000"}
+    )
+    plain = await client.post("/t/gnosjo/join", data=JOIN)
+    assert [own.status_code, public.status_code, plain.status_code] == [303, 303, 303]
+    assert len(gateway.sent(EnrolMember)) == 3
