@@ -22,14 +22,14 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "confirm_membership": {
         "sv": (
             "Bekräfta att du vill vara med i medborgarpanelen",
-            "Hej!\n\nTack för att du vill vara med i $council medborgarpanel. "
-            "Bekräfta din anmälan genom att öppna länken:\n\n$link\n\n"
+            "Hej!\n\nTack för att du vill vara med i medborgarpanelen i $council. "
+            "Bekräfta din anmälan genom att öppna länken och trycka på knappen:\n\n$link\n\n"
             "Om det inte var du som anmälde dig kan du bortse från det här meddelandet.\n",
         ),
         "en": (
             "Confirm that you want to join the citizen panel",
-            "Hello,\n\nThank you for signing up to the $council citizen panel. "
-            "Confirm by opening this link:\n\n$link\n\n"
+            "Hello,\n\nThank you for signing up to the citizen panel of $council. "
+            "Confirm by opening this link and pressing the button:\n\n$link\n\n"
             "If you did not sign up, you can ignore this message.\n",
         ),
     },
