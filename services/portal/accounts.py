@@ -132,17 +132,76 @@ async def create_account(
     return Account(username=name, tenant=tenant, role=role)
 
 
+FREE_FAILURES: Final = 5
+"""Wrong passwords in a row an account may get before it is locked for a while."""
+FIRST_LOCK_SECONDS: Final = 60
+LONGEST_LOCK_SECONDS: Final = 3600
+FORGET_AFTER_MS: Final = 24 * 3600 * 1000
+"""Wrong passwords count towards a lock for a day."""
+
+
+class AccountLocked(Exception):
+    """Too many wrong passwords for this username: no password is checked until
+    ``retry_after`` seconds have passed."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("account locked after repeated failures")
+        self.retry_after = retry_after
+
+
+def _now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+async def _check_not_locked(db: AsyncDatabase[Document], name: str) -> None:
+    doc = await db.login_failures.find_one({"_id": name})
+    left = int((doc or {}).get("locked_until_ms") or 0) - _now_ms()
+    if left > 0:
+        raise AccountLocked(max(1, -(-left // 1000)))
+
+
+async def _count_failure(db: AsyncDatabase[Document], name: str) -> None:
+    """One more wrong password; past ``FREE_FAILURES`` the lock doubles each time, to an hour.
+
+    Kept per username in the portal's database, so every replica sees the same count, and for
+    unknown usernames too, so the lock does not tell which accounts exist.
+    """
+    now = _now_ms()
+    # Failures older than a day are forgotten (which also keeps the collection small).
+    await db.login_failures.delete_many({"last_ms": {"$lt": now - FORGET_AFTER_MS}})
+    await db.login_failures.update_one(
+        {"_id": name}, {"$inc": {"failures": 1}, "$set": {"last_ms": now}}, upsert=True
+    )
+    doc = await db.login_failures.find_one({"_id": name})
+    failures = int((doc or {}).get("failures") or 1)
+    if failures >= FREE_FAILURES:
+        seconds = min(FIRST_LOCK_SECONDS * 2 ** (failures - FREE_FAILURES), LONGEST_LOCK_SECONDS)
+        # Epoch milliseconds: the embedded store keeps a datetime written by $set as a string.
+        await db.login_failures.update_one(
+            {"_id": name}, {"$set": {"locked_until_ms": now + seconds * 1000}}
+        )
+
+
 async def authenticate(db: AsyncDatabase[Document], username: str, password: str) -> Account | None:
-    """The account whose username and password these are, or None."""
+    """The account whose username and password these are, or None.
+
+    Raises ``AccountLocked`` while the username is locked after repeated wrong passwords
+    (whatever the client address: the per-address limit is a separate one).
+    """
     name = normalise_username(username)
+    if name:
+        await _check_not_locked(db, name)
     doc = await db.accounts.find_one({"_id": name}) if name else None
     stored = str(doc["password_hash"]) if doc else _DUMMY_HASH
     try:
         await asyncio.to_thread(_hasher.verify, stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
+        if name:
+            await _count_failure(db, name)
         return None
     if doc is None:
         return None
+    await db.login_failures.delete_one({"_id": name})
     if _hasher.check_needs_rehash(stored):
         rehashed = await asyncio.to_thread(_hasher.hash, password)
         await db.accounts.update_one({"_id": name}, {"$set": {"password_hash": rehashed}})

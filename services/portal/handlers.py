@@ -378,7 +378,12 @@ class Portal:
 
         An account of another council is refused exactly like a wrong password.
         """
-        account = await accounts.authenticate(self.db, username, password)
+        try:
+            account = await accounts.authenticate(self.db, username, password)
+        except accounts.AccountLocked as exc:
+            self.metrics.rate_limited.labels("login_account").inc()
+            log.info("login refused", reason="account locked")
+            raise RateLimited("login_account", exc.retry_after) from None
         if account is None:
             log.info("login refused", reason="credentials")
             return None

@@ -53,12 +53,13 @@ def settings(store_url: str) -> PortalSettings:
 
 @asynccontextmanager
 async def running(settings: PortalSettings, gateway: FakeGateway) -> AsyncIterator[FastAPI]:
-    """A started portal app (lifespan entered) with empty account and session collections."""
+    """A started portal app (lifespan entered) with no accounts, sessions or login failures."""
     application = create_app(settings, gateway)
     async with application.router.lifespan_context(application):
         db = application.state.portal.db
         await db.accounts.delete_many({})
         await db.sessions.delete_many({})
+        await db.login_failures.delete_many({})
         yield application
 
 
