@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        forwarded_allow_ips=settings.portal_trusted_proxies,
     )
 
 

@@ -7,6 +7,7 @@ to NATS at start. The app stores only staff accounts and sessions (database
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 import uuid
@@ -249,6 +250,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.ops_networks = _ops_networks(settings.portal_ops_networks)
     app.state.catalogues = catalogues
     app.state.templates = build_environment(catalogues)
     app.add_middleware(
@@ -267,7 +269,25 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     return app
 
 
+def _ops_networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    parts = (n.strip() for n in spec.split(","))
+    return tuple(ipaddress.ip_network(n, strict=False) for n in parts if n)
+
+
+def _from_ops_network(request: Request) -> bool:
+    """Whether the client is in ``PORTAL_OPS_NETWORKS`` (monitoring, load balancers)."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    networks = request.app.state.ops_networks
+    return any(address in network for network in networks)
+
+
 def _add_operations(app: FastAPI, metrics: PortalMetrics) -> None:
+    """Liveness for everyone; the detailed readiness and the metrics for the ops networks."""
+
     @app.get("/health/live", include_in_schema=False)
     async def live() -> dict[str, str]:
         return {"status": "ok", "service": "portal"}
@@ -277,16 +297,15 @@ def _add_operations(app: FastAPI, metrics: PortalMetrics) -> None:
         portal: Portal = request.app.state.portal
         checks = await portal.readiness()
         not_ready = [name for name, state in checks.items() if state != "ok"]
-        body: dict[str, Any] = {
-            "status": "unavailable" if not_ready else "ok",
-            "service": "portal",
-            "not_ready": not_ready,
-            "checks": checks,
-        }
+        body: dict[str, Any] = {"status": "unavailable" if not_ready else "ok"}
+        if _from_ops_network(request):
+            body.update(service="portal", not_ready=not_ready, checks=checks)
         return JSONResponse(body, status_code=503 if not_ready else 200)
 
     @app.get("/metrics", include_in_schema=False)
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        if not _from_ops_network(request):
+            raise StarletteHTTPException(status_code=404)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -15,6 +15,13 @@ class PortalSettings(ServiceSettings):
     portal_secure_cookies: bool | None = None
     """Mark cookies Secure; unset, they are Secure whenever ``PORTAL_URL`` is ``https://``
     (every installation but the local stack)."""
+    portal_ops_networks: str = "127.0.0.0/8,::1/128"
+    """Networks (comma-separated CIDRs) that may read ``/metrics`` and the detailed
+    ``/health/ready``; everyone else gets 404 and a bare status."""
+    portal_trusted_proxies: str = "127.0.0.1"
+    """Reverse proxies (addresses or CIDRs, comma-separated, ``*`` for any) whose
+    ``X-Forwarded-For``/``-Proto`` are believed: the client address that rate limits and the
+    ops networks see is then the one the proxy names."""
     portal_max_body_bytes: int = 256 * 1024
     """Largest request body accepted (JSON or form), refused with 413 before it is parsed."""
     portal_session_hours: float = 8.0

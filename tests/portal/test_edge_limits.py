@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from contracts.recruitment import EnrolMember
 from services.portal.accounts import create_account
@@ -112,3 +113,33 @@ async def test_our_own_pages_and_clients_without_origin_may_post(
     plain = await client.post("/t/gnosjo/join", data=JOIN)
     assert [own.status_code, public.status_code, plain.status_code] == [303, 303, 303]
     assert len(gateway.sent(EnrolMember)) == 3
+
+
+async def test_metrics_and_detailed_health_only_for_the_ops_networks(app: FastAPI) -> None:
+    outside = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("203.0.113.5", 4711)),
+        base_url="http://testserver",
+    )
+    async with outside:
+        assert (await outside.get("/metrics")).status_code == 404
+        ready = await outside.get("/health/ready")
+        assert set(ready.json()) == {"status"}  # no names of services or stores
+        assert (await outside.get("/health/live")).status_code == 200
+    inside = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 4711)),
+        base_url="http://testserver",
+    )
+    async with inside:
+        assert (await inside.get("/metrics")).status_code == 200
+        assert "checks" in (await inside.get("/health/ready")).json()
+
+
+async def test_the_ops_networks_are_configurable(
+    settings: PortalSettings, gateway: FakeGateway
+) -> None:
+    monitoring = settings.model_copy(update={"portal_ops_networks": "10.20.0.0/16"})
+    async with running(monitoring, gateway) as application:
+        for host, status in (("10.20.3.4", 200), ("127.0.0.1", 404)):
+            transport = httpx.ASGITransport(app=application, client=(host, 4711))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                assert (await http.get("/metrics")).status_code == status
