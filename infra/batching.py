@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -80,3 +81,27 @@ class Batcher(Generic[T, R]):
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+
+class _Dated(Protocol):
+    """An event about one member (read-only fields, as frozen messages have)."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def member_id(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+
+
+E = TypeVar("E", bound=_Dated)
+
+
+def latest_per_member(events: Sequence[E]) -> dict[str, E]:
+    """The newest of each member's events in a batch, keyed ``tenant:member_id``."""
+    latest: dict[str, E] = {}
+    for event in events:
+        key = f"{event.tenant}:{event.member_id}"
+        if key not in latest or event.occurred_at >= latest[key].occurred_at:
+            latest[key] = event
+    return latest

@@ -85,3 +85,19 @@ async def stack(infra: Infra, tmp_path: Path) -> AsyncIterator[Stack]:
         for service in services.values():
             await service.stop()
         await tools.stop()
+
+
+async def register_council(stack: Stack, tenant: str) -> None:
+    """Register a council and wait until recruitment lists it."""
+    from contracts.recruitment import ListTenants, RegisterTenant, TenantList
+    from devstack.testing import wait_until
+    from infra.bus import publish
+    from infra.queries import ask
+
+    await publish(stack.js, RegisterTenant(tenant=tenant, display_name=tenant.title()))
+
+    async def known() -> bool:
+        reply = await ask(stack.nc, ListTenants(tenant="region"), TenantList)
+        return reply is not None and tenant in {t.tenant for t in reply.tenants}
+
+    await wait_until(known, timeout=10, what=f"council {tenant}")

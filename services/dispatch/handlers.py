@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from contracts.dispatch import SendMessage
 from contracts.recruitment import ContactRecorded
-from infra.batching import Batcher
+from infra.batching import Batcher, latest_per_member
 from infra.service import Runtime
 from infra.store import insert_or_set
 from services.dispatch.mailroom import ContactMissing, Mailroom, SendInFlight
@@ -28,11 +28,7 @@ async def contact_recorded(rt: Runtime, evt: ContactRecorded) -> None:
             # One document per contact, with its latest event. New ones are inserted in one
             # operation; those already there (a redelivery) are upserted with the same values.
             # If a write fails, every delivery of the batch is retried: both are idempotent.
-            latest: dict[str, ContactRecorded] = {}
-            for e in events:
-                key = f"{e.tenant}:{e.member_id}"
-                if key not in latest or e.occurred_at >= latest[key].occurred_at:
-                    latest[key] = e
+            latest = latest_per_member(events)
             values = {
                 key: {
                     "member_id": e.member_id,

@@ -33,7 +33,7 @@ from contracts.rounds import (
     SubmitResponse,
 )
 from infra import outcomes
-from infra.batching import Batcher
+from infra.batching import Batcher, latest_per_member
 from infra.bus import Rejected
 from infra.service import Runtime
 from infra.store import DUPLICATE_KEY, Document, insert_or_set, new_document, with_outbox
@@ -60,11 +60,7 @@ async def member_enrolled(rt: Runtime, evt: MemberEnrolled) -> None:
             # One document per panelist, with its latest event. New ones are inserted in one
             # operation; those already there (a redelivery) are upserted with the same values.
             # If a write fails, every delivery of the batch is retried: both are idempotent.
-            latest: dict[str, MemberEnrolled] = {}
-            for e in events:
-                key = f"{e.tenant}:{e.member_id}"
-                if key not in latest or e.occurred_at >= latest[key].occurred_at:
-                    latest[key] = e
+            latest = latest_per_member(events)
             values = {
                 key: {
                     "member_id": e.member_id,

@@ -8,26 +8,12 @@ from contracts.dispatch import SendMessage
 from contracts.recruitment import (
     EnrolMember,
     ImportMember,
-    ListTenants,
-    RegisterTenant,
-    TenantList,
 )
 from contracts.subjects import subject_for
 from devstack.testing import wait_until
 from infra.bus import publish
 from infra.deadletter import list_dead_letters
-from infra.queries import ask
-from tests.conftest import Stack
-
-
-async def _council(stack: Stack, tenant: str) -> None:
-    await publish(stack.js, RegisterTenant(tenant=tenant, display_name=tenant.title()))
-
-    async def known() -> bool:
-        reply = await ask(stack.nc, ListTenants(tenant="region"), TenantList)
-        return reply is not None and tenant in {t.tenant for t in reply.tenants}
-
-    await wait_until(known, timeout=10, what=f"council {tenant}")
+from tests.conftest import Stack, register_council
 
 
 def _mail_count(stack: Stack, to: str) -> int:
@@ -35,7 +21,7 @@ def _mail_count(stack: Stack, to: str) -> int:
 
 
 async def test_a_message_delivered_twice_has_one_effect(stack: Stack) -> None:
-    await _council(stack, "ale")
+    await register_council(stack, "ale")
     member = str(uuid.uuid4())
     await publish(
         stack.js,
@@ -117,7 +103,7 @@ async def test_unknown_council_and_unknown_template_are_dead_lettered(stack: Sta
         return any("unknown tenant" in x.error for x in await list_dead_letters(stack.js))
 
     await wait_until(filed, timeout=10, what="unknown council dead-lettered")
-    await _council(stack, "kinda")
+    await register_council(stack, "kinda")
     member = str(uuid.uuid4())
     await publish(
         stack.js,
@@ -148,7 +134,7 @@ async def test_concurrent_copies_of_one_message_send_one_mail(stack: Stack) -> N
 
     from services.dispatch import handlers
 
-    await _council(stack, "tyreso")
+    await register_council(stack, "tyreso")
     member = str(uuid.uuid4())
     rt = stack.services["dispatch"].runtime
     await rt.db.contacts.insert_one(

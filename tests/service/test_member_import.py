@@ -22,7 +22,6 @@ from contracts.recruitment import (
     MemberRow,
     MembershipOutcome,
     Outcome,
-    RegisterTenant,
     TenantList,
 )
 from contracts.subjects import subject_for
@@ -32,17 +31,7 @@ from infra.deadletter import list_dead_letters
 from infra.queries import ask
 from services.recruitment import counts, handlers
 from services.recruitment.app import create_service as recruitment
-from tests.conftest import PORTAL_URL, Stack
-
-
-async def _council(stack: Stack, tenant: str) -> None:
-    await publish(stack.js, RegisterTenant(tenant=tenant, display_name=tenant.title()))
-
-    async def known() -> bool:
-        reply = await ask(stack.nc, ListTenants(tenant="region"), TenantList)
-        return reply is not None and tenant in {t.tenant for t in reply.tenants}
-
-    await wait_until(known, timeout=10, what=f"council {tenant}")
+from tests.conftest import PORTAL_URL, Stack, register_council
 
 
 async def _counters(stack: Stack, tenant: str) -> tuple[int, int]:
@@ -116,7 +105,7 @@ async def _settled(stack: Stack, tenant: str, expected: set[str]) -> None:
 
 async def test_a_batch_with_bad_rows_imports_the_good_ones_once(stack: Stack) -> None:
     t = "ale"
-    await _council(stack, t)
+    await register_council(stack, t)
     existing = str(uuid.uuid4())
     await publish(
         stack.js,
@@ -183,7 +172,7 @@ async def test_a_batch_with_bad_rows_imports_the_good_ones_once(stack: Stack) ->
 
 async def test_copies_of_a_batch_change_nothing_twice(stack: Stack) -> None:
     t = "kinda"
-    await _council(stack, t)
+    await register_council(stack, t)
     rows = [_row(n, t) for n in range(200)]
     rows[3] = _row(3, t, email="broken")
     cmd = _import(t, rows, import_id="twice")
@@ -225,7 +214,7 @@ async def test_copies_of_a_batch_change_nothing_twice(stack: Stack) -> None:
 
 async def test_a_batch_handled_again_after_a_crash_reports_the_same(stack: Stack) -> None:
     t = "tyreso"
-    await _council(stack, t)
+    await register_council(stack, t)
     rt = stack.services["recruitment"].runtime
     rows = [_row(n, t) for n in range(50)]
     rows[7] = _row(7, t, email=rows[1].email)
@@ -262,7 +251,7 @@ def _token(stack: Stack, tenant: str, address: str) -> str | None:
 
 async def test_counters_follow_sign_up_confirmation_and_imports(stack: Stack) -> None:
     t = "gnosjo"
-    await _council(stack, t)
+    await register_council(stack, t)
     for n in range(3):
         await publish(
             stack.js,
@@ -318,7 +307,7 @@ async def test_counters_follow_sign_up_confirmation_and_imports(stack: Stack) ->
 
 async def test_reconciliation_corrects_a_wrong_counter(stack: Stack) -> None:
     t = "ale"
-    await _council(stack, t)
+    await register_council(stack, t)
     await publish(stack.js, _import(t, [_row(n, t) for n in range(20)], import_id="r"))
     await _report(stack, t, "r")
     db = stack.services["recruitment"].runtime.db
@@ -346,7 +335,7 @@ async def test_reconciliation_corrects_a_wrong_counter(stack: Stack) -> None:
 
 async def test_an_invalid_batch_is_dead_lettered_without_its_addresses(stack: Stack) -> None:
     t = "kinda"
-    await _council(stack, t)
+    await register_council(stack, t)
     cmd = _import(t, [_row(1, t)], import_id="bad")
     body = cmd.model_dump(mode="json")
     body["rows"] = [body["rows"][0]] * 1001

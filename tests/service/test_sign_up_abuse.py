@@ -13,14 +13,13 @@ from contracts.recruitment import (
     ListTenants,
     MembershipOutcome,
     Outcome,
-    RegisterTenant,
     TenantList,
 )
 from devstack.testing import wait_until
 from infra.bus import publish
 from infra.queries import ask
 from services.recruitment.handlers import MAIL_INTERVAL
-from tests.conftest import PORTAL_URL, Stack
+from tests.conftest import PORTAL_URL, Stack, register_council
 
 T = "ale"
 
@@ -33,13 +32,7 @@ EMAIL = "sara@example.se"
 
 
 async def _council(stack: Stack) -> None:
-    await publish(stack.js, RegisterTenant(tenant=T, display_name="Ale kommun"))
-
-    async def known() -> bool:
-        reply = await ask(stack.nc, ListTenants(tenant="region"), TenantList)
-        return reply is not None and T in {t.tenant for t in reply.tenants}
-
-    await wait_until(known, timeout=10, what="council")
+    await register_council(stack, T)
 
 
 def _sign_up() -> EnrolMember:
