@@ -39,7 +39,9 @@ class DeadLetter:
     data: bytes
 
     def summary(self) -> dict[str, object]:
-        """A JSON-friendly view (the body as text, cut short)."""
+        """A JSON-friendly view without personal data: the body's size, its field names and
+        its envelope (message id, council, correlation), never its values (addresses, tokens,
+        answers)."""
         return {
             "seq": self.sequence,
             "subject": self.subject,
@@ -49,8 +51,24 @@ class DeadLetter:
             "delivered": self.delivered,
             "failed_at": self.failed_at,
             "original_message_id": self.original_message_id,
-            "data": self.data[:300].decode("utf-8", "replace"),
+            "body": _shape(self.data),
         }
+
+
+ENVELOPE_FIELDS = ("message_id", "tenant", "correlation_id", "schema_version")
+"""Body fields the summary shows with their values: identifiers, never personal data."""
+
+
+def _shape(data: bytes) -> dict[str, object]:
+    """What a body holds, by name: enough to tell what failed, nothing about whom."""
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError):
+        return {"bytes": len(data), "json": False}
+    if not isinstance(parsed, dict):
+        return {"bytes": len(data), "json": True, "fields": None}
+    shown = {k: parsed[k] for k in ENVELOPE_FIELDS if isinstance(parsed.get(k), str | int)}
+    return {"bytes": len(data), "json": True, "fields": sorted(parsed), **shown}
 
 
 async def list_dead_letters(js: JetStreamContext, limit: int = 100) -> list[DeadLetter]:
