@@ -14,7 +14,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from infra.store import Document, insert_or_set
+
+if TYPE_CHECKING:
+    from infra.service import Runtime
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -105,3 +110,28 @@ def latest_per_member(events: Sequence[E]) -> dict[str, E]:
         if key not in latest or event.occurred_at >= latest[key].occurred_at:
             latest[key] = event
     return latest
+
+
+async def keep_latest(
+    rt: Runtime, collection: str, event: E, document: Callable[[E], Document]
+) -> None:
+    """Keep ``event`` in a replica: one document per member in ``collection``, keyed
+    ``tenant:member_id``, holding ``document(event)`` of the member's latest event.
+
+    Concurrent deliveries share their writes: a member import arrives as thousands of events at
+    once, and each batch is one insert of the new documents and one update of those already
+    there. A redelivery or a duplicate writes the same values again; if a write fails, every
+    delivery of the batch is retried, which is safe for the same reason.
+    """
+    key = f"replica:{collection}"
+    batcher: Batcher[E, None] | None = rt.extras.get(key)
+    if batcher is None:
+
+        async def work(events: Sequence[E]) -> list[None]:
+            latest = latest_per_member(events)
+            documents = {k: {"tenant": e.tenant, **document(e)} for k, e in latest.items()}
+            await insert_or_set(rt.db[collection], documents)
+            return [None] * len(events)
+
+        batcher = rt.extras[key] = Batcher(work, max_size=200)
+    await batcher.submit(event)

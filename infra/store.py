@@ -8,6 +8,7 @@ locally). Messages to publish ride in the changed document under ``outbox.<messa
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import AsyncMongoClient, UpdateOne
@@ -92,3 +93,17 @@ async def insert_or_set(collection: Any, documents: dict[str, Document]) -> None
             ],
             ordered=False,
         )
+
+
+def epoch_ms(moment: datetime | timedelta | None = None) -> int:
+    """A time (default: now) or a span in milliseconds.
+
+    Times that are updated and then compared (leases, "last mailed") are kept as numbers: the
+    embedded store keeps a datetime written by ``$set`` as a string, which no longer compares
+    with times (see ``../shared/notes/embedded-store.md``). A naive datetime is taken as UTC.
+    """
+    if isinstance(moment, timedelta):
+        return int(moment.total_seconds() * 1000)
+    moment = moment or datetime.now(UTC)
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return int(aware.timestamp() * 1000)

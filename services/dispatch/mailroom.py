@@ -53,7 +53,7 @@ from contracts.dispatch import MessageSent, SendMessage
 from infra.batching import Batcher
 from infra.bus import Rejected, RetryLater
 from infra.service import Runtime
-from infra.store import DUPLICATE_KEY, Document, with_outbox
+from infra.store import DUPLICATE_KEY, Document, epoch_ms, with_outbox
 from infra.tokens import derived_id
 from services.dispatch import templates
 from services.dispatch.channels import ChannelError, SmtpPool, compose, envelope_sender
@@ -71,14 +71,9 @@ RECORD_RETRIES = (0.2, 1.0, 3.0)
 
 
 def _lease_ms() -> int:
-    """``CLAIM_LEASE`` in milliseconds (read at each use, so settings and tests can change it)."""
-    return int(CLAIM_LEASE.total_seconds() * 1000)
-
-
-def _ms(moment: datetime) -> int:
-    """A time as epoch milliseconds: leases are numbers, because the embedded store keeps a
-    datetime written by ``$set`` as a string, which no longer compares with times."""
-    return int(moment.timestamp() * 1000)
+    """``CLAIM_LEASE`` in milliseconds (read at each use, so settings and tests can change it).
+    Leases are epoch milliseconds: see ``infra.store.epoch_ms``."""
+    return epoch_ms(CLAIM_LEASE)
 
 
 def _expired(record: Document, now_ms: int) -> Any:
@@ -201,7 +196,7 @@ class Mailroom:
         """Claim the batch's messages; per command: its mail, None if sent before, or why not."""
         db = self._rt.db
         now = datetime.now(UTC)
-        now_ms = _ms(now)
+        now_ms = epoch_ms(now)
         lease_until = now_ms + _lease_ms()
         token = uuid.uuid4().hex
         contacts = {
@@ -406,7 +401,7 @@ class Mailroom:
     async def _release(self, ids: Sequence[str]) -> list[None]:
         await self._rt.db.messages.update_many(
             {"_id": {"$in": list(ids)}, "state": "sending", "owner": self.owner},
-            {"$set": {"lease_until_ms": _ms(datetime.now(UTC))}},
+            {"$set": {"lease_until_ms": epoch_ms()}},
         )
         return [None] * len(ids)
 
@@ -418,7 +413,7 @@ class Mailroom:
             return 0
         result = await self._rt.db.messages.update_many(
             {"_id": {"$in": list(self._held)}, "state": "sending", "owner": self.owner},
-            {"$set": {"lease_until_ms": _ms(datetime.now(UTC)) + _lease_ms()}},
+            {"$set": {"lease_until_ms": epoch_ms() + _lease_ms()}},
         )
         return int(result.matched_count)
 

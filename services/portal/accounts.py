@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from pymongo.asynchronous.database import AsyncDatabase
 
-from infra.store import Document
+from infra.store import Document, epoch_ms
 
 REGION_ADMIN: Final = "region_admin"
 """The role of accounts that manage every council; they have no tenant."""
@@ -149,13 +149,9 @@ class AccountLocked(Exception):
         self.retry_after = retry_after
 
 
-def _now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)
-
-
 async def _check_not_locked(db: AsyncDatabase[Document], name: str) -> None:
     doc = await db.login_failures.find_one({"_id": name})
-    left = int((doc or {}).get("locked_until_ms") or 0) - _now_ms()
+    left = int((doc or {}).get("locked_until_ms") or 0) - epoch_ms()
     if left > 0:
         raise AccountLocked(max(1, -(-left // 1000)))
 
@@ -166,7 +162,7 @@ async def _count_failure(db: AsyncDatabase[Document], name: str) -> None:
     Kept per username in the portal's database, so every replica sees the same count, and for
     unknown usernames too, so the lock does not tell which accounts exist.
     """
-    now = _now_ms()
+    now = epoch_ms()
     # Failures older than a day are forgotten (which also keeps the collection small).
     await db.login_failures.delete_many({"last_ms": {"$lt": now - FORGET_AFTER_MS}})
     await db.login_failures.update_one(
@@ -176,7 +172,7 @@ async def _count_failure(db: AsyncDatabase[Document], name: str) -> None:
     failures = int((doc or {}).get("failures") or 1)
     if failures >= FREE_FAILURES:
         seconds = min(FIRST_LOCK_SECONDS * 2 ** (failures - FREE_FAILURES), LONGEST_LOCK_SECONDS)
-        # Epoch milliseconds: the embedded store keeps a datetime written by $set as a string.
+        # Epoch milliseconds, not a datetime: see infra.store.epoch_ms.
         await db.login_failures.update_one(
             {"_id": name}, {"$set": {"locked_until_ms": now + seconds * 1000}}
         )

@@ -31,7 +31,7 @@ from contracts.recruitment import (
 from infra import outcomes
 from infra.bus import Rejected
 from infra.service import Runtime
-from infra.store import DUPLICATE_KEY, Document, new_document, with_outbox
+from infra.store import DUPLICATE_KEY, Document, epoch_ms, new_document, with_outbox
 from infra.tokens import new_token, token_hash
 from services.recruitment import counts, domain
 
@@ -143,17 +143,6 @@ MAIL_INTERVAL = timedelta(hours=3)
 address is signed up: the sign-up form cannot be used to flood someone's inbox."""
 
 
-def _ms_of(span: timedelta) -> int:
-    return int(span.total_seconds() * 1000)
-
-
-def _ms(moment: datetime) -> int:
-    """A time as epoch milliseconds: the embedded store keeps a datetime written by ``$set``
-    as a string, so times that are updated and compared are kept as numbers."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return int(aware.timestamp() * 1000)
-
-
 async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
     """Record a sign-up as pending and send the double opt-in mail.
 
@@ -183,29 +172,30 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
         **_member_document(
             cmd, member, consent_version=cmd.consent_version, state="pending", source="web"
         ),
-        "mailed_at_ms": _ms(cmd.occurred_at),
+        "mailed_at_ms": epoch_ms(cmd.occurred_at),
     }
     try:
         await rt.db.members.insert_one(
             new_document(document, contact, _confirmation(rt, cmd, cmd.member_id, council, token))
         )
     except DuplicateKeyError:
-        await _signed_up_again(rt, cmd, council, token)
+        await _signed_up_again(rt, cmd, email, council, token)
         return
     await counts.move(rt, cmd.tenant, pending=1)
     await rt.flush("members", [cmd.member_id])
 
 
-async def _signed_up_again(rt: Runtime, cmd: EnrolMember, council: str, token: str) -> None:
+async def _signed_up_again(
+    rt: Runtime, cmd: EnrolMember, email: str, council: str, token: str
+) -> None:
     """A sign-up for an address already here: a new mail only if the last is old enough."""
     hashed = token_hash(token)
-    existing = await rt.db.members.find_one(
-        {"tenant": cmd.tenant, "email": _checked_email(cmd.email)}
-    )
+    existing = await rt.db.members.find_one({"tenant": cmd.tenant, "email": email})
     if existing is None or existing.get("enrolled_by") == cmd.message_id:
         return  # a redelivery of a sign-up already recorded
-    last = existing.get("mailed_at_ms") or _ms(existing["created_at"])
-    if existing["state"] != "pending" or _ms(cmd.occurred_at) - last < _ms_of(MAIL_INTERVAL):
+    # Numbers, not datetimes: see ``infra.store.epoch_ms``.
+    last = existing.get("mailed_at_ms") or epoch_ms(existing["created_at"])
+    if existing["state"] != "pending" or epoch_ms(cmd.occurred_at) - last < epoch_ms(MAIL_INTERVAL):
         # Already a member (say nothing that would tell a stranger so), or mailed recently:
         # the link in that mail stays the one to use.
         await rt.db.signup_tokens.delete_one({"_id": hashed, "member_id": cmd.member_id})
@@ -215,7 +205,7 @@ async def _signed_up_again(rt: Runtime, cmd: EnrolMember, council: str, token: s
         # Guarded by the last mail's time: of concurrent sign-ups, one sends.
         {"_id": existing["_id"], "state": "pending", "mailed_at_ms": existing.get("mailed_at_ms")},
         with_outbox(
-            {"$set": {"mailed_at_ms": _ms(cmd.occurred_at), "enrolled_by": cmd.message_id}},
+            {"$set": {"mailed_at_ms": epoch_ms(cmd.occurred_at), "enrolled_by": cmd.message_id}},
             _confirmation(rt, cmd, existing["_id"], council, token),
         ),
     )

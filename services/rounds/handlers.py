@@ -33,10 +33,10 @@ from contracts.rounds import (
     SubmitResponse,
 )
 from infra import outcomes
-from infra.batching import Batcher, latest_per_member
+from infra.batching import Batcher, keep_latest
 from infra.bus import Rejected
 from infra.service import Runtime
-from infra.store import DUPLICATE_KEY, Document, insert_or_set, new_document, with_outbox
+from infra.store import DUPLICATE_KEY, Document, new_document, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
 from services.rounds import answers, domain
 
@@ -47,38 +47,18 @@ FAN_OUT_BATCH = 500
 
 
 async def member_enrolled(rt: Runtime, evt: MemberEnrolled) -> None:
-    """Keep the member's id and background variables (never contacts) for targeting.
+    """Keep the member's id and background variables (never contacts) for targeting."""
+    await keep_latest(rt, "panelists", evt, _panelist)
 
-    Concurrent deliveries share their writes (``infra.batching``): a member import arrives as
-    thousands of these at once. Documents are keyed by council and member and take the event's
-    values, so a redelivery or a duplicate changes nothing.
-    """
-    batcher: Batcher[MemberEnrolled, None] | None = rt.extras.get("panelists")
-    if batcher is None:
 
-        async def work(events: Sequence[MemberEnrolled]) -> list[None]:
-            # One document per panelist, with its latest event. New ones are inserted in one
-            # operation; those already there (a redelivery) are upserted with the same values.
-            # If a write fails, every delivery of the batch is retried: both are idempotent.
-            latest = latest_per_member(events)
-            values = {
-                key: {
-                    "member_id": e.member_id,
-                    "birth_year": e.birth_year,
-                    "gender": e.gender,
-                    "district": e.district,
-                    "state": "active",
-                }
-                for key, e in latest.items()
-            }
-            await insert_or_set(
-                rt.db.panelists,
-                {key: {"tenant": latest[key].tenant, **v} for key, v in values.items()},
-            )
-            return [None] * len(events)
-
-        batcher = rt.extras["panelists"] = Batcher(work, max_size=200)
-    await batcher.submit(evt)
+def _panelist(e: MemberEnrolled) -> Document:
+    return {
+        "member_id": e.member_id,
+        "birth_year": e.birth_year,
+        "gender": e.gender,
+        "district": e.district,
+        "state": "active",
+    }
 
 
 # --- the round's life cycle ------------------------------------------------------------

@@ -18,14 +18,11 @@ from contracts.recruitment import (
 from devstack.testing import wait_until
 from infra.bus import publish
 from infra.queries import ask
+from infra.store import epoch_ms
 from services.recruitment.handlers import MAIL_INTERVAL
 from tests.conftest import PORTAL_URL, Stack, register_council
 
 T = "ale"
-
-
-def ms(span: timedelta) -> int:
-    return int(span.total_seconds() * 1000)
 
 
 EMAIL = "sara@example.se"
@@ -98,10 +95,8 @@ async def test_a_new_mail_after_the_interval_leaves_the_first_link_working(stack
     doc = await members.find_one({"tenant": T, "email": EMAIL})
     assert doc is not None
     # As if the first mail had gone out longer ago than the interval.
-    await members.update_one(
-        {"_id": doc["_id"]},
-        {"$set": {"mailed_at_ms": doc["mailed_at_ms"] - ms(MAIL_INTERVAL + timedelta(minutes=1))}},
-    )
+    earlier = doc["mailed_at_ms"] - epoch_ms(MAIL_INTERVAL + timedelta(minutes=1))
+    await members.update_one({"_id": doc["_id"]}, {"$set": {"mailed_at_ms": earlier}})
     await publish(stack.js, _sign_up())
     await wait_until(lambda: len(_links(stack)) == 2, timeout=15, what="the second mail")
     first, second = _links(stack)
