@@ -25,6 +25,14 @@ class SendMessage(Command):
     params: dict[str, str] = Field(
         default_factory=dict, max_length=30, description="Values filled into the template."
     )
+    sealed: str = Field(
+        default="",
+        max_length=8000,
+        description=(
+            "More template values that must not rest in the clear (personal links), sealed "
+            "with the installation's seal keys; only dispatch opens them, to render."
+        ),
+    )
 
 
 class MessageSent(Event):

@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import Command, Event, Query
+from contracts.text import OneLine
 
 Gender = Literal["female", "male", "other", "undisclosed"]
 
@@ -18,6 +19,14 @@ class RegisterTenant(Command):
     name: ClassVar[str] = "register_tenant"
 
     display_name: str = Field(min_length=2, max_length=80, description="The council's name.")
+    districts: tuple[OneLine, ...] = Field(
+        default=(),
+        max_length=200,
+        description=(
+            "The council's districts, as its statistics name them. Residents choose one; only "
+            "this coded form reaches rounds and the results. Empty: no district breakdown."
+        ),
+    )
 
 
 class EnrolMember(Command):
@@ -58,6 +67,19 @@ class ContactRecorded(Event):
     locale: Literal["sv", "en"] = Field(default="sv", description="Preferred language.")
 
 
+class MemberErased(Event):
+    """A member's personal data was erased from recruitment; every replica erases its copy.
+
+    Sent for a sign-up left unconfirmed for ``PENDING_DAYS`` days (``reason`` "unconfirmed").
+    """
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "member_erased"
+
+    member_id: str = Field(description="The member.")
+    reason: Literal["unconfirmed"] = Field(description="Why the data was erased.")
+
+
 class MemberEnrolled(Event):
     """A member confirmed and is now active in the panel. Carries no contact details."""
 
@@ -67,7 +89,12 @@ class MemberEnrolled(Event):
     member_id: str = Field(description="The member.")
     birth_year: int = Field(description="Year of birth, for age bands.")
     gender: Gender = Field(description="Gender as given at sign-up.")
-    district: str = Field(description="District of residence.")
+    district: str = Field(
+        description=(
+            "District of residence as the council's list names it (coded); empty when the "
+            "council keeps no list. What the resident typed stays in recruitment."
+        )
+    )
 
 
 class TenantView(BaseModel):
@@ -77,6 +104,7 @@ class TenantView(BaseModel):
 
     tenant: str = Field(description="The council's slug.")
     display_name: str = Field(description="The council's name.")
+    districts: tuple[str, ...] = Field(default=(), description="The council's districts.")
     members_active: int = Field(description="Confirmed, active panel members.")
     members_pending: int = Field(description="Signed up, not yet confirmed.")
 

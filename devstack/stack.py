@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import nats
 from contracts.recruitment import MAX_IMPORT_ROWS, ImportMembers, MemberRow, RegisterTenant
 from devstack.processes import Server, free_port, start_nats, start_store, wait_for_port
 from infra.bus import ensure_streams, publish
+from infra.sealing import new_key
 
 BACKEND = ("recruitment", "rounds", "dispatch", "feedback")
 DEMO_COUNCILS = {"gnosjo": "Gnosjö kommun", "kinda": "Kinda kommun", "ale": "Ale kommun"}
@@ -116,7 +118,14 @@ class LocalStack:
             "SMTP_PORT": str(self.ports.smtp),
             "DEVTOOLS_URL": self.devtools_url,
             "SERVICE_HEALTH_URLS": ",".join(f"{n}={self.service_url(n)}" for n in BACKEND),
+            # Seals personal links in outboxes and queues, and dead letters (infra.sealing).
+            "SEAL_KEYS": self.seal_keys,
         }
+
+    @property
+    def seal_keys(self) -> str:
+        """The installation's seal keys, made once per data directory."""
+        return self._secret("seal_keys", new_key)
 
     def _spawn(self, name: str, args: list[str], port: int) -> Server:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -128,12 +137,12 @@ class LocalStack:
         self.servers.append(server)
         return server
 
-    def _secret(self, name: str) -> str:
+    def _secret(self, name: str, make: Callable[[], str] = new_secret) -> str:
         # Demo secrets are made once per data directory and kept there.
         path = self.data_dir / "secrets.json"
         data = json.loads(path.read_text()) if path.exists() else {}
         if name not in data:
-            data[name] = new_secret()
+            data[name] = make()
             path.write_text(json.dumps(data, indent=2))
         return str(data[name])
 
@@ -225,7 +234,10 @@ class LocalStack:
             js = nc.jetstream()
             await ensure_streams(js)
             for tenant, name in DEMO_COUNCILS.items():
-                await publish(js, RegisterTenant(tenant=tenant, display_name=name))
+                await publish(
+                    js,
+                    RegisterTenant(tenant=tenant, display_name=name, districts=DISTRICTS[tenant]),
+                )
             await asyncio.sleep(0.5)  # let the councils exist before their members arrive
             for tenant in DEMO_COUNCILS:
                 rows = [

@@ -1,8 +1,10 @@
 """List and replay dead letters: ``python -m infra.deadletter list|replay``.
 
-A dead letter keeps the original bytes and, in headers, where it came from and why it failed.
-Replay publishes the original bytes to the original subject again (with a fresh Nats-Msg-Id
-so the duplicate window does not swallow it) and then removes the dead letter.
+A dead letter keeps the original bytes, sealed (``infra.sealing``: they can hold addresses,
+links and answers), and, in headers, where it came from and why it failed. Listing shows a
+body's shape only; replay opens the body with ``SEAL_KEYS`` and publishes the original bytes
+to the original subject again (with a fresh Nats-Msg-Id so the duplicate window does not
+swallow it), then removes the dead letter.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from contracts.subjects import DEAD_LETTER_STREAM, dead_letter_subject
+from infra.sealing import Sealer, Unsealable, is_sealed
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,10 @@ class DeadLetter:
     original_message_id: str
     data: bytes
 
-    def summary(self) -> dict[str, object]:
+    def summary(self, sealer: Sealer | None = None) -> dict[str, object]:
         """A JSON-friendly view without personal data: the body's size, its field names and
         its envelope (message id, council, correlation), never its values (addresses, tokens,
-        answers)."""
+        answers). A sealed body is opened with ``sealer`` to see its shape, if given."""
         return {
             "seq": self.sequence,
             "subject": self.subject,
@@ -51,7 +54,7 @@ class DeadLetter:
             "delivered": self.delivered,
             "failed_at": self.failed_at,
             "original_message_id": self.original_message_id,
-            "body": _shape(self.data),
+            "body": _shape(_opened(self.data, sealer)),
         }
 
 
@@ -59,8 +62,19 @@ ENVELOPE_FIELDS = ("message_id", "tenant", "correlation_id", "schema_version")
 """Body fields the summary shows with their values: identifiers, never personal data."""
 
 
+def _opened(data: bytes, sealer: Sealer | None) -> bytes:
+    if not is_sealed(data) or sealer is None:
+        return data
+    try:
+        return sealer.open(data)
+    except Unsealable:
+        return data
+
+
 def _shape(data: bytes) -> dict[str, object]:
     """What a body holds, by name: enough to tell what failed, nothing about whom."""
+    if is_sealed(data):
+        return {"bytes": len(data), "sealed": True}
     try:
         parsed = json.loads(data)
     except (ValueError, RecursionError):
@@ -103,14 +117,17 @@ async def list_dead_letters(js: JetStreamContext, limit: int = 100) -> list[Dead
     return letters
 
 
-async def replay(js: JetStreamContext, sequence: int) -> str:
-    """Publish dead letter ``sequence`` to its original subject again and delete it."""
+async def replay(js: JetStreamContext, sequence: int, sealer: Sealer) -> str:
+    """Publish dead letter ``sequence`` to its original subject again and delete it.
+
+    Raises ``Unsealable`` (and keeps the dead letter) when its body cannot be opened."""
     raw = await js.get_msg(DEAD_LETTER_STREAM, sequence)
     h = raw.headers or {}
     subject = str(h["Radslag-Original-Subject"])
-    await js.publish(
-        subject, raw.data or b"", headers={"Nats-Msg-Id": f"replay:{sequence}:{raw.seq}"}
-    )
+    data = raw.data or b""
+    if is_sealed(data):
+        data = sealer.open(data)
+    await js.publish(subject, data, headers={"Nats-Msg-Id": f"replay:{sequence}:{raw.seq}"})
     await js.delete_msg(DEAD_LETTER_STREAM, sequence)
     return subject
 
@@ -124,15 +141,21 @@ async def _main(argv: list[str]) -> int:
     rp = sub.add_parser("replay", help="publish dead letters to their original subjects again")
     rp.add_argument("sequences", type=int, nargs="+", help="sequence numbers from 'list'")
     args = parser.parse_args(argv)
+    keys = os.environ.get("SEAL_KEYS", "")
+    sealer = Sealer(keys) if keys else None
+    if args.command == "replay" and sealer is None:
+        print("replay needs SEAL_KEYS: dead-letter bodies are sealed", file=sys.stderr)
+        return 2
     nc = await nats.connect(args.nats_url)
     try:
         js = nc.jetstream()
         if args.command == "list":
             for letter in await list_dead_letters(js, args.limit):
-                print(json.dumps(letter.summary(), ensure_ascii=False))
+                print(json.dumps(letter.summary(sealer), ensure_ascii=False))
         else:
+            assert sealer is not None
             for seq in args.sequences:
-                print(f"replayed {seq} to {await replay(js, seq)}")
+                print(f"replayed {seq} to {await replay(js, seq, sealer)}")
     finally:
         await nc.close()
     return 0
@@ -145,7 +168,7 @@ if __name__ == "__main__":
 MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
 
 
-async def file_exhausted(js: JetStreamContext, advisory: bytes) -> bool:
+async def file_exhausted(js: JetStreamContext, advisory: bytes, sealer: Sealer) -> bool:
     """File the message a max-deliveries advisory names, then remove it from its stream.
 
     This covers what the consumer middleware cannot: a process that died or hung on the
@@ -173,7 +196,7 @@ async def file_exhausted(js: JetStreamContext, advisory: bytes) -> bool:
         headers["Radslag-Original-Msg-Id"] = original
     await js.publish(
         dead_letter_subject(stream, consumer),
-        raw.data or b"",
+        sealer.seal(raw.data or b""),
         headers=headers,
         stream=DEAD_LETTER_STREAM,
     )

@@ -35,6 +35,7 @@ from contracts.subjects import DEAD_LETTER_STREAM, stream_name, subject_pattern
 from infra import bus, outcomes
 from infra.deadletter import MAX_DELIVERIES_ADVISORY, file_exhausted
 from infra.relay import OutboxRelay
+from infra.sealing import Sealer
 from infra.store import Document, connect, database, ensure_outbox_index
 
 log = structlog.get_logger()
@@ -52,6 +53,8 @@ class ServiceSettings(BaseSettings):
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     portal_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
+    seal_keys: str = ""
+    """SEAL_KEYS: the installation's seal keys (``infra.sealing``); required to start."""
 
 
 @dataclass
@@ -66,6 +69,8 @@ class Runtime:
     nc: Any = field(init=False)
     """The core NATS connection (for outcome notifications)."""
     relay: OutboxRelay = field(init=False)
+    sealer: Sealer = field(init=False)
+    """Seals personal links and dead letters (``infra.sealing``)."""
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def flush(self, collection: str, ids: Sequence[Any] | None = None) -> None:
@@ -202,19 +207,22 @@ class Service:
         await outcomes.notify(self.runtime.nc, command_id, tenant, status, reason, waiter=waiter)
 
     async def _dead_letter(self, subject: str, data: bytes, headers: dict[str, str]) -> None:
-        await self.runtime.js.publish(subject, data, headers=headers, stream=DEAD_LETTER_STREAM)
+        # Sealed: a dead letter may hold addresses, links or answers, and is kept 90 days.
+        sealed = self.runtime.sealer.seal(data)
+        await self.runtime.js.publish(subject, sealed, headers=headers, stream=DEAD_LETTER_STREAM)
 
     async def _on_exhausted(self, msg: Any) -> None:
         if not msg.subject.rsplit(".", 1)[-1].startswith(f"{self.name}_"):
             return  # another service's consumer: that service files it
         try:
-            if await file_exhausted(self.runtime.js, msg.data):
+            if await file_exhausted(self.runtime.js, msg.data, self.runtime.sealer):
                 self._count("advisory", "dead_lettered")
         except Exception as exc:
             log.error("could not file an exhausted message", error=repr(exc))
 
     async def start(self) -> None:
         """Connect, create streams and indexes, start consumers and the relay."""
+        self.runtime.sealer = Sealer(self.settings.seal_keys)
         self._client = connect(self.settings.mongodb_url)
         self.runtime.db = database(self._client, self.name)
         await self._indexes(self.runtime.db)

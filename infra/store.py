@@ -107,3 +107,17 @@ def epoch_ms(moment: datetime | timedelta | None = None) -> int:
     moment = moment or datetime.now(UTC)
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     return int(aware.timestamp() * 1000)
+
+
+async def insert_new(collection: Any, docs: list[Document]) -> set[int]:
+    """Insert documents, keeping those that exist already; the positions that existed."""
+    if not docs:
+        return set()
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {int(e["index"]) for e in errors}
+    return set()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from devstack.processes import start_nats, start_store
+from infra.sealing import new_key
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class Infra:
 
     nats_url: str
     mongodb_url: str
+    seal_keys: str
+    """The seal keys the services of this test share (``infra.sealing``)."""
 
 
 @pytest.fixture
@@ -26,7 +29,7 @@ def infra(tmp_path: Path) -> Iterator[Infra]:
     nats = start_nats(tmp_path / "nats")
     store = start_store(tmp_path / "store")
     try:
-        yield Infra(nats.url, store.url)
+        yield Infra(nats.url, store.url, new_key())
     finally:
         nats.stop()
         store.stop()
@@ -68,6 +71,7 @@ async def stack(infra: Infra, tmp_path: Path) -> AsyncIterator[Stack]:
         "nats_url": infra.nats_url,
         "mongodb_url": infra.mongodb_url,
         "portal_url": PORTAL_URL,
+        "seal_keys": infra.seal_keys,
     }
     services = {
         "recruitment": recruitment(ServiceSettings(**common)),

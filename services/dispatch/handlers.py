@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from contracts.dispatch import SendMessage
-from contracts.recruitment import ContactRecorded
+from contracts.recruitment import ContactRecorded, MemberErased
 from infra.batching import keep_latest
 from infra.service import Runtime
 from infra.store import Document
 from services.dispatch.mailroom import ContactMissing, Mailroom, SendInFlight
 
-__all__ = ["ContactMissing", "SendInFlight", "contact_recorded", "send_message"]
+__all__ = ["ContactMissing", "SendInFlight", "contact_recorded", "member_erased", "send_message"]
 
 
 async def contact_recorded(rt: Runtime, evt: ContactRecorded) -> None:
     """Keep the member's contact details (the replica erasure will also reach)."""
     await keep_latest(rt, "contacts", evt, _contact)
+
+
+async def member_erased(rt: Runtime, evt: MemberErased) -> None:
+    """Forget the member's contact details (a mail still queued for them cannot be sent)."""
+    await rt.db.contacts.delete_one({"_id": f"{evt.tenant}:{evt.member_id}"})
 
 
 def _contact(e: ContactRecorded) -> Document:

@@ -52,6 +52,7 @@ from pymongo.errors import BulkWriteError
 from contracts.dispatch import MessageSent, SendMessage
 from infra.batching import Batcher
 from infra.bus import Rejected, RetryLater
+from infra.sealing import Unsealable
 from infra.service import Runtime
 from infra.store import DUPLICATE_KEY, Document, epoch_ms, with_outbox
 from infra.tokens import derived_id
@@ -310,7 +311,15 @@ class Mailroom:
         if cmd.channel != "email" or not contact.get("email"):
             raise Rejected(f"no {cmd.channel} channel for this member")
         try:
-            rendered = templates.render(cmd.template, contact.get("locale") or "sv", cmd.params)
+            params = (
+                {**cmd.params, **self._rt.sealer.open_params(cmd.sealed)}
+                if cmd.sealed
+                else cmd.params
+            )
+        except Unsealable as exc:
+            raise Rejected(f"sealed values cannot be opened: {exc}") from exc
+        try:
+            rendered = templates.render(cmd.template, contact.get("locale") or "sv", params)
         except templates.UnknownTemplate as exc:
             raise Rejected(str(exc)) from exc
         try:

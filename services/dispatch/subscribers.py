@@ -5,7 +5,7 @@ from __future__ import annotations
 from faststream.nats import NatsRouter
 
 from contracts.dispatch import MessageSent, SendMessage
-from contracts.recruitment import ContactRecorded
+from contracts.recruitment import ContactRecorded, MemberErased
 from infra.service import Runtime, subscriber
 from services.dispatch import handlers
 
@@ -30,6 +30,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     )
     async def on_contact(evt: ContactRecorded) -> None:
         await handlers.contact_recorded(rt, evt)
+
+    @subscriber(router, MemberErased, "dispatch_member_erased")
+    async def on_erased(evt: MemberErased) -> None:
+        await handlers.member_erased(rt, evt)
 
     # Many at once: the mailroom claims and records every command waiting at a moment together.
     @subscriber(

@@ -196,6 +196,7 @@ async def sign_up(
         district=body.district,
         consent=body.consent,
         this_year=datetime.now(UTC).year,
+        districts=council.districts,
     )
     if valid is None:
         raise ApiError(400, "invalid sign-up", errors)

@@ -86,9 +86,19 @@ class SignUp:
 
 
 def check_sign_up(
-    *, email: str, birth_year: str, gender: str, district: str, consent: bool, this_year: int
+    *,
+    email: str,
+    birth_year: str,
+    gender: str,
+    district: str,
+    consent: bool,
+    this_year: int,
+    districts: Sequence[str] = (),
 ) -> tuple[SignUp | None, Errors]:
-    """Validate a sign-up form; the sign-up, or None with a message per wrong field."""
+    """Validate a sign-up form; the sign-up, or None with a message per wrong field.
+
+    A council that keeps a list of districts takes only a district from it (as the list
+    names it); else the resident's own words, which stay in recruitment."""
     errors: Errors = {}
     email = email.strip()
     if not email:
@@ -117,6 +127,12 @@ def check_sign_up(
         errors["district"] = N_("Enter the district where you live.")
     elif len(district) > 80:
         errors["district"] = N_("The district can be at most 80 characters.")
+    elif districts:
+        listed = {" ".join(d.split()).casefold(): d for d in districts}
+        if district.casefold() in listed:
+            district = listed[district.casefold()]
+        else:
+            errors["district"] = N_("Choose your district from the list.")
     if not consent:
         errors["consent"] = N_("You must give your consent to join the panel.")
     if errors or year is None:

@@ -84,7 +84,10 @@ async def join(
     form = await request.form()
     values = {name: _field(form, name) for name in ("email", "birth_year", "gender", "district")}
     sign_up, errors = domain.check_sign_up(
-        **values, consent=_field(form, "consent") == "yes", this_year=datetime.now(UTC).year
+        **values,
+        consent=_field(form, "consent") == "yes",
+        this_year=datetime.now(UTC).year,
+        districts=council.districts,
     )
     if sign_up is None:
         return render(

@@ -8,7 +8,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from infra import outcomes
 from infra.service import Runtime, Service, ServiceSettings
 from infra.store import Document
-from services.recruitment import counts
+from services.recruitment import counts, expiry
 from services.recruitment.subscribers import build_router
 
 NAME = "recruitment"
@@ -58,4 +58,6 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
     recounts = counts.Recounts()
     service.runtime.extras[counts.Recounts.KEY] = recounts
     service.in_background(recounts.run)
+    # Unconfirmed sign-ups are erased after a week.
+    service.in_background(expiry.sweep_forever)
     return service

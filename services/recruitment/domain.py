@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import get_args
 
@@ -36,10 +36,29 @@ class MemberDetails:
     gender: str
     district: str
     locale: str
+    district_code: str = ""
+    """The district as the council's list names it ("" when the council keeps no list)."""
 
 
-def check_row(row: MemberRow) -> MemberDetails:
-    """The details of one import row, or ``RowRejected`` naming the first field that is wrong."""
+def district_code(districts: Sequence[str], district: str) -> str | None:
+    """The council's name for ``district`` (case and spacing aside), "" when the council keeps
+    no list, None when it keeps one and ``district`` is not on it.
+
+    Only this coded form leaves recruitment: what a resident typed could single them out.
+    """
+    if not districts:
+        return ""
+    wanted = " ".join(district.split()).casefold()
+    for name in districts:
+        if " ".join(name.split()).casefold() == wanted:
+            return name
+    return None
+
+
+def check_row(row: MemberRow, districts: Sequence[str] = ()) -> MemberDetails:
+    """The details of one import row, or ``RowRejected`` naming the first field that is wrong.
+
+    A council that keeps a list of districts accepts only rows whose district is on it."""
     if not MEMBER_ID_RE.fullmatch(row.member_id):
         raise RowRejected("invalid_member_id")
     try:
@@ -51,15 +70,18 @@ def check_row(row: MemberRow) -> MemberDetails:
     if row.gender not in GENDERS:
         raise RowRejected("invalid_gender")
     district = row.district.strip()
-    if not 1 <= len(district) <= DISTRICT_MAX:
+    code = district_code(districts, district)
+    if not 1 <= len(district) <= DISTRICT_MAX or code is None:
         raise RowRejected("invalid_district")
     if row.locale not in LOCALES:
         raise RowRejected("invalid_locale")
-    return MemberDetails(row.member_id, email, row.birth_year, row.gender, district, row.locale)
+    return MemberDetails(
+        row.member_id, email, row.birth_year, row.gender, district, row.locale, code
+    )
 
 
 def check_rows(
-    rows: Iterable[MemberRow], first_row: int = 1
+    rows: Iterable[MemberRow], first_row: int = 1, districts: Sequence[str] = ()
 ) -> tuple[list[tuple[int, MemberDetails]], list[tuple[int, str]]]:
     """Split a batch into (row number, details) to import and (row number, reason) to reject.
 
@@ -72,7 +94,7 @@ def check_rows(
     ids: set[str] = set()
     for number, row in enumerate(rows, start=first_row):
         try:
-            member = check_row(row)
+            member = check_row(row, districts)
         except RowRejected as exc:
             rejected.append((number, exc.reason))
             continue

@@ -33,7 +33,7 @@ from infra.bus import Rejected
 from infra.service import Runtime
 from infra.store import DUPLICATE_KEY, Document, epoch_ms, new_document, with_outbox
 from infra.tokens import new_token, token_hash
-from services.recruitment import counts, domain
+from services.recruitment import counts, domain, expiry
 
 log = structlog.get_logger()
 
@@ -46,7 +46,7 @@ async def register_tenant(rt: Runtime, cmd: RegisterTenant) -> None:
     await rt.db.tenants.update_one(
         {"_id": cmd.tenant},
         {
-            "$set": {"display_name": cmd.display_name},
+            "$set": {"display_name": cmd.display_name, "districts": list(cmd.districts)},
             "$setOnInsert": {
                 "created_at": cmd.occurred_at,
                 counts.COUNTERS["active"]: 0,
@@ -57,11 +57,15 @@ async def register_tenant(rt: Runtime, cmd: RegisterTenant) -> None:
     )
 
 
-async def _council_name(rt: Runtime, tenant: str) -> str:
+async def _council(rt: Runtime, tenant: str) -> Document:
     doc = await rt.db.tenants.find_one({"_id": tenant})
     if doc is None:
         raise Rejected(f"unknown tenant {tenant}")
-    return str(doc["display_name"])
+    return doc
+
+
+def _districts(council: Document) -> list[str]:
+    return [str(d) for d in council.get("districts") or ()]
 
 
 def _confirmation(
@@ -71,10 +75,11 @@ def _confirmation(
         cmd,
         member_id=member_id,
         template="confirm_membership",
-        params={
-            "link": domain.confirm_link(rt.settings.portal_url, cmd.tenant, token),
-            "council": council,
-        },
+        params={"council": council},
+        # The working link is sealed: no copy of the outbox or the queue can confirm.
+        sealed=rt.sealer.seal_params(
+            {"link": domain.confirm_link(rt.settings.portal_url, cmd.tenant, token)}
+        ),
     )
 
 
@@ -85,15 +90,21 @@ def _checked_email(raw: str) -> str:
         raise Rejected("invalid e-mail address") from exc
 
 
-def _details(cmd: EnrolMember | ImportMember) -> domain.MemberDetails:
-    """The member a single sign-up or import command describes, its e-mail checked."""
+def _details(cmd: EnrolMember | ImportMember, council: Document) -> domain.MemberDetails:
+    """The member a single sign-up or import command describes, its e-mail and district
+    checked (the district against the council's list, if it keeps one)."""
+    district = cmd.district.strip()
+    code = domain.district_code(_districts(council), district)
+    if code is None:
+        raise Rejected("district not on the council's list")
     return domain.MemberDetails(
         member_id=cmd.member_id,
         email=_checked_email(cmd.email),
         birth_year=cmd.birth_year,
         gender=cmd.gender,
-        district=cmd.district.strip(),
+        district=district,
         locale=cmd.locale,
+        district_code=code,
     )
 
 
@@ -113,6 +124,7 @@ def _member_document(
         "birth_year": member.birth_year,
         "gender": member.gender,
         "district": member.district,
+        "district_code": member.district_code,
         "locale": member.locale,
         "consent": {"version": consent_version, "given_at": cmd.occurred_at, "source": source},
         "state": state,
@@ -133,7 +145,7 @@ def _member_events(
         member_id=member.member_id,
         birth_year=member.birth_year,
         gender=member.gender,
-        district=member.district,
+        district=member.district_code,
     )
     return contact, enrolled
 
@@ -150,8 +162,9 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
     than ``MAIL_INTERVAL`` ago, and never makes an earlier link stop working: every link sent
     is a document of its own (``signup_tokens``, keyed by the token's hash) until it expires.
     """
-    council = await _council_name(rt, cmd.tenant)
-    member = _details(cmd)
+    council_doc = await _council(rt, cmd.tenant)
+    council = str(council_doc["display_name"])
+    member = _details(cmd, council_doc)
     email = member.email
     token = new_token()
     hashed = token_hash(token)
@@ -163,6 +176,7 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
                 "tenant": cmd.tenant,
                 "member_id": cmd.member_id,
                 "created_at": cmd.occurred_at,
+                "created_at_ms": epoch_ms(cmd.occurred_at),
             }
         },
         upsert=True,
@@ -220,6 +234,9 @@ async def _member_of_link(rt: Runtime, tenant: str, hashed: str) -> Document | N
     member document itself)."""
     link = await rt.db.signup_tokens.find_one({"_id": hashed, "tenant": tenant})
     if link is not None:
+        valid_from = epoch_ms() - epoch_ms(timedelta(days=expiry.PENDING_DAYS))
+        if link.get("created_at_ms", valid_from) < valid_from:
+            return None  # expired; the sweep deletes it soon
         return await rt.db.members.find_one({"_id": link["member_id"], "tenant": tenant})
     return await rt.db.members.find_one({"tenant": tenant, "token_hash": hashed})
 
@@ -236,7 +253,8 @@ async def confirm_membership(rt: Runtime, cmd: ConfirmMembership) -> None:
             member_id=member["_id"],
             birth_year=member["birth_year"],
             gender=member["gender"],
-            district=member["district"],
+            # Members recorded before districts were coded have no code: none goes out.
+            district=member.get("district_code", ""),
         )
         result = await rt.db.members.update_one(
             {"_id": member["_id"], "tenant": cmd.tenant, "state": "pending"},
@@ -275,6 +293,7 @@ async def list_tenants(rt: Runtime, _: ListTenants) -> TenantList:
             TenantView(
                 tenant=doc["_id"],
                 display_name=doc["display_name"],
+                districts=tuple(doc.get("districts") or ()),
                 members_active=active,
                 members_pending=pending,
             )
@@ -284,8 +303,7 @@ async def list_tenants(rt: Runtime, _: ListTenants) -> TenantList:
 
 async def import_member(rt: Runtime, cmd: ImportMember) -> None:
     """Add an already-consented member as active; a duplicate e-mail changes nothing."""
-    await _council_name(rt, cmd.tenant)
-    member = _details(cmd)
+    member = _details(cmd, await _council(rt, cmd.tenant))
     document = {
         **_member_document(
             cmd, member, consent_version=cmd.consent_version, state="active", source=cmd.source
@@ -310,14 +328,14 @@ async def import_members(rt: Runtime, cmd: ImportMembers) -> None:
     accepted) or someone else (rejected). The counters move by the inserts of this write only.
     The report is written last and kept once; a copy arriving after it changes nothing.
     """
-    await _council_name(rt, cmd.tenant)
+    council = await _council(rt, cmd.tenant)
     batch_id = domain.import_batch_id(cmd.import_id, cmd.batch_no)
     report = await rt.db.imports.find_one({"_id": batch_id}, {"tenant": 1})
     if report is not None:
         if report["tenant"] != cmd.tenant:
             raise Rejected("import id belongs to another council")
         return  # handled before: its members' messages are published by the relay's sweep
-    checked, rejections = domain.check_rows(cmd.rows, cmd.first_row)
+    checked, rejections = domain.check_rows(cmd.rows, cmd.first_row, _districts(council))
     documents: list[Document] = []
     events: list[tuple[ContactRecorded, MemberEnrolled]] = []
     for _, member in checked:

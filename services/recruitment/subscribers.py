@@ -15,6 +15,7 @@ from contracts.recruitment import (
     ImportView,
     ListTenants,
     MemberEnrolled,
+    MemberErased,
     MembershipOutcome,
     Outcome,
     RegisterTenant,
@@ -24,7 +25,7 @@ from infra.queries import answers
 from infra.service import Runtime, subscriber
 from services.recruitment import handlers
 
-PUBLISHES = (ContactRecorded, MemberEnrolled, SendMessage)
+PUBLISHES = (ContactRecorded, MemberEnrolled, MemberErased, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
 
 

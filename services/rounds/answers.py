@@ -6,25 +6,32 @@ outcome; the desk takes every submission waiting at that moment in one go:
 1. one read of the links of all their tokens, one of their invitations (both by ``_id``; the
    tenant is checked against each);
 2. the rounds' questions from memory (they cannot change once a round is open);
-3. one ``bulk_write`` of guarded updates: invitation ``invited`` → ``answered``, carrying the
-   pseudonymous ``RecordResponse`` in its outbox (the same single-document atomic write as
-   before, one per answer);
-4. together: the relay publishes the responses it just wrote, the outcomes are recorded, and
-   the rounds' ``responded`` counters move by the number of answers actually taken.
+3. one ``bulk_write`` of guarded updates: invitation ``invited`` → ``answered``, and nothing
+   else: the invitation (keyed by round and member) never holds the answers, the time or the
+   submission's id, not even for a moment;
+4. one ``insert_many`` of the responses, in their own collection, each with the id
+   ``response_id(token)``: a hash of the link's token apart from the link's own hash, so
+   nothing in the databases leads from a response to its invitation;
+5. together: the outcomes are recorded, and the rounds' ``responded`` counters move by the
+   number of answers actually taken.
 
 The guarantees stay per answer: an update only matches an invitation still ``invited``, so an
-answer is taken once whatever the races (a redelivery, a second replica, closing); a redelivered
-submission finds its invitation answered by itself and is ``done`` again. A crash after step 3
-leaves the outbox entries for the relay's sweep and the uncounted answers for
-``reconcile_counts`` at the next start.
+answer is taken once whatever the races (a redelivery, a second replica, closing). A crash
+between steps 3 and 4 leaves an answered invitation without its response: the redelivered
+submission finds it answered, finds no response under its id, and stores it then. A
+submission through an answered link whose response exists is the same submission again if
+the answers are the same (``done``), else a second one (``already_answered``). The uncounted
+answers a crash leaves are counted by ``reconcile_counts`` at the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pymongo import UpdateOne
 
@@ -32,13 +39,12 @@ from contracts.rounds import (
     GetInvitation,
     InvitationView,
     Question,
-    RecordResponse,
     SubmitResponse,
 )
 from infra import outcomes
 from infra.batching import Batcher
 from infra.service import Runtime
-from infra.store import Document, with_outbox
+from infra.store import Document, insert_new
 from infra.tokens import token_hash
 from services.rounds import domain
 
@@ -73,8 +79,10 @@ class AnswerDesk:
         results: list[Settled | None] = [None] * len(cmds)
         taking: dict[str, int] = {}  # invitation id → index of the submission taking it
         updates: list[UpdateOne] = []
-        written: list[tuple[str, RecordResponse]] = []
-        now = datetime.now(UTC)
+        responses: dict[int, Document] = {}  # submission index → its response
+        taken: dict[str, tuple[str, str]] = {}  # invitation id → council and round, to count
+        answered_before: dict[int, str] = {}  # submission index → its answered invitation
+        day = datetime.now(UTC).date().isoformat()
         first: dict[str, int] = {}  # message id → first copy in this batch
         for i, cmd in enumerate(cmds):
             if first.setdefault(cmd.message_id, i) != i:
@@ -83,11 +91,11 @@ class AnswerDesk:
             if invitation is None or invitation["tenant"] != cmd.tenant:
                 results[i] = ("refused", "unknown_token")
                 continue
-            if invitation["state"] == "answered" or invitation["_id"] in taking:
-                same = invitation.get("answered_by") == cmd.message_id
-                results[i] = ("done", None) if same else ("refused", "already_answered")
+            if invitation["_id"] in taking:
+                results[i] = ("refused", "already_answered")
                 continue
-            if invitation["state"] != "invited" or invitation["round_id"] not in rounds:
+            state = invitation["state"]
+            if state not in ("invited", "answered") or invitation["round_id"] not in rounds:
                 results[i] = ("refused", "round_closed")
                 continue
             _, questions = rounds[invitation["round_id"]]
@@ -96,89 +104,160 @@ class AnswerDesk:
             except domain.InvalidAnswers:
                 results[i] = ("refused", "invalid_answers")
                 continue
-            # A fresh correlation id and no causation id, so neither the logs nor the stored
-            # response lead back from the response to this submission or its member.
-            record = RecordResponse(
-                tenant=cmd.tenant,
-                round_id=invitation["round_id"],
-                answers=answers,
-                age_band=invitation["age_band"],
-                gender=invitation["gender"],
-                district=invitation["district"],
-            )
+            responses[i] = _response(cmd, invitation, answers, day)
+            if state == "answered":
+                answered_before[i] = invitation["_id"]
+                continue  # taken before, by this submission (then crashed) or another: below
+            # The invitation learns only that it was answered: no answers, no time, no
+            # submission id. Its answers are written next, into a document of their own.
             updates.append(
                 UpdateOne(
                     {"_id": invitation["_id"], "tenant": cmd.tenant, "state": "invited"},
-                    with_outbox(
-                        {
-                            "$set": {
-                                "state": "answered",
-                                "answered_by": cmd.message_id,
-                                "answered_at": now,
-                                # Not yet in the round's counter: cleared by whoever counts it.
-                                "uncounted": True,
-                            }
-                        },
-                        record,
-                    ),
+                    # Not yet in the round's counter: cleared by whoever counts it.
+                    {"$set": {"state": "answered", "uncounted": True}},
                 )
             )
             taking[invitation["_id"]] = i
-            written.append((invitation["_id"], record))
         if updates:
             result = await db.invitations.bulk_write(updates, ordered=False)
             if result.matched_count < len(updates):
-                # Some lost a race (closing, another replica): ask each invitation who took it.
-                written = await self._settle_races(taking, cmds, results, written)
-            else:
-                for index in taking.values():
-                    results[index] = ("done", None)
+                await self._settle_races(taking, results, responses)
+        for invitation_id, i in taking.items():
+            if results[i] is None:
+                taken[invitation_id] = (responses[i]["tenant"], responses[i]["round_id"])
+        await self._store(cmds, responses, results, fresh={taking[i] for i in taken})
+        for i, invitation_id in answered_before.items():
+            if results[i] == ("done", None):
+                # Taken by a delivery that crashed before counting: counted once, here or by
+                # the repair at start, whichever clears the mark first.
+                taken[invitation_id] = (responses[i]["tenant"], responses[i]["round_id"])
         for i, cmd in enumerate(cmds):
             results[i] = results[first[cmd.message_id]]
         settled = [(cmd, *result) for cmd, result in zip(cmds, results, strict=True) if result]
         await asyncio.gather(
-            self._rt.publish_written("invitations", written),
             outcomes.record_many(db, [(c, s, r) for c, s, r in settled]),
-            self._count(written),
+            self._count(taken),
         )
         return [r if r is not None else ("refused", "unknown_token") for r in results]
 
     async def _settle_races(
-        self,
-        taking: dict[str, int],
-        cmds: Sequence[SubmitResponse],
-        results: list[Settled | None],
-        written: list[tuple[str, RecordResponse]],
-    ) -> list[tuple[str, RecordResponse]]:
+        self, taking: dict[str, int], results: list[Settled | None], responses: dict[int, Document]
+    ) -> None:
+        """Some invitations were no longer ``invited`` at the write (closing, another replica):
+        a closed one refuses; an answered one is settled like any answered one, by its
+        response (``_store``)."""
         states = {
-            doc["_id"]: doc
+            doc["_id"]: doc["state"]
             async for doc in self._rt.db.invitations.find(
-                {"_id": {"$in": list(taking)}}, {"state": 1, "answered_by": 1}
+                {"_id": {"$in": list(taking)}}, {"state": 1}
             )
         }
-        mine: set[str] = set()
-        for invitation_id, index in taking.items():
-            doc = states.get(invitation_id) or {}
-            if doc.get("answered_by") == cmds[index].message_id:
-                results[index] = ("done", None)
-                mine.add(invitation_id)
-            elif doc.get("state") == "closed":
+        for invitation_id, index in list(taking.items()):
+            state = states.get(invitation_id)
+            if state == "answered":
+                del taking[invitation_id]  # answered, but maybe not by this write
+            elif state != "invited":
                 results[index] = ("refused", "round_closed")
-            else:
-                results[index] = ("refused", "already_answered")
-        return [(i, record) for i, record in written if i in mine]
+                del responses[index]
+                del taking[invitation_id]
 
-    async def _count(self, written: list[tuple[str, RecordResponse]]) -> None:
+    async def _store(
+        self,
+        cmds: Sequence[SubmitResponse],
+        responses: dict[int, Document],
+        results: list[Settled | None],
+        fresh: set[int],
+    ) -> None:
+        """Write the responses of the answers taken and settle every submission left.
+
+        ``fresh`` submissions took their invitation just now. Each is first marked in
+        ``submissions`` (by its message id, nothing else), then its response is written. A
+        submission whose invitation was answered before is, by its mark, the one that took it
+        and crashed before its response was stored (store it now: ``done``), or else a second
+        submission (``already_answered``). An answered invitation with neither a mark nor a
+        response is one whose taker crashed before marking: this submission stores its
+        answers, so no accepted answer is lost.
+        """
+        again = [i for i in responses if i not in fresh and results[i] is None]
+        mine = set(fresh)
+        marks: set[str] = set()
+        existing: set[str] = set()
+        if again:
+            marked, stored = await asyncio.gather(
+                self._rt.db.submissions.find(
+                    {"_id": {"$in": [cmds[i].message_id for i in again]}}, {"_id": 1}
+                ).to_list(),
+                self._rt.db.responses.find(
+                    {"_id": {"$in": [responses[i]["_id"] for i in again]}}, {"_id": 1}
+                ).to_list(),
+            )
+            marks = {d["_id"] for d in marked}
+            existing = {d["_id"] for d in stored}
+            for i in again:
+                if cmds[i].message_id in marks or responses[i]["_id"] not in existing:
+                    mine.add(i)
+                else:
+                    results[i] = ("refused", "already_answered")
+        if not mine:
+            return
+        # The day only, as for outcomes: a mark must not tell when a resident answered.
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        expires = today + timedelta(seconds=outcomes.RETENTION_SECONDS)
+        await insert_new(
+            self._rt.db.submissions,
+            [{"_id": cmds[i].message_id, "expires_at": expires} for i in mine],
+        )
+        # Stored in a random order, so the order of a batch tells nothing of who came first.
+        order = [i for i in mine if responses[i]["_id"] not in existing]
+        random.shuffle(order)
+        clashed = await insert_new(self._rt.db.responses, [responses[i] for i in order])
+        for position, i in enumerate(order):
+            # A clash on a response id that this submission did not take: another one stored
+            # it in between (a crash window, see above), so this one is the second.
+            if position in clashed and i not in fresh and cmds[i].message_id not in marks:
+                results[i] = ("refused", "already_answered")
+        for i in mine:
+            if results[i] is None:
+                results[i] = ("done", None)
+
+    async def _count(self, taken: dict[str, tuple[str, str]]) -> None:
         """Move each round's ``responded`` counter by the answers just taken."""
         by_round: dict[tuple[str, str], list[str]] = {}
-        for invitation_id, record in written:
-            by_round.setdefault((record.tenant, record.round_id), []).append(invitation_id)
+        for invitation_id, tenant_and_round in taken.items():
+            by_round.setdefault(tenant_and_round, []).append(invitation_id)
         await asyncio.gather(
             *(
                 count_answers(self._rt, tenant, round_id, {"_id": {"$in": ids}})
                 for (tenant, round_id), ids in by_round.items()
             )
         )
+
+
+def response_id(token: str) -> str:
+    """A response's id: a hash of its link's token, apart from the link's own hash.
+
+    Only the link's holder can compute it, and nothing stored leads from one hash to the
+    other, so it ties a response to nothing in the databases; yet a redelivered or repeated
+    submission through the same link finds the response it already wrote.
+    """
+    return hashlib.sha256(f"response:{token}".encode()).hexdigest()
+
+
+def _response(
+    cmd: SubmitResponse, invitation: Document, answers: dict[str, str], day: str
+) -> Document:
+    """The pseudonymous response: answers and the coded background the breakdowns use."""
+    return {
+        "_id": response_id(cmd.token),
+        "tenant": cmd.tenant,
+        "round_id": invitation["round_id"],
+        "answers": answers,
+        "age_band": invitation["age_band"],
+        "gender": invitation["gender"],
+        "district": invitation["district"],
+        # The day only: a precise time could be matched with the logs.
+        "received_on": day,
+    }
 
 
 async def count_answers(rt: Runtime, tenant: str, round_id: str, which: Document) -> int:

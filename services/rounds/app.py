@@ -26,6 +26,8 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
             await db.invitations.drop_index(index["name"])
     await db.invitations.create_index([("round_id", 1), ("state", 1)])
     await db.responses.create_index([("round_id", 1), ("tenant", 1)])
+    # Which submissions took an invitation, by message id alone: kept as long as outcomes.
+    await db.submissions.create_index("expires_at", expireAfterSeconds=0)
 
 
 def create_service(settings: ServiceSettings | None = None) -> Service:

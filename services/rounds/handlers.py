@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from contracts.dispatch import SendMessage
 from contracts.feedback import FeedbackPublished
@@ -23,7 +21,6 @@ from contracts.rounds import (
     ListRounds,
     OpenRound,
     Question,
-    RecordResponse,
     ResponseOutcome,
     RoundClosed,
     RoundList,
@@ -33,10 +30,10 @@ from contracts.rounds import (
     SubmitResponse,
 )
 from infra import outcomes
-from infra.batching import Batcher, keep_latest
+from infra.batching import keep_latest
 from infra.bus import Rejected
 from infra.service import Runtime
-from infra.store import DUPLICATE_KEY, Document, new_document, with_outbox
+from infra.store import Document, insert_new, new_document, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
 from services.rounds import answers, domain
 
@@ -158,14 +155,14 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
         nonlocal invited
         # Links first: a mail never goes out before its link works. A redelivery leaves a
         # link whose token was never sent, which nobody can use.
-        await _insert_new(
+        await insert_new(
             rt.db.links,
             [
                 {"_id": token_hash(token), "tenant": evt.tenant, "invitation_id": doc["_id"]}
                 for doc, _, token in items
             ],
         )
-        failed = await _insert_new(rt.db.invitations, [doc for doc, _, _ in items])
+        failed = await insert_new(rt.db.invitations, [doc for doc, _, _ in items])
         # Publish the mails of the invitations this write created (no read back); those that
         # existed already keep their own pending mail for the relay's sweep.
         await rt.publish_written(
@@ -186,11 +183,11 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
             message_id=derived_id(invitation_id, "invitation"),
             member_id=member["member_id"],
             template="round_invitation",
-            params={
-                "link": domain.answer_link(rt.settings.portal_url, evt.tenant, token),
-                "title": round_doc["title"],
-                "purpose": round_doc["purpose"],
-            },
+            params={"title": round_doc["title"], "purpose": round_doc["purpose"]},
+            # The working link is sealed: no copy of the outbox or the queue can answer.
+            sealed=rt.sealer.seal_params(
+                {"link": domain.answer_link(rt.settings.portal_url, evt.tenant, token)}
+            ),
         )
         document = new_document(
             {
@@ -212,18 +209,6 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
             batch = []
     if batch:
         await write(batch)
-
-
-async def _insert_new(collection: Any, docs: list[Document]) -> set[int]:
-    """Insert documents, keeping those that exist already; the positions that existed."""
-    try:
-        await collection.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
-        return {int(e["index"]) for e in errors}
-    return set()
 
 
 async def close_round(rt: Runtime, cmd: CloseRound) -> None:
@@ -271,44 +256,6 @@ async def submit_response(rt: Runtime, cmd: SubmitResponse) -> None:
     """Take one answer per personal link (in batches, see ``answers``); a second is refused."""
     status, reason = await answers.answer_desk(rt).submit(cmd)
     await outcomes.notify(rt.nc, cmd.message_id, cmd.tenant, status, reason)
-
-
-def _response_document(cmd: RecordResponse) -> Document:
-    return {
-        "_id": cmd.message_id,
-        "tenant": cmd.tenant,
-        "round_id": cmd.round_id,
-        "answers": cmd.answers,
-        "age_band": cmd.age_band,
-        "gender": cmd.gender,
-        "district": cmd.district,
-        # The day only: a precise time could be joined with the invitation's.
-        "received_on": cmd.occurred_at.date().isoformat(),
-    }
-
-
-async def _store_responses(rt: Runtime, cmds: Sequence[RecordResponse]) -> list[None]:
-    try:
-        await rt.db.responses.insert_many([_response_document(c) for c in cmds], ordered=False)
-    except BulkWriteError as exc:
-        if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-            raise
-    return [None] * len(cmds)
-
-
-async def record_response(rt: Runtime, cmd: RecordResponse) -> None:
-    """Store a pseudonymous response; its id is the message's, so a redelivery is a no-op.
-
-    Responses arriving together are stored with one ``insert_many``.
-    """
-    batcher = rt.extras.get("response_store")
-    if batcher is None:
-
-        async def work(cmds: Sequence[RecordResponse]) -> list[None]:
-            return await _store_responses(rt, cmds)
-
-        batcher = rt.extras["response_store"] = Batcher(work, max_size=500)
-    await batcher.submit(cmd)
 
 
 async def response_outcome(rt: Runtime, q: ResponseOutcome) -> Outcome:

@@ -17,7 +17,6 @@ from contracts.rounds import (
     InvitationView,
     ListRounds,
     OpenRound,
-    RecordResponse,
     ResponseOutcome,
     RoundList,
     RoundOpened,
@@ -30,7 +29,7 @@ from infra.queries import answers
 from infra.service import Runtime, subscriber
 from services.rounds import handlers
 
-PUBLISHES = (RoundOpened, _RoundClosed, RecordResponse, SendMessage)
+PUBLISHES = (RoundOpened, _RoundClosed, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
 
 
@@ -67,10 +66,6 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, SubmitResponse, "rounds_submit_response", batch_size=256, max_workers=256)
     async def on_submit(cmd: SubmitResponse) -> None:
         await handlers.submit_response(rt, cmd)
-
-    @subscriber(router, RecordResponse, "rounds_record_response", batch_size=256, max_workers=256)
-    async def on_record(cmd: RecordResponse) -> None:
-        await handlers.record_response(rt, cmd)
 
     @subscriber(router, FeedbackPublished, "rounds_notify_invitees", batch_size=1)
     async def on_feedback(evt: FeedbackPublished) -> None:

@@ -400,3 +400,38 @@ async def test_html_is_escaped(client: httpx.AsyncClient, gateway: FakeGateway) 
     assert "<script>alert(1)</script>" not in response.text
     assert "&lt;script&gt;" in response.text
     assert "content-security-policy" in response.headers
+
+
+async def test_a_council_with_districts_offers_its_list_and_takes_only_its_names(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    gateway.tenants[1] = gateway.tenants[1].model_copy(
+        update={"districts": ("Vaggeryd", "Skillingaryd")}
+    )
+    form = await client.get("/t/vaggeryd/join")
+    assert '<select id="district"' in form.text
+    assert '<option value="Skillingaryd"' in form.text
+    check_page(form.text)
+
+    stray = await client.post("/t/vaggeryd/join", data={**JOIN, "district": "Storgatan 4"})
+    assert stray.status_code == 400
+    assert "Välj din kommundel i listan" in stray.text
+    assert gateway.sent(EnrolMember) == []
+
+    listed = await client.post("/t/vaggeryd/join", data={**JOIN, "district": " skillingaryd "})
+    assert listed.status_code == 303
+    [command] = gateway.sent(EnrolMember)
+    assert command.district == "Skillingaryd"  # as the council's list names it
+
+    api = await client.post(
+        "/api/t/vaggeryd/members",
+        json={
+            "email": "b@example.se",
+            "birth_year": 1990,
+            "gender": "male",
+            "district": "Nowhere",
+            "consent": True,
+        },
+    )
+    assert api.status_code == 400
+    assert "district" in api.text

@@ -34,6 +34,7 @@ def _dispatch(infra: Infra, tools: DevTools) -> Service:
         DispatchSettings(
             nats_url=infra.nats_url,
             mongodb_url=infra.mongodb_url,
+            seal_keys=infra.seal_keys,
             smtp_port=tools.smtp_port,
             smtp_connections=8,
         )

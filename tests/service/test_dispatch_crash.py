@@ -44,6 +44,7 @@ class DispatchProcess:
         self.env = {
             **os.environ,
             "NATS_URL": infra.nats_url,
+            "SEAL_KEYS": infra.seal_keys,
             "MONGODB_URL": infra.mongodb_url,
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(smtp_port),

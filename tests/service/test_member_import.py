@@ -22,6 +22,7 @@ from contracts.recruitment import (
     MemberRow,
     MembershipOutcome,
     Outcome,
+    RegisterTenant,
     TenantList,
 )
 from contracts.subjects import subject_for
@@ -162,10 +163,11 @@ async def test_a_batch_with_bad_rows_imports_the_good_ones_once(stack: Stack) ->
     panelists = stack.services["rounds"].runtime.db.panelists
     panelist = await panelists.find_one({"tenant": t, "member_id": rows[7].member_id})
     assert panelist is not None
+    # A council without a list of districts: no district leaves recruitment.
     assert (panelist["birth_year"], panelist["gender"], panelist["district"]) == (
         1947,
         "undisclosed",
-        "District 2",
+        "",
     )
     assert "email" not in panelist
 
@@ -352,3 +354,75 @@ async def test_an_invalid_batch_is_dead_lettered_without_its_addresses(stack: St
     assert letter.reason == "invalid"
     assert "@" not in letter.error
     assert await ask(stack.nc, GetImport(tenant=t, import_id="bad"), ImportView) is None
+
+
+async def test_districts_leave_recruitment_only_as_the_councils_list_names_them(
+    stack: Stack,
+) -> None:
+    tenant = "kinda"
+    await publish(
+        stack.js,
+        RegisterTenant(tenant=tenant, display_name="Kinda kommun", districts=("Kisa", "Rimforsa")),
+    )
+    await wait_until(
+        lambda: _districts_listed(stack, tenant), timeout=10, what="the council's districts"
+    )
+    rows = (
+        _row(1, tenant, district="  kisa "),
+        _row(2, tenant, district="Rimforsa"),
+        _row(3, tenant, district="Storgatan 4, Kisa"),  # not on the list: the row is refused
+    )
+    await publish(
+        stack.js,
+        ImportMembers(
+            tenant=tenant,
+            import_id="districts",
+            batch_no=1,
+            consent_version="2026-1",
+            source="register_sample",
+            rows=rows,
+        ),
+    )
+    panelists = stack.services["rounds"].runtime.db.panelists
+
+    async def two_enrolled() -> bool:
+        return await panelists.count_documents({"tenant": tenant}) == 2
+
+    await wait_until(two_enrolled, timeout=20, what="two members in rounds")
+    coded = sorted([d["district"] async for d in panelists.find({"tenant": tenant})])
+    assert coded == ["Kisa", "Rimforsa"]
+    report = await ask(stack.nc, GetImport(tenant=tenant, import_id="districts"), ImportView)
+    assert report is not None
+    assert [(r.row, r.reason) for r in report.rejections] == [(3, "invalid_district")]
+    # What the resident wrote stays in recruitment, beside its code.
+    stored = await stack.services["recruitment"].runtime.db.members.find_one(
+        {"_id": rows[0].member_id}
+    )
+    assert stored is not None
+    assert (stored["district"], stored["district_code"]) == ("kisa", "Kisa")
+
+    # A sign-up naming a district off the list is refused, not enrolled with free text.
+    stray = EnrolMember(
+        tenant=tenant,
+        member_id=str(uuid.uuid4()),
+        email="stray@example.se",
+        birth_year=1980,
+        gender="female",
+        district="Hemma",
+        consent_version="2026-1",
+    )
+    await publish(stack.js, stray)
+
+    async def refused() -> bool:
+        return any(
+            d.original_message_id == stray.message_id for d in await list_dead_letters(stack.js)
+        )
+
+    await wait_until(refused, timeout=10, what="the stray sign-up refused")
+
+
+async def _districts_listed(stack: Stack, tenant: str) -> bool:
+    reply = await ask(stack.nc, ListTenants(tenant="region"), TenantList)
+    return reply is not None and any(
+        t.tenant == tenant and t.districts == ("Kisa", "Rimforsa") for t in reply.tenants
+    )

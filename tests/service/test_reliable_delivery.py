@@ -13,6 +13,7 @@ from contracts.subjects import subject_for
 from devstack.testing import wait_until
 from infra import bus
 from infra.deadletter import list_dead_letters, replay
+from infra.sealing import Sealer, is_sealed
 from infra.service import Runtime, Service, ServiceSettings, subscriber
 from infra.store import new_document
 from tests.conftest import Infra
@@ -44,7 +45,9 @@ def probe_service(infra: Infra, seen: list[Any], fail_times: dict[str, int]) -> 
         build_router=build,
         indexes=no_indexes,
         outbox_collections=["things"],
-        settings=ServiceSettings(nats_url=infra.nats_url, mongodb_url=infra.mongodb_url),
+        settings=ServiceSettings(
+            nats_url=infra.nats_url, mongodb_url=infra.mongodb_url, seal_keys=infra.seal_keys
+        ),
     )
 
 
@@ -83,6 +86,12 @@ async def test_policy_for_good_invalid_mismatched_rejected_and_transient(
 
         await wait_until(four_filed, timeout=10, what="four dead letters filed")
         letters = await list_dead_letters(js)
+        # Bodies are sealed at rest (they can hold addresses, links and answers) …
+        assert all(is_sealed(x.data) and b"reject-me" not in x.data for x in letters)
+        # … and open to the installation's keys, whole.
+        opened = [Sealer(infra.seal_keys).open(x.data) for x in letters]
+        assert b"{not json" in opened
+        assert any(b"reject-me" in body for body in opened)
         reasons = sorted(letter.reason for letter in letters)
         assert reasons == ["invalid", "invalid", "rejected", "rejected"]
         mismatch = [x for x in letters if "differs" in x.error]
@@ -92,7 +101,7 @@ async def test_policy_for_good_invalid_mismatched_rejected_and_transient(
 
         # Replaying the rejected one publishes it again: it is rejected again, nothing lost.
         rejected = next(x for x in letters if "no such round" in x.error)
-        await replay(js, rejected.sequence)
+        await replay(js, rejected.sequence, Sealer(infra.seal_keys))
 
         async def refiled() -> bool:
             return sum("no such round" in x.error for x in await list_dead_letters(js)) == 1

@@ -19,6 +19,7 @@ from devstack.testing import wait_until
 from infra.bus import publish
 from infra.queries import ask
 from infra.store import epoch_ms
+from services.recruitment.expiry import expire_pending
 from services.recruitment.handlers import MAIL_INTERVAL
 from tests.conftest import PORTAL_URL, Stack, register_council
 
@@ -32,11 +33,11 @@ async def _council(stack: Stack) -> None:
     await register_council(stack, T)
 
 
-def _sign_up() -> EnrolMember:
+def _sign_up(email: str = EMAIL) -> EnrolMember:
     return EnrolMember(
         tenant=T,
         member_id=str(uuid.uuid4()),
-        email=EMAIL,
+        email=email,
         birth_year=1990,
         gender="female",
         district="Surte",
@@ -44,9 +45,9 @@ def _sign_up() -> EnrolMember:
     )
 
 
-def _links(stack: Stack) -> list[str]:
-    """The opt-in links sent to EMAIL, oldest first."""
-    items, _ = stack.devtools.mailbox.list_mails(limit=100, to=EMAIL)
+def _links(stack: Stack, email: str = EMAIL) -> list[str]:
+    """The opt-in links sent to ``email``, oldest first."""
+    items, _ = stack.devtools.mailbox.list_mails(limit=100, to=email)
     items.reverse()
     texts = [stack.devtools.mailbox.get_mail(i.id).text for i in items]
     pattern = rf"{re.escape(PORTAL_URL)}/t/{T}/join/confirm/([A-Za-z0-9_-]+)"
@@ -111,3 +112,59 @@ async def test_a_new_mail_after_the_interval_leaves_the_first_link_working(stack
     assert tenants is not None
     [ale] = [t for t in tenants.tenants if t.tenant == T]
     assert (ale.members_active, ale.members_pending) == (1, 0)
+
+
+async def test_sign_ups_left_unconfirmed_for_a_week_are_erased_everywhere(stack: Stack) -> None:
+    await _council(stack)
+    old, fresh, stale_link = "old@example.se", "fresh@example.se", "late@example.se"
+    commands = {email: _sign_up(email) for email in (old, fresh, stale_link)}
+    for command in commands.values():
+        await publish(stack.js, command)
+    for email in commands:
+        await wait_until(lambda e=email: _links(stack, e), timeout=15, what=f"mail to {email}")
+    recruitment = stack.services["recruitment"].runtime
+    contacts = stack.services["dispatch"].runtime.db.contacts
+    week = epoch_ms(timedelta(days=8))
+    # Eight days pass for the first sign-up, and for the third one's link.
+    await recruitment.db.members.update_one({"email": old}, {"$inc": {"mailed_at_ms": -week}})
+    await recruitment.db.signup_tokens.update_many(
+        {"member_id": commands[stale_link].member_id}, {"$inc": {"created_at_ms": -week}}
+    )
+    # An expired link is refused at once, before any sweep.
+    assert (await _confirm(stack, _links(stack, stale_link)[0])).reason == "unknown_token"
+
+    assert await expire_pending(recruitment) == 1
+    erased = await recruitment.db.members.find_one({"_id": commands[old].member_id})
+    assert erased is not None
+    assert erased["state"] == "erased"
+    assert erased["email"] == f"erased:{commands[old].member_id}"
+    assert not {"birth_year", "gender", "district", "consent", "locale"} & set(erased)
+    assert (
+        await recruitment.db.signup_tokens.count_documents({"member_id": commands[old].member_id})
+        == 0
+    )
+    assert (
+        await recruitment.db.signup_tokens.count_documents(
+            {"member_id": commands[stale_link].member_id}
+        )
+        == 0
+    )  # links older than a week go, whoever they belong to
+
+    async def contact_forgotten() -> bool:
+        return await contacts.find_one({"_id": f"{T}:{commands[old].member_id}"}) is None
+
+    await wait_until(contact_forgotten, timeout=15, what="dispatch forgets the contact")
+    assert await contacts.find_one({"_id": f"{T}:{commands[fresh].member_id}"}) is not None
+    reply = await ask(stack.nc, ListTenants(tenant="region"), TenantList)
+    assert reply is not None
+    council = next(t for t in reply.tenants if t.tenant == T)
+    assert council.members_pending == 2  # fresh, and late (its member waits for a new mail)
+
+    # The erased sign-up's link is dead; the fresh one still confirms; a second sweep finds
+    # nothing more, and the address can sign up again from scratch.
+    assert (await _confirm(stack, _links(stack, old)[0])).reason == "unknown_token"
+    assert (await _confirm(stack, _links(stack, fresh)[0])).status == "done"
+    assert await expire_pending(recruitment) == 0
+    await publish(stack.js, _sign_up(old))
+    await wait_until(lambda: len(_links(stack, old)) == 2, timeout=15, what="a new opt-in mail")
+    assert (await _confirm(stack, _links(stack, old)[1])).status == "done"
