@@ -1,8 +1,9 @@
 """The portal's composition root: settings, gateway, store, templates, routes, middleware.
 
 ``create_app(settings, gateway=None)`` builds the FastAPI app; without a gateway it connects
-to NATS at start. The app stores only staff accounts and sessions (database
-``radslag_portal``); everything else is commands and queries to the owning services.
+to NATS at start. The app stores only staff accounts and sessions, login failures and its
+secret key (database ``radslag_portal``); everything else is commands and queries to the
+owning services.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from services.portal.dependencies import NotSignedIn
 from services.portal.gateway import Gateway, NatsGateway, PublishFailed
 from services.portal.handlers import Portal, RateLimited, correlation_id
 from services.portal.i18n import Catalogues
+from services.portal.keys import installation_key
 from services.portal.metrics import PortalMetrics
 from services.portal.rendering import build_environment, render
 from services.portal.settings import PortalSettings
@@ -228,6 +230,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
                 db=db,
                 metrics=metrics,
                 http=http,
+                key=await installation_key(db),
             )
             log.info("portal started")
             yield

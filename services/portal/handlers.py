@@ -60,6 +60,7 @@ from services.portal.domain import (
     is_tenant_slug,
 )
 from services.portal.gateway import Gateway
+from services.portal.keys import derive
 from services.portal.metrics import PortalMetrics
 from services.portal.settings import PortalSettings
 
@@ -127,6 +128,7 @@ class Portal:
         db: AsyncDatabase[Document],
         metrics: PortalMetrics,
         http: httpx.AsyncClient,
+        key: bytes,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
@@ -141,6 +143,8 @@ class Portal:
             )
             for scope in RATE_LIMITED_SCOPES
         }
+        self.login_form_key = derive(key, "login-form")
+        """Keys the login forms' hidden tokens (see ``login_csrf``)."""
         self._tenants: tuple[TenantView, ...] | None = None
         self._tenants_at = 0.0
 

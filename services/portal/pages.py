@@ -11,12 +11,13 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from contracts.recruitment import Outcome
-from services.portal import domain
+from services.portal import domain, login_csrf
 from services.portal.accounts import SESSION_COOKIE, Session
 from services.portal.dependencies import (
     CouncilDep,
@@ -31,6 +32,8 @@ from services.portal.dependencies import (
 from services.portal.handlers import DevtoolsUnavailable, Portal, WrongState
 from services.portal.i18n import N_
 from services.portal.rendering import render
+
+log = structlog.get_logger()
 
 router = APIRouter(include_in_schema=False)
 
@@ -218,19 +221,45 @@ def _clear_session_cookie(response: Response, request: Request) -> None:
     )
 
 
+def _login_page(
+    request: Request, portal: Portal, status_code: int = 200, **context: Any
+) -> Response:
+    """The login form with its hidden token, and the cookie it must come back with (the
+    browser's nonce while it has one, so two open login tabs both work)."""
+    secure = request.app.state.settings.cookies_secure
+    nonce, token = login_csrf.issue(request, portal.login_form_key, secure)
+    response = render(request, "login.html", status_code, login_token=token, **context)
+    login_csrf.set_cookie(response, nonce, secure)
+    return response
+
+
 async def _login(
     request: Request, portal: Portal, tenant: str | None, template_context: dict[str, Any]
 ) -> Response:
-    portal.check_rate("login", client_address(request))
     form = await request.form()
-    username = _field(form, "username")
     prefix = "/region/" if tenant is None else f"/t/{tenant}/staff/"
     next_url = domain.safe_next(_field(form, "next"), prefix, prefix)
+    secure = request.app.state.settings.cookies_secure
+    nonce = login_csrf.nonce_of(request, secure)
+    if not login_csrf.matches(portal.login_form_key, nonce, _field(form, login_csrf.FIELD)):
+        # Not this browser's login page (another site's form, or a page open too long):
+        # no password is checked and nothing is counted; a fresh form follows.
+        log.info("login refused", reason="login form token")
+        return _login_page(
+            request,
+            portal,
+            403,
+            values={"next": next_url},
+            errors={"_form": N_("The sign-in form had expired. Please sign in again.")},
+            **template_context,
+        )
+    portal.check_rate("login", client_address(request))
+    username = _field(form, "username")
     signed_in = await portal.sign_in(username, _field(form, "password"), tenant)
     if signed_in is None:
-        return render(
+        return _login_page(
             request,
-            "login.html",
+            portal,
             400,
             values={"username": username, "next": next_url},
             errors={"_form": N_("Wrong username or password.")},
@@ -239,17 +268,18 @@ async def _login(
     token, _ = signed_in
     response = _see_other(next_url)
     _set_session_cookie(response, request, token)
+    login_csrf.clear_cookie(response, secure)
     return response
 
 
 @router.get("/t/{tenant}/staff/login", response_class=HTMLResponse)
-async def staff_login_form(request: Request, council: CouncilDep) -> Response:
+async def staff_login_form(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """The staff login page of a council."""
     prefix = f"/t/{council.tenant}/staff/"
     next_url = domain.safe_next(request.query_params.get("next"), prefix, prefix)
-    return render(
+    return _login_page(
         request,
-        "login.html",
+        portal,
         council=council,
         values={"next": next_url},
         action=f"/t/{council.tenant}/staff/login",
@@ -448,12 +478,12 @@ async def feedback(
 
 
 @router.get("/region/login", response_class=HTMLResponse)
-async def region_login_form(request: Request) -> Response:
+async def region_login_form(request: Request, portal: PortalDep) -> Response:
     """The region admins' login page."""
     next_url = domain.safe_next(request.query_params.get("next"), "/region/", "/region/")
-    return render(
+    return _login_page(
         request,
-        "login.html",
+        portal,
         values={"next": next_url},
         action="/region/login",
         region=True,

@@ -120,6 +120,29 @@ async def api_login(client: httpx.AsyncClient, tenant: str, username: str) -> st
     return token
 
 
+LOGIN_TOKEN_RE = re.compile(r'name="login_token" value="([^"]+)"')
+
+
+async def login_token(client: httpx.AsyncClient, path: str) -> str:
+    """Open a login page (its cookie stays in the client); returns the form's hidden token."""
+    page = await client.get(path)
+    assert page.status_code == 200, page.text
+    match = LOGIN_TOKEN_RE.search(page.text)
+    assert match, "no login token on the page"
+    return match.group(1)
+
+
+async def form_login(
+    client: httpx.AsyncClient, path: str, username: str, password: str = PASSWORD, **extra: str
+) -> httpx.Response:
+    """Sign in through a login page as a browser does: open the form, then post it."""
+    token = await login_token(client, path)
+    return await client.post(
+        path,
+        data={"username": username, "password": password, "login_token": token, **extra},
+    )
+
+
 class PageCheck(HTMLParser):
     """Collects what the accessibility checks look at."""
 
