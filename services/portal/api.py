@@ -190,7 +190,7 @@ async def sign_up(
     lang: LanguageDep,
 ) -> SignUpAccepted:
     """Sign a resident up to the council's panel (double opt-in: a mail with a link follows)."""
-    portal.check_rate("join", client_address(request))
+    await portal.check_rate("join", client_address(request))
     valid, errors = domain.check_sign_up(
         email=body.email,
         birth_year=str(body.birth_year),
@@ -227,7 +227,7 @@ async def confirm_membership(
     portal: PortalDep,
 ) -> OutcomeReply:
     """Confirm a membership with the token from the mail; 200 done, 404 unknown, 409 used."""
-    portal.check_rate("confirm", client_address(request))
+    await portal.check_rate("confirm", client_address(request))
     settled = await portal.confirm(council.tenant, body.token)
     return _outcome(response, settled.message_id or None, settled.outcome)
 
@@ -237,7 +237,7 @@ async def invitation(
     token: str, request: Request, council: CouncilDep, portal: PortalDep
 ) -> InvitationView:
     """What a personal answer link shows: the round and whether it can still be answered."""
-    portal.check_rate("answer", client_address(request))
+    await portal.check_rate("answer", client_address(request))
     view = await portal.invitation(council.tenant, token)
     if view is None:
         raise ApiError(404, "unknown link")
@@ -262,7 +262,7 @@ async def respond(
     portal: PortalDep,
 ) -> OutcomeReply:
     """Answer a round through a personal link: 200 done, 409 already answered, 404 unknown."""
-    portal.check_rate("answer", client_address(request))
+    await portal.check_rate("answer", client_address(request))
     view = await portal.invitation(council.tenant, token)
     if view is None:
         response.status_code = 404
@@ -320,7 +320,7 @@ async def open_session(
     only after a CORS preflight, which the portal never grants, so no other site can sign its
     visitors into an account of its choosing (login CSRF). The login pages use a form token.
     """
-    portal.check_rate("login", client_address(request))
+    await portal.check_rate("login", client_address(request))
     signed_in = await portal.sign_in(body.username, body.password, council.tenant)
     if signed_in is None:
         raise ApiError(401, "wrong username or password")

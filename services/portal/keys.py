@@ -1,8 +1,8 @@
 """The installation's secret key: made on first start, kept in the portal's database.
 
 Every portal replica reads the same key, so what one replica signs another can check. It
-keys the login forms' tokens; each use derives its own key (``derive``), so no value made
-for one use fits another.
+keys the login forms' tokens and the hashes of client addresses in the rate-limit counts;
+each use derives its own key (``derive``), so no value made for one use fits another.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ async def join(
     request: Request, council: CouncilDep, portal: PortalDep, lang: LanguageDep
 ) -> Response:
     """Validate a sign-up and send it to recruitment; then ask the resident to check mail."""
-    portal.check_rate("join", client_address(request))
+    await portal.check_rate("join", client_address(request))
     form = await request.form()
     values = {name: _field(form, name) for name in ("email", "birth_year", "gender", "district")}
     sign_up, errors = domain.check_sign_up(
@@ -122,7 +122,7 @@ async def confirm_form(request: Request, token: str, council: CouncilDep) -> Res
 @router.post("/t/{tenant}/join/confirm/{token}", response_class=HTMLResponse)
 async def confirm(request: Request, token: str, council: CouncilDep, portal: PortalDep) -> Response:
     """The button on the opt-in page: confirm the membership and say how it went."""
-    portal.check_rate("confirm", client_address(request))
+    await portal.check_rate("confirm", client_address(request))
     settled = await portal.confirm(council.tenant, token)
     outcome = settled.outcome
     status = {"done": 200, "pending": 202}.get(outcome.status)
@@ -136,7 +136,7 @@ async def answer_form(
     request: Request, token: str, council: CouncilDep, portal: PortalDep
 ) -> Response:
     """A personal answer link: the round's questions, or why they cannot be answered."""
-    portal.check_rate("answer", client_address(request))
+    await portal.check_rate("answer", client_address(request))
     invitation = await portal.invitation(council.tenant, token)
     if invitation is None:
         return render(request, "answer_status.html", 404, council=council, status="unknown")
@@ -151,7 +151,7 @@ async def answer_form(
 @router.post("/t/{tenant}/a/{token}", response_class=HTMLResponse)
 async def answer(request: Request, token: str, council: CouncilDep, portal: PortalDep) -> Response:
     """Validate and send a resident's answers, then thank them (or say why not)."""
-    portal.check_rate("answer", client_address(request))
+    await portal.check_rate("answer", client_address(request))
     invitation = await portal.invitation(council.tenant, token)
     if invitation is None:
         return render(request, "answer_status.html", 404, council=council, status="unknown")
@@ -253,7 +253,7 @@ async def _login(
             errors={"_form": N_("The sign-in form had expired. Please sign in again.")},
             **template_context,
         )
-    portal.check_rate("login", client_address(request))
+    await portal.check_rate("login", client_address(request))
     username = _field(form, "username")
     signed_in = await portal.sign_in(username, _field(form, "password"), tenant)
     if signed_in is None:

@@ -46,20 +46,21 @@ def settings(store_url: str) -> PortalSettings:
         devtools_url=None,
         service_health_urls="",
         portal_outcome_wait_seconds=0.3,
-        portal_rate_limit_burst=100,
-        portal_rate_limit_per_minute=100,
+        portal_rate_limit=100,
     )
 
 
 @asynccontextmanager
 async def running(settings: PortalSettings, gateway: FakeGateway) -> AsyncIterator[FastAPI]:
-    """A started portal app (lifespan entered) with no accounts, sessions or login failures."""
+    """A started portal app (lifespan entered) with no accounts, sessions, login failures or
+    rate-limit counts."""
     application = create_app(settings, gateway)
     async with application.router.lifespan_context(application):
         db = application.state.portal.db
         await db.accounts.delete_many({})
         await db.sessions.delete_many({})
         await db.login_failures.delete_many({})
+        await db.rate_limits.delete_many({})
         yield application
 
 

@@ -39,8 +39,9 @@ async def test_a_login_without_the_forms_token_is_refused_and_counts_nothing(
         assert "radslag_session" not in client.cookies
     assert EXPIRED in text_of(response.text)
     check_page(response.text)
-    # No password was checked: nothing towards the account's lock.
+    # No password was checked: nothing towards the account's lock or the address's limit.
     assert await db.login_failures.count_documents({}) == 0
+    assert [d async for d in db.rate_limits.find({}) if str(d["_id"]).startswith("login:")] == []
     # The refusal shows a fresh form that works.
     match = LOGIN_TOKEN_RE.search(response.text)
     assert match
