@@ -1,4 +1,7 @@
-"""Staff accounts and their sessions: the only things the portal stores.
+"""Staff accounts, their sessions and their wrong passwords.
+
+(The portal's database also holds the rate-limit counts, see ``limits``, and the
+installation's key, see ``keys``; nothing else.)
 
 An account belongs to one council (``tenant``) or is a region admin (``tenant=None``, role
 ``region_admin``). Passwords are argon2 hashes. A session is a random 32-byte token in an

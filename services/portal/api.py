@@ -1,8 +1,10 @@
 """The JSON API under ``/api``: the same use cases as the pages, for scripts and the e2e test.
 
 Staff endpoints take the session cookie (set by ``POST /api/t/<tenant>/session`` or the login
-page) and, on POST, the session's CSRF token in the ``X-CSRF-Token`` header. Commands answer
-202 with the command's ``message_id``: they are applied asynchronously by their owner.
+page) and, on POST, the session's CSRF token in the ``X-CSRF-Token`` header. The login itself
+takes only an ``application/json`` body, which other sites cannot make a browser send.
+Commands answer 202 with the command's ``message_id``: they are applied asynchronously by
+their owner.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.feedback import PublishedList
@@ -188,7 +190,7 @@ async def sign_up(
     lang: LanguageDep,
 ) -> SignUpAccepted:
     """Sign a resident up to the council's panel (double opt-in: a mail with a link follows)."""
-    portal.check_rate("join", client_address(request))
+    await portal.check_rate("join", client_address(request))
     valid, errors = domain.check_sign_up(
         email=body.email,
         birth_year=str(body.birth_year),
@@ -226,7 +228,7 @@ async def confirm_membership(
     portal: PortalDep,
 ) -> OutcomeReply:
     """Confirm a membership with the token from the mail; 200 done, 404 unknown, 409 used."""
-    portal.check_rate("confirm", client_address(request))
+    await portal.check_rate("confirm", client_address(request))
     settled = await portal.confirm(council.tenant, body.token)
     return _outcome(response, settled.message_id or None, settled.outcome)
 
@@ -236,7 +238,7 @@ async def invitation(
     token: str, request: Request, council: CouncilDep, portal: PortalDep
 ) -> InvitationView:
     """What a personal answer link shows: the round and whether it can still be answered."""
-    portal.check_rate("answer", client_address(request))
+    await portal.check_rate("answer", client_address(request))
     view = await portal.invitation(council.tenant, token)
     if view is None:
         raise ApiError(404, "unknown link")
@@ -261,7 +263,7 @@ async def respond(
     portal: PortalDep,
 ) -> OutcomeReply:
     """Answer a round through a personal link: 200 done, 409 already answered, 404 unknown."""
-    portal.check_rate("answer", client_address(request))
+    await portal.check_rate("answer", client_address(request))
     view = await portal.invitation(council.tenant, token)
     if view is None:
         response.status_code = 404
@@ -288,10 +290,23 @@ async def published(council: CouncilDep, portal: PortalDep) -> PublishedList:
 # -- staff ---------------------------------------------------------------------------------
 
 
+async def json_only(request: Request) -> None:
+    """Refuse a body that is not JSON before anything reads it (login CSRF, see below)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    main, _, sub = kind.partition("/")
+    if main != "application" or not (sub == "json" or sub.endswith("+json")):
+        raise ApiError(415, "send the credentials as application/json")
+
+
 @router.post(
     "/t/{tenant}/session",
     response_model=SessionReply,
-    responses={**PROBLEMS, 401: {"model": Problem, "description": "Wrong credentials."}},
+    dependencies=[Depends(json_only)],
+    responses={
+        **PROBLEMS,
+        401: {"model": Problem, "description": "Wrong credentials."},
+        415: {"model": Problem, "description": "The body is not application/json."},
+    },
 )
 async def open_session(
     body: SessionRequest,
@@ -300,8 +315,13 @@ async def open_session(
     council: CouncilDep,
     portal: PortalDep,
 ) -> SessionReply:
-    """Sign a staff member in: sets the session cookie and returns the CSRF token."""
-    portal.check_rate("login", client_address(request))
+    """Sign a staff member in: sets the session cookie and returns the CSRF token.
+
+    The body must be ``application/json`` (else 415): a browser sends that to another site
+    only after a CORS preflight, which the portal never grants, so no other site can sign its
+    visitors into an account of its choosing (login CSRF). The login pages use a form token.
+    """
+    await portal.check_rate("login", client_address(request))
     signed_in = await portal.sign_in(body.username, body.password, council.tenant)
     if signed_in is None:
         raise ApiError(401, "wrong username or password")

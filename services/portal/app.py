@@ -1,12 +1,15 @@
 """The portal's composition root: settings, gateway, store, templates, routes, middleware.
 
 ``create_app(settings, gateway=None)`` builds the FastAPI app; without a gateway it connects
-to NATS at start. The app stores only staff accounts and sessions (database
-``radslag_portal``); everything else is commands and queries to the owning services.
+to NATS at start. The app stores only staff accounts and sessions, login failures, the
+rate-limit counts and its secret key (database ``radslag_portal``); everything else is
+commands and queries to the owning services.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import re
 import time
@@ -36,6 +39,7 @@ from services.portal.dependencies import NotSignedIn
 from services.portal.gateway import Gateway, NatsGateway, PublishFailed
 from services.portal.handlers import Portal, RateLimited, correlation_id
 from services.portal.i18n import Catalogues
+from services.portal.keys import installation_key
 from services.portal.metrics import PortalMetrics
 from services.portal.rendering import build_environment, render
 from services.portal.settings import PortalSettings
@@ -212,6 +216,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
         db = database(client, "portal")
         nats_gateway: NatsGateway | None = None
         http = httpx.AsyncClient()
+        purging: asyncio.Task[None] | None = None
         try:
             await accounts.ensure_indexes(db)
             active: Gateway
@@ -222,16 +227,26 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
                 active = nats_gateway
             else:
                 active = gateway
-            app.state.portal = Portal(
+            portal = Portal(
                 settings=settings,
                 gateway=active,
                 db=db,
                 metrics=metrics,
                 http=http,
+                key=await installation_key(db),
             )
+            await portal.limits.ensure_indexes()
+            purging = asyncio.create_task(
+                portal.limits.purge_every(settings.portal_rate_limit_window_seconds)
+            )
+            app.state.portal = portal
             log.info("portal started")
             yield
         finally:
+            if purging is not None:
+                purging.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purging
             if nats_gateway is not None:
                 await nats_gateway.close()
             await http.aclose()

@@ -1,4 +1,4 @@
-"""The portal's rules, pure: what a valid sign-up, answer, round or feedback is; rate limits.
+"""The portal's rules, pure: what a valid sign-up, answer, round or feedback is; rate-limit windows.
 
 Every text a person typed is trimmed before any rule looks at it: here for the pages, and by
 ``TrimmedText`` for the JSON API's request bodies, so a text of only spaces is empty in both.
@@ -7,6 +7,8 @@ Error messages are English msgids marked with ``N_``; they are translated where 
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -266,37 +268,62 @@ def safe_next(candidate: str | None, prefix: str, default: str) -> str:
     return default
 
 
-class RateLimiter:
-    """Token buckets per key (client address): ``burst`` at once, refilled ``per_minute``."""
+class SlidingWindow:
+    """At most ``limit`` requests per ``seconds``, judged from two fixed windows' counts.
 
-    def __init__(self, burst: int, per_minute: float, max_keys: int = 10000) -> None:
-        self.burst = float(burst)
-        self.rate = per_minute / 60.0
-        self.max_keys = max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}
+    Requests are counted per fixed window (``start`` .. ``start + seconds``). A request is
+    allowed while the current window's count (this request included) plus the previous
+    window's count, weighted by how much of it still lies within the last ``seconds``, is at
+    most ``limit``: a sliding window in two counters, without the double burst a fixed window
+    lets through at its edge. Times are epoch milliseconds, so every replica agrees on the
+    windows (given clocks kept in step by NTP).
+    """
 
-    def allow(self, key: str, now: float) -> bool:
-        """Take one token from ``key``'s bucket; False when it is empty."""
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            return False
-        self._buckets[key] = (tokens - 1.0, now)
-        if len(self._buckets) > self.max_keys:
-            self._forget_full(now)
-        return True
+    def __init__(self, limit: int, seconds: int) -> None:
+        if limit < 1 or seconds < 1:
+            raise ValueError("a rate limit needs a limit and a window of at least 1")
+        self.limit = limit
+        self.seconds = seconds
+        self.length_ms = seconds * 1000
 
-    def retry_after(self, key: str, now: float) -> int:
-        """Seconds until ``key`` has a token again."""
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens >= 1.0 or self.rate <= 0:
-            return 0 if tokens >= 1.0 else 3600
-        return max(1, int((1.0 - tokens) / self.rate + 0.999))
+    def start(self, now_ms: int) -> int:
+        """Where the fixed window holding ``now_ms`` starts."""
+        return now_ms - now_ms % self.length_ms
 
-    def _forget_full(self, now: float) -> None:
-        # A bucket that has refilled is the same as no bucket: drop it to bound memory.
-        for key, (tokens, last) in list(self._buckets.items()):
-            if tokens + (now - last) * self.rate >= self.burst:
-                del self._buckets[key]
+    def estimate(self, previous: int, current: int, now_ms: int) -> float:
+        """Requests in the last ``seconds``, from the previous and current windows' counts."""
+        elapsed = (now_ms - self.start(now_ms)) / self.length_ms
+        return previous * (1.0 - elapsed) + current
+
+    def allows(self, previous: int, current: int, now_ms: int) -> bool:
+        """Whether the request that made the current count ``current`` is within the limit."""
+        return self.estimate(previous, current, now_ms) <= self.limit
+
+    def retry_after(self, previous: int, current: int, now_ms: int) -> int:
+        """Whole seconds (at least 1) until one more request would be allowed, if none comes
+        meanwhile."""
+        start = self.start(now_ms)
+        room = self.limit - current - 1
+        if room >= 0:
+            # This window has room once enough of the previous one has slid out of it.
+            fraction = 1.0 - room / previous if previous else 0.0
+            wait_ms = fraction * self.length_ms - (now_ms - start)
+        else:
+            # Only in the next window, once enough of this one has slid out.
+            fraction = max(0.0, 1.0 - (self.limit - 1) / current)
+            wait_ms = start + self.length_ms - now_ms + fraction * self.length_ms
+        return max(1, math.ceil(wait_ms / 1000))
+
+
+def client_key(address: str) -> str:
+    """What a rate limit counts by: the client's IPv4 address, or the /64 of its IPv6 address
+    (the smallest network a provider hands a subscriber, which one client can roam at will)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

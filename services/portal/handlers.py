@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import structlog
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 
 from contracts.envelope import Command, Query
 from contracts.feedback import ListPublished, PublishedList, PublishedRound, PublishFeedback
@@ -52,14 +53,16 @@ from services.portal import accounts
 from services.portal.domain import (
     CONSENT_VERSION,
     NEXT_ACTION,
-    RateLimiter,
     RoundDraft,
     SignUp,
+    SlidingWindow,
     is_link_token,
     is_round_id,
     is_tenant_slug,
 )
 from services.portal.gateway import Gateway
+from services.portal.keys import derive
+from services.portal.limits import RateLimits
 from services.portal.metrics import PortalMetrics
 from services.portal.settings import PortalSettings
 
@@ -69,7 +72,8 @@ correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=No
 """The current request's correlation id; every message the request sends carries it."""
 
 RATE_LIMITED_SCOPES = ("join", "confirm", "answer", "login")
-"""Endpoint groups with a per-address rate limit (sign-up, links, staff login)."""
+"""Endpoint groups with a per-address rate limit (sign-up, links, staff login); each group
+has its own allowance."""
 
 NEW_TENANT_RECHECK_SECONDS = 1.0
 """How often an unknown council slug may refresh the cached list of councils."""
@@ -88,7 +92,8 @@ def current_correlation_id() -> str:
 
 
 class RateLimited(Exception):
-    """Too many requests from one address; try again after ``retry_after`` seconds."""
+    """Too many requests from one address (or attempts on one account); try again after
+    ``retry_after`` seconds."""
 
     def __init__(self, scope: str, retry_after: int) -> None:
         super().__init__(f"rate limited: {scope}")
@@ -127,7 +132,9 @@ class Portal:
         db: AsyncDatabase[Document],
         metrics: PortalMetrics,
         http: httpx.AsyncClient,
+        key: bytes,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
@@ -135,12 +142,14 @@ class Portal:
         self.metrics = metrics
         self.http = http
         self._clock = clock
-        self._limits = {
-            scope: RateLimiter(
-                settings.portal_rate_limit_burst, settings.portal_rate_limit_per_minute
-            )
-            for scope in RATE_LIMITED_SCOPES
-        }
+        self.limits = RateLimits(
+            db,
+            derive(key, "rate-limit"),
+            SlidingWindow(settings.portal_rate_limit, settings.portal_rate_limit_window_seconds),
+            clock=wall_clock,
+        )
+        self.login_form_key = derive(key, "login-form")
+        """Keys the login forms' hidden tokens (see ``login_csrf``)."""
         self._tenants: tuple[TenantView, ...] | None = None
         self._tenants_at = 0.0
 
@@ -186,14 +195,27 @@ class Portal:
                 outcome = None  # safely on the bus; handled when the owner is back
         return Settled(message_id, outcome or Outcome(status="pending"))
 
-    def check_rate(self, scope: str, client: str) -> None:
-        """Count one request from ``client`` to ``scope``; raises ``RateLimited`` when over."""
-        limiter = self._limits[scope]
-        now = self._clock()
-        if not limiter.allow(client, now):
+    async def check_rate(self, scope: str, client: str) -> None:
+        """Count one request from ``client`` to ``scope``; raises ``RateLimited`` when over.
+
+        The counts are in the portal's database, shared by every replica. When it does not
+        answer in time the request goes through unchecked, logged and counted: the limits
+        only slow down guessing and flooding, which the back ends' own checks (one mail per
+        address every few hours, 256-bit link tokens, the account lock) keep harmless for
+        that while, and residents can still sign up and answer, which needs only the bus.
+        """
+        try:
+            verdict = await asyncio.wait_for(
+                self.limits.hit(scope, client), self.settings.portal_rate_limit_timeout_seconds
+            )
+        except (PyMongoError, TimeoutError) as exc:
+            self.metrics.rate_limit_unchecked.labels(scope).inc()
+            log.warning("rate limit not checked", scope=scope, error=type(exc).__name__)
+            return
+        if not verdict.allowed:
             self.metrics.rate_limited.labels(scope).inc()
             log.info("rate limited", scope=scope)
-            raise RateLimited(scope, limiter.retry_after(client, now))
+            raise RateLimited(scope, verdict.retry_after)
 
     # -- councils ---------------------------------------------------------------------------
 

@@ -40,3 +40,10 @@ class PortalMetrics:
             ["scope"],
             registry=self.registry,
         )
+        self.rate_limit_unchecked = Counter(
+            "radslag_portal_rate_limit_unchecked_total",
+            "Requests let through unchecked because the rate-limit counts (the portal's "
+            "database) did not answer in time, by endpoint group.",
+            ["scope"],
+            registry=self.registry,
+        )

@@ -11,12 +11,13 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from contracts.recruitment import Outcome
-from services.portal import domain
+from services.portal import domain, login_csrf
 from services.portal.accounts import SESSION_COOKIE, Session
 from services.portal.dependencies import (
     CouncilDep,
@@ -31,6 +32,8 @@ from services.portal.dependencies import (
 from services.portal.handlers import DevtoolsUnavailable, Portal, WrongState
 from services.portal.i18n import N_
 from services.portal.rendering import render
+
+log = structlog.get_logger()
 
 router = APIRouter(include_in_schema=False)
 
@@ -80,7 +83,7 @@ async def join(
     request: Request, council: CouncilDep, portal: PortalDep, lang: LanguageDep
 ) -> Response:
     """Validate a sign-up and send it to recruitment; then ask the resident to check mail."""
-    portal.check_rate("join", client_address(request))
+    await portal.check_rate("join", client_address(request))
     form = await request.form()
     values = {name: _field(form, name) for name in ("email", "birth_year", "gender", "district")}
     sign_up, errors = domain.check_sign_up(
@@ -122,7 +125,7 @@ async def confirm_form(request: Request, token: str, council: CouncilDep) -> Res
 @router.post("/t/{tenant}/join/confirm/{token}", response_class=HTMLResponse)
 async def confirm(request: Request, token: str, council: CouncilDep, portal: PortalDep) -> Response:
     """The button on the opt-in page: confirm the membership and say how it went."""
-    portal.check_rate("confirm", client_address(request))
+    await portal.check_rate("confirm", client_address(request))
     settled = await portal.confirm(council.tenant, token)
     outcome = settled.outcome
     status = {"done": 200, "pending": 202}.get(outcome.status)
@@ -136,7 +139,7 @@ async def answer_form(
     request: Request, token: str, council: CouncilDep, portal: PortalDep
 ) -> Response:
     """A personal answer link: the round's questions, or why they cannot be answered."""
-    portal.check_rate("answer", client_address(request))
+    await portal.check_rate("answer", client_address(request))
     invitation = await portal.invitation(council.tenant, token)
     if invitation is None:
         return render(request, "answer_status.html", 404, council=council, status="unknown")
@@ -151,7 +154,7 @@ async def answer_form(
 @router.post("/t/{tenant}/a/{token}", response_class=HTMLResponse)
 async def answer(request: Request, token: str, council: CouncilDep, portal: PortalDep) -> Response:
     """Validate and send a resident's answers, then thank them (or say why not)."""
-    portal.check_rate("answer", client_address(request))
+    await portal.check_rate("answer", client_address(request))
     invitation = await portal.invitation(council.tenant, token)
     if invitation is None:
         return render(request, "answer_status.html", 404, council=council, status="unknown")
@@ -221,19 +224,45 @@ def _clear_session_cookie(response: Response, request: Request) -> None:
     )
 
 
+def _login_page(
+    request: Request, portal: Portal, status_code: int = 200, **context: Any
+) -> Response:
+    """The login form with its hidden token, and the cookie it must come back with (the
+    browser's nonce while it has one, so two open login tabs both work)."""
+    secure = request.app.state.settings.cookies_secure
+    nonce, token = login_csrf.issue(request, portal.login_form_key, secure)
+    response = render(request, "login.html", status_code, login_token=token, **context)
+    login_csrf.set_cookie(response, nonce, secure)
+    return response
+
+
 async def _login(
     request: Request, portal: Portal, tenant: str | None, template_context: dict[str, Any]
 ) -> Response:
-    portal.check_rate("login", client_address(request))
     form = await request.form()
-    username = _field(form, "username")
     prefix = "/region/" if tenant is None else f"/t/{tenant}/staff/"
     next_url = domain.safe_next(_field(form, "next"), prefix, prefix)
+    secure = request.app.state.settings.cookies_secure
+    nonce = login_csrf.nonce_of(request, secure)
+    if not login_csrf.matches(portal.login_form_key, nonce, _field(form, login_csrf.FIELD)):
+        # Not this browser's login page (another site's form, or a page open too long):
+        # no password is checked and nothing is counted; a fresh form follows.
+        log.info("login refused", reason="login form token")
+        return _login_page(
+            request,
+            portal,
+            403,
+            values={"next": next_url},
+            errors={"_form": N_("The sign-in form had expired. Please sign in again.")},
+            **template_context,
+        )
+    await portal.check_rate("login", client_address(request))
+    username = _field(form, "username")
     signed_in = await portal.sign_in(username, _field(form, "password"), tenant)
     if signed_in is None:
-        return render(
+        return _login_page(
             request,
-            "login.html",
+            portal,
             400,
             values={"username": username, "next": next_url},
             errors={"_form": N_("Wrong username or password.")},
@@ -242,17 +271,18 @@ async def _login(
     token, _ = signed_in
     response = _see_other(next_url)
     _set_session_cookie(response, request, token)
+    login_csrf.clear_cookie(response, secure)
     return response
 
 
 @router.get("/t/{tenant}/staff/login", response_class=HTMLResponse)
-async def staff_login_form(request: Request, council: CouncilDep) -> Response:
+async def staff_login_form(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """The staff login page of a council."""
     prefix = f"/t/{council.tenant}/staff/"
     next_url = domain.safe_next(request.query_params.get("next"), prefix, prefix)
-    return render(
+    return _login_page(
         request,
-        "login.html",
+        portal,
         council=council,
         values={"next": next_url},
         action=f"/t/{council.tenant}/staff/login",
@@ -451,12 +481,12 @@ async def feedback(
 
 
 @router.get("/region/login", response_class=HTMLResponse)
-async def region_login_form(request: Request) -> Response:
+async def region_login_form(request: Request, portal: PortalDep) -> Response:
     """The region admins' login page."""
     next_url = domain.safe_next(request.query_params.get("next"), "/region/", "/region/")
-    return render(
+    return _login_page(
         request,
-        "login.html",
+        portal,
         values={"next": next_url},
         action="/region/login",
         region=True,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from infra.service import ServiceSettings
 
 
@@ -26,10 +28,16 @@ class PortalSettings(ServiceSettings):
     """Largest request body accepted (JSON or form), refused with 413 before it is parsed."""
     portal_session_hours: float = 8.0
     """How long a staff session lasts."""
-    portal_rate_limit_burst: int = 20
-    """Requests a client address may make at once to each rate-limited endpoint."""
-    portal_rate_limit_per_minute: float = 20.0
-    """How fast that allowance refills."""
+    portal_rate_limit: int = Field(default=20, ge=1)
+    """Requests one client address (an IPv6 client: its /64) may make to each rate-limited
+    group of endpoints (sign-up, confirmation links, answer links, staff login) within
+    ``portal_rate_limit_window_seconds``; counted in the portal's database, so the limit holds
+    for all replicas together."""
+    portal_rate_limit_window_seconds: int = Field(default=60, ge=1)
+    """The sliding window those requests are counted in."""
+    portal_rate_limit_timeout_seconds: float = 1.0
+    """How long counting a request may take; past it (the database is away) the request goes
+    through unchecked, logged and counted in ``radslag_portal_rate_limit_unchecked_total``."""
     portal_outcome_wait_seconds: float = 5.0
     """How long a request waits for a command's pushed outcome before asking the owner once
     and, if still unknown, saying it is being processed."""

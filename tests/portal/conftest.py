@@ -46,20 +46,21 @@ def settings(store_url: str) -> PortalSettings:
         devtools_url=None,
         service_health_urls="",
         portal_outcome_wait_seconds=0.3,
-        portal_rate_limit_burst=100,
-        portal_rate_limit_per_minute=100,
+        portal_rate_limit=100,
     )
 
 
 @asynccontextmanager
 async def running(settings: PortalSettings, gateway: FakeGateway) -> AsyncIterator[FastAPI]:
-    """A started portal app (lifespan entered) with no accounts, sessions or login failures."""
+    """A started portal app (lifespan entered) with no accounts, sessions, login failures or
+    rate-limit counts."""
     application = create_app(settings, gateway)
     async with application.router.lifespan_context(application):
         db = application.state.portal.db
         await db.accounts.delete_many({})
         await db.sessions.delete_many({})
         await db.login_failures.delete_many({})
+        await db.rate_limits.delete_many({})
         yield application
 
 
@@ -118,6 +119,29 @@ async def api_login(client: httpx.AsyncClient, tenant: str, username: str) -> st
     assert response.status_code == 200, response.text
     token: str = response.json()["csrf_token"]
     return token
+
+
+LOGIN_TOKEN_RE = re.compile(r'name="login_token" value="([^"]+)"')
+
+
+async def login_token(client: httpx.AsyncClient, path: str) -> str:
+    """Open a login page (its cookie stays in the client); returns the form's hidden token."""
+    page = await client.get(path)
+    assert page.status_code == 200, page.text
+    match = LOGIN_TOKEN_RE.search(page.text)
+    assert match, "no login token on the page"
+    return match.group(1)
+
+
+async def form_login(
+    client: httpx.AsyncClient, path: str, username: str, password: str = PASSWORD, **extra: str
+) -> httpx.Response:
+    """Sign in through a login page as a browser does: open the form, then post it."""
+    token = await login_token(client, path)
+    return await client.post(
+        path,
+        data={"username": username, "password": password, "login_token": token, **extra},
+    )
 
 
 class PageCheck(HTMLParser):

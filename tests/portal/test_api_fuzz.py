@@ -67,9 +67,7 @@ def _request(case: Any, real_ids: bool) -> dict[str, Any]:
 async def test_no_generated_request_gets_a_server_error(
     settings: PortalSettings, gateway: FakeGateway
 ) -> None:
-    generous = settings.model_copy(
-        update={"portal_rate_limit_burst": 100_000, "portal_rate_limit_per_minute": 100_000}
-    )
+    generous = settings.model_copy(update={"portal_rate_limit": 100_000})
     gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="closed")
     async with running(generous, gateway) as application, client_for(application) as client:
         await create_account(application.state.portal.db, "anna", PASSWORD, "gnosjo", "staff")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from services.portal import domain
 from tests.portal.fakes import QUESTIONS
 
@@ -100,21 +102,50 @@ def test_free_text_question_is_optional() -> None:
     assert len(draft.questions) == 1
 
 
-def test_rate_limiter_refills() -> None:
-    limiter = domain.RateLimiter(burst=2, per_minute=60)
-    assert limiter.allow("ip", 0.0)
-    assert limiter.allow("ip", 0.0)
-    assert not limiter.allow("ip", 0.1)
-    assert limiter.retry_after("ip", 0.1) >= 1
-    assert limiter.allow("other", 0.1)
-    assert limiter.allow("ip", 1.2)
+def test_a_sliding_window_weighs_the_previous_window_by_what_is_left_of_it() -> None:
+    window = domain.SlidingWindow(limit=10, seconds=60)
+    start = 1_800_000_000_000 - 1_800_000_000_000 % 60_000  # a window's first millisecond
+    assert window.start(start) == start
+    assert window.start(start + 59_999) == start
+    assert window.start(start + 60_000) == start + 60_000
+    # A quarter into the window, three quarters of the previous one still count.
+    assert window.estimate(8, 3, start + 15_000) == 8 * 0.75 + 3
+    assert window.allows(8, 4, start + 15_000)  # 6 + 4 = 10
+    assert not window.allows(8, 5, start + 15_000)  # 11
+    # No double burst at the edge: a full previous window leaves no room at its end.
+    assert not window.allows(10, 1, start)
+    assert window.allows(10, 1, start + 6_000)  # 10 * 0.9 + 1 = 10
+    assert window.allows(0, 10, start + 59_999)
+    assert not window.allows(0, 11, start)
 
 
-def test_rate_limiter_forgets_idle_clients() -> None:
-    limiter = domain.RateLimiter(burst=1, per_minute=60, max_keys=10)
-    for i in range(50):
-        limiter.allow(f"ip{i}", float(i) * 10)
-    assert len(limiter._buckets) <= 11
+def test_a_sliding_window_says_when_to_try_again() -> None:
+    window = domain.SlidingWindow(limit=10, seconds=60)
+    start = 1_800_000_000_000 - 1_800_000_000_000 % 60_000
+    # Over only because of the previous window: wait until enough of it slid out. With 8
+    # before and 5 now, one more fits once 8 * (1 - f) + 6 <= 10, i.e. at f = 0.5.
+    assert not window.allows(8, 5, start + 15_000)
+    assert window.retry_after(8, 5, start + 15_000) == 15
+    assert not window.allows(8, 6, start + 29_000)
+    assert window.allows(8, 6, start + 30_000)
+    # Over in this window alone: the next window, once 11 * (1 - f) + 1 <= 10, f = 2/11.
+    assert window.retry_after(0, 11, start + 15_000) == 45 + 11
+    assert not window.allows(11, 1, start + 60_000 + 10_000)
+    assert window.allows(11, 1, start + 60_000 + 11_000)
+    # Never less than a second.
+    assert window.retry_after(0, 11, start + 59_999) >= 1
+    assert window.retry_after(10, 0, start + 59_999) == 1
+    with pytest.raises(ValueError, match="at least 1"):
+        domain.SlidingWindow(limit=0, seconds=60)
+
+
+def test_clients_are_counted_by_ipv4_address_or_ipv6_slash_64() -> None:
+    assert domain.client_key("203.0.113.5") == "203.0.113.5"
+    assert domain.client_key("::ffff:203.0.113.5") == "203.0.113.5"
+    assert domain.client_key("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert domain.client_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert domain.client_key("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert domain.client_key("unknown") == "unknown"
 
 
 def test_safe_next_stays_on_the_councils_pages() -> None:

@@ -8,13 +8,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.store import Document
 from services.portal.accounts import FREE_FAILURES
-from tests.portal.conftest import PASSWORD, check_page
+from tests.portal.conftest import PASSWORD, check_page, form_login
 
 
 async def _login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
-    return await client.post(
-        "/t/gnosjo/staff/login", data={"username": username, "password": password}
-    )
+    return await form_login(client, "/t/gnosjo/staff/login", username, password)
 
 
 @pytest.mark.usefixtures("accounts")

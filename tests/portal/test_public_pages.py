@@ -154,7 +154,7 @@ async def test_join_requires_consent(client: httpx.AsyncClient, gateway: FakeGat
 
 
 async def test_join_is_rate_limited(settings: PortalSettings, gateway: FakeGateway) -> None:
-    limited = settings.model_copy(update={"portal_rate_limit_burst": 2})
+    limited = settings.model_copy(update={"portal_rate_limit": 2})
     async with running(limited, gateway) as app, client_for(app) as client:
         statuses = [(await client.post("/t/gnosjo/join", data=JOIN)).status_code for _ in range(3)]
         assert statuses == [303, 303, 429]

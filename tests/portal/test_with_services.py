@@ -20,7 +20,7 @@ from services.portal.accounts import create_account
 from services.portal.app import create_app
 from services.portal.settings import PortalSettings
 from tests.conftest import Stack
-from tests.portal.conftest import PASSWORD, client_for, text_of
+from tests.portal.conftest import PASSWORD, client_for, form_login, text_of
 
 T = TypeVar("T")
 EMAIL = "karin@example.se"
@@ -92,9 +92,7 @@ async def test_a_round_through_the_pages(stack: Stack) -> None:
         assert "Länken har redan använts" in again.text
 
         # Staff draft, approve and open a round.
-        signed_in = await web.post(
-            "/t/gnosjo/staff/login", data={"username": "anna", "password": PASSWORD}
-        )
+        signed_in = await form_login(web, "/t/gnosjo/staff/login", "anna")
         assert signed_in.status_code == 303
         rounds_page = await web.get("/t/gnosjo/staff/")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', rounds_page.text)
