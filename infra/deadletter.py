@@ -49,7 +49,7 @@ class DeadLetter:
             "seq": self.sequence,
             "subject": self.subject,
             "reason": self.reason,
-            "error": self.error,
+            "error": _error_text(self.error, sealer),
             "consumer": f"{self.stream}/{self.consumer}",
             "delivered": self.delivered,
             "failed_at": self.failed_at,
@@ -60,6 +60,18 @@ class DeadLetter:
 
 ENVELOPE_FIELDS = ("message_id", "tenant", "correlation_id", "schema_version")
 """Body fields the summary shows with their values: identifiers, never personal data."""
+
+
+def _error_text(error: str, sealer: Sealer | None) -> str:
+    """A dead letter's error; an exception's text is sealed (it can quote personal data)."""
+    if not is_sealed(error.encode()):
+        return error
+    if sealer is None:
+        return "(sealed: set SEAL_KEYS to read it)"
+    try:
+        return sealer.open(error.encode()).decode(errors="replace")
+    except Unsealable:
+        return "(sealed with a key not in SEAL_KEYS)"
 
 
 def _opened(data: bytes, sealer: Sealer | None) -> bytes:

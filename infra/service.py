@@ -209,6 +209,10 @@ class Service:
     async def _dead_letter(self, subject: str, data: bytes, headers: dict[str, str]) -> None:
         # Sealed: a dead letter may hold addresses, links or answers, and is kept 90 days.
         sealed = self.runtime.sealer.seal(data)
+        if headers.get("Radslag-Reason") == "exhausted" and "Radslag-Error" in headers:
+            # Any exception's text, which can quote what the handler was working on.
+            error = self.runtime.sealer.seal(headers["Radslag-Error"].encode()).decode()
+            headers = {**headers, "Radslag-Error": error}
         await self.runtime.js.publish(subject, sealed, headers=headers, stream=DEAD_LETTER_STREAM)
 
     async def _on_exhausted(self, msg: Any) -> None:

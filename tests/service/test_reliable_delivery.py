@@ -127,6 +127,9 @@ async def test_exhausted_deliveries_are_dead_lettered(infra: Infra, monkeypatch:
         letter = (await list_dead_letters(svc.runtime.js))[0]
         assert letter.delivered == str(bus.MAX_DELIVER)
         assert seen == []
+        # The exception's text can quote what the handler held: sealed like the body.
+        assert is_sealed(letter.error.encode())
+        assert letter.summary(Sealer(infra.seal_keys))["error"] == "RuntimeError('transient')"
     finally:
         await svc.stop()
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from contracts.recruitment import EnrolMember
 from infra.deadletter import DeadLetter
+from infra.sealing import Sealer, new_key
 
 
 def _letter(data: bytes) -> DeadLetter:
@@ -49,3 +51,20 @@ def test_a_body_that_is_not_json_is_described_by_its_size() -> None:
     nested = b"[" * depth + b"]" * depth
     assert _letter(nested).summary()["body"] == {"bytes": 2 * depth, "json": False}
     assert _letter(b"anna@example.se").summary()["body"] == {"bytes": 15, "json": False}
+
+
+def test_a_sealed_error_is_shown_only_to_the_holder_of_the_keys() -> None:
+    sealer = Sealer(new_key())
+    error = "DuplicateKeyError: {'email': 'sara.lind@example.se'}"
+    letter = replace(
+        _letter(sealer.seal(b'{"tenant": "ale"}')),
+        reason="exhausted",
+        error=sealer.seal(error.encode()).decode(),
+    )
+    assert "sara" not in json.dumps(letter.summary())
+    assert letter.summary()["error"] == "(sealed: set SEAL_KEYS to read it)"
+    assert letter.summary()["body"] == {"bytes": len(letter.data), "sealed": True}
+    opened = letter.summary(sealer)
+    assert opened["error"] == error
+    assert opened["body"] == {"bytes": 17, "json": True, "fields": ["tenant"], "tenant": "ale"}
+    assert letter.summary(Sealer(new_key()))["error"] == "(sealed with a key not in SEAL_KEYS)"
