@@ -249,15 +249,12 @@ def reliable_middleware(
             if not (raw.reply or "").startswith("$JS.ACK."):
                 # Core NATS (queries): no acks or redelivery; infra.queries checks the tenant.
                 # A body that cannot be parsed is refused here: FastStream's own decoding
-                # would raise before the responder could answer.
+                # would raise before the responder could answer. The refusal is returned, so
+                # FastStream sends it as the one reply (the bus allows a responder one).
                 try:
                     _parse_body(msg.body)
                 except InvalidBody as exc:
-                    if raw.reply:
-                        await raw.respond(
-                            json.dumps({"ok": False, "error": f"invalid: {exc}"}).encode()
-                        )
-                    return None
+                    return {"ok": False, "error": f"invalid: {exc}"}
                 return await call_next(msg)
             metadata = raw.metadata
             delivered = int(metadata.num_delivered)
