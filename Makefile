@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install up test lint typecheck unit bench asyncapi deadletters clean
+.PHONY: install up test lint typecheck unit bench asyncapi natsauth deadletters clean
 
 install: $(INSTALLED)
 
@@ -37,8 +37,13 @@ bench: install
 asyncapi: install
 	$(BIN)/python -m infra.asyncapi docs/asyncapi
 
+# The production NATS users and permissions, derived from the code (make up writes its own).
+natsauth: install
+	$(BIN)/python -m infra.natsauth deploy/nats
+
+# Dead letters of the local stack (make up), read as its ops user.
 deadletters: install
-	$(BIN)/python -m infra.deadletter list
+	$(BIN)/python -m devstack deadletters list
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

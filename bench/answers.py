@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 
 from bench.invitations import import_members
 from contracts.recruitment import ListTenants, RegisterTenant, TenantList
@@ -158,7 +157,7 @@ async def wait_for(check: Any, timeout: float, what: str) -> None:
 
 async def prepare(stack: LocalStack, members: int) -> tuple[str, list[str], float]:
     """Import ``members`` in bulk, open a round to them; returns round id, tokens, import rate."""
-    nc = await nats.connect(stack.nats_url)
+    nc = await stack.login().connect()
     js = nc.jetstream()
     try:
         await publish(js, RegisterTenant(tenant=TENANT, display_name="Benchmark kommun"))
@@ -256,7 +255,7 @@ async def measure(stack: LocalStack, answers: int) -> dict[str, Any]:
             flush=True,
         )
     accepted = sum(r["statuses"].get("200", 0) for r in results["by_concurrency"].values()) + warmup
-    nc = await nats.connect(stack.nats_url)
+    nc = await stack.login().connect()
     try:
 
         async def counted() -> bool:
@@ -304,6 +303,8 @@ async def run(answers: int) -> dict[str, Any]:
             return await measure(stack, answers)
         finally:
             stack.stop()
+            for line in stack.bus_refusals():  # a permission the benchmark lacks
+                print(f"the bus refused a client: {line}", file=sys.stderr)
 
 
 def main() -> None:

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 from nats.js.api import ConsumerConfig, StreamConfig
 
 from contracts.dispatch import SendMessage
@@ -43,6 +42,7 @@ from contracts.recruitment import (
 from contracts.rounds import ApproveRound, CreateRound, GetRound, OpenRound, Question, RoundView
 from devstack.stack import LocalStack, Ports
 from infra.bus import publish
+from infra.natsauth import BusLogin
 from infra.queries import ask
 
 TENANT = "bench"
@@ -83,9 +83,9 @@ async def wait_for(check: Any, timeout: float, what: str, interval: float = 0.25
     raise TimeoutError(f"{what} not reached in {timeout}s")
 
 
-async def jetstream_baseline(nats_url: str, count: int, size: int) -> dict[str, float]:
+async def jetstream_baseline(login: BusLogin, count: int, size: int) -> dict[str, float]:
     """Plain JetStream: async publish ``count`` messages, then pull 100 at a time and ack."""
-    nc = await nats.connect(nats_url)
+    nc = await login.connect()
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="BENCH_BASELINE", subjects=["bench.baseline"]))
     payload = b"x" * size
@@ -182,10 +182,12 @@ async def run(members: int) -> dict[str, Any]:
             return await measure(stack, members)
         finally:
             stack.stop()
+            for line in stack.bus_refusals():  # a permission the benchmark lacks
+                print(f"the bus refused a client: {line}", file=sys.stderr)
 
 
 async def measure(stack: LocalStack, members: int) -> dict[str, Any]:
-    nc = await nats.connect(stack.nats_url)
+    nc = await stack.login().connect()
     js = nc.jetstream()
     http = httpx.AsyncClient(base_url=stack.devtools_url, timeout=10)
 
@@ -252,7 +254,7 @@ async def measure(stack: LocalStack, members: int) -> dict[str, Any]:
     )
     await http.aclose()
     await nc.close()
-    baseline = await jetstream_baseline(stack.nats_url, members, size)
+    baseline = await jetstream_baseline(stack.login(), members, size)
     return {
         "members": members,
         **imported,

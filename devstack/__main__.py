@@ -1,24 +1,37 @@
-"""``python -m devstack up``: the whole local system in the foreground; Ctrl-C stops it."""
+"""``python -m devstack up``: the whole local system in the foreground; Ctrl-C stops it.
+
+``python -m devstack deadletters list|replay …``: ``infra.deadletter`` against the local
+stack, logged in as its ``ops`` user (the password is in the data directory).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import time
 from pathlib import Path
 
 from devstack.stack import DEMO_COUNCILS, LocalStack
+from infra import deadletter
+from infra.natsauth import OPS
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
-    parser.add_argument("command", choices=["up"])
+    parser.add_argument("command", choices=["up", "deadletters"])
     parser.add_argument("--data-dir", type=Path, default=Path("var"))
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
 
     stack = LocalStack(args.data_dir)
+    if args.command == "deadletters":
+        # The local stack's seal keys open the dead letters' bodies (for listing and replay).
+        os.environ.setdefault("SEAL_KEYS", stack.seal_keys)
+        return deadletter.main(rest or ["list"], stack.login(OPS))
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     stopping = False
 
     def stop(*_: object) -> None:

@@ -6,6 +6,7 @@ Used by ``make up`` and by the service and end-to-end test fixtures. Every serve
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -13,8 +14,11 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from infra.natsauth import USERS, BusLogin, local_authorization, new_password
 
 
 def free_port() -> int:
@@ -24,8 +28,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _bin(name: str) -> str:
-    # Prefer the executable installed beside this interpreter (the project's venv).
+def executable(name: str) -> str:
+    """The path of an installed program: the one beside this interpreter (the project's venv)
+    first, else the one on PATH."""
     beside = Path(sys.executable).parent / name
     if beside.exists():
         return str(beside)
@@ -72,30 +77,69 @@ class Server:
             self.proc.wait()
 
 
-def start_nats(data_dir: Path, port: int | None = None, log_file: Path | None = None) -> Server:
-    """nats-server with JetStream on loopback, storing streams under ``data_dir``."""
+@dataclass
+class NatsServer(Server):
+    """A started nats-server, its log and the password of each of its users."""
+
+    log_file: Path | None = None
+    passwords: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def login(self, user: str) -> BusLogin:
+        """How ``user`` connects to this server."""
+        return BusLogin(self.url, user, self.passwords[user])
+
+
+def bus_refusals(log_file: Path) -> list[str]:
+    """Lines of a nats-server log saying it refused a client something: a login, a publish or
+    a subscription ("Authorization/Publish/Subscription Violation"). A normal run has none:
+    every permission it needs is granted."""
+    if not log_file.exists():
+        return []
+    text = log_file.read_text(errors="replace")
+    return [line for line in text.splitlines() if " Violation" in line]
+
+
+def nats_config(data_dir: Path, port: int, monitor: int, passwords: Mapping[str, str]) -> str:
+    """A local nats-server's configuration: loopback, JetStream, and every user's
+    permissions (``infra.natsauth``) with its password bcrypt-hashed."""
+    return "\n".join(
+        [
+            "# Written by devstack at every start. Passwords appear only as bcrypt hashes.",
+            f"listen: 127.0.0.1:{port}",
+            f"http: 127.0.0.1:{monitor}",
+            f"jetstream {{ store_dir: {json.dumps(str(data_dir))} }}",
+            local_authorization(passwords),
+        ]
+    )
+
+
+def start_nats(
+    data_dir: Path,
+    port: int | None = None,
+    log_file: Path | None = None,
+    passwords: Mapping[str, str] | None = None,
+) -> NatsServer:
+    """nats-server with JetStream on loopback, storing streams under ``data_dir``.
+
+    Every user of ``infra.natsauth`` logs in with its password from ``passwords`` (fresh
+    random ones when not given); anonymous clients are refused.
+    """
     port = port or free_port()
     monitor = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    out = open(log_file or data_dir / "nats.log", "ab")  # noqa: SIM115 - owned by the process
+    passwords = dict(passwords) if passwords is not None else {u: new_password() for u in USERS}
+    config = data_dir / "nats-server.conf"
+    config.write_text(nats_config(data_dir, port, monitor, passwords))
+    config.chmod(0o600)
+    log_file = log_file or data_dir / "nats.log"
+    out = open(log_file, "ab")  # noqa: SIM115 - owned by the process
     proc = subprocess.Popen(
-        [
-            _bin("nats-server"),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-m",
-            str(monitor),
-            "-js",
-            "-sd",
-            str(data_dir),
-        ],
+        [executable("nats-server"), "-c", str(config)],
         stdout=out,
         stderr=subprocess.STDOUT,
     )
     wait_for_port(port, proc=proc)
-    return Server("nats", proc, port, f"nats://127.0.0.1:{port}")
+    return NatsServer("nats", proc, port, f"nats://127.0.0.1:{port}", log_file, passwords)
 
 
 def start_store(data_dir: Path, port: int | None = None) -> Server:
@@ -104,7 +148,7 @@ def start_store(data_dir: Path, port: int | None = None) -> Server:
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         [
-            _bin("nx-27017"),
+            executable("nx-27017"),
             "--host",
             "127.0.0.1",
             "-p",

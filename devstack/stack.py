@@ -21,11 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import nats
 
 from contracts.recruitment import MAX_IMPORT_ROWS, ImportMembers, MemberRow, RegisterTenant
-from devstack.processes import Server, free_port, start_nats, start_store, wait_for_port
+from devstack.processes import (
+    Server,
+    bus_refusals,
+    free_port,
+    start_nats,
+    start_store,
+    wait_for_port,
+)
 from infra.bus import ensure_streams, publish
+from infra.natsauth import OPS, USERS, BusLogin, new_password
 from infra.sealing import new_key
 
 BACKEND = ("recruitment", "rounds", "dispatch", "feedback")
@@ -108,9 +115,26 @@ class LocalStack:
     def service_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports.services[name]}"
 
-    def _env(self) -> dict[str, str]:
+    def login(self, user: str = OPS) -> BusLogin:
+        """How ``user`` (a service, the portal or ops) connects to this stack's NATS."""
+        return BusLogin(self.nats_url, user, self.nats_passwords()[user])
+
+    def nats_passwords(self) -> dict[str, str]:
+        """Every NATS user's password, made once per data directory (in secrets.json)."""
+        return {user: self._secret(f"nats_{user}", new_password) for user in USERS}
+
+    def _env(self, nats_user: str | None = None) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("NATS_USER", "NATS_PASSWORD")
+        }
+        if nats_user is not None:
+            # Each process logs in as its own user; the others get no NATS password at all.
+            env["NATS_USER"] = nats_user
+            env["NATS_PASSWORD"] = self.nats_passwords()[nats_user]
         return {
-            **os.environ,
+            **env,
             "NATS_URL": self.nats_url,
             "MONGODB_URL": self.mongodb_url,
             "PORTAL_URL": self.portal_url,
@@ -130,19 +154,24 @@ class LocalStack:
     def _spawn(self, name: str, args: list[str], port: int) -> Server:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        env = self._env(name if name in USERS else None)
         proc = subprocess.Popen(
-            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=self._env()
+            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env
         )
         server = Server(name, proc, port, f"http://127.0.0.1:{port}")
         self.servers.append(server)
         return server
 
     def _secret(self, name: str, make: Callable[[], str] = new_secret) -> str:
-        # Demo secrets are made once per data directory and kept there.
+        # Demo secrets are made once per data directory and kept there, readable by the
+        # owner only (they include the NATS passwords).
         path = self.data_dir / "secrets.json"
         data = json.loads(path.read_text()) if path.exists() else {}
         if name not in data:
             data[name] = make()
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.chmod(0o600)
             path.write_text(json.dumps(data, indent=2))
         return str(data[name])
 
@@ -151,7 +180,12 @@ class LocalStack:
         self.logs.mkdir(parents=True, exist_ok=True)
         try:
             self.servers.append(
-                start_nats(self.data_dir / "nats", self.ports.nats, self.logs / "nats.log")
+                start_nats(
+                    self.data_dir / "nats",
+                    self.ports.nats,
+                    self.logs / "nats.log",
+                    passwords=self.nats_passwords(),
+                )
             )
             self.servers.append(start_store(self.data_dir / "store", self.ports.store))
             self.sms_password = self._secret("sms_password")
@@ -212,6 +246,10 @@ class LocalStack:
             server.stop()
         self.servers.clear()
 
+    def bus_refusals(self) -> list[str]:
+        """What nats-server refused a client in this data directory (none in normal use)."""
+        return bus_refusals(self.logs / "nats.log")
+
     # --- demo data --------------------------------------------------------------------
 
     def credentials(self) -> dict[str, tuple[str, str | None]]:
@@ -229,7 +267,7 @@ class LocalStack:
         if marker.exists():
             return False
         rng = random.Random(2007)  # noqa: S311 - demo data, reproducible on purpose
-        nc = await nats.connect(self.nats_url)
+        nc = await self.login(OPS).connect()
         try:
             js = nc.jetstream()
             await ensure_streams(js)

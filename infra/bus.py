@@ -16,7 +16,7 @@ the fate of each delivery (FastStream's default would terminate a message on any
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -52,6 +52,8 @@ ACK_WAIT_SECONDS = 60.0
 """How long a delivery may run before JetStream redelivers it."""
 DUPLICATE_WINDOW_SECONDS = 120.0
 """Window in which a second publish with the same Nats-Msg-Id is dropped."""
+MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
+"""Where JetStream announces that a consumer gave up on a message (``infra.deadletter``)."""
 
 
 class Rejected(Exception):
@@ -114,13 +116,35 @@ def stream_configs() -> list[StreamConfig]:
     return configs
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    """Create or update every stream; safe to run from every service at start."""
+def work_queues() -> frozenset[str]:
+    """The streams whose messages are removed once acknowledged (the commands)."""
+    return frozenset(
+        str(c.name) for c in stream_configs() if c.retention == RetentionPolicy.WORK_QUEUE
+    )
+
+
+async def ensure_streams(
+    js: JetStreamContext,
+    streams: Collection[str] | None = None,
+    *,
+    owned: Collection[str] | None = None,
+) -> None:
+    """Create the ``streams`` (default: all) that are missing; bring the ``owned`` ones
+    (default: all) up to date when their settings changed.
+
+    The operator's tools pass neither. A service passes the streams it owns or consumes from,
+    and as ``owned`` its own and the dead letters: the bus lets it create the others, never
+    change them (``infra.natsauth``); their owners keep them up to date.
+    """
     for config in stream_configs():
+        if streams is not None and config.name not in streams:
+            continue
         try:
             await js.add_stream(config)
         except BadRequestError:
-            await js.update_stream(config)
+            # Exists with other settings (the code changed them): the owner updates it.
+            if owned is None or config.name in owned:
+                await js.update_stream(config)
 
 
 async def publish(
@@ -249,15 +273,12 @@ def reliable_middleware(
             if not (raw.reply or "").startswith("$JS.ACK."):
                 # Core NATS (queries): no acks or redelivery; infra.queries checks the tenant.
                 # A body that cannot be parsed is refused here: FastStream's own decoding
-                # would raise before the responder could answer.
+                # would raise before the responder could answer. The refusal is returned, so
+                # FastStream sends it as the one reply (the bus allows a responder one).
                 try:
                     _parse_body(msg.body)
                 except InvalidBody as exc:
-                    if raw.reply:
-                        await raw.respond(
-                            json.dumps({"ok": False, "error": f"invalid: {exc}"}).encode()
-                        )
-                    return None
+                    return {"ok": False, "error": f"invalid: {exc}"}
                 return await call_next(msg)
             metadata = raw.metadata
             delivered = int(metadata.num_delivered)

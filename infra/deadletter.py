@@ -18,11 +18,12 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import nats
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from contracts.subjects import DEAD_LETTER_STREAM, dead_letter_subject
+from infra.bus import work_queues
+from infra.natsauth import OPS, BusLogin
 from infra.sealing import Sealer, Unsealable, is_sealed
 
 
@@ -144,7 +145,7 @@ async def replay(js: JetStreamContext, sequence: int, sealer: Sealer) -> str:
     return subject
 
 
-async def _main(argv: list[str]) -> int:
+async def _main(argv: list[str], login: BusLogin | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.deadletter", description=__doc__)
     parser.add_argument("--nats-url", default=os.environ.get("NATS_URL", "nats://127.0.0.1:4222"))
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,7 +159,15 @@ async def _main(argv: list[str]) -> int:
     if args.command == "replay" and sealer is None:
         print("replay needs SEAL_KEYS: dead-letter bodies are sealed", file=sys.stderr)
         return 2
-    nc = await nats.connect(args.nats_url)
+    if login is None:
+        # The operator's login (NATS_USER, default ops; NATS_PASSWORD), never on the command
+        # line, where other users of the machine could read it.
+        login = BusLogin(
+            args.nats_url,
+            os.environ.get("NATS_USER") or OPS,
+            os.environ.get("NATS_PASSWORD"),
+        )
+    nc = await login.connect()
     try:
         js = nc.jetstream()
         if args.command == "list":
@@ -173,19 +182,23 @@ async def _main(argv: list[str]) -> int:
     return 0
 
 
+def main(argv: list[str], login: BusLogin | None = None) -> int:
+    """Run the command line (``login``: connect so instead of from the environment)."""
+    return asyncio.run(_main(argv, login))
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(_main(sys.argv[1:])))
-
-
-MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
+    sys.exit(main(sys.argv[1:]))
 
 
 async def file_exhausted(js: JetStreamContext, advisory: bytes, sealer: Sealer) -> bool:
-    """File the message a max-deliveries advisory names, then remove it from its stream.
+    """File the message a max-deliveries advisory names, then remove it from its work queue.
 
     This covers what the consumer middleware cannot: a process that died or hung on the
-    last allowed delivery. Filing uses the same Nats-Msg-Id as the middleware, so a message
-    both of them see is filed once. Returns False if the message is gone already.
+    last allowed delivery. The stream's owner files it, whichever service's consumer gave up:
+    only the owner may read its stream by sequence (a consumer may be allowed only some of
+    its subjects). Filing uses the same Nats-Msg-Id as the middleware, so a message both of
+    them see is filed once. Returns False if the message is gone already.
     """
     event = json.loads(advisory)
     stream, consumer, seq = event["stream"], event["consumer"], int(event["stream_seq"])
@@ -212,7 +225,9 @@ async def file_exhausted(js: JetStreamContext, advisory: bytes, sealer: Sealer) 
         headers=headers,
         stream=DEAD_LETTER_STREAM,
     )
-    # A work queue would otherwise keep the message, undeliverable, for ever.
-    with contextlib.suppress(NotFoundError):
-        await js.delete_msg(stream, seq)
+    # A work queue would otherwise keep the message, undeliverable, for ever. An event stays:
+    # other consumers may still need it, and it ages out with its stream.
+    if stream in work_queues():
+        with contextlib.suppress(NotFoundError):
+            await js.delete_msg(stream, seq)
     return True

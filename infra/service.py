@@ -11,12 +11,12 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 from fastapi import FastAPI, Response
 from faststream import AckPolicy
-from faststream.nats import JStream, NatsBroker, NatsRouter, PullSub
+from faststream.nats import JStream, NatsBroker, NatsRouter, NatsUserPassword, PullSub
 from faststream.nats.prometheus import NatsPrometheusMiddleware
 from nats.js import JetStreamContext
 from prometheus_client import (
@@ -26,6 +26,7 @@ from prometheus_client import (
     Gauge,
     generate_latest,
 )
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -33,7 +34,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from contracts.envelope import Envelope
 from contracts.subjects import DEAD_LETTER_STREAM, stream_name, subject_pattern
 from infra import bus, outcomes
-from infra.deadletter import MAX_DELIVERIES_ADVISORY, file_exhausted
+from infra.deadletter import file_exhausted
+from infra.natsauth import BusLogin, declared, inbox_prefix, own_streams
 from infra.relay import OutboxRelay
 from infra.sealing import Sealer
 from infra.store import Document, connect, database, ensure_outbox_index
@@ -45,16 +47,26 @@ BACKLOG_CAP = 1000
 
 
 class ServiceSettings(BaseSettings):
-    """Where a service finds the bus and the store (environment: NATS_URL, MONGODB_URL …)."""
+    """Where a service finds the bus and the store (environment: NATS_URL, NATS_USER,
+    NATS_PASSWORD, MONGODB_URL …)."""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_user: str | None = None
+    """The process's own NATS user; unset, the service's (or the portal's) name."""
+    nats_password: SecretStr | None = None
+    """That user's password (never put it in ``NATS_URL``, which may be logged)."""
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     portal_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
     seal_keys: str = ""
     """SEAL_KEYS: the installation's seal keys (``infra.sealing``); required to start."""
+
+    def bus_login(self, default_user: str) -> BusLogin:
+        """How this process logs in to NATS: its user (``default_user`` unless set)."""
+        password = self.nats_password.get_secret_value() if self.nats_password else None
+        return BusLogin(self.nats_url, self.nats_user or default_user, password)
 
 
 @dataclass
@@ -115,6 +127,9 @@ def subscriber(
         ack_policy=AckPolicy.MANUAL,
         config=bus.consumer_config(durable),
         max_workers=max_workers,
+        # None: deliveries come under the connection's own inbox prefix (_INBOX.<user>), the
+        # only inboxes the bus lets this user read; FastStream's default is "_INBOX.".
+        inbox_prefix=cast(bytes, None),
     )
 
     def decorate(handler: Handler) -> Handler:
@@ -157,9 +172,14 @@ class Service:
             ["subject", "outcome"],
             registry=self.registry,
         )
+        login = self.settings.bus_login(name)
         self.broker = NatsBroker(
-            self.settings.nats_url,
+            login.url,
             name=f"radslag-{name}",
+            security=(
+                NatsUserPassword(login.user, login.password) if login.password is not None else None
+            ),
+            inbox_prefix=inbox_prefix(login.user),
             middlewares=[
                 NatsPrometheusMiddleware(registry=self.registry, app_name=name),
                 bus.reliable_middleware(
@@ -180,8 +200,13 @@ class Service:
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
         self._background_jobs: list[Callable[[Runtime], Awaitable[None]]] = []
         self._background: list[asyncio.Task[None]] = []
-        self._advisories: Any = None
+        self._advisories: list[Any] = []
         self.ready = False
+
+    @property
+    def own_streams(self) -> tuple[str, ...]:
+        """The streams of the messages this service owns (none for a test's probe)."""
+        return own_streams(self.name)
 
     def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run ``callback`` when the service stops (close pools the service opened)."""
@@ -216,8 +241,6 @@ class Service:
         await self.runtime.js.publish(subject, sealed, headers=headers, stream=DEAD_LETTER_STREAM)
 
     async def _on_exhausted(self, msg: Any) -> None:
-        if not msg.subject.rsplit(".", 1)[-1].startswith(f"{self.name}_"):
-            return  # another service's consumer: that service files it
         try:
             if await file_exhausted(self.runtime.js, msg.data, self.runtime.sealer):
                 self._count("advisory", "dead_lettered")
@@ -236,17 +259,27 @@ class Service:
         connection = await self.broker.connect()
         self.runtime.nc = connection
         self.runtime.js = connection.jetstream()
-        await bus.ensure_streams(self.runtime.js)
+        router = self.build_router(self.runtime)
+        # Its own streams (and the dead letters) it creates or updates; the streams it
+        # consumes from it only creates if missing, so that the services can start in any
+        # order: their owners keep them up to date (infra.natsauth allows no more).
+        owned = (*self.own_streams, DEAD_LETTER_STREAM)
+        consumed = {consumer.stream for consumer in declared(router)[0]}
+        await bus.ensure_streams(self.runtime.js, {*owned, *consumed}, owned=owned)
         self.runtime.relay = OutboxRelay(self.runtime.db, self.runtime.js, self._outbox_collections)
-        self.broker.include_router(self.build_router(self.runtime))
+        self.broker.include_router(router)
         await self.broker.start()
-        # One replica per service takes each advisory (queue group), and files the message.
+        # A stream's owner files the messages any consumer of it gave up on (only the owner
+        # may read its streams by sequence); one replica takes each advisory (queue group).
         connection = await self.broker.connect()
-        self._advisories = await connection.subscribe(
-            MAX_DELIVERIES_ADVISORY.format(stream="*", consumer="*"),
-            queue=f"{self.name}-advisories",
-            cb=self._on_exhausted,
-        )
+        for stream in self.own_streams:
+            self._advisories.append(
+                await connection.subscribe(
+                    bus.MAX_DELIVERIES_ADVISORY.format(stream=stream, consumer="*"),
+                    queue=f"{self.name}-advisories",
+                    cb=self._on_exhausted,
+                )
+            )
         # Ready means the server has every subscription: a query sent now finds its responder.
         await connection.flush()
         self._relay_task = asyncio.create_task(self.runtime.relay.run(), name=f"{self.name}-relay")
@@ -266,8 +299,9 @@ class Service:
         self.ready = False
         for task in self._background:
             task.cancel()
-        if self._advisories is not None:
-            await self._advisories.unsubscribe()
+        for advisories in self._advisories:
+            await advisories.unsubscribe()
+        self._advisories.clear()
         if self._relay_task is not None:
             self.runtime.relay.stop()
             await self._relay_task

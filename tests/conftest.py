@@ -3,41 +3,71 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devstack.processes import start_nats, start_store
+from devstack.processes import bus_refusals, start_nats, start_store
+from infra.natsauth import OPS, BusLogin
 from infra.sealing import new_key
 
 
 @dataclass(frozen=True)
 class Infra:
-    """URLs of the real servers a test runs against."""
+    """URLs of the real servers a test runs against, and the NATS users' passwords."""
 
     nats_url: str
     mongodb_url: str
-    seal_keys: str
+    nats_passwords: dict[str, str] = field(repr=False)
+    nats_log: Path
+    """The server's log: ``bus_refusals`` reads what it refused."""
+    seal_keys: str = field(default_factory=new_key, repr=False)
     """The seal keys the services of this test share (``infra.sealing``)."""
+
+    def login(self, user: str = OPS) -> BusLogin:
+        """How ``user`` (a service, ``portal`` or ``ops``) connects to this NATS."""
+        return BusLogin(self.nats_url, user, self.nats_passwords[user])
+
+    async def connect(self, user: str = OPS, **options: Any) -> Any:
+        """A NATS client logged in as ``user`` (tests inspect and publish as ``ops``)."""
+        return await self.login(user).connect(**options)
+
+    def bus(self, user: str) -> dict[str, Any]:
+        """``ServiceSettings`` fields that make a service connect as ``user``."""
+        return {
+            "nats_url": self.nats_url,
+            "nats_user": user,
+            "nats_password": self.nats_passwords[user],
+        }
 
 
 @pytest.fixture
-def infra(tmp_path: Path) -> Iterator[Infra]:
-    """A fresh nats-server (JetStream) and document store on free ports, stopped afterwards."""
+def infra(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Infra]:
+    """A fresh nats-server (JetStream) and document store on free ports, stopped afterwards.
+
+    The server refuses anonymous clients and holds every user's permissions, like ``make up``.
+    No client may be refused anything while a test runs normally: a test that provokes
+    refusals on purpose is marked ``bus_refusals``.
+    """
     nats = start_nats(tmp_path / "nats")
     store = start_store(tmp_path / "store")
+    assert nats.log_file is not None
+    found = Infra(nats.url, store.url, dict(nats.passwords), nats.log_file)
     try:
-        yield Infra(nats.url, store.url, new_key())
+        yield found
     finally:
         nats.stop()
         store.stop()
+    if request.node.get_closest_marker("bus_refusals") is None:
+        refused = bus_refusals(found.nats_log)
+        assert not refused, "the bus refused a client:\n" + "\n".join(refused[:10])
 
 
 @dataclass
 class Stack:
-    """The four back-end services, the SMTP sink and a bus client, all on real servers."""
+    """The four back-end services, the SMTP sink and an ``ops`` bus client, on real servers."""
 
     infra: Infra
     devtools: Any
@@ -54,9 +84,8 @@ PORTAL_URL = "http://portal.test"
 
 @pytest.fixture
 async def stack(infra: Infra, tmp_path: Path) -> AsyncIterator[Stack]:
-    """recruitment, rounds, dispatch and feedback in this process, mail to a local sink."""
-    import nats
-
+    """recruitment, rounds, dispatch and feedback in this process, each logged in as its own
+    NATS user, mail to a local sink; ``nc`` is an ``ops`` client for the test itself."""
     from devstack.devtools import DevTools
     from infra.service import ServiceSettings
     from services.dispatch.app import DispatchSettings
@@ -68,20 +97,21 @@ async def stack(infra: Infra, tmp_path: Path) -> AsyncIterator[Stack]:
     tools = DevTools(tmp_path / "devtools", sms_user="u", sms_password="p")
     await tools.start()
     common = {
-        "nats_url": infra.nats_url,
         "mongodb_url": infra.mongodb_url,
         "portal_url": PORTAL_URL,
         "seal_keys": infra.seal_keys,
     }
     services = {
-        "recruitment": recruitment(ServiceSettings(**common)),
-        "rounds": rounds(ServiceSettings(**common)),
-        "dispatch": dispatch(DispatchSettings(**common, smtp_port=tools.smtp_port)),
-        "feedback": feedback(ServiceSettings(**common)),
+        "recruitment": recruitment(ServiceSettings(**common, **infra.bus("recruitment"))),
+        "rounds": rounds(ServiceSettings(**common, **infra.bus("rounds"))),
+        "dispatch": dispatch(
+            DispatchSettings(**common, **infra.bus("dispatch"), smtp_port=tools.smtp_port)
+        ),
+        "feedback": feedback(ServiceSettings(**common, **infra.bus("feedback"))),
     }
     for service in services.values():
         await service.start()
-    nc = await nats.connect(infra.nats_url)
+    nc = await infra.connect(OPS)
     try:
         yield Stack(infra, tools, services, nc)
     finally:

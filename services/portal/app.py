@@ -32,6 +32,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from infra.natsauth import PORTAL
 from infra.queries import QueryFailed
 from infra.store import connect, database
 from services.portal import accounts, api, pages
@@ -222,7 +223,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
             active: Gateway
             if gateway is None:
                 nats_gateway = await NatsGateway.connect(
-                    settings.nats_url, timeout=settings.portal_query_timeout_seconds
+                    settings.bus_login(PORTAL), timeout=settings.portal_query_timeout_seconds
                 )
                 active = nats_gateway
             else:

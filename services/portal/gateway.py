@@ -12,7 +12,6 @@ import time
 import uuid
 from typing import Any, Protocol
 
-import nats
 import nats.errors
 import structlog
 from nats.aio.client import Client as NatsClient
@@ -45,6 +44,7 @@ from contracts.rounds import (
     SubmitResponse,
 )
 from infra.bus import publish
+from infra.natsauth import BusLogin
 from infra.outcomes import REPLY_HEADER
 from infra.queries import QueryFailed, ask
 
@@ -189,8 +189,9 @@ class NatsGateway:
             self._waiting.pop(command_id, None)
 
     @classmethod
-    async def connect(cls, url: str, *, timeout: float = 5.0) -> NatsGateway:
-        """Connect to NATS, waiting for it if need be; reconnects forever if it drops later."""
+    async def connect(cls, login: BusLogin, *, timeout: float = 5.0) -> NatsGateway:
+        """Connect to NATS as ``login`` says (the portal's own user), waiting for it if need
+        be; reconnects forever if it drops later."""
 
         async def on_error(exc: Exception) -> None:
             log.warning("nats error", error=repr(exc)[:300])
@@ -201,8 +202,7 @@ class NatsGateway:
         async def on_reconnect() -> None:
             log.info("nats reconnected")
 
-        nc = await nats.connect(
-            url,
+        nc = await login.connect(
             name="radslag-portal",
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,

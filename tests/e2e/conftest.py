@@ -21,3 +21,6 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield stack
     finally:
         stack.stop()
+    # Every permission the whole system needs is granted: the bus refused nothing.
+    refused = stack.bus_refusals()
+    assert not refused, "the bus refused a client:\n" + "\n".join(refused[:10])

@@ -6,7 +6,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import nats
 import pytest
 
 from contracts.recruitment import EnrolMember, ListTenants
@@ -33,7 +32,7 @@ TENANTS = {
 
 @pytest.fixture
 async def nc(infra: Infra) -> AsyncIterator[Any]:
-    connection = await nats.connect(infra.nats_url)
+    connection = await infra.connect()
     await ensure_streams(connection.jetstream())
 
     async def list_tenants(msg: Any) -> None:
@@ -51,7 +50,7 @@ async def nc(infra: Infra) -> AsyncIterator[Any]:
 
 
 async def test_commands_are_published_with_their_message_id(infra: Infra, nc: Any) -> None:
-    gateway = await NatsGateway.connect(infra.nats_url, timeout=2.0)
+    gateway = await NatsGateway.connect(infra.login("portal"), timeout=2.0)
     try:
         command = EnrolMember(
             tenant="gnosjo",
@@ -75,7 +74,7 @@ async def test_commands_are_published_with_their_message_id(infra: Infra, nc: An
 
 
 async def test_queries_get_replies_and_not_found(infra: Infra, nc: Any) -> None:
-    gateway = await NatsGateway.connect(infra.nats_url, timeout=1.0)
+    gateway = await NatsGateway.connect(infra.login("portal"), timeout=1.0)
     try:
         tenants = await gateway.list_tenants(ListTenants(tenant="region"))
         assert [t.tenant for t in tenants.tenants] == ["gnosjo"]
@@ -85,7 +84,7 @@ async def test_queries_get_replies_and_not_found(infra: Infra, nc: Any) -> None:
 
 
 async def test_a_query_nobody_answers_fails(infra: Infra, nc: Any) -> None:
-    gateway = await NatsGateway.connect(infra.nats_url, timeout=1.0)
+    gateway = await NatsGateway.connect(infra.login("portal"), timeout=1.0)
     try:
         with pytest.raises(QueryFailed):
             await gateway.list_rounds(ListRounds(tenant="gnosjo"))
@@ -94,7 +93,7 @@ async def test_a_query_nobody_answers_fails(infra: Infra, nc: Any) -> None:
 
 
 async def test_the_app_wires_the_nats_gateway(infra: Infra, nc: Any) -> None:
-    settings = PortalSettings(nats_url=infra.nats_url, mongodb_url=infra.mongodb_url)
+    settings = PortalSettings(**infra.bus("portal"), mongodb_url=infra.mongodb_url)
     app = create_app(settings)
     async with app.router.lifespan_context(app), client_for(app) as client:
         response = await client.get("/")

@@ -51,7 +51,7 @@ def mail_paths(stack: Stack, pattern: str) -> list[str]:
 async def test_a_round_through_the_pages(stack: Stack) -> None:
     await publish(stack.js, RegisterTenant(tenant="gnosjo", display_name="Gnosjö kommun"))
     settings = PortalSettings(
-        nats_url=stack.infra.nats_url,
+        **stack.infra.bus("portal"),
         mongodb_url=stack.infra.mongodb_url,
         portal_tenant_cache_seconds=0.0,
     )

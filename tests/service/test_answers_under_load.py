@@ -99,7 +99,7 @@ async def _view(stack: Stack, round_id: str) -> RoundView:
 
 async def test_many_answers_at_once_are_pushed_and_counted_once(stack: Stack) -> None:
     round_id, tokens = await open_round(stack)
-    gateway = await NatsGateway.connect(stack.infra.nats_url)
+    gateway = await NatsGateway.connect(stack.infra.login("portal"))
     try:
         submissions = [
             SubmitResponse(tenant=T, token=token, answers={"bus": "Yes"}) for token in tokens
@@ -161,7 +161,7 @@ async def test_a_wait_that_times_out_or_a_restarted_portal_still_finds_the_outco
     round_id, tokens = await open_round(stack)
     rounds = stack.services["rounds"]
     await rounds.stop()  # the owner is down: nothing can be pushed
-    gateway = await NatsGateway.connect(stack.infra.nats_url)
+    gateway = await NatsGateway.connect(stack.infra.login("portal"))
     submit = SubmitResponse(tenant=T, token=tokens[0], answers={"bus": "No"})
     try:
         await gateway.submit_response(submit)
@@ -195,7 +195,7 @@ async def test_a_command_the_portal_waits_for_is_settled_even_without_its_own_ou
 ) -> None:
     """Staff commands get their outcome from the middleware: done, or refused when rejected."""
     await publish(stack.js, RegisterTenant(tenant=T, display_name="Gnosjö kommun"))
-    gateway = await NatsGateway.connect(stack.infra.nats_url)
+    gateway = await NatsGateway.connect(stack.infra.login("portal"))
     try:
         create = CreateRound(
             tenant=T, round_id=str(uuid.uuid4()), title="Bad", purpose="Plan.", questions=QUESTIONS

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 
 from contracts.dispatch import SendMessage
 from devstack.devtools import DevTools
@@ -45,6 +44,8 @@ class DispatchProcess:
             **os.environ,
             "NATS_URL": infra.nats_url,
             "SEAL_KEYS": infra.seal_keys,
+            "NATS_USER": "dispatch",
+            "NATS_PASSWORD": infra.nats_passwords["dispatch"],
             "MONGODB_URL": infra.mongodb_url,
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(smtp_port),
@@ -104,7 +105,7 @@ async def test_killed_mid_send_resumes_and_sends_each_invitation_once(
     )
     first = DispatchProcess(infra, devtools.smtp_port, tmp_path / "dispatch-1.log")
     second = DispatchProcess(infra, devtools.smtp_port, tmp_path / "dispatch-2.log")
-    nc = await nats.connect(infra.nats_url)
+    nc = await infra.connect()
     js = nc.jetstream()
     try:
         await first.start()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import nats
 from faststream.nats import NatsRouter
 
 from contracts.feedback import PublishFeedback
@@ -46,7 +45,7 @@ def probe_service(infra: Infra, seen: list[Any], fail_times: dict[str, int]) -> 
         indexes=no_indexes,
         outbox_collections=["things"],
         settings=ServiceSettings(
-            nats_url=infra.nats_url, mongodb_url=infra.mongodb_url, seal_keys=infra.seal_keys
+            **infra.bus("ops"), mongodb_url=infra.mongodb_url, seal_keys=infra.seal_keys
         ),
     )
 
@@ -59,7 +58,7 @@ async def test_policy_for_good_invalid_mismatched_rejected_and_transient(
     fail = {"flaky": 2}
     svc = probe_service(infra, seen, fail)
     await svc.start()
-    nc = await nats.connect(infra.nats_url)
+    nc = await infra.connect()
     js = nc.jetstream()
     try:
         good = PublishFeedback(tenant="gnosjo", round_id="r1", text="Tack!")
@@ -181,40 +180,51 @@ async def test_relay_repairs_a_count_that_claims_more_than_the_outbox_holds(
         await svc.stop()
 
 
-async def test_a_message_whose_last_delivery_got_no_answer_is_dead_lettered(
+async def test_a_message_whose_last_delivery_got_no_answer_is_filed_by_its_streams_owner(
     infra: Infra,
 ) -> None:
     from nats.js.api import ConsumerConfig
 
-    svc = probe_service(infra, [], {})
-    await svc.start()
-    js = svc.runtime.js
+    from services.feedback.app import create_service as feedback
+
+    # feedback owns FEEDBACK_CMD and FEEDBACK_EVT: it alone may read them by sequence, so it
+    # files what any of their consumers gave up on.
+    owner = feedback(ServiceSettings(**infra.bus("feedback"), mongodb_url=infra.mongodb_url))
+    await owner.start()
+    nc = await infra.connect()
+    js = nc.jetstream()
     try:
-        # A consumer of this service takes the message once and never answers, as a
-        # process that crashed mid-handler would.
-        sub = await js.pull_subscribe(
-            "feedback.*.cmd.crashy",
-            durable="probe_crashy",
-            stream="FEEDBACK_CMD",
-            config=ConsumerConfig(max_deliver=1, ack_wait=0.5),
-        )
-        await js.publish(
-            "feedback.lund.cmd.crashy", b'{"tenant": "lund"}', headers={"Nats-Msg-Id": "crash-1"}
-        )
-        taken = await sub.fetch(1, timeout=5)
-        assert len(taken) == 1  # taken, never acked
+        # A consumer takes each message once and never answers, as a process that crashed
+        # mid-handler would: a command (work queue) and an event (kept for other consumers).
+        for stream, subject, durable in (
+            ("FEEDBACK_CMD", "feedback.lund.cmd.crashy", "probe_crashy"),
+            ("FEEDBACK_EVT", "feedback.lund.evt.crashy", "probe_crashy_evt"),
+        ):
+            sub = await js.pull_subscribe(
+                subject,
+                durable=durable,
+                stream=stream,
+                config=ConsumerConfig(max_deliver=1, ack_wait=0.5),
+            )
+            await js.publish(
+                subject, b'{"tenant": "lund"}', headers={"Nats-Msg-Id": f"crash-{durable}"}
+            )
+            taken = await sub.fetch(1, timeout=5)
+            assert len(taken) == 1  # taken, never acked
 
         async def filed() -> bool:
-            return any(
-                x.reason == "exhausted" and x.consumer == "probe_crashy"
-                for x in await list_dead_letters(js)
-            )
+            consumers = {x.consumer for x in await list_dead_letters(js) if x.reason == "exhausted"}
+            return consumers == {"probe_crashy", "probe_crashy_evt"}
 
-        await wait_until(filed, timeout=15, what="advisory filed the message")
-        letter = next(x for x in await list_dead_letters(js) if x.consumer == "probe_crashy")
-        assert letter.subject == "feedback.lund.cmd.crashy"
-        assert letter.original_message_id == "crash-1"
+        await wait_until(filed, timeout=15, what="advisories filed the messages")
+        letters = {x.consumer: x for x in await list_dead_letters(js)}
+        assert letters["probe_crashy"].subject == "feedback.lund.cmd.crashy"
+        assert letters["probe_crashy"].original_message_id == "crash-probe_crashy"
+        assert letters["probe_crashy_evt"].subject == "feedback.lund.evt.crashy"
         info = await js.stream_info("FEEDBACK_CMD")
         assert info.state.messages == 0  # removed from the work queue, not stuck there
+        info = await js.stream_info("FEEDBACK_EVT")
+        assert info.state.messages == 1  # an event stays for its other consumers
     finally:
-        await svc.stop()
+        await nc.close()
+        await owner.stop()
