@@ -133,6 +133,29 @@ class MembershipOutcome(Query):
     command_id: str = Field(description="message_id of the ConfirmMembership command.")
 
 
+class GetSignUp(Query):
+    """What a pending sign-up's opt-in link would confirm; the reply is ``SignUpView`` or not
+    found (an unknown, used or expired link)."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "get_sign_up"
+
+    token: str = Field(min_length=20, max_length=100, description="The token from the link.")
+
+
+class SignUpView(BaseModel):
+    """The details a confirmation would make a member with, shown on the opt-in page so that
+    the owner of the mailbox confirms knowing what (the newest sign-up's details win)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    email: str = Field(description="The address the link was sent to.")
+    birth_year: int = Field(description="Year of birth.")
+    gender: Gender = Field(description="Gender.")
+    district: str = Field(description="District, as given.")
+    consent_version: str = Field(description="The consent text's version agreed to.")
+
+
 class Outcome(BaseModel):
     """The result of a command, for the sender that waits for it."""
 

@@ -18,6 +18,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     recruitment.MemberErased,
     recruitment.ListTenants,
     recruitment.MembershipOutcome,
+    recruitment.GetSignUp,
     recruitment.GetImport,
     rounds.CreateRound,
     rounds.ApproveRound,

@@ -22,9 +22,11 @@ from contracts.outcomes import CommandSettled, outcome_subject
 from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
+    GetSignUp,
     ListTenants,
     MembershipOutcome,
     Outcome,
+    SignUpView,
     TenantList,
 )
 from contracts.rounds import (
@@ -78,6 +80,10 @@ class Gateway(Protocol):
 
     async def membership_outcome(self, query: MembershipOutcome) -> Outcome:
         """recruitment: how a ``ConfirmMembership`` went (pending until handled)."""
+        ...
+
+    async def get_sign_up(self, query: GetSignUp) -> SignUpView | None:
+        """recruitment: what an opt-in link would confirm, or None for an unusable link."""
         ...
 
     async def get_invitation(self, query: GetInvitation) -> InvitationView | None:
@@ -248,6 +254,10 @@ class NatsGateway:
         """recruitment: how a ``ConfirmMembership`` went."""
         reply = await ask(self._nc, query, Outcome, timeout=self._timeout)
         return reply or Outcome(status="pending")
+
+    async def get_sign_up(self, query: GetSignUp) -> SignUpView | None:
+        """recruitment: what an opt-in link would confirm."""
+        return await ask(self._nc, query, SignUpView, timeout=self._timeout)
 
     async def get_invitation(self, query: GetInvitation) -> InvitationView | None:
         """rounds: the answer page for a personal link."""

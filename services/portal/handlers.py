@@ -26,9 +26,11 @@ from contracts.feedback import ListPublished, PublishedList, PublishedRound, Pub
 from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
+    GetSignUp,
     ListTenants,
     MembershipOutcome,
     Outcome,
+    SignUpView,
     TenantView,
 )
 from contracts.rounds import (
@@ -280,6 +282,14 @@ class Portal:
         query = MembershipOutcome(**self._envelope(tenant), command_id=message_id)
         return await self.settle(
             message_id, lambda: self._ask(query, self.gateway.membership_outcome)
+        )
+
+    async def sign_up_view(self, tenant: str, token: str) -> SignUpView | None:
+        """What an opt-in link would confirm, or None for an unknown, used or expired link."""
+        if not is_link_token(token):
+            return None
+        return await self._ask(
+            GetSignUp(**self._envelope(tenant), token=token), self.gateway.get_sign_up
         )
 
     async def invitation(self, tenant: str, token: str) -> InvitationView | None:

@@ -113,13 +113,24 @@ async def join_sent(request: Request, council: CouncilDep) -> Response:
 
 
 @router.get("/t/{tenant}/join/confirm/{token}", response_class=HTMLResponse)
-async def confirm_form(request: Request, token: str, council: CouncilDep) -> Response:
-    """The double opt-in link: a page with a button. Opening the link confirms nothing, so a
-    mail scanner or link preview that follows it cannot use it up."""
-    if not domain.is_link_token(token):
+async def confirm_form(
+    request: Request, token: str, council: CouncilDep, portal: PortalDep
+) -> Response:
+    """The double opt-in link: a page showing what would be confirmed, with a button. Opening
+    the link confirms nothing, so a mail scanner or link preview cannot use it up."""
+    await portal.check_rate("confirm", client_address(request))
+    sign_up = await portal.sign_up_view(council.tenant, token)
+    if sign_up is None:
         unknown = Outcome(status="refused", reason="unknown_token")
         return render(request, "confirm.html", 404, council=council, outcome=unknown)
-    return render(request, "confirm_ask.html", council=council, token=token)
+    return render(
+        request,
+        "confirm_ask.html",
+        council=council,
+        token=token,
+        sign_up=sign_up,
+        genders=domain.GENDERS,
+    )
 
 
 @router.post("/t/{tenant}/join/confirm/{token}", response_class=HTMLResponse)

@@ -15,6 +15,7 @@ from contracts.recruitment import (
     ContactRecorded,
     EnrolMember,
     GetImport,
+    GetSignUp,
     ImportBatch,
     ImportMember,
     ImportMembers,
@@ -25,6 +26,7 @@ from contracts.recruitment import (
     Outcome,
     RegisterTenant,
     RowRejection,
+    SignUpView,
     TenantList,
     TenantView,
 )
@@ -187,26 +189,33 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
             cmd, member, consent_version=cmd.consent_version, state="pending", source="web"
         ),
         "mailed_at_ms": epoch_ms(cmd.occurred_at),
+        "signed_up_at_ms": epoch_ms(cmd.occurred_at),
     }
     try:
         await rt.db.members.insert_one(
             new_document(document, contact, _confirmation(rt, cmd, cmd.member_id, council, token))
         )
     except DuplicateKeyError:
-        await _signed_up_again(rt, cmd, email, council, token)
+        await _signed_up_again(rt, cmd, member, council, token)
         return
     await counts.move(rt, cmd.tenant, pending=1)
     await rt.flush("members", [cmd.member_id])
 
 
 async def _signed_up_again(
-    rt: Runtime, cmd: EnrolMember, email: str, council: str, token: str
+    rt: Runtime, cmd: EnrolMember, member: domain.MemberDetails, council: str, token: str
 ) -> None:
-    """A sign-up for an address already here: a new mail only if the last is old enough."""
+    """A sign-up for an address already here: a new mail only if the last is old enough.
+
+    While the address is pending, the newest sign-up's details and consent win (whoever made
+    the first one), and the opt-in page shows them: only the mailbox's owner confirms, and
+    knows what."""
     hashed = token_hash(token)
-    existing = await rt.db.members.find_one({"tenant": cmd.tenant, "email": email})
+    existing = await rt.db.members.find_one({"tenant": cmd.tenant, "email": member.email})
     if existing is None or existing.get("enrolled_by") == cmd.message_id:
         return  # a redelivery of a sign-up already recorded
+    if existing["state"] == "pending":
+        await _take_newest_details(rt, cmd, member, existing["_id"])
     # Numbers, not datetimes: see ``infra.store.epoch_ms``.
     last = existing.get("mailed_at_ms") or epoch_ms(existing["created_at"])
     if existing["state"] != "pending" or epoch_ms(cmd.occurred_at) - last < epoch_ms(MAIL_INTERVAL):
@@ -227,6 +236,47 @@ async def _signed_up_again(
         await rt.flush("members", [existing["_id"]])
     else:
         await rt.db.signup_tokens.delete_one({"_id": hashed})
+
+
+async def _take_newest_details(
+    rt: Runtime, cmd: EnrolMember, member: domain.MemberDetails, member_id: str
+) -> None:
+    """A pending member takes a newer sign-up's details and consent (an older one, delivered
+    late, changes nothing); the contact book learns the language."""
+    signed_up = epoch_ms(cmd.occurred_at)
+    contact = ContactRecorded.follow(
+        cmd, member_id=member_id, email=member.email, locale=cmd.locale
+    )
+    result = await rt.db.members.update_one(
+        {
+            "_id": member_id,
+            "state": "pending",
+            "$or": [
+                {"signed_up_at_ms": {"$lt": signed_up}},
+                {"signed_up_at_ms": {"$exists": False}},
+            ],
+        },
+        with_outbox(
+            {
+                "$set": {
+                    "birth_year": member.birth_year,
+                    "gender": member.gender,
+                    "district": member.district,
+                    "district_code": member.district_code,
+                    "locale": member.locale,
+                    "consent": {
+                        "version": cmd.consent_version,
+                        "given_at": cmd.occurred_at,
+                        "source": "web",
+                    },
+                    "signed_up_at_ms": signed_up,
+                }
+            },
+            contact,
+        ),
+    )
+    if result.matched_count:
+        await rt.flush("members", [member_id])
 
 
 async def _member_of_link(rt: Runtime, tenant: str, hashed: str) -> Document | None:
@@ -277,6 +327,20 @@ async def confirm_membership(rt: Runtime, cmd: ConfirmMembership) -> None:
     elif member.get("confirmed_by") != cmd.message_id:
         status, reason = "refused", "already_used"
     await rt.settle(cmd, status, reason)
+
+
+async def get_sign_up(rt: Runtime, q: GetSignUp) -> SignUpView | None:
+    """What a pending sign-up's link would confirm, or None (unknown, used, expired)."""
+    member = await _member_of_link(rt, q.tenant, token_hash(q.token))
+    if member is None or member["state"] != "pending":
+        return None
+    return SignUpView(
+        email=member["email"],
+        birth_year=member["birth_year"],
+        gender=member["gender"],
+        district=member["district"],
+        consent_version=member["consent"]["version"],
+    )
 
 
 async def membership_outcome(rt: Runtime, q: MembershipOutcome) -> Outcome:

@@ -10,6 +10,7 @@ from contracts.recruitment import (
     ContactRecorded,
     EnrolMember,
     GetImport,
+    GetSignUp,
     ImportMember,
     ImportMembers,
     ImportView,
@@ -19,6 +20,7 @@ from contracts.recruitment import (
     MembershipOutcome,
     Outcome,
     RegisterTenant,
+    SignUpView,
     TenantList,
 )
 from infra.queries import answers
@@ -58,6 +60,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, ListTenants, "recruitment")
     async def on_list_tenants(q: ListTenants) -> TenantList:
         return await handlers.list_tenants(rt, q)
+
+    @answers(router, GetSignUp, "recruitment")
+    async def on_sign_up(q: GetSignUp) -> SignUpView | None:
+        return await handlers.get_sign_up(rt, q)
 
     @answers(router, MembershipOutcome, "recruitment")
     async def on_outcome(q: MembershipOutcome) -> Outcome:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from pymongo import MongoClient
 
@@ -169,7 +168,7 @@ def _run_round(system: LocalStack) -> Round:
 
 async def _bad_submission(system: LocalStack, token: str, marker: str) -> None:
     """A submission that cannot be read (too many answers): it is dead-lettered whole."""
-    nc = await nats.connect(system.nats_url)
+    nc = await system.login().connect()
     try:
         body = json.loads(
             SubmitResponse(tenant=T, token=token, answers={"x": marker}).model_dump_json()
@@ -186,7 +185,7 @@ async def _bad_submission(system: LocalStack, token: str, marker: str) -> None:
 
 async def _stream_messages(system: LocalStack) -> list[tuple[str, bytes]]:
     """Every message still kept in every stream, with its stream's name."""
-    nc = await nats.connect(system.nats_url)
+    nc = await system.login().connect()
     kept: list[tuple[str, bytes]] = []
     try:
         js = nc.jetstream()

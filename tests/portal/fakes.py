@@ -10,9 +10,11 @@ from contracts.feedback import ListPublished, PublishedList, PublishedRound, Pub
 from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
+    GetSignUp,
     ListTenants,
     MembershipOutcome,
     Outcome,
+    SignUpView,
     TenantList,
     TenantView,
 )
@@ -132,6 +134,14 @@ class FakeGateway:
         self.down: set[str] = set()
         """Names of queries that fail as if their owner were down."""
         self.membership = Outcome(status="done")
+        # What every opt-in link would confirm (None: an unknown, used or expired link).
+        self.sign_up: SignUpView | None = SignUpView(
+            email="anna@example.se",
+            birth_year=1984,
+            gender="female",
+            district="Hillerstorp",
+            consent_version="2026-1",
+        )
         self.response = Outcome(status="done")
         self.invitations: dict[tuple[str, str], InvitationView] = {}
         self.rounds: dict[tuple[str, str], RoundView] = {}
@@ -180,6 +190,10 @@ class FakeGateway:
     async def membership_outcome(self, query: MembershipOutcome) -> Outcome:
         self._asked(query)
         return self.membership
+
+    async def get_sign_up(self, query: GetSignUp) -> SignUpView | None:
+        self._asked(query)
+        return self.sign_up
 
     async def get_invitation(self, query: GetInvitation) -> InvitationView | None:
         self._asked(query)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from contracts.feedback import PublishedRound
-from contracts.recruitment import ConfirmMembership, EnrolMember, Outcome, TenantView
+from contracts.recruitment import ConfirmMembership, EnrolMember, Outcome, SignUpView, TenantView
 from contracts.rounds import InvitationView, SubmitResponse
 from services.portal.settings import PortalSettings
 from tests.portal.conftest import check_page, client_for, running, text_of
@@ -175,6 +175,27 @@ async def test_opening_the_confirm_link_shows_a_button_and_confirms_nothing(
     assert check_page(response.text).h1_text.strip() == "Bekräfta ditt medlemskap"
     assert f'<form method="post" action="/t/gnosjo/join/confirm/{TOKEN}">' in response.text
     assert gateway.sent(ConfirmMembership) == []
+
+
+async def test_the_confirm_page_shows_the_details_being_confirmed(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    gateway.sign_up = SignUpView(
+        email="sara@example.se",
+        birth_year=1961,
+        gender="other",
+        district="Hillerstorp",
+        consent_version="2026-1",
+    )
+    page = text_of((await client.get(f"/t/gnosjo/join/confirm/{TOKEN}")).text)
+    for shown in ("sara@example.se", "1961", "Annat", "Hillerstorp", "2026-1"):
+        assert shown in page
+    assert "bekräfta inte" in page
+    # A link that confirms nothing (unknown, used or expired) says so at once.
+    gateway.sign_up = None
+    gone = await client.get(f"/t/gnosjo/join/confirm/{TOKEN}")
+    assert gone.status_code == 404
+    assert '<form method="post"' not in gone.text
 
 
 async def test_confirm_done(client: httpx.AsyncClient, gateway: FakeGateway) -> None:

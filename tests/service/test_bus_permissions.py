@@ -118,13 +118,11 @@ async def test_a_wrong_or_another_users_password_is_refused(infra: Infra) -> Non
 
 
 async def test_a_service_publishes_what_it_owns_and_nothing_else(stack: Stack) -> None:
-    # Allowed: rounds records a response, its own command (a body that is no response: it is
-    # dead-lettered as invalid, nothing else happens).
+    # Allowed: rounds publishes its own event (a body that is no event: it is dead-lettered
+    # as invalid, nothing else happens).
     async with logged_in(stack.infra.login("rounds")) as client:
-        ack = await client.nc.jetstream().publish(
-            f"rounds.{T}.cmd.record_response", b"{}", timeout=5
-        )
-        assert ack.stream == "ROUNDS_CMD"
+        ack = await client.nc.jetstream().publish(f"rounds.{T}.evt.round_opened", b"{}", timeout=5)
+        assert ack.stream == "ROUNDS_EVT"
         assert client.errors == []
     # Refused: another owner's commands and events.
     for subject, stream in (
@@ -134,7 +132,7 @@ async def test_a_service_publishes_what_it_owns_and_nothing_else(stack: Stack) -
         (f"dispatch.{T}.evt.message_sent", "DISPATCH_EVT"),
     ):
         await publish_is_refused(stack, "rounds", subject, stream)
-    for subject in (f"rounds.{T}.cmd.record_response", f"rounds.{T}.cmd.close_round"):
+    for subject in (f"rounds.{T}.cmd.submit_response", f"rounds.{T}.cmd.close_round"):
         await publish_is_refused(stack, "dispatch", subject, "ROUNDS_CMD")
     # The portal sends staff commands but cannot forge an event.
     await publish_is_refused(stack, "portal", f"rounds.{T}.evt.round_closed", "ROUNDS_EVT")

@@ -189,7 +189,11 @@ async def test_a_message_whose_last_delivery_got_no_answer_is_filed_by_its_strea
 
     # feedback owns FEEDBACK_CMD and FEEDBACK_EVT: it alone may read them by sequence, so it
     # files what any of their consumers gave up on.
-    owner = feedback(ServiceSettings(**infra.bus("feedback"), mongodb_url=infra.mongodb_url))
+    owner = feedback(
+        ServiceSettings(
+            **infra.bus("feedback"), mongodb_url=infra.mongodb_url, seal_keys=infra.seal_keys
+        )
+    )
     await owner.start()
     nc = await infra.connect()
     js = nc.jetstream()

@@ -10,9 +10,11 @@ from datetime import timedelta
 from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
+    GetSignUp,
     ListTenants,
     MembershipOutcome,
     Outcome,
+    SignUpView,
     TenantList,
 )
 from devstack.testing import wait_until
@@ -168,3 +170,41 @@ async def test_sign_ups_left_unconfirmed_for_a_week_are_erased_everywhere(stack:
     await publish(stack.js, _sign_up(old))
     await wait_until(lambda: len(_links(stack, old)) == 2, timeout=15, what="a new opt-in mail")
     assert (await _confirm(stack, _links(stack, old)[1])).status == "done"
+
+
+async def test_the_newest_sign_up_details_win_and_the_link_shows_them(stack: Stack) -> None:
+    await _council(stack)
+    first = _sign_up()
+    await publish(stack.js, first)
+    await wait_until(lambda: _links(stack), timeout=15, what="the opt-in mail")
+    # Someone else signs the same address up with other details (no new mail: too soon).
+    second = _sign_up().model_copy(
+        update={"birth_year": 1961, "gender": "male", "district": "Nödinge", "locale": "en"}
+    )
+    await publish(stack.js, second)
+    link = _links(stack)[0]
+    query = GetSignUp(tenant=T, token=link)
+
+    async def shows_the_newest() -> bool:
+        view = await ask(stack.nc, query, SignUpView)
+        return view is not None and view.birth_year == 1961
+
+    await wait_until(shows_the_newest, timeout=15, what="the newest details on the link")
+    view = await ask(stack.nc, query, SignUpView)
+    assert view is not None
+    assert (view.email, view.gender, view.district) == (EMAIL, "male", "Nödinge")
+    assert len(_links(stack)) == 1
+    # Confirming enrols the member with what the page showed.
+    assert (await _confirm(stack, link)).status == "done"
+    panelists = stack.services["rounds"].runtime.db.panelists
+
+    async def enrolled() -> bool:
+        doc = await panelists.find_one({"tenant": T})
+        return doc is not None and doc["birth_year"] == 1961
+
+    await wait_until(enrolled, timeout=15, what="the member in rounds")
+    contact = await stack.services["dispatch"].runtime.db.contacts.find_one({"tenant": T})
+    assert contact is not None
+    assert contact["locale"] == "en"
+    # A confirmed sign-up's link shows nothing any more.
+    assert await ask(stack.nc, query, SignUpView) is None
