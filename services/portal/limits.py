@@ -2,10 +2,11 @@
 
 One document per endpoint group, client and fixed window: ``_id`` =
 ``<scope>:<client hash>:<window start ms>``, with the count ``n`` and ``expires_ms``, the time
-after which the window no longer counts. A request costs two operations, sent together: an
-upserted ``$inc`` of the current window (which returns the new count) and a read of the
-previous window; ``SlidingWindow`` decides from the two counts. So a request takes the same
-time however many clients there are, and the portal keeps nothing per client in memory.
+after which the window no longer counts. Requests that arrive together cost two operations
+in all: one bulk of upserted ``$inc`` of their current windows, then one read of those and
+the previous windows; ``SlidingWindow`` decides from the two counts. So a request takes the
+same time however many clients there are, and the portal keeps nothing per client in memory
+beyond the batch in hand.
 
 Expired windows are deleted by ``purge``, which the app runs in the background every window:
 the collection holds at most the windows of the last two periods plus one purge interval.
@@ -23,13 +24,15 @@ import asyncio
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
-from pymongo import ReturnDocument
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from infra.batching import Batcher
 from infra.store import Document
 from services.portal.domain import SlidingWindow, client_key
 
@@ -61,6 +64,7 @@ class RateLimits:
         self.window = window
         self._key = key
         self._clock = clock
+        self._hits: Batcher[tuple[str, str], Verdict] = Batcher(self._hit_many, max_size=256)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -75,26 +79,50 @@ class RateLimits:
         await self.collection.create_index("expires_ms")
 
     async def hit(self, scope: str, address: str) -> Verdict:
-        """Count one request from ``address`` to ``scope``, and judge it."""
+        """Count one request from ``address`` to ``scope``, and judge it.
+
+        Requests arriving together are counted together (``infra.batching``): one bulk
+        ``$inc`` of their windows and one read of those and the previous ones, whatever their
+        number, so the store's single writer is not asked once per request."""
+        return await self._hits.submit((scope, self.client_hash(address)))
+
+    async def _hit_many(self, hits: Sequence[tuple[str, str]]) -> list[Verdict]:
         now = self._now_ms()
         start = self.window.start(now)
-        prefix = f"{scope}:{self.client_hash(address)}:"
+        length = self.window.length_ms
+        ids = [f"{scope}:{client}:{start}" for scope, client in hits]
+        added = Counter(ids)
         # Plain integers only: a datetime written by $set does not stay one in the
         # embedded store.
-        current, previous = await asyncio.gather(
-            self.collection.find_one_and_update(
-                {"_id": f"{prefix}{start}"},
-                {"$inc": {"n": 1}, "$set": {"expires_ms": start + 2 * self.window.length_ms}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            ),
-            self.collection.find_one({"_id": f"{prefix}{start - self.window.length_ms}"}),
+        await self.collection.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": window},
+                    {"$inc": {"n": n}, "$set": {"expires_ms": start + 2 * length}},
+                    upsert=True,
+                )
+                for window, n in added.items()
+            ],
+            ordered=False,
         )
-        count = int((current or {}).get("n") or 1)
-        before = int((previous or {}).get("n") or 0)
-        if self.window.allows(before, count, now):
-            return Verdict(allowed=True)
-        return Verdict(allowed=False, retry_after=self.window.retry_after(before, count, now))
+        before_ids = {f"{scope}:{client}:{start - length}" for scope, client in hits}
+        counts = {
+            doc["_id"]: int(doc.get("n") or 0)
+            async for doc in self.collection.find({"_id": {"$in": [*added, *before_ids]}})
+        }
+        verdicts: list[Verdict] = []
+        seen: Counter[str] = Counter()
+        for (scope, client), window in zip(hits, ids, strict=True):
+            seen[window] += 1
+            # The k-th of this batch's requests in a window counts as if it came k-th.
+            count = max(counts.get(window, 0) - added[window] + seen[window], seen[window])
+            before = counts.get(f"{scope}:{client}:{start - length}", 0)
+            if self.window.allows(before, count, now):
+                verdicts.append(Verdict(allowed=True))
+            else:
+                retry = self.window.retry_after(before, count, now)
+                verdicts.append(Verdict(allowed=False, retry_after=retry))
+        return verdicts
 
     async def purge(self) -> int:
         """Delete the windows that no longer count; returns how many."""

@@ -91,6 +91,21 @@ class Clock:
         return self.now
 
 
+async def test_requests_arriving_together_are_counted_together_and_exactly(
+    db: AsyncDatabase[Document],
+) -> None:
+    clock = Clock(1_800_000_000.0)
+    clock.now -= clock.now % 60
+    limits = RateLimits(db, b"k" * 32, SlidingWindow(limit=20, seconds=60), clock=clock)
+    burst = await asyncio.gather(
+        *(limits.hit("answer", "203.0.113.9") for _ in range(30)),
+        *(limits.hit("answer", "203.0.113.10") for _ in range(5)),
+    )
+    assert [v.allowed for v in burst[:30]] == [True] * 20 + [False] * 10
+    assert all(v.allowed for v in burst[30:])
+    assert await db.rate_limits.count_documents({}) == 2  # one window per client
+
+
 async def test_windows_are_counted_and_old_ones_purged(db: AsyncDatabase[Document]) -> None:
     clock = Clock(1_800_000_000.0)
     limits = RateLimits(db, b"k" * 32, SlidingWindow(limit=3, seconds=60), clock=clock)
