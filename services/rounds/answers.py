@@ -243,6 +243,12 @@ def response_id(token: str) -> str:
     return hashlib.sha256(f"response:{token}".encode()).hexdigest()
 
 
+RESPONSE_FIELDS = frozenset(
+    {"_id", "tenant", "round_id", "answers", "age_band", "gender", "district", "received_on"}
+)
+"""Everything a stored response holds: the answers, the coded background, the day."""
+
+
 def _response(
     cmd: SubmitResponse, invitation: Document, answers: dict[str, str], day: str
 ) -> Document:

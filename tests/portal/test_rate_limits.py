@@ -18,14 +18,7 @@ from services.portal.limits import RateLimits
 from services.portal.settings import PortalSettings
 from tests.portal.conftest import client_for, running
 from tests.portal.fakes import FakeGateway
-
-JOIN = {
-    "email": "anna@example.se",
-    "birth_year": "1980",
-    "gender": "female",
-    "district": "Centrum",
-    "consent": "yes",
-}
+from tests.portal.test_edge_limits import JOIN
 
 
 async def _join(client: httpx.AsyncClient) -> int:

@@ -130,16 +130,7 @@ async def test_answers_are_written_only_as_responses_and_survive_a_crash_between
         assert all(set(doc) == set(unanswered) for doc in answered)
         # The response holds the coded background and the day, nothing else.
         for response in stored:
-            assert set(response) == {
-                "_id",
-                "tenant",
-                "round_id",
-                "answers",
-                "age_band",
-                "gender",
-                "district",
-                "received_on",
-            }
+            assert set(response) == desk.RESPONSE_FIELDS
             assert len(response["received_on"]) == len("2026-11-24")
             assert response["_id"] not in {d["_id"] for d in answered}
             assert response["_id"] not in json.dumps(answered, default=str)
