@@ -311,6 +311,7 @@ async def test_open_answer_page_shows_the_form(
     # The token in the path goes to no other site; and the portal's own forms still carry
     # their origin ("no-referrer" makes browsers send "Origin: null", refused as foreign).
     assert response.headers["referrer-policy"] == "same-origin"
+    assert '<meta name="referrer" content="same-origin">' in response.text
     assert response.headers["cache-control"] == "no-store"
 
 
