@@ -44,3 +44,13 @@ class MessageSent(Event):
     send_id: str = Field(description="message_id of the SendMessage command.")
     channel: Channel = Field(description="Channel used.")
     template: str = Field(description="Template used.")
+
+
+class ContactForgotten(Event):
+    """dispatch has forgotten an erased member: their contact and the member id on every
+    message sent to them."""
+
+    owner: ClassVar[str] = "dispatch"
+    name: ClassVar[str] = "contact_forgotten"
+
+    member_id: str = Field(description="The erased member.")

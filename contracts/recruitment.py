@@ -67,17 +67,35 @@ class ContactRecorded(Event):
     locale: Literal["sv", "en"] = Field(default="sv", description="Preferred language.")
 
 
+class EraseMember(Command):
+    """Erase a member and everything every service holds about them (GDPR art. 17).
+
+    Recruitment erases its own record at once and sends ``MemberErased``; each service that
+    holds something about members forgets it and says so (``rounds.MemberForgotten``,
+    ``dispatch.ContactForgotten``); recruitment records when all have, and then keeps no
+    trace of the member id."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "erase_member"
+
+    member_id: str = Field(description="The member.")
+    requested_by: str = Field(
+        min_length=1, max_length=80, description="Who asked: 'member', or the staff username."
+    )
+
+
 class MemberErased(Event):
     """A member's personal data was erased from recruitment; every replica erases its copy.
 
-    Sent for a sign-up left unconfirmed for ``PENDING_DAYS`` days (``reason`` "unconfirmed").
+    ``reason``: "unconfirmed" for a sign-up left unconfirmed for ``PENDING_DAYS`` days,
+    "requested" for an erasure asked for (``EraseMember``).
     """
 
     owner: ClassVar[str] = "recruitment"
     name: ClassVar[str] = "member_erased"
 
     member_id: str = Field(description="The member.")
-    reason: Literal["unconfirmed"] = Field(description="Why the data was erased.")
+    reason: Literal["unconfirmed", "requested"] = Field(description="Why the data was erased.")
 
 
 class MemberEnrolled(Event):
@@ -289,3 +307,23 @@ class ImportView(BaseModel):
     rejections: tuple[RowRejection, ...] = Field(
         description="Rejected rows by row number (at most the first 1000)."
     )
+
+
+class GetErasure(Query):
+    """How an erasure is going; the reply is ``ErasureView`` or not found."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "get_erasure"
+
+    member_id: str = Field(description="The member whose erasure was asked for.")
+
+
+class ErasureView(BaseModel):
+    """Where an erasure stands: which services have forgotten the member, and since when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requested_on: str = Field(description="Day the erasure was asked for (YYYY-MM-DD).")
+    requested_by: str = Field(description="'member', or the staff username.")
+    forgotten_by: tuple[str, ...] = Field(description="Services that have forgotten the member.")
+    completed_on: str | None = Field(description="Day every service had; None while pending.")

@@ -234,3 +234,13 @@ class ResponseOutcome(Query):
     name: ClassVar[str] = "response_outcome"
 
     command_id: str = Field(description="message_id of the SubmitResponse command.")
+
+
+class MemberForgotten(Event):
+    """rounds has forgotten an erased member: their panel entry, invitations and links (their
+    answers were never theirs to begin with: responses name no one)."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "member_forgotten"
+
+    member_id: str = Field(description="The erased member.")

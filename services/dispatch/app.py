@@ -25,7 +25,8 @@ class DispatchSettings(ServiceSettings):
 
 
 async def create_indexes(db: AsyncDatabase[Document]) -> None:
-    """None beyond ``_id``: messages and contacts are only ever looked up by id."""
+    """Messages and contacts are looked up by id; an erasure finds a member's messages."""
+    await db.messages.create_index("member_id")
 
 
 def create_service(settings: DispatchSettings | None = None) -> Service:
@@ -35,7 +36,7 @@ def create_service(settings: DispatchSettings | None = None) -> Service:
         NAME,
         build_router=build_router,
         indexes=create_indexes,
-        outbox_collections=["messages"],
+        outbox_collections=["messages", "erasures"],
         settings=settings,
     )
     pool = SmtpPool(settings.smtp_host, settings.smtp_port, size=settings.smtp_connections)

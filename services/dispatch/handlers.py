@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from contracts.dispatch import SendMessage
+from datetime import UTC, datetime
+
+from contracts.dispatch import ContactForgotten, SendMessage
 from contracts.recruitment import ContactRecorded, MemberErased
 from infra.batching import keep_latest
 from infra.service import Runtime
-from infra.store import Document
-from services.dispatch.mailroom import ContactMissing, Mailroom, SendInFlight
+from infra.store import Document, insert_new, new_document
+from infra.tokens import derived_id
+from services.dispatch.mailroom import ContactMissing, Mailroom, SendInFlight, forgotten_key
 
 __all__ = ["ContactMissing", "SendInFlight", "contact_recorded", "member_erased", "send_message"]
 
@@ -18,8 +21,24 @@ async def contact_recorded(rt: Runtime, evt: ContactRecorded) -> None:
 
 
 async def member_erased(rt: Runtime, evt: MemberErased) -> None:
-    """Forget the member's contact details (a mail still queued for them cannot be sent)."""
+    """Forget an erased member: the contact, and the member id on every message sent to them.
+
+    What stays is a hash (``forgotten_key``) that refuses the mails still queued for them,
+    and ``ContactForgotten`` for recruitment, sent from a document named after the erasure
+    message, not the member."""
     await rt.db.contacts.delete_one({"_id": f"{evt.tenant}:{evt.member_id}"})
+    await rt.db.forgotten.update_one(
+        {"_id": forgotten_key(evt.tenant, evt.member_id)},
+        {"$set": {"on": datetime.now(UTC).date().isoformat()}},
+        upsert=True,
+    )
+    await rt.db.messages.update_many(
+        {"tenant": evt.tenant, "member_id": evt.member_id}, {"$unset": {"member_id": ""}}
+    )
+    done = ContactForgotten.follow(evt, member_id=evt.member_id)
+    receipt = derived_id(evt.message_id, "contact_forgotten")
+    await insert_new(rt.db.erasures, [new_document({"_id": receipt}, done)])
+    await rt.flush("erasures", [receipt])
 
 
 def _contact(e: ContactRecorded) -> Document:

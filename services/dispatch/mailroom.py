@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -85,6 +86,11 @@ def _expired(record: Document, now_ms: int) -> Any:
 
 class ContactMissing(Exception):
     """The contact has not reached the replica yet; retried with back-off."""
+
+
+def forgotten_key(tenant: str, member_id: str) -> str:
+    """How dispatch remembers that a member was erased without keeping their id."""
+    return hashlib.sha256(f"forgotten:{tenant}:{member_id}".encode()).hexdigest()
 
 
 class SendInFlight(RetryLater):
@@ -214,6 +220,12 @@ class Mailroom:
                 ready[i] = self._compose(cmd, contacts.get(f"{cmd.tenant}:{cmd.member_id}"))
             except Exception as exc:
                 refused[i] = exc
+        missing = [i for i, exc in refused.items() if isinstance(exc, ContactMissing)]
+        if missing:
+            # An erased member's contact is gone for good: refuse, do not wait for it.
+            keys = {forgotten_key(cmds[i].tenant, cmds[i].member_id): i for i in missing}
+            async for doc in db.forgotten.find({"_id": {"$in": list(keys)}}, {"_id": 1}):
+                refused[keys[doc["_id"]]] = Rejected("the member was erased")
         if refused:
             # A message sent before is done, whatever its contact or template says now.
             sent = await self._states(cmds, list(refused))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faststream.nats import NatsRouter
 
-from contracts.dispatch import MessageSent, SendMessage
+from contracts.dispatch import ContactForgotten, MessageSent, SendMessage
 from contracts.recruitment import ContactRecorded, MemberErased
 from infra.service import Runtime, subscriber
 from services.dispatch import handlers
@@ -16,7 +16,7 @@ SEND_WORKERS = 512
 one before are with the SMTP pool (whose size is the setting ``SMTP_CONNECTIONS``)."""
 
 
-PUBLISHES = (MessageSent,)
+PUBLISHES = (MessageSent, ContactForgotten)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
 
 

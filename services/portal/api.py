@@ -10,13 +10,13 @@ their owner.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.feedback import PublishedList
-from contracts.recruitment import Gender, Outcome
+from contracts.recruitment import ErasureView, Gender, Outcome
 from contracts.rounds import InvitationView, Question, RoundList, RoundResults, RoundView
 from services.portal import domain
 from services.portal.accounts import SESSION_COOKIE, Session
@@ -454,6 +454,52 @@ async def close_round(
 ) -> Accepted:
     """Close an open round."""
     return await _act(portal, council.tenant, round_id, "close", staff)
+
+
+MEMBER_ID = Path(
+    pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    description="The member's id (as in the council's import file or the member's export).",
+)
+
+
+@router.post(
+    "/t/{tenant}/members/{member_id}/erasure",
+    status_code=202,
+    response_model=Accepted,
+    responses=STAFF_PROBLEMS,
+)
+async def erase_member(
+    council: CouncilDep,
+    portal: PortalDep,
+    staff: StaffPostDep,
+    member_id: Annotated[str, MEMBER_ID],
+) -> Accepted:
+    """Erase a member and everything every service holds about them (a resident's request
+    by phone or letter). Responses name no one and stay. Recorded with the staff username."""
+    settled = await portal.erase_member(council.tenant, member_id, staff.account.username)
+    if settled.outcome.reason == "unknown_member":
+        raise ApiError(404, "unknown member")
+    return Accepted(
+        message_id=settled.message_id, status=settled.outcome.status, reason=settled.outcome.reason
+    )
+
+
+@router.get(
+    "/t/{tenant}/members/{member_id}/erasure",
+    response_model=ErasureView,
+    responses=STAFF_PROBLEMS,
+)
+async def erasure(
+    council: CouncilDep,
+    portal: PortalDep,
+    staff: StaffDep,
+    member_id: Annotated[str, MEMBER_ID],
+) -> ErasureView:
+    """Where an erasure stands: who asked, when, which services have forgotten the member."""
+    view = await portal.erasure(council.tenant, member_id)
+    if view is None:
+        raise ApiError(404, "no erasure was asked for this member")
+    return view
 
 
 @router.get(

@@ -22,6 +22,9 @@ from contracts.outcomes import CommandSettled, outcome_subject
 from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
+    EraseMember,
+    ErasureView,
+    GetErasure,
     GetSignUp,
     ListTenants,
     MembershipOutcome,
@@ -84,6 +87,14 @@ class Gateway(Protocol):
 
     async def get_sign_up(self, query: GetSignUp) -> SignUpView | None:
         """recruitment: what an opt-in link would confirm, or None for an unusable link."""
+        ...
+
+    async def erase_member(self, command: EraseMember) -> None:
+        """recruitment: erase a member everywhere (GDPR art. 17)."""
+        ...
+
+    async def get_erasure(self, query: GetErasure) -> ErasureView | None:
+        """recruitment: where an erasure stands, or None if none was asked for."""
         ...
 
     async def get_invitation(self, query: GetInvitation) -> InvitationView | None:
@@ -258,6 +269,14 @@ class NatsGateway:
     async def get_sign_up(self, query: GetSignUp) -> SignUpView | None:
         """recruitment: what an opt-in link would confirm."""
         return await ask(self._nc, query, SignUpView, timeout=self._timeout)
+
+    async def erase_member(self, command: EraseMember) -> None:
+        """recruitment: erase a member everywhere."""
+        await self._send(command)
+
+    async def get_erasure(self, query: GetErasure) -> ErasureView | None:
+        """recruitment: where an erasure stands."""
+        return await ask(self._nc, query, ErasureView, timeout=self._timeout)
 
     async def get_invitation(self, query: GetInvitation) -> InvitationView | None:
         """rounds: the answer page for a personal link."""

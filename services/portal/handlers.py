@@ -26,6 +26,9 @@ from contracts.feedback import ListPublished, PublishedList, PublishedRound, Pub
 from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
+    EraseMember,
+    ErasureView,
+    GetErasure,
     GetSignUp,
     ListTenants,
     MembershipOutcome,
@@ -402,6 +405,19 @@ class Portal:
         """Publish the council's feedback on a closed round; wait briefly until it is."""
         command = PublishFeedback(**self._envelope(tenant), round_id=round_id, text=text)
         return await self.settle(await self._send(command, self.gateway.publish_feedback))
+
+    async def erase_member(self, tenant: str, member_id: str, requested_by: str) -> Settled:
+        """Ask for a member's erasure everywhere; wait briefly until recruitment has done its
+        part (the other services follow: see ``erasure``)."""
+        command = EraseMember(
+            **self._envelope(tenant), member_id=member_id, requested_by=requested_by
+        )
+        return await self.settle(await self._send(command, self.gateway.erase_member))
+
+    async def erasure(self, tenant: str, member_id: str) -> ErasureView | None:
+        """Where the erasure of a member stands, or None if none was asked for."""
+        query = GetErasure(**self._envelope(tenant), member_id=member_id)
+        return await self._ask(query, self.gateway.get_erasure)
 
     async def sign_in(
         self, username: str, password: str, tenant: str | None

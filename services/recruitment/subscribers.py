@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from faststream.nats import NatsRouter
 
-from contracts.dispatch import SendMessage
+from contracts.dispatch import ContactForgotten, SendMessage
 from contracts.recruitment import (
     ConfirmMembership,
     ContactRecorded,
     EnrolMember,
+    EraseMember,
+    ErasureView,
+    GetErasure,
     GetImport,
     GetSignUp,
     ImportMember,
@@ -23,9 +26,10 @@ from contracts.recruitment import (
     SignUpView,
     TenantList,
 )
+from contracts.rounds import MemberForgotten
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.recruitment import handlers
+from services.recruitment import erasure, handlers
 
 PUBLISHES = (ContactRecorded, MemberEnrolled, MemberErased, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
@@ -34,6 +38,22 @@ PUBLISHES = (ContactRecorded, MemberEnrolled, MemberErased, SendMessage)
 def build_router(rt: Runtime) -> NatsRouter:
     """Consumers and query responders of recruitment, bound to this runtime."""
     router = NatsRouter()
+
+    @subscriber(router, EraseMember, "recruitment_erase_member")
+    async def on_erase(cmd: EraseMember) -> None:
+        await erasure.erase_member(rt, cmd)
+
+    @subscriber(router, MemberForgotten, "recruitment_member_forgotten")
+    async def on_rounds_forgot(evt: MemberForgotten) -> None:
+        await erasure.forgotten(rt, evt.tenant, evt.member_id, "rounds")
+
+    @subscriber(router, ContactForgotten, "recruitment_contact_forgotten")
+    async def on_dispatch_forgot(evt: ContactForgotten) -> None:
+        await erasure.forgotten(rt, evt.tenant, evt.member_id, "dispatch")
+
+    @answers(router, GetErasure, "recruitment")
+    async def q_erasure(q: GetErasure) -> ErasureView | None:
+        return await erasure.get_erasure(rt, q)
 
     @subscriber(router, RegisterTenant, "recruitment_register_tenant")
     async def on_register_tenant(cmd: RegisterTenant) -> None:

@@ -25,6 +25,9 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
         if "token_hash" in dict(index.get("key", {})):
             await db.invitations.drop_index(index["name"])
     await db.invitations.create_index([("round_id", 1), ("state", 1)])
+    # An erasure finds a member's invitations, and their links.
+    await db.invitations.create_index("member_id")
+    await db.links.create_index("invitation_id")
     await db.responses.create_index([("round_id", 1), ("tenant", 1)])
     # Which submissions took an invitation, by message id alone: kept as long as outcomes.
     await db.submissions.create_index("expires_at", expireAfterSeconds=0)
@@ -36,7 +39,7 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
         NAME,
         build_router=build_router,
         indexes=create_indexes,
-        outbox_collections=["rounds", "invitations"],
+        outbox_collections=["rounds", "invitations", "erasures"],
         settings=settings,
     )
     rounds = Gauge("radslag_rounds", "Rounds by state.", ["state"], registry=service.registry)

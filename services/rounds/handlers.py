@@ -9,7 +9,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.dispatch import SendMessage
 from contracts.feedback import FeedbackPublished
-from contracts.recruitment import MemberEnrolled, Outcome
+from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
 from contracts.rounds import (
     ApproveRound,
     CloseRound,
@@ -19,6 +19,7 @@ from contracts.rounds import (
     GetRound,
     InvitationView,
     ListRounds,
+    MemberForgotten,
     OpenRound,
     Question,
     ResponseOutcome,
@@ -56,6 +57,27 @@ def _panelist(e: MemberEnrolled) -> Document:
         "district": e.district,
         "state": "active",
     }
+
+
+async def member_erased(rt: Runtime, evt: MemberErased) -> None:
+    """Forget an erased member: their panel entry, invitations (with any mail not yet sent)
+    and links. Responses name no one, so they stay, and the rounds' counts stay as they were.
+    ``MemberForgotten`` leaves from a document named after the erasure message, not the
+    member."""
+    await rt.db.panelists.delete_one({"_id": f"{evt.tenant}:{evt.member_id}"})
+    invitations = [
+        doc["_id"]
+        async for doc in rt.db.invitations.find(
+            {"member_id": evt.member_id, "tenant": evt.tenant}, {"_id": 1}
+        )
+    ]
+    if invitations:
+        await rt.db.links.delete_many({"invitation_id": {"$in": invitations}})
+        await rt.db.invitations.delete_many({"_id": {"$in": invitations}})
+    done = MemberForgotten.follow(evt, member_id=evt.member_id)
+    receipt = derived_id(evt.message_id, "member_forgotten")
+    await insert_new(rt.db.erasures, [new_document({"_id": receipt}, done)])
+    await rt.flush("erasures", [receipt])
 
 
 # --- the round's life cycle ------------------------------------------------------------

@@ -6,7 +6,7 @@ from faststream.nats import NatsRouter
 
 from contracts.dispatch import SendMessage
 from contracts.feedback import FeedbackPublished
-from contracts.recruitment import MemberEnrolled, Outcome
+from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
 from contracts.rounds import (
     ApproveRound,
     CloseRound,
@@ -16,6 +16,7 @@ from contracts.rounds import (
     GetRound,
     InvitationView,
     ListRounds,
+    MemberForgotten,
     OpenRound,
     ResponseOutcome,
     RoundList,
@@ -29,7 +30,7 @@ from infra.queries import answers
 from infra.service import Runtime, subscriber
 from services.rounds import handlers
 
-PUBLISHES = (RoundOpened, _RoundClosed, SendMessage)
+PUBLISHES = (RoundOpened, _RoundClosed, MemberForgotten, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
 
 
@@ -41,6 +42,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, MemberEnrolled, "rounds_member_enrolled", batch_size=200, max_workers=32)
     async def on_member_enrolled(evt: MemberEnrolled) -> None:
         await handlers.member_enrolled(rt, evt)
+
+    @subscriber(router, MemberErased, "rounds_member_erased")
+    async def on_member_erased(evt: MemberErased) -> None:
+        await handlers.member_erased(rt, evt)
 
     @subscriber(router, CreateRound, "rounds_create_round")
     async def on_create(cmd: CreateRound) -> None:

@@ -10,6 +10,9 @@ from contracts.feedback import ListPublished, PublishedList, PublishedRound, Pub
 from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
+    EraseMember,
+    ErasureView,
+    GetErasure,
     GetSignUp,
     ListTenants,
     MembershipOutcome,
@@ -134,6 +137,8 @@ class FakeGateway:
         self.down: set[str] = set()
         """Names of queries that fail as if their owner were down."""
         self.membership = Outcome(status="done")
+        self.erasures: dict[tuple[str, str], ErasureView] = {}
+        self.erase_outcome = Outcome(status="done")
         # What every opt-in link would confirm (None: an unknown, used or expired link).
         self.sign_up: SignUpView | None = SignUpView(
             email="anna@example.se",
@@ -175,6 +180,8 @@ class FakeGateway:
             return None if self.membership.status == "pending" else self.membership
         if isinstance(command, SubmitResponse):
             return None if self.response.status == "pending" else self.response
+        if isinstance(command, EraseMember):
+            return self.erase_outcome
         return Outcome(status="done") if command is not None else None
 
     async def list_tenants(self, query: ListTenants) -> TenantList:
@@ -194,6 +201,13 @@ class FakeGateway:
     async def get_sign_up(self, query: GetSignUp) -> SignUpView | None:
         self._asked(query)
         return self.sign_up
+
+    async def erase_member(self, command: EraseMember) -> None:
+        self.commands.append(command)
+
+    async def get_erasure(self, query: GetErasure) -> ErasureView | None:
+        self._asked(query)
+        return self.erasures.get((query.tenant, query.member_id))
 
     async def get_invitation(self, query: GetInvitation) -> InvitationView | None:
         self._asked(query)

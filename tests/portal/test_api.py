@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from contracts.feedback import PublishFeedback
-from contracts.recruitment import EnrolMember, Outcome
+from contracts.recruitment import EnrolMember, EraseMember, ErasureView, Outcome
 from contracts.rounds import ApproveRound, CreateRound, InvitationView, SubmitResponse
 from tests.portal.conftest import api_login
 from tests.portal.fakes import QUESTIONS, TOKEN, FakeGateway, round_view
@@ -288,3 +288,35 @@ async def test_api_errors_are_json_when_a_backend_is_down(
     response = await client.get("/api/t/gnosjo/published")
     assert response.status_code == 503
     assert "unavailable" in response.json()["detail"]
+
+
+MEMBER = "5b0c7f38-3bde-4a7e-9c55-9a4f3f0b6a11"
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_staff_ask_for_an_erasure_and_follow_it(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    path = f"/api/t/gnosjo/members/{MEMBER}/erasure"
+    assert (await client.post(path)).status_code == 401  # signed out
+    headers = {"X-CSRF-Token": await api_login(client, "gnosjo", "anna")}
+    assert (await client.post(path)).status_code == 403  # no CSRF token
+    accepted = await client.post(path, headers=headers)
+    assert accepted.status_code == 202
+    [command] = gateway.sent(EraseMember)
+    assert (command.tenant, command.member_id, command.requested_by) == ("gnosjo", MEMBER, "anna")
+    assert (await client.get(path)).status_code == 404  # nothing recorded in the fake yet
+    gateway.erasures[("gnosjo", MEMBER)] = ErasureView(
+        requested_on="2026-11-24",
+        requested_by="anna",
+        forgotten_by=("rounds",),
+        completed_on=None,
+    )
+    status = await client.get(path)
+    assert status.status_code == 200
+    assert status.json()["forgotten_by"] == ["rounds"]
+    # An unknown member, and an id that is no member id.
+    gateway.erase_outcome = Outcome(status="refused", reason="unknown_member")
+    assert (await client.post(path, headers=headers)).status_code == 404
+    bad = await client.post("/api/t/gnosjo/members/not-an-id/erasure", headers=headers)
+    assert bad.status_code in (400, 422)

@@ -1,0 +1,110 @@
+"""Erasure on request (GDPR art. 17): the member's record here at once, then every service's.
+
+``EraseMember`` erases the member's record in one guarded update (personal fields removed,
+the address replaced by a placeholder) that also carries ``MemberErased``; rounds and
+dispatch forget what they hold and say so (``MemberForgotten``, ``ContactForgotten``). The
+erasure's own record is keyed by a hash of council and member id and holds who asked, the
+day, and which services have forgotten; once all have, the member's record is deleted, so
+no database keeps the member id. ``GetErasure`` tells staff (or the member) where it stands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from contracts.recruitment import EraseMember, ErasureView, GetErasure, MemberErased
+from infra.service import Runtime
+from infra.store import epoch_ms, with_outbox
+from services.recruitment import counts
+from services.recruitment.expiry import PERSONAL_FIELDS
+
+WITNESSES = ("rounds", "dispatch")
+"""The services that hold something about members and must forget it (feedback holds
+nothing about anyone)."""
+
+
+def erasure_key(tenant: str, member_id: str) -> str:
+    """An erasure's id: the member's, hashed, so the record outlives no member id."""
+    return hashlib.sha256(f"erasure:{tenant}:{member_id}".encode()).hexdigest()
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+async def erase_member(rt: Runtime, cmd: EraseMember) -> None:
+    """Erase the member here and ask every service to forget them; a repeat changes nothing."""
+    key = erasure_key(cmd.tenant, cmd.member_id)
+    member = await rt.db.members.find_one({"_id": cmd.member_id, "tenant": cmd.tenant})
+    if member is None:
+        if await rt.db.erasures.find_one({"_id": key}) is None:
+            await rt.settle(cmd, "refused", "unknown_member")
+        return  # else erased already, and every trace since
+    started = await rt.db.erasures.update_one(
+        {"_id": key},
+        {
+            "$setOnInsert": {
+                "tenant": cmd.tenant,
+                "requested_on": _today(),
+                "requested_by": cmd.requested_by,
+                "forgotten_by": [],
+                "completed_on": None,
+            }
+        },
+        upsert=True,
+    )
+    if member["state"] == "erased" and started.upserted_id is None:
+        return  # a redelivery: the erasure is under way
+    result = await rt.db.members.update_one(
+        {"_id": cmd.member_id, "tenant": cmd.tenant, "state": member["state"]},
+        with_outbox(
+            {
+                "$set": {
+                    "state": "erased",
+                    "email": f"erased:{cmd.member_id}",
+                    "erased_at_ms": epoch_ms(),
+                },
+                "$unset": dict.fromkeys(PERSONAL_FIELDS, ""),
+            },
+            MemberErased.follow(cmd, member_id=cmd.member_id, reason="requested"),
+        ),
+    )
+    if result.matched_count and member["state"] in ("active", "pending"):
+        await counts.move(rt, cmd.tenant, **{member["state"]: -1})
+    await rt.db.signup_tokens.delete_many({"member_id": cmd.member_id})
+    await rt.flush("members", [cmd.member_id])
+
+
+async def forgotten(rt: Runtime, tenant: str, member_id: str, service: str) -> None:
+    """A service has forgotten an erased member; once every one has, forget the id here too.
+
+    (An unconfirmed sign-up's erasure has no record: nobody waits for it.)"""
+    key = erasure_key(tenant, member_id)
+    await rt.db.erasures.update_one({"_id": key}, {"$addToSet": {"forgotten_by": service}})
+    record = await rt.db.erasures.find_one({"_id": key})
+    if record is None or not set(WITNESSES) <= set(record["forgotten_by"]):
+        return
+    await rt.db.erasures.update_one(
+        {"_id": key, "completed_on": None}, {"$set": {"completed_on": _today()}}
+    )
+    # Its event was published before anyone could forget: the record can go. (If its outbox
+    # count lags, the sweep of erased records deletes it within a week.)
+    await rt.db.members.delete_one(
+        {"_id": member_id, "tenant": tenant, "state": "erased", "outbox_pending": {"$lte": 0}}
+    )
+
+
+async def get_erasure(rt: Runtime, q: GetErasure) -> ErasureView | None:
+    """Where the erasure of ``q.member_id`` stands, or None if none was asked for."""
+    record = await rt.db.erasures.find_one(
+        {"_id": erasure_key(q.tenant, q.member_id), "tenant": q.tenant}
+    )
+    if record is None:
+        return None
+    return ErasureView(
+        requested_on=record["requested_on"],
+        requested_by=record["requested_by"],
+        forgotten_by=tuple(sorted(record["forgotten_by"])),
+        completed_on=record.get("completed_on"),
+    )

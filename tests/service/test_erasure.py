@@ -1,0 +1,109 @@
+"""Erasure on request reaches every service, and afterwards no database holds the member id
+or any contact of the member."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from contracts.dispatch import SendMessage
+from contracts.recruitment import (
+    EraseMember,
+    ErasureView,
+    GetErasure,
+    MembershipOutcome,
+    Outcome,
+)
+from contracts.rounds import GetRound, RoundView, SubmitResponse
+from devstack.testing import wait_until
+from infra.bus import publish
+from infra.deadletter import list_dead_letters
+from infra.queries import ask
+from infra.tokens import token_hash
+from tests.conftest import Stack
+from tests.service.test_answers_under_load import T, open_round
+
+
+async def _everything(stack: Stack) -> str:
+    """Every document of every service's database, as one text."""
+    texts = []
+    for service in stack.services.values():
+        db = service.runtime.db
+        for name in await db.list_collection_names():
+            async for doc in db[name].find({}):
+                texts.append(f"{db.name}.{name} {json.dumps(doc, default=str)}")
+    return "\n".join(texts)
+
+
+async def test_an_erasure_reaches_every_service_and_leaves_no_trace(stack: Stack) -> None:
+    round_id, tokens = await open_round(stack)
+    rounds = stack.services["rounds"].runtime.db
+    link = await rounds.links.find_one({"_id": token_hash(tokens[0])})
+    assert link is not None
+    member_id = link["invitation_id"].split(":", 1)[1]
+    recruitment = stack.services["recruitment"].runtime.db
+    member = await recruitment.members.find_one({"_id": member_id})
+    assert member is not None
+    email = member["email"]
+    # The member answered before asking to be erased; so did another.
+    for token in tokens[:2]:
+        await publish(stack.js, SubmitResponse(tenant=T, token=token, answers={"bus": "Yes"}))
+
+    async def answered() -> bool:
+        view = await ask(stack.nc, GetRound(tenant=T, round_id=round_id), RoundView)
+        return view is not None and view.responded == 2
+
+    await wait_until(answered, timeout=20, what="two answers")
+    assert member_id in await _everything(stack)
+
+    erase = EraseMember(tenant=T, member_id=member_id, requested_by="gnosjo-staff")
+    await publish(stack.js, erase)
+    await publish(stack.js, erase.model_copy(update={"message_id": str(uuid.uuid4())}))
+    query = GetErasure(tenant=T, member_id=member_id)
+
+    async def completed() -> bool:
+        view = await ask(stack.nc, query, ErasureView)
+        return view is not None and view.completed_on is not None
+
+    await wait_until(completed, timeout=30, what="every service has forgotten the member")
+    view = await ask(stack.nc, query, ErasureView)
+    assert view is not None
+    assert view.forgotten_by == ("dispatch", "rounds")
+    assert view.requested_by == "gnosjo-staff"
+
+    # No database keeps the member id or the address; the others are untouched.
+    everything = await _everything(stack)
+    assert member_id not in everything
+    assert email not in everything
+    assert await recruitment.members.count_documents({"tenant": T}) == 39
+    assert await rounds.panelists.count_documents({"tenant": T}) == 39
+    # The round's figures and the responses stay: responses never named anyone.
+    view_after = await ask(stack.nc, GetRound(tenant=T, round_id=round_id), RoundView)
+    assert view_after is not None
+    assert (view_after.invited, view_after.responded) == (40, 2)
+    assert await rounds.responses.count_documents({"round_id": round_id}) == 2
+
+    # A mail still queued for the erased member is refused at once, not retried for minutes.
+    late = SendMessage(tenant=T, member_id=member_id, template="round_invitation")
+    await publish(stack.js, late)
+
+    async def refused() -> bool:
+        return any(
+            d.original_message_id == late.message_id and d.reason == "rejected"
+            for d in await list_dead_letters(stack.js)
+        )
+
+    await wait_until(refused, timeout=15, what="the late mail refused")
+    # Asking again, or for someone unknown: the first changes nothing, the second is refused.
+    await publish(stack.js, EraseMember(tenant=T, member_id=member_id, requested_by="member"))
+    stranger = EraseMember(tenant=T, member_id=str(uuid.uuid4()), requested_by="member")
+    await publish(stack.js, stranger)
+
+    outcome_query = MembershipOutcome(tenant=T, command_id=stranger.message_id)
+
+    async def stranger_refused() -> bool:
+        outcome = await ask(stack.nc, outcome_query, Outcome)
+        return outcome is not None and outcome.reason == "unknown_member"
+
+    await wait_until(stranger_refused, timeout=15, what="an unknown member refused")
+    assert member_id not in await _everything(stack)
