@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from contracts.envelope import Command, Event
+from contracts.envelope import Command, Event, Query
 
 Channel = Literal["email", "sms"]
 
@@ -54,3 +54,13 @@ class ContactForgotten(Event):
     name: ClassVar[str] = "contact_forgotten"
 
     member_id: str = Field(description="The erased member.")
+
+
+class GetMemberData(Query):
+    """What dispatch holds about one member (the contact book entry and the messages sent);
+    the reply is ``PersonalData``."""
+
+    owner: ClassVar[str] = "dispatch"
+    name: ClassVar[str] = "get_member_data"
+
+    member_id: str = Field(description="The member.")

@@ -327,3 +327,13 @@ class ErasureView(BaseModel):
     requested_by: str = Field(description="'member', or the staff username.")
     forgotten_by: tuple[str, ...] = Field(description="Services that have forgotten the member.")
     completed_on: str | None = Field(description="Day every service had; None while pending.")
+
+
+class GetMemberData(Query):
+    """What recruitment holds about one member (the member record: contact, background,
+    consent); the reply is ``PersonalData``."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "get_member_data"
+
+    member_id: str = Field(description="The member.")

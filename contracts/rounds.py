@@ -244,3 +244,13 @@ class MemberForgotten(Event):
     name: ClassVar[str] = "member_forgotten"
 
     member_id: str = Field(description="The erased member.")
+
+
+class GetMemberData(Query):
+    """What rounds holds about one member (the panel entry and the invitations; never the
+    answers: they name no one); the reply is ``PersonalData``."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "get_member_data"
+
+    member_id: str = Field(description="The member.")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from contracts.dispatch import ContactForgotten, SendMessage
+from contracts.dispatch import ContactForgotten, GetMemberData, SendMessage
+from contracts.personal_data import PersonalData
 from contracts.recruitment import ContactRecorded, MemberErased
 from infra.batching import keep_latest
 from infra.service import Runtime
@@ -12,7 +13,14 @@ from infra.store import Document, insert_new, new_document
 from infra.tokens import derived_id
 from services.dispatch.mailroom import ContactMissing, Mailroom, SendInFlight, forgotten_key
 
-__all__ = ["ContactMissing", "SendInFlight", "contact_recorded", "member_erased", "send_message"]
+__all__ = [
+    "ContactMissing",
+    "SendInFlight",
+    "contact_recorded",
+    "member_data",
+    "member_erased",
+    "send_message",
+]
 
 
 async def contact_recorded(rt: Runtime, evt: ContactRecorded) -> None:
@@ -39,6 +47,41 @@ async def member_erased(rt: Runtime, evt: MemberErased) -> None:
     receipt = derived_id(evt.message_id, "contact_forgotten")
     await insert_new(rt.db.erasures, [new_document({"_id": receipt}, done)])
     await rt.flush("erasures", [receipt])
+
+
+async def member_data(rt: Runtime, q: GetMemberData) -> PersonalData:
+    """What dispatch holds about a member: the contact, and which messages went out when (not
+    their texts: each was made from the template named, and not kept)."""
+    contact = await rt.db.contacts.find_one({"_id": f"{q.tenant}:{q.member_id}"})
+    messages = await rt.db.messages.find(
+        {"member_id": q.member_id, "tenant": q.tenant},
+        {"template": 1, "channel": 1, "state": 1, "created_at": 1, "sent_at": 1},
+    ).to_list()
+    return PersonalData(
+        service="dispatch",
+        sections={
+            "contact": [
+                {
+                    "email": contact.get("email"),
+                    "phone": contact.get("phone"),
+                    "language": contact.get("locale"),
+                }
+            ]
+            if contact
+            else [],
+            "messages": [
+                {
+                    "message": m.get("template"),
+                    "channel": m.get("channel"),
+                    "state": m.get("state"),
+                    "created": str(m.get("created_at")),
+                    "sent": str(m["sent_at"]) if m.get("sent_at") else None,
+                }
+                for m in messages
+            ],
+        },
+        note="The texts of the messages are not kept: each was made from the template named.",
+    )
 
 
 def _contact(e: ContactRecorded) -> Document:

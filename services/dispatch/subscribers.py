@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from faststream.nats import NatsRouter
 
-from contracts.dispatch import ContactForgotten, MessageSent, SendMessage
+from contracts.dispatch import ContactForgotten, GetMemberData, MessageSent, SendMessage
+from contracts.personal_data import PersonalData
 from contracts.recruitment import ContactRecorded, MemberErased
+from infra.queries import answers
 from infra.service import Runtime, subscriber
 from services.dispatch import handlers
 
@@ -23,6 +25,10 @@ PUBLISHES = (MessageSent, ContactForgotten)
 def build_router(rt: Runtime) -> NatsRouter:
     """Consumers of dispatch, bound to this runtime."""
     router = NatsRouter()
+
+    @answers(router, GetMemberData, "dispatch")
+    async def q_member_data(q: GetMemberData) -> PersonalData:
+        return await handlers.member_data(rt, q)
 
     # Many at once: concurrent deliveries share one bulk write (see the handler).
     @subscriber(

@@ -12,10 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+import structlog
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.feedback import PublishedList
+from contracts.personal_data import PersonalData
 from contracts.recruitment import ErasureView, Gender, Outcome
 from contracts.rounds import InvitationView, Question, RoundList, RoundResults, RoundView
 from services.portal import domain
@@ -31,6 +33,7 @@ from services.portal.dependencies import (
 from services.portal.domain import OneLine, TrimmedText
 from services.portal.handlers import Portal, WrongState
 
+log = structlog.get_logger()
 router = APIRouter(prefix="/api", tags=["api"])
 
 
@@ -500,6 +503,45 @@ async def erasure(
     if view is None:
         raise ApiError(404, "no erasure was asked for this member")
     return view
+
+
+class MemberData(BaseModel):
+    """Everything the services hold about one member, for the member (GDPR art. 15)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    member_id: str = Field(description="The member.")
+    exported_on: str = Field(description="Day of the copy (YYYY-MM-DD).")
+    services: list[PersonalData] = Field(description="Each service's records about the member.")
+
+
+@router.get(
+    "/t/{tenant}/members/{member_id}/data",
+    response_model=MemberData,
+    responses=STAFF_PROBLEMS,
+)
+async def member_data(
+    response: Response,
+    council: CouncilDep,
+    portal: PortalDep,
+    staff: StaffDep,
+    member_id: Annotated[str, MEMBER_ID],
+) -> MemberData:
+    """A copy of everything every service holds about a member, as one JSON file (a
+    resident's access request by phone or letter). Their answers are not in it: they were
+    stored without the member id. Each copy is logged with the staff username."""
+    services = await portal.member_data(council.tenant, member_id)
+    if services is None:
+        raise ApiError(404, "unknown member")
+    log.info("member data copied", username=staff.account.username, tenant=council.tenant)
+    response.headers["content-disposition"] = (
+        f'attachment; filename="radslag-{council.tenant}-{member_id}.json"'
+    )
+    return MemberData(
+        member_id=member_id,
+        exported_on=datetime.now(UTC).date().isoformat(),
+        services=services,
+    )
 
 
 @router.get(

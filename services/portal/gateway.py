@@ -16,9 +16,11 @@ import nats.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 
+from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command
 from contracts.feedback import ListPublished, PublishedList, PublishFeedback
 from contracts.outcomes import CommandSettled, outcome_subject
+from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
@@ -32,6 +34,7 @@ from contracts.recruitment import (
     SignUpView,
     TenantList,
 )
+from contracts.recruitment import GetMemberData as RecruitmentMemberData
 from contracts.rounds import (
     ApproveRound,
     CloseRound,
@@ -48,6 +51,7 @@ from contracts.rounds import (
     RoundView,
     SubmitResponse,
 )
+from contracts.rounds import GetMemberData as RoundsMemberData
 from infra.bus import publish
 from infra.natsauth import BusLogin
 from infra.outcomes import REPLY_HEADER
@@ -95,6 +99,18 @@ class Gateway(Protocol):
 
     async def get_erasure(self, query: GetErasure) -> ErasureView | None:
         """recruitment: where an erasure stands, or None if none was asked for."""
+        ...
+
+    async def recruitment_member_data(self, query: RecruitmentMemberData) -> PersonalData | None:
+        """recruitment: its records about a member, or None for no such member."""
+        ...
+
+    async def rounds_member_data(self, query: RoundsMemberData) -> PersonalData | None:
+        """rounds: its records about a member (never the answers)."""
+        ...
+
+    async def dispatch_member_data(self, query: DispatchMemberData) -> PersonalData | None:
+        """dispatch: its records about a member."""
         ...
 
     async def get_invitation(self, query: GetInvitation) -> InvitationView | None:
@@ -277,6 +293,18 @@ class NatsGateway:
     async def get_erasure(self, query: GetErasure) -> ErasureView | None:
         """recruitment: where an erasure stands."""
         return await ask(self._nc, query, ErasureView, timeout=self._timeout)
+
+    async def recruitment_member_data(self, query: RecruitmentMemberData) -> PersonalData | None:
+        """recruitment: its records about a member."""
+        return await ask(self._nc, query, PersonalData, timeout=self._timeout)
+
+    async def rounds_member_data(self, query: RoundsMemberData) -> PersonalData | None:
+        """rounds: its records about a member."""
+        return await ask(self._nc, query, PersonalData, timeout=self._timeout)
+
+    async def dispatch_member_data(self, query: DispatchMemberData) -> PersonalData | None:
+        """dispatch: its records about a member."""
+        return await ask(self._nc, query, PersonalData, timeout=self._timeout)
 
     async def get_invitation(self, query: GetInvitation) -> InvitationView | None:
         """rounds: the answer page for a personal link."""

@@ -21,8 +21,10 @@ import structlog
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command, Query
 from contracts.feedback import ListPublished, PublishedList, PublishedRound, PublishFeedback
+from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
@@ -36,6 +38,7 @@ from contracts.recruitment import (
     SignUpView,
     TenantView,
 )
+from contracts.recruitment import GetMemberData as RecruitmentMemberData
 from contracts.rounds import (
     ApproveRound,
     CloseRound,
@@ -52,6 +55,7 @@ from contracts.rounds import (
     RoundView,
     SubmitResponse,
 )
+from contracts.rounds import GetMemberData as RoundsMemberData
 from infra.queries import QueryFailed
 from infra.store import Document
 from services.portal import accounts
@@ -418,6 +422,31 @@ class Portal:
         """Where the erasure of a member stands, or None if none was asked for."""
         query = GetErasure(**self._envelope(tenant), member_id=member_id)
         return await self._ask(query, self.gateway.get_erasure)
+
+    async def member_data(self, tenant: str, member_id: str) -> list[PersonalData] | None:
+        """Every service's records about a member, asked together; None for no such member.
+
+        A service that does not answer fails the whole copy (``QueryFailed``): a copy that
+        silently lacks a service's part would mislead the member."""
+        envelope = self._envelope(tenant)
+        records, rounds, dispatch = await asyncio.gather(
+            self._ask(
+                RecruitmentMemberData(**envelope, member_id=member_id),
+                self.gateway.recruitment_member_data,
+            ),
+            self._ask(
+                RoundsMemberData(**envelope, member_id=member_id), self.gateway.rounds_member_data
+            ),
+            self._ask(
+                DispatchMemberData(**envelope, member_id=member_id),
+                self.gateway.dispatch_member_data,
+            ),
+        )
+        if records is None:
+            return None
+        if rounds is None or dispatch is None:
+            raise QueryFailed("a service did not give its part of the member's data")
+        return [records, rounds, dispatch]
 
     async def sign_in(
         self, username: str, password: str, tenant: str | None

@@ -5,7 +5,8 @@ the address replaced by a placeholder) that also carries ``MemberErased``; round
 dispatch forget what they hold and say so (``MemberForgotten``, ``ContactForgotten``). The
 erasure's own record is keyed by a hash of council and member id and holds who asked, the
 day, and which services have forgotten; once all have, the member's record is deleted, so
-no database keeps the member id. ``GetErasure`` tells staff (or the member) where it stands.
+no database keeps the member id. ``GetErasure`` tells staff (or the member) where it
+stands; ``GetMemberData`` gives the member their copy of what recruitment holds.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from contracts.recruitment import EraseMember, ErasureView, GetErasure, MemberErased
+from contracts.personal_data import PersonalData, Value
+from contracts.recruitment import (
+    EraseMember,
+    ErasureView,
+    GetErasure,
+    GetMemberData,
+    MemberErased,
+)
 from infra.service import Runtime
 from infra.store import epoch_ms, with_outbox
 from services.recruitment import counts
@@ -107,4 +115,46 @@ async def get_erasure(rt: Runtime, q: GetErasure) -> ErasureView | None:
         requested_by=record["requested_by"],
         forgotten_by=tuple(sorted(record["forgotten_by"])),
         completed_on=record.get("completed_on"),
+    )
+
+
+def _text(value: object) -> str | None:
+    """A stored time or value as the member reads it."""
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+async def member_data(rt: Runtime, q: GetMemberData) -> PersonalData | None:
+    """What recruitment holds about a member (their copy of it), or None for no such member."""
+    doc = await rt.db.members.find_one({"_id": q.member_id, "tenant": q.tenant})
+    if doc is None or doc.get("state") == "erased":
+        return None
+    consent = doc.get("consent") or {}
+    membership: dict[str, Value] = {
+        "member_id": doc["_id"],
+        "state": doc.get("state"),
+        "email": doc.get("email"),
+        "phone": doc.get("phone"),
+        "birth_year": doc.get("birth_year"),
+        "gender": doc.get("gender"),
+        "district": doc.get("district"),
+        "district_as_coded": doc.get("district_code"),
+        "language": doc.get("locale"),
+        "signed_up": _text(doc.get("created_at")),
+        "confirmed": _text(doc.get("confirmed_at")),
+    }
+    return PersonalData(
+        service="recruitment",
+        sections={
+            "membership": [membership],
+            "consent": [
+                {
+                    "version": _text(consent.get("version")),
+                    "given": _text(consent.get("given_at")),
+                    "source": _text(consent.get("source")),
+                }
+            ],
+        },
+        note="The links in the mails sent to you are kept only as one-way hashes.",
     )

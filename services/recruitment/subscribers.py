@@ -5,6 +5,7 @@ from __future__ import annotations
 from faststream.nats import NatsRouter
 
 from contracts.dispatch import ContactForgotten, SendMessage
+from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
     ContactRecorded,
@@ -13,6 +14,7 @@ from contracts.recruitment import (
     ErasureView,
     GetErasure,
     GetImport,
+    GetMemberData,
     GetSignUp,
     ImportMember,
     ImportMembers,
@@ -50,6 +52,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, ContactForgotten, "recruitment_contact_forgotten")
     async def on_dispatch_forgot(evt: ContactForgotten) -> None:
         await erasure.forgotten(rt, evt.tenant, evt.member_id, "dispatch")
+
+    @answers(router, GetMemberData, "recruitment")
+    async def q_member_data(q: GetMemberData) -> PersonalData | None:
+        return await erasure.member_data(rt, q)
 
     @answers(router, GetErasure, "recruitment")
     async def q_erasure(q: GetErasure) -> ErasureView | None:

@@ -9,12 +9,14 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.dispatch import SendMessage
 from contracts.feedback import FeedbackPublished
+from contracts.personal_data import PersonalData
 from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
 from contracts.rounds import (
     ApproveRound,
     CloseRound,
     CreateRound,
     GetInvitation,
+    GetMemberData,
     GetResults,
     GetRound,
     InvitationView,
@@ -78,6 +80,50 @@ async def member_erased(rt: Runtime, evt: MemberErased) -> None:
     receipt = derived_id(evt.message_id, "member_forgotten")
     await insert_new(rt.db.erasures, [new_document({"_id": receipt}, done)])
     await rt.flush("erasures", [receipt])
+
+
+async def member_data(rt: Runtime, q: GetMemberData) -> PersonalData:
+    """What rounds holds about a member: the panel entry and the invitations. Not the
+    answers: they were stored without the member id, so nothing leads to them."""
+    panelist = await rt.db.panelists.find_one({"_id": f"{q.tenant}:{q.member_id}"})
+    invitations = await rt.db.invitations.find(
+        {"member_id": q.member_id, "tenant": q.tenant},
+        {"round_id": 1, "state": 1, "invited_at": 1},
+    ).to_list()
+    titles = {
+        doc["_id"]: doc["title"]
+        async for doc in rt.db.rounds.find(
+            {"_id": {"$in": [i["round_id"] for i in invitations]}}, {"title": 1}
+        )
+    }
+    shown = {"invited": "not answered yet", "answered": "answered", "closed": "not answered"}
+    return PersonalData(
+        service="rounds",
+        sections={
+            "panel": [
+                {
+                    "birth_year": panelist.get("birth_year"),
+                    "gender": panelist.get("gender"),
+                    "district": panelist.get("district"),
+                    "state": panelist.get("state"),
+                }
+            ]
+            if panelist
+            else [],
+            "invitations": [
+                {
+                    "round": titles.get(i["round_id"], i["round_id"]),
+                    "invited": str(i.get("invited_at")),
+                    "answer": shown.get(i["state"], i["state"]),
+                }
+                for i in invitations
+            ],
+        },
+        note=(
+            "Your answers are stored without your name, address or member id: nothing we "
+            "keep leads from your membership to them, so they cannot be listed here."
+        ),
+    )
 
 
 # --- the round's life cycle ------------------------------------------------------------

@@ -6,12 +6,14 @@ from faststream.nats import NatsRouter
 
 from contracts.dispatch import SendMessage
 from contracts.feedback import FeedbackPublished
+from contracts.personal_data import PersonalData
 from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
 from contracts.rounds import (
     ApproveRound,
     CloseRound,
     CreateRound,
     GetInvitation,
+    GetMemberData,
     GetResults,
     GetRound,
     InvitationView,
@@ -91,6 +93,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, GetInvitation, "rounds", max_workers=256)
     async def q_invitation(q: GetInvitation) -> InvitationView | None:
         return await handlers.get_invitation(rt, q)
+
+    @answers(router, GetMemberData, "rounds")
+    async def q_member_data(q: GetMemberData) -> PersonalData:
+        return await handlers.member_data(rt, q)
 
     @answers(router, ResponseOutcome, "rounds")
     async def q_outcome(q: ResponseOutcome) -> Outcome:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command, Query
 from contracts.feedback import ListPublished, PublishedList, PublishedRound, PublishFeedback
+from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
@@ -21,6 +23,7 @@ from contracts.recruitment import (
     TenantList,
     TenantView,
 )
+from contracts.recruitment import GetMemberData as RecruitmentMemberData
 from contracts.rounds import (
     ApproveRound,
     BreakdownCell,
@@ -41,6 +44,7 @@ from contracts.rounds import (
     RoundView,
     SubmitResponse,
 )
+from contracts.rounds import GetMemberData as RoundsMemberData
 from infra.queries import QueryFailed
 
 C = TypeVar("C", bound=Command)
@@ -139,6 +143,8 @@ class FakeGateway:
         self.membership = Outcome(status="done")
         self.erasures: dict[tuple[str, str], ErasureView] = {}
         self.erase_outcome = Outcome(status="done")
+        self.member_data: dict[str, PersonalData] = {}
+        """Each service's records about the member asked for (none: no such member)."""
         # What every opt-in link would confirm (None: an unknown, used or expired link).
         self.sign_up: SignUpView | None = SignUpView(
             email="anna@example.se",
@@ -201,6 +207,18 @@ class FakeGateway:
     async def get_sign_up(self, query: GetSignUp) -> SignUpView | None:
         self._asked(query)
         return self.sign_up
+
+    async def recruitment_member_data(self, query: RecruitmentMemberData) -> PersonalData | None:
+        self._asked(query)
+        return self.member_data.get("recruitment")
+
+    async def rounds_member_data(self, query: RoundsMemberData) -> PersonalData | None:
+        self._asked(query)
+        return self.member_data.get("rounds", PersonalData(service="rounds", sections={}))
+
+    async def dispatch_member_data(self, query: DispatchMemberData) -> PersonalData | None:
+        self._asked(query)
+        return self.member_data.get("dispatch", PersonalData(service="dispatch", sections={}))
 
     async def erase_member(self, command: EraseMember) -> None:
         self.commands.append(command)

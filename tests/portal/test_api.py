@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from contracts.feedback import PublishFeedback
+from contracts.personal_data import PersonalData
 from contracts.recruitment import EnrolMember, EraseMember, ErasureView, Outcome
 from contracts.rounds import ApproveRound, CreateRound, InvitationView, SubmitResponse
 from tests.portal.conftest import api_login
@@ -320,3 +321,34 @@ async def test_staff_ask_for_an_erasure_and_follow_it(
     assert (await client.post(path, headers=headers)).status_code == 404
     bad = await client.post("/api/t/gnosjo/members/not-an-id/erasure", headers=headers)
     assert bad.status_code in (400, 422)
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_staff_copy_everything_held_about_a_member_as_one_file(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    path = f"/api/t/gnosjo/members/{MEMBER}/data"
+    assert (await client.get(path)).status_code == 401
+    await api_login(client, "gnosjo", "anna")
+    assert (await client.get(path)).status_code == 404  # no such member
+    gateway.member_data["recruitment"] = PersonalData(
+        service="recruitment",
+        sections={"membership": [{"member_id": MEMBER, "email": "sara@example.se"}]},
+    )
+    gateway.member_data["rounds"] = PersonalData(
+        service="rounds",
+        sections={"invitations": [{"round": "Kvällsbussar", "answer": "answered"}]},
+        note="Your answers are stored without your name.",
+    )
+    copy = await client.get(path)
+    assert copy.status_code == 200
+    assert copy.headers["content-disposition"] == (
+        f'attachment; filename="radslag-gnosjo-{MEMBER}.json"'
+    )
+    body = copy.json()
+    assert body["member_id"] == MEMBER
+    assert [s["service"] for s in body["services"]] == ["recruitment", "rounds", "dispatch"]
+    assert body["services"][1]["sections"]["invitations"][0]["round"] == "Kvällsbussar"
+    # A service that does not answer fails the copy rather than leaving its part out.
+    gateway.down.add("get_member_data")
+    assert (await client.get(path)).status_code == 503

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import uuid
 
+from contracts import dispatch, recruitment
+from contracts import rounds as rounds_contracts
 from contracts.dispatch import SendMessage
+from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     EraseMember,
     ErasureView,
@@ -35,6 +38,15 @@ async def _everything(stack: Stack) -> str:
     return "\n".join(texts)
 
 
+async def _member_data(stack: Stack, member_id: str) -> dict[str, PersonalData | None]:
+    queries = {
+        "recruitment": recruitment.GetMemberData(tenant=T, member_id=member_id),
+        "rounds": rounds_contracts.GetMemberData(tenant=T, member_id=member_id),
+        "dispatch": dispatch.GetMemberData(tenant=T, member_id=member_id),
+    }
+    return {name: await ask(stack.nc, q, PersonalData) for name, q in queries.items()}
+
+
 async def test_an_erasure_reaches_every_service_and_leaves_no_trace(stack: Stack) -> None:
     round_id, tokens = await open_round(stack)
     rounds = stack.services["rounds"].runtime.db
@@ -55,6 +67,19 @@ async def test_an_erasure_reaches_every_service_and_leaves_no_trace(stack: Stack
 
     await wait_until(answered, timeout=20, what="two answers")
     assert member_id in await _everything(stack)
+
+    # The member's copy of their data: each service's part, never the answers.
+    parts = await _member_data(stack, member_id)
+    assert parts["recruitment"] is not None
+    assert parts["recruitment"].sections["membership"][0]["email"] == email
+    assert parts["rounds"] is not None
+    [invitation] = parts["rounds"].sections["invitations"]
+    assert (invitation["round"], invitation["answer"]) == ("Bussar", "answered")
+    assert "cannot be listed" in parts["rounds"].note
+    assert parts["dispatch"] is not None
+    assert parts["dispatch"].sections["contact"][0]["email"] == email
+    assert [m["message"] for m in parts["dispatch"].sections["messages"]] == ["round_invitation"]
+    assert "Yes" not in json.dumps([p.model_dump() for p in parts.values() if p])
 
     erase = EraseMember(tenant=T, member_id=member_id, requested_by="gnosjo-staff")
     await publish(stack.js, erase)
@@ -82,6 +107,14 @@ async def test_an_erasure_reaches_every_service_and_leaves_no_trace(stack: Stack
     assert view_after is not None
     assert (view_after.invited, view_after.responded) == (40, 2)
     assert await rounds.responses.count_documents({"round_id": round_id}) == 2
+
+    # Nothing is left to copy.
+    after = await _member_data(stack, member_id)
+    assert after["recruitment"] is None
+    assert after["rounds"] is not None
+    assert all(not records for records in after["rounds"].sections.values())
+    assert after["dispatch"] is not None
+    assert all(not records for records in after["dispatch"].sections.values())
 
     # A mail still queued for the erased member is refused at once, not retried for minutes.
     late = SendMessage(tenant=T, member_id=member_id, template="round_invitation")
