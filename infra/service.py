@@ -38,7 +38,14 @@ from infra.deadletter import file_exhausted
 from infra.natsauth import BusLogin, declared, inbox_prefix, own_streams
 from infra.relay import OutboxRelay
 from infra.sealing import Sealer
-from infra.store import Document, connect, database, ensure_outbox_index
+from infra.store import (
+    Document,
+    connect,
+    database,
+    ensure_outbox_index,
+    insert_new,
+    new_document,
+)
 
 log = structlog.get_logger()
 
@@ -97,6 +104,12 @@ class Runtime:
         ``sole``: they are the last their documents will get (see ``OutboxRelay``).
         """
         await self.relay.publish_written(collection, written, sole=sole)
+
+    async def send_once(self, collection: str, key: str, message: Envelope) -> None:
+        """Send ``message`` from a document of its own, ``key`` (derived from the cause), made
+        once: a redelivered cause finds it and sends nothing twice."""
+        await insert_new(self.db[collection], [new_document({"_id": key}, message)])
+        await self.flush(collection, [key])
 
     async def settle(self, command: Envelope, status: str, reason: str | None = None) -> None:
         """Record the outcome of the command being handled and push it to its waiter."""

@@ -9,7 +9,7 @@ from contracts.personal_data import PersonalData
 from contracts.recruitment import ContactRecorded, MemberErased
 from infra.batching import keep_latest
 from infra.service import Runtime
-from infra.store import Document, insert_new, new_document
+from infra.store import Document
 from infra.tokens import derived_id
 from services.dispatch.mailroom import ContactMissing, Mailroom, SendInFlight, forgotten_key
 
@@ -44,9 +44,7 @@ async def member_erased(rt: Runtime, evt: MemberErased) -> None:
         {"tenant": evt.tenant, "member_id": evt.member_id}, {"$unset": {"member_id": ""}}
     )
     done = ContactForgotten.follow(evt, member_id=evt.member_id)
-    receipt = derived_id(evt.message_id, "contact_forgotten")
-    await insert_new(rt.db.erasures, [new_document({"_id": receipt}, done)])
-    await rt.flush("erasures", [receipt])
+    await rt.send_once("erasures", derived_id(evt.message_id, "contact_forgotten"), done)
 
 
 async def member_data(rt: Runtime, q: GetMemberData) -> PersonalData:

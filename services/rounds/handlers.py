@@ -77,9 +77,7 @@ async def member_erased(rt: Runtime, evt: MemberErased) -> None:
         await rt.db.links.delete_many({"invitation_id": {"$in": invitations}})
         await rt.db.invitations.delete_many({"_id": {"$in": invitations}})
     done = MemberForgotten.follow(evt, member_id=evt.member_id)
-    receipt = derived_id(evt.message_id, "member_forgotten")
-    await insert_new(rt.db.erasures, [new_document({"_id": receipt}, done)])
-    await rt.flush("erasures", [receipt])
+    await rt.send_once("erasures", derived_id(evt.message_id, "member_forgotten"), done)
 
 
 async def member_data(rt: Runtime, q: GetMemberData) -> PersonalData:
