@@ -65,6 +65,27 @@ class ContactRecorded(Event):
     email: str | None = Field(default=None, description="E-mail address, if any.")
     phone: str | None = Field(default=None, description="Mobile number in E.164, if any.")
     locale: Literal["sv", "en"] = Field(default="sv", description="Preferred language.")
+    council: str = Field(
+        default="", max_length=80, description="The council's name, which every mail names."
+    )
+    sealed: str = Field(
+        default="",
+        max_length=8000,
+        description=(
+            "The member's own link to leave the panel, sealed with the installation's seal "
+            "keys (it is a working link: only dispatch opens it, to put it in every mail)."
+        ),
+    )
+
+
+class LeavePanel(Command):
+    """A member leaves the panel through the link in any mail: their data is erased
+    everywhere (as ``EraseMember``, asked by the member)."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "leave_panel"
+
+    token: str = Field(min_length=20, max_length=100, description="The token from the link.")
 
 
 class EraseMember(Command):

@@ -15,6 +15,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     recruitment.ConfirmMembership,
     recruitment.ContactRecorded,
     recruitment.MemberEnrolled,
+    recruitment.LeavePanel,
     recruitment.EraseMember,
     recruitment.MemberErased,
     recruitment.GetErasure,

@@ -88,6 +88,9 @@ def _contact(e: ContactRecorded) -> Document:
         "email": e.email,
         "phone": e.phone,
         "locale": e.locale,
+        "council": e.council,
+        # The member's link to leave, kept sealed: a copy of the database yields no link.
+        "sealed": e.sealed,
         "updated_at": e.occurred_at,
     }
 

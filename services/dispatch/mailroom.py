@@ -323,11 +323,13 @@ class Mailroom:
         if cmd.channel != "email" or not contact.get("email"):
             raise Rejected(f"no {cmd.channel} channel for this member")
         try:
-            params = (
-                {**cmd.params, **self._rt.sealer.open_params(cmd.sealed)}
-                if cmd.sealed
-                else cmd.params
-            )
+            # Every mail names its council and carries the member's own link to leave; the
+            # command's values come last, so a template's own council name wins.
+            params = {"council": contact.get("council") or ""}
+            for sealed in (contact.get("sealed"), cmd.sealed):
+                if sealed:
+                    params |= self._rt.sealer.open_params(sealed)
+            params |= cmd.params
         except Unsealable as exc:
             raise Rejected(f"sealed values cannot be opened: {exc}") from exc
         try:

@@ -62,13 +62,36 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
+_FOOTERS: dict[str, tuple[str, str]] = {
+    # (without a link to leave, with one)
+    "sv": (
+        "\n-- \nMedborgarpanelen i $council, på regionens plattform Rådslag.\n",
+        "\n-- \nMedborgarpanelen i $council, på regionens plattform Rådslag.\n"
+        "Vill du inte vara med längre? Lämna panelen här (dina uppgifter raderas):\n"
+        "$leave_link\n",
+    ),
+    "en": (
+        "\n-- \nThe citizen panel of $council, on the region's Rådslag platform.\n",
+        "\n-- \nThe citizen panel of $council, on the region's Rådslag platform.\n"
+        "No longer want to take part? Leave the panel here (your details are erased):\n"
+        "$leave_link\n",
+    ),
+}
+"""Under every mail: the council, and the member's own link to leave (when known)."""
+
+
 def render(template: str, locale: str, params: dict[str, str]) -> Rendered:
-    """The template in ``locale`` (Swedish if missing) with every placeholder filled."""
+    """The template in ``locale`` (Swedish if missing) with every placeholder filled, and
+    the footer naming the council and, when ``leave_link`` is given, how to leave."""
     try:
         by_locale = _TEMPLATES[template]
     except KeyError as exc:
         raise UnknownTemplate(template) from exc
-    subject, body = by_locale.get(locale) or by_locale["sv"]
+    language = locale if locale in by_locale else "sv"
+    subject, body = by_locale[language]
+    plain, with_link = _FOOTERS.get(language, _FOOTERS["sv"])
+    if params.get("council"):
+        body += with_link if params.get("leave_link") else plain
     try:
         return Rendered(Template(subject).substitute(params), Template(body).substitute(params))
     except (KeyError, ValueError) as exc:

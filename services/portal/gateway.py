@@ -28,6 +28,7 @@ from contracts.recruitment import (
     ErasureView,
     GetErasure,
     GetSignUp,
+    LeavePanel,
     ListTenants,
     MembershipOutcome,
     Outcome,
@@ -83,6 +84,10 @@ class Gateway(Protocol):
 
     async def confirm_membership(self, command: ConfirmMembership) -> None:
         """recruitment: a resident followed the confirmation link."""
+        ...
+
+    async def leave_panel(self, command: LeavePanel) -> None:
+        """recruitment: a member leaves through the link in a mail (erased everywhere)."""
         ...
 
     async def membership_outcome(self, query: MembershipOutcome) -> Outcome:
@@ -275,6 +280,10 @@ class NatsGateway:
 
     async def confirm_membership(self, command: ConfirmMembership) -> None:
         """recruitment: a resident followed the confirmation link."""
+        await self._send(command)
+
+    async def leave_panel(self, command: LeavePanel) -> None:
+        """recruitment: a member leaves the panel."""
         await self._send(command)
 
     async def membership_outcome(self, query: MembershipOutcome) -> Outcome:

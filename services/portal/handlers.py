@@ -32,6 +32,7 @@ from contracts.recruitment import (
     ErasureView,
     GetErasure,
     GetSignUp,
+    LeavePanel,
     ListTenants,
     MembershipOutcome,
     Outcome,
@@ -286,6 +287,17 @@ class Portal:
             return Settled("", Outcome(status="refused", reason="unknown_token"))
         command = ConfirmMembership(**self._envelope(tenant), token=token)
         message_id = await self._send(command, self.gateway.confirm_membership)
+        query = MembershipOutcome(**self._envelope(tenant), command_id=message_id)
+        return await self.settle(
+            message_id, lambda: self._ask(query, self.gateway.membership_outcome)
+        )
+
+    async def leave(self, tenant: str, token: str) -> Settled:
+        """Leave the panel through the link in a mail and wait briefly for the outcome."""
+        if not is_link_token(token):
+            return Settled("", Outcome(status="refused", reason="unknown_token"))
+        command = LeavePanel(**self._envelope(tenant), token=token)
+        message_id = await self._send(command, self.gateway.leave_panel)
         query = MembershipOutcome(**self._envelope(tenant), command_id=message_id)
         return await self.settle(
             message_id, lambda: self._ask(query, self.gateway.membership_outcome)

@@ -145,6 +145,25 @@ async def confirm(request: Request, token: str, council: CouncilDep, portal: Por
     return render(request, "confirm.html", status, council=council, outcome=outcome)
 
 
+@router.get("/t/{tenant}/leave/{token}", response_class=HTMLResponse)
+async def leave_form(request: Request, token: str, council: CouncilDep) -> Response:
+    """The link to leave, in every mail: a page with a button. Opening it changes nothing,
+    so a mail scanner that follows links cannot make anyone leave."""
+    if not domain.is_link_token(token):
+        unknown = Outcome(status="refused", reason="unknown_token")
+        return render(request, "leave.html", 404, council=council, token=token, outcome=unknown)
+    return render(request, "leave.html", council=council, token=token, outcome=None)
+
+
+@router.post("/t/{tenant}/leave/{token}", response_class=HTMLResponse)
+async def leave(request: Request, token: str, council: CouncilDep, portal: PortalDep) -> Response:
+    """The button: leave the panel (erased everywhere) and say how it went."""
+    await portal.check_rate("confirm", client_address(request))
+    outcome = (await portal.leave(council.tenant, token)).outcome
+    status = {"done": 200, "pending": 202}.get(outcome.status, 404)
+    return render(request, "leave.html", status, council=council, token=token, outcome=outcome)
+
+
 @router.get("/t/{tenant}/a/{token}", response_class=HTMLResponse)
 async def answer_form(
     request: Request, token: str, council: CouncilDep, portal: PortalDep

@@ -19,6 +19,8 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.members.create_index([("tenant", 1), ("email", 1)], unique=True)
     await db.members.create_index("token_hash")
     await db.members.create_index([("tenant", 1), ("state", 1)])
+    # An erasure deletes a member's links to leave.
+    await db.leave_links.create_index("member_id")
     await outcomes.ensure_index(db)
 
 

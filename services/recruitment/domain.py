@@ -114,6 +114,11 @@ def import_batch_id(import_id: str, batch_no: int) -> str:
     return f"{import_id}:{batch_no}"
 
 
+def leave_link(portal_url: str, tenant: str, token: str) -> str:
+    """The member's link to leave the panel, in every mail."""
+    return f"{portal_url.rstrip('/')}/t/{tenant}/leave/{token}"
+
+
 def confirm_link(portal_url: str, tenant: str, token: str) -> str:
     """The double opt-in link in the confirmation mail."""
     return f"{portal_url.rstrip('/')}/t/{tenant}/join/confirm/{token}"

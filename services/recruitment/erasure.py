@@ -14,16 +14,19 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
+from contracts.envelope import Envelope
 from contracts.personal_data import PersonalData, Value
 from contracts.recruitment import (
     EraseMember,
     ErasureView,
     GetErasure,
     GetMemberData,
+    LeavePanel,
     MemberErased,
 )
 from infra.service import Runtime
 from infra.store import epoch_ms, with_outbox
+from infra.tokens import token_hash
 from services.recruitment import counts
 from services.recruitment.expiry import PERSONAL_FIELDS
 
@@ -43,19 +46,35 @@ def _today() -> str:
 
 async def erase_member(rt: Runtime, cmd: EraseMember) -> None:
     """Erase the member here and ask every service to forget them; a repeat changes nothing."""
-    key = erasure_key(cmd.tenant, cmd.member_id)
-    member = await rt.db.members.find_one({"_id": cmd.member_id, "tenant": cmd.tenant})
+    if not await _erase(rt, cmd, cmd.member_id, cmd.requested_by):
+        await rt.settle(cmd, "refused", "unknown_member")
+
+
+async def leave_panel(rt: Runtime, cmd: LeavePanel) -> None:
+    """A member leaves through the link in a mail: erased everywhere, asked by the member.
+    The link goes with the rest, so a second use finds nothing (``unknown_token``)."""
+    link = await rt.db.leave_links.find_one({"_id": token_hash(cmd.token), "tenant": cmd.tenant})
+    if link is None or not await _erase(rt, cmd, link["member_id"], "member"):
+        await rt.settle(cmd, "refused", "unknown_token")
+        return
+    await rt.settle(cmd, "done")
+
+
+async def _erase(rt: Runtime, cause: Envelope, member_id: str, requested_by: str) -> bool:
+    """Erase ``member_id`` of ``cause``'s council; False if there is no such member."""
+    tenant = cause.tenant
+    key = erasure_key(tenant, member_id)
+    member = await rt.db.members.find_one({"_id": member_id, "tenant": tenant})
     if member is None:
-        if await rt.db.erasures.find_one({"_id": key}) is None:
-            await rt.settle(cmd, "refused", "unknown_member")
-        return  # else erased already, and every trace since
+        # Erased already, and every trace since; or never a member.
+        return await rt.db.erasures.find_one({"_id": key}) is not None
     started = await rt.db.erasures.update_one(
         {"_id": key},
         {
             "$setOnInsert": {
-                "tenant": cmd.tenant,
+                "tenant": tenant,
                 "requested_on": _today(),
-                "requested_by": cmd.requested_by,
+                "requested_by": requested_by,
                 "forgotten_by": [],
                 "completed_on": None,
             }
@@ -63,25 +82,27 @@ async def erase_member(rt: Runtime, cmd: EraseMember) -> None:
         upsert=True,
     )
     if member["state"] == "erased" and started.upserted_id is None:
-        return  # a redelivery: the erasure is under way
+        return True  # a redelivery: the erasure is under way
     result = await rt.db.members.update_one(
-        {"_id": cmd.member_id, "tenant": cmd.tenant, "state": member["state"]},
+        {"_id": member_id, "tenant": tenant, "state": member["state"]},
         with_outbox(
             {
                 "$set": {
                     "state": "erased",
-                    "email": f"erased:{cmd.member_id}",
+                    "email": f"erased:{member_id}",
                     "erased_at_ms": epoch_ms(),
                 },
                 "$unset": dict.fromkeys(PERSONAL_FIELDS, ""),
             },
-            MemberErased.follow(cmd, member_id=cmd.member_id, reason="requested"),
+            MemberErased.follow(cause, member_id=member_id, reason="requested"),
         ),
     )
     if result.matched_count and member["state"] in ("active", "pending"):
-        await counts.move(rt, cmd.tenant, **{member["state"]: -1})
-    await rt.db.signup_tokens.delete_many({"member_id": cmd.member_id})
-    await rt.flush("members", [cmd.member_id])
+        await counts.move(rt, tenant, **{member["state"]: -1})
+    await rt.db.signup_tokens.delete_many({"member_id": member_id})
+    await rt.db.leave_links.delete_many({"member_id": member_id})
+    await rt.flush("members", [member_id])
+    return True
 
 
 async def forgotten(rt: Runtime, tenant: str, member_id: str, service: str) -> None:

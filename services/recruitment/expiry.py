@@ -71,7 +71,9 @@ async def expire_pending(rt: Runtime, now: datetime | None = None) -> int:
         for tenant, n in moved.items():
             await counts.move(rt, tenant, pending=-n)
         await rt.flush("members", [m["_id"] for m in due])
-        await rt.db.signup_tokens.delete_many({"member_id": {"$in": [m["_id"] for m in due]}})
+        ids = [m["_id"] for m in due]
+        await rt.db.signup_tokens.delete_many({"member_id": {"$in": ids}})
+        await rt.db.leave_links.delete_many({"member_id": {"$in": ids}})
         erased += sum(moved.values())
         if len(due) < BATCH:
             break

@@ -135,13 +135,31 @@ def _member_document(
     }
 
 
-def _member_events(
-    cmd: Envelope, member: domain.MemberDetails
-) -> tuple[ContactRecorded, MemberEnrolled]:
-    """What an imported member's document carries in its outbox: contacts, then enrolment."""
+def _contact(
+    rt: Runtime, cmd: Envelope, member_id: str, email: str, locale: str, council: str
+) -> tuple[ContactRecorded, Document]:
+    """The contact for dispatch, with the member's own link to leave the panel (sealed), and
+    that link's record here (its token's hash), to store before the contact goes out."""
+    token = new_token()
     contact = ContactRecorded.follow(
-        cmd, member_id=member.member_id, email=member.email, locale=member.locale
+        cmd,
+        member_id=member_id,
+        email=email,
+        locale=locale,
+        council=council,
+        sealed=rt.sealer.seal_params(
+            {"leave_link": domain.leave_link(rt.settings.portal_url, cmd.tenant, token)}
+        ),
     )
+    return contact, {"_id": token_hash(token), "tenant": cmd.tenant, "member_id": member_id}
+
+
+def _member_events(
+    rt: Runtime, cmd: Envelope, member: domain.MemberDetails, council: str
+) -> tuple[ContactRecorded, MemberEnrolled, Document]:
+    """What an imported member's document carries in its outbox: contacts, then enrolment;
+    and the record of the member's link to leave."""
+    contact, leave = _contact(rt, cmd, member.member_id, member.email, member.locale, council)
     enrolled = MemberEnrolled.follow(
         cmd,
         member_id=member.member_id,
@@ -149,7 +167,7 @@ def _member_events(
         gender=member.gender,
         district=member.district_code,
     )
-    return contact, enrolled
+    return contact, enrolled, leave
 
 
 MAIL_INTERVAL = timedelta(hours=3)
@@ -183,7 +201,8 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
         },
         upsert=True,
     )
-    contact = ContactRecorded.follow(cmd, member_id=cmd.member_id, email=email, locale=cmd.locale)
+    contact, leave = _contact(rt, cmd, cmd.member_id, email, cmd.locale, council)
+    await rt.db.leave_links.insert_one(leave)
     document = {
         **_member_document(
             cmd, member, consent_version=cmd.consent_version, state="pending", source="web"
@@ -196,6 +215,7 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
             new_document(document, contact, _confirmation(rt, cmd, cmd.member_id, council, token))
         )
     except DuplicateKeyError:
+        await rt.db.leave_links.delete_one({"_id": leave["_id"]})  # never sent
         await _signed_up_again(rt, cmd, member, council, token)
         return
     await counts.move(rt, cmd.tenant, pending=1)
@@ -244,9 +264,9 @@ async def _take_newest_details(
     """A pending member takes a newer sign-up's details and consent (an older one, delivered
     late, changes nothing); the contact book learns the language."""
     signed_up = epoch_ms(cmd.occurred_at)
-    contact = ContactRecorded.follow(
-        cmd, member_id=member_id, email=member.email, locale=cmd.locale
-    )
+    council = str((await _council(rt, cmd.tenant))["display_name"])
+    contact, leave = _contact(rt, cmd, member_id, member.email, cmd.locale, council)
+    await rt.db.leave_links.insert_one(leave)
     result = await rt.db.members.update_one(
         {
             "_id": member_id,
@@ -367,7 +387,9 @@ async def list_tenants(rt: Runtime, _: ListTenants) -> TenantList:
 
 async def import_member(rt: Runtime, cmd: ImportMember) -> None:
     """Add an already-consented member as active; a duplicate e-mail changes nothing."""
-    member = _details(cmd, await _council(rt, cmd.tenant))
+    council_doc = await _council(rt, cmd.tenant)
+    council = str(council_doc["display_name"])
+    member = _details(cmd, council_doc)
     document = {
         **_member_document(
             cmd, member, consent_version=cmd.consent_version, state="active", source=cmd.source
@@ -375,7 +397,9 @@ async def import_member(rt: Runtime, cmd: ImportMember) -> None:
         "confirmed_at": cmd.occurred_at,
     }
     try:
-        await rt.db.members.insert_one(new_document(document, *_member_events(cmd, member)))
+        contact, enrolled, leave = _member_events(rt, cmd, member, council)
+        await rt.db.leave_links.insert_one(leave)
+        await rt.db.members.insert_one(new_document(document, contact, enrolled))
     except DuplicateKeyError:
         return
     await counts.move(rt, cmd.tenant, active=1)
@@ -402,14 +426,20 @@ async def import_members(rt: Runtime, cmd: ImportMembers) -> None:
     checked, rejections = domain.check_rows(cmd.rows, cmd.first_row, _districts(council))
     documents: list[Document] = []
     events: list[tuple[ContactRecorded, MemberEnrolled]] = []
+    leaves: list[Document] = []
     for _, member in checked:
-        events.append(_member_events(cmd, member))
+        contact, enrolled, leave = _member_events(rt, cmd, member, str(council["display_name"]))
+        events.append((contact, enrolled))
+        leaves.append(leave)
         document = _member_document(
             cmd, member, consent_version=cmd.consent_version, state="active", source=cmd.source
         )
         document.update(confirmed_at=cmd.occurred_at, import_batch=batch_id)
         documents.append(new_document(document, *events[-1]))
     collided: set[int] = set()
+    if leaves:
+        # The links to leave exist before the contacts that carry them go out.
+        await rt.db.leave_links.insert_many(leaves, ordered=False)
     if documents:
         try:
             await rt.db.members.insert_many(documents, ordered=False)
@@ -418,6 +448,8 @@ async def import_members(rt: Runtime, cmd: ImportMembers) -> None:
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
             collided = {int(e["index"]) for e in errors}
+    if collided:  # their contacts never go out: neither do these links
+        await rt.db.leave_links.delete_many({"_id": {"$in": [leaves[i]["_id"] for i in collided]}})
     await counts.move(rt, cmd.tenant, active=len(documents) - len(collided))
     # Publish at once: the relay's sweep skips documents being published this way.
     written: list[tuple[str, Envelope]] = [

@@ -19,6 +19,7 @@ from contracts.recruitment import (
     ImportMember,
     ImportMembers,
     ImportView,
+    LeavePanel,
     ListTenants,
     MemberEnrolled,
     MemberErased,
@@ -40,6 +41,10 @@ PUBLISHES = (ContactRecorded, MemberEnrolled, MemberErased, SendMessage)
 def build_router(rt: Runtime) -> NatsRouter:
     """Consumers and query responders of recruitment, bound to this runtime."""
     router = NatsRouter()
+
+    @subscriber(router, LeavePanel, "recruitment_leave_panel")
+    async def on_leave(cmd: LeavePanel) -> None:
+        await erasure.leave_panel(rt, cmd)
 
     @subscriber(router, EraseMember, "recruitment_erase_member")
     async def on_erase(cmd: EraseMember) -> None:

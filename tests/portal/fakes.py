@@ -16,6 +16,7 @@ from contracts.recruitment import (
     ErasureView,
     GetErasure,
     GetSignUp,
+    LeavePanel,
     ListTenants,
     MembershipOutcome,
     Outcome,
@@ -143,6 +144,7 @@ class FakeGateway:
         self.membership = Outcome(status="done")
         self.erasures: dict[tuple[str, str], ErasureView] = {}
         self.erase_outcome = Outcome(status="done")
+        self.leave_outcome = Outcome(status="done")
         self.member_data: dict[str, PersonalData] = {}
         """Each service's records about the member asked for (none: no such member)."""
         # What every opt-in link would confirm (None: an unknown, used or expired link).
@@ -188,6 +190,8 @@ class FakeGateway:
             return None if self.response.status == "pending" else self.response
         if isinstance(command, EraseMember):
             return self.erase_outcome
+        if isinstance(command, LeavePanel):
+            return self.leave_outcome
         return Outcome(status="done") if command is not None else None
 
     async def list_tenants(self, query: ListTenants) -> TenantList:
@@ -219,6 +223,9 @@ class FakeGateway:
     async def dispatch_member_data(self, query: DispatchMemberData) -> PersonalData | None:
         self._asked(query)
         return self.member_data.get("dispatch", PersonalData(service="dispatch", sections={}))
+
+    async def leave_panel(self, command: LeavePanel) -> None:
+        self.commands.append(command)
 
     async def erase_member(self, command: EraseMember) -> None:
         self.commands.append(command)

@@ -9,7 +9,14 @@ import httpx
 import pytest
 
 from contracts.feedback import PublishedRound
-from contracts.recruitment import ConfirmMembership, EnrolMember, Outcome, SignUpView, TenantView
+from contracts.recruitment import (
+    ConfirmMembership,
+    EnrolMember,
+    LeavePanel,
+    Outcome,
+    SignUpView,
+    TenantView,
+)
 from contracts.rounds import InvitationView, SubmitResponse
 from services.portal.settings import PortalSettings
 from tests.portal.conftest import check_page, client_for, running, text_of
@@ -459,3 +466,26 @@ async def test_a_council_with_districts_offers_its_list_and_takes_only_its_names
     )
     assert api.status_code == 400
     assert "district" in api.text
+
+
+async def test_the_link_to_leave_asks_first_and_then_leaves(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    page = await client.get(f"/t/gnosjo/leave/{TOKEN}")
+    assert page.status_code == 200
+    check_page(page.text)
+    assert f'<form method="post" action="/t/gnosjo/leave/{TOKEN}">' in page.text
+    assert "raderas" in text_of(page.text)
+    assert gateway.sent(LeavePanel) == []  # opening the link changes nothing
+
+    left = await client.post(f"/t/gnosjo/leave/{TOKEN}")
+    assert left.status_code == 200
+    assert "Du har lämnat medborgarpanelen" in text_of(left.text)
+    [command] = gateway.sent(LeavePanel)
+    assert (command.tenant, command.token) == ("gnosjo", TOKEN)
+
+    gateway.leave_outcome = Outcome(status="refused", reason="unknown_token")
+    again = await client.post(f"/t/gnosjo/leave/{TOKEN}")
+    assert again.status_code == 404
+    assert "fungerar inte längre" in text_of(again.text)
+    assert (await client.get("/t/gnosjo/leave/short")).status_code == 404

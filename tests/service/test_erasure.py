@@ -4,6 +4,7 @@ or any contact of the member."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 from contracts import dispatch, recruitment
@@ -14,6 +15,7 @@ from contracts.recruitment import (
     EraseMember,
     ErasureView,
     GetErasure,
+    LeavePanel,
     MembershipOutcome,
     Outcome,
 )
@@ -140,3 +142,53 @@ async def test_an_erasure_reaches_every_service_and_leaves_no_trace(stack: Stack
 
     await wait_until(stranger_refused, timeout=15, what="an unknown member refused")
     assert member_id not in await _everything(stack)
+
+
+async def test_a_member_leaves_through_the_link_in_any_mail(stack: Stack) -> None:
+    _, tokens = await open_round(stack)
+    items, _ = stack.devtools.mailbox.list_mails(limit=1000)
+    mail = next(
+        text
+        for text in (stack.devtools.mailbox.get_mail(i.id).text for i in items)
+        if f"/a/{tokens[3]}" in text
+    )
+    # Every mail names its council and carries the member's own link to leave.
+    assert "Medborgarpanelen i Gnosjo" in mail
+    found = re.search(rf"/t/{T}/leave/([A-Za-z0-9_-]+)", mail)
+    assert found is not None
+    link = await stack.services["rounds"].runtime.db.links.find_one({"_id": token_hash(tokens[3])})
+    assert link is not None
+    member_id = link["invitation_id"].split(":", 1)[1]
+
+    leave = LeavePanel(tenant=T, token=found.group(1))
+    await publish(stack.js, leave)
+    assert (await _outcome(stack, leave.message_id)).status == "done"
+    query = GetErasure(tenant=T, member_id=member_id)
+
+    async def completed() -> bool:
+        view = await ask(stack.nc, query, ErasureView)
+        return view is not None and view.completed_on is not None
+
+    await wait_until(completed, timeout=30, what="the member forgotten everywhere")
+    view = await ask(stack.nc, query, ErasureView)
+    assert view is not None
+    assert view.requested_by == "member"
+    assert member_id not in await _everything(stack)
+    # The link is gone with the rest.
+    again = LeavePanel(tenant=T, token=found.group(1))
+    await publish(stack.js, again)
+    assert (await _outcome(stack, again.message_id)).reason == "unknown_token"
+
+
+async def _outcome(stack: Stack, command_id: str) -> Outcome:
+    query = MembershipOutcome(tenant=T, command_id=command_id)
+    found: list[Outcome] = []
+
+    async def settled() -> bool:
+        outcome = await ask(stack.nc, query, Outcome)
+        if outcome is not None and outcome.status != "pending":
+            found.append(outcome)
+        return bool(found)
+
+    await wait_until(settled, timeout=15, what=f"outcome of {command_id}")
+    return found[0]

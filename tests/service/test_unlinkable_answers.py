@@ -162,14 +162,19 @@ async def test_no_working_link_is_ever_written_to_a_database(stack: Stack) -> No
             ),
         )
 
-        def confirm_tokens() -> list[str]:
+        def tokens_in_mails(path: str) -> list[str]:
             items, _ = stack.devtools.mailbox.list_mails(limit=1000)
             texts = [stack.devtools.mailbox.get_mail(item.id).text for item in items]
-            return re.findall(r"/join/confirm/([A-Za-z0-9_-]+)", "\n".join(texts))
+            return re.findall(rf"/{path}/([A-Za-z0-9_-]+)", "\n".join(texts))
 
-        await wait_until(confirm_tokens, timeout=30, what="the opt-in mail")
-        links = [*tokens, *confirm_tokens()]
-        assert len(links) == MEMBERS + 1
+        await wait_until(
+            lambda: tokens_in_mails("join/confirm"), timeout=30, what="the opt-in mail"
+        )
+        # Every mail also carries the member's own link to leave the panel.
+        leave = set(tokens_in_mails("leave"))
+        assert len(leave) == MEMBERS + 1
+        links = [*tokens, *tokens_in_mails("join/confirm"), *leave]
+        assert len(links) == 2 * MEMBERS + 2
         # The mails carry working links; no write to any database ever carried one
         # (outboxes included: they hold the links sealed).
         assert watch.sent

@@ -64,3 +64,26 @@ def test_dead_letter_reasons_do_not_quote_personal_data() -> None:
     reason = _describe(caught.value)
     assert "birth_year" in reason
     assert "secret@person.se" not in reason
+
+
+def test_every_mail_names_its_council_and_how_to_leave() -> None:
+    params = {"title": "Buss", "purpose": "Plan", "link": "http://x/t/ale/a/tok"}
+    leave = "http://x/t/ale/leave/tok2"
+    sv = templates.render("round_invitation", "sv", {**params, "council": "Ale kommun"})
+    assert "Medborgarpanelen i Ale kommun" in sv.body
+    assert "Lämna panelen" not in sv.body  # no link known: no promise of one
+    both = templates.render(
+        "feedback_published",
+        "en",
+        {
+            "title": "Buss",
+            "text": "Done",
+            "link": "http://x",
+            "council": "Ale kommun",
+            "leave_link": leave,
+        },
+    )
+    assert both.body.endswith(f"Leave the panel here (your details are erased):\n{leave}\n")
+    assert "The citizen panel of Ale kommun" in both.body
+    # Without a council name (a contact recorded before names were sent), no footer.
+    assert "--" not in templates.render("round_invitation", "sv", params).body
