@@ -358,3 +358,79 @@ class GetMemberData(Query):
     name: ClassVar[str] = "get_member_data"
 
     member_id: str = Field(description="The member.")
+
+
+class PopulationRow(BaseModel):
+    """One cell of the council's population, from official statistics."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    district: str = Field(
+        max_length=80, description="District as the council's list names it; '' if none."
+    )
+    age_band: str = Field(max_length=10, description="Age band, e.g. 16-29 (contracts.bands).")
+    gender: Literal["female", "male"] = Field(description="As official statistics count.")
+    population: int = Field(ge=0, le=10_000_000, description="Residents in the cell.")
+
+
+class SetPopulation(Command):
+    """Replace the council's population figures (by district, age band and gender), against
+    which the panel's representativeness is measured."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "set_population"
+
+    source: OneLine = Field(
+        min_length=1, max_length=120, description="Where the figures come from (e.g. SCB 2025)."
+    )
+    rows: tuple[PopulationRow, ...] = Field(max_length=5000, description="The cells.")
+
+
+class GetRepresentativeness(Query):
+    """How the council's active panel compares with its population; the reply is
+    ``Representativeness``, or not found while no population figures are set."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "get_representativeness"
+
+
+class Share(BaseModel):
+    """One group: the panel's share of it against the population's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    group: str = Field(description="The group, e.g. '16-29', 'female', 'Kisa', or crossed.")
+    members: int = Field(description="Active members in the group (comparable ones).")
+    panel_share: float = Field(description="Per cent of the comparable panel.")
+    population_share: float = Field(description="Per cent of the population.")
+    gap: float = Field(description="Panel share minus population share, percentage points.")
+    to_match: int = Field(
+        description="Members the group would need to join for its share to match."
+    )
+
+
+class Representativeness(BaseModel):
+    """The panel against the population: the index, the gaps, and whom to recruit next."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str = Field(description="Where the population figures come from.")
+    index: float = Field(
+        description=(
+            "100 × (1 − ½ Σ |panel share − population share|) over the crossed cells: "
+            "100 when the panel is composed like the population, 0 when nothing overlaps."
+        )
+    )
+    members_compared: int = Field(description="Active members in some population cell.")
+    members_not_compared: int = Field(
+        description="Active members in none (gender other or undisclosed, under 16, no district)."
+    )
+    by_age_band: tuple[Share, ...] = Field(description="Age bands.")
+    by_gender: tuple[Share, ...] = Field(description="Genders.")
+    by_district: tuple[Share, ...] = Field(description="Districts (empty without a list).")
+    recruit_next: tuple[Share, ...] = Field(
+        description="The crossed cells furthest below their population share, most first."
+    )
+    rejected_rows: tuple[RowRejection, ...] = Field(
+        description="Population rows that were not taken, and why."
+    )

@@ -20,6 +20,8 @@ MESSAGES: tuple[type[Envelope], ...] = (
     recruitment.MemberErased,
     recruitment.GetErasure,
     recruitment.GetMemberData,
+    recruitment.SetPopulation,
+    recruitment.GetRepresentativeness,
     recruitment.ListTenants,
     recruitment.MembershipOutcome,
     recruitment.GetSignUp,

@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import structlog
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.feedback import PublishedList
 from contracts.personal_data import PersonalData
-from contracts.recruitment import ErasureView, Gender, Outcome
+from contracts.recruitment import ErasureView, Gender, Outcome, Representativeness
 from contracts.rounds import InvitationView, Question, RoundList, RoundResults, RoundView
+from contracts.text import clean_line
 from services.portal import domain
 from services.portal.accounts import SESSION_COOKIE, Session
 from services.portal.dependencies import (
@@ -502,6 +503,68 @@ async def erasure(
     view = await portal.erasure(council.tenant, member_id)
     if view is None:
         raise ApiError(404, "no erasure was asked for this member")
+    return view
+
+
+@router.put(
+    "/t/{tenant}/population",
+    status_code=202,
+    response_model=Accepted,
+    responses=STAFF_PROBLEMS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {
+                    "schema": {"type": "string"},
+                    "example": "district,age_band,gender,population\nKisa,16-29,female,412\n",
+                }
+            },
+        }
+    },
+)
+async def set_population(
+    request: Request,
+    council: CouncilDep,
+    portal: PortalDep,
+    staff: StaffPostDep,
+    source: Annotated[str, Query(min_length=1, max_length=120, description="E.g. SCB 2025.")],
+) -> Accepted:
+    """Replace the council's population figures from a CSV of official statistics
+    (``district,age_band,gender,population``; comma or semicolon), against which the
+    panel's representativeness is measured. Rows whose district or band does not fit the
+    council are refused and listed with the figures."""
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid population file", {"file": "Not UTF-8 text."}) from None
+    rows, errors = domain.parse_population_csv(text)
+    label = clean_line(source)
+    if not label:
+        errors["source"] = "Name where the figures come from."
+    if errors:
+        raise ApiError(400, "invalid population file", errors)
+    settled = await portal.set_population(council.tenant, label, rows)
+    log.info("population figures set", username=staff.account.username, rows=len(rows))
+    return Accepted(
+        message_id=settled.message_id, status=settled.outcome.status, reason=settled.outcome.reason
+    )
+
+
+@router.get(
+    "/t/{tenant}/representativeness",
+    response_model=Representativeness,
+    responses=STAFF_PROBLEMS,
+)
+async def representativeness(
+    council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> Representativeness:
+    """The active panel against the population: shares and gaps by age band, gender and
+    district, the index (100 × (1 − dissimilarity) over the crossed cells) and the groups
+    to recruit next."""
+    view = await portal.representativeness(council.tenant)
+    if view is None:
+        raise ApiError(404, "no population figures yet: PUT them to /population")
     return view
 
 

@@ -7,6 +7,7 @@ Error messages are English msgids marked with ``N_``; they are translated where 
 
 from __future__ import annotations
 
+import csv
 import ipaddress
 import math
 import re
@@ -14,8 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, cast, get_args
 
+from pydantic import ValidationError
+
 from contracts.addresses import InvalidEmail, normalise_email
-from contracts.recruitment import Gender
+from contracts.recruitment import Gender, PopulationRow
 from contracts.rounds import OneLine as OneLine  # for the API's request bodies
 from contracts.rounds import Question, clean_line, clean_text
 from contracts.rounds import TrimmedText as TrimmedText  # for the API's request bodies
@@ -327,3 +330,48 @@ def client_key(address: str) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
+
+
+POPULATION_COLUMNS = ("district", "age_band", "gender", "population")
+POPULATION_ROWS_MAX = 5000
+
+
+def parse_population_csv(text: str) -> tuple[list[PopulationRow], Errors]:
+    """Population figures from a CSV of official statistics, with the header
+    ``district,age_band,gender,population`` (comma or semicolon; ``district`` may be empty
+    for a council without districts); the rows, or a message per wrong row.
+
+    Only the form is checked here; whether districts and bands fit the council is
+    recruitment's to say (it keeps the refusals with the figures)."""
+    lines = text.lstrip("\ufeff").splitlines()
+    if not lines:
+        return [], {"file": "The file is empty."}
+    dialect = ";" if lines[0].count(";") > lines[0].count(",") else ","
+    reader = csv.DictReader(lines, delimiter=dialect)
+    header = [h.strip().lower() for h in reader.fieldnames or ()]
+    missing = [c for c in POPULATION_COLUMNS if c not in header]
+    if missing:
+        return [], {"file": f"Missing columns: {', '.join(missing)}."}
+    reader.fieldnames = header
+    rows: list[PopulationRow] = []
+    errors: Errors = {}
+    for number, raw in enumerate(reader, start=1):
+        if number > POPULATION_ROWS_MAX:
+            return [], {"file": f"At most {POPULATION_ROWS_MAX} rows."}
+        values = {k: (raw.get(k) or "").strip() for k in POPULATION_COLUMNS}
+        try:
+            rows.append(
+                PopulationRow(
+                    district=" ".join(values["district"].split()),
+                    age_band=values["age_band"],
+                    gender=values["gender"].lower(),
+                    population=int(values["population"].replace(" ", "")),
+                )
+            )
+        except (ValueError, ValidationError):
+            errors[f"row {number}"] = (
+                "Needs a district (or none), an age band, female or male, and a whole number."
+            )
+    if not rows and not errors:
+        errors["file"] = "The file has no rows."
+    return rows, errors

@@ -27,11 +27,14 @@ from contracts.recruitment import (
     EraseMember,
     ErasureView,
     GetErasure,
+    GetRepresentativeness,
     GetSignUp,
     LeavePanel,
     ListTenants,
     MembershipOutcome,
     Outcome,
+    Representativeness,
+    SetPopulation,
     SignUpView,
     TenantList,
 )
@@ -100,6 +103,16 @@ class Gateway(Protocol):
 
     async def erase_member(self, command: EraseMember) -> None:
         """recruitment: erase a member everywhere (GDPR art. 17)."""
+        ...
+
+    async def set_population(self, command: SetPopulation) -> None:
+        """recruitment: the council's population figures, for representativeness."""
+        ...
+
+    async def get_representativeness(
+        self, query: GetRepresentativeness
+    ) -> Representativeness | None:
+        """recruitment: the panel against the population, or None without figures."""
         ...
 
     async def get_erasure(self, query: GetErasure) -> ErasureView | None:
@@ -298,6 +311,16 @@ class NatsGateway:
     async def erase_member(self, command: EraseMember) -> None:
         """recruitment: erase a member everywhere."""
         await self._send(command)
+
+    async def set_population(self, command: SetPopulation) -> None:
+        """recruitment: the council's population figures."""
+        await self._send(command)
+
+    async def get_representativeness(
+        self, query: GetRepresentativeness
+    ) -> Representativeness | None:
+        """recruitment: the panel against the population."""
+        return await ask(self._nc, query, Representativeness, timeout=self._timeout)
 
     async def get_erasure(self, query: GetErasure) -> ErasureView | None:
         """recruitment: where an erasure stands."""

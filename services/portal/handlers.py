@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,11 +31,15 @@ from contracts.recruitment import (
     EraseMember,
     ErasureView,
     GetErasure,
+    GetRepresentativeness,
     GetSignUp,
     LeavePanel,
     ListTenants,
     MembershipOutcome,
     Outcome,
+    PopulationRow,
+    Representativeness,
+    SetPopulation,
     SignUpView,
     TenantView,
 )
@@ -429,6 +433,18 @@ class Portal:
             **self._envelope(tenant), member_id=member_id, requested_by=requested_by
         )
         return await self.settle(await self._send(command, self.gateway.erase_member))
+
+    async def set_population(
+        self, tenant: str, source: str, rows: Sequence[PopulationRow]
+    ) -> Settled:
+        """Replace the council's population figures; wait briefly until recruitment has."""
+        command = SetPopulation(**self._envelope(tenant), source=source, rows=tuple(rows))
+        return await self.settle(await self._send(command, self.gateway.set_population))
+
+    async def representativeness(self, tenant: str) -> Representativeness | None:
+        """The panel against the population, or None while no figures are set."""
+        query = GetRepresentativeness(**self._envelope(tenant))
+        return await self._ask(query, self.gateway.get_representativeness)
 
     async def erasure(self, tenant: str, member_id: str) -> ErasureView | None:
         """Where the erasure of a member stands, or None if none was asked for."""

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from contracts.bands import age_band
 from contracts.dispatch import SendMessage
 from contracts.envelope import Envelope
 from contracts.recruitment import (
@@ -15,6 +16,7 @@ from contracts.recruitment import (
     ContactRecorded,
     EnrolMember,
     GetImport,
+    GetRepresentativeness,
     GetSignUp,
     ImportBatch,
     ImportMember,
@@ -25,7 +27,9 @@ from contracts.recruitment import (
     MembershipOutcome,
     Outcome,
     RegisterTenant,
+    Representativeness,
     RowRejection,
+    SetPopulation,
     SignUpView,
     TenantList,
     TenantView,
@@ -35,7 +39,7 @@ from infra.bus import Rejected
 from infra.service import Runtime
 from infra.store import DUPLICATE_KEY, Document, epoch_ms, new_document, with_outbox
 from infra.tokens import new_token, token_hash
-from services.recruitment import counts, domain, expiry
+from services.recruitment import counts, domain, expiry, representativeness
 
 log = structlog.get_logger()
 
@@ -551,5 +555,67 @@ async def get_import(rt: Runtime, q: GetImport) -> ImportView | None:
         rejected=sum(int(r["rejected"]) for r in reports),
         rejections=tuple(
             RowRejection(row=row, reason=reason) for row, reason in rejections[:REJECTIONS_SHOWN]
+        ),
+    )
+
+
+async def set_population(rt: Runtime, cmd: SetPopulation) -> None:
+    """Replace the council's population figures; rows that do not fit are kept as refusals.
+    A command older than the figures in place (a late redelivery) changes nothing."""
+    council = await _council(rt, cmd.tenant)
+    checked = representativeness.check_population(cmd.rows, _districts(council))
+    set_at = epoch_ms(cmd.occurred_at)
+    document = {
+        "_id": cmd.tenant,  # named here too: the embedded store does not take it from the filter
+        "tenant": cmd.tenant,
+        "source": cmd.source,
+        "set_at_ms": set_at,
+        "cells": [
+            {"district": d, "age_band": b, "gender": g, "population": p}
+            for (d, b, g), p in checked.cells.items()
+        ],
+        "rejected": [{"row": n, "reason": r} for n, r in checked.rejected],
+    }
+    with contextlib.suppress(DuplicateKeyError):  # newer figures are in place
+        await rt.db.populations.replace_one(
+            {"_id": cmd.tenant, "set_at_ms": {"$lte": set_at}}, document, upsert=True
+        )
+
+
+async def get_representativeness(
+    rt: Runtime, q: GetRepresentativeness
+) -> Representativeness | None:
+    """The active panel against the population, or None while no figures are set."""
+    doc = await rt.db.populations.find_one({"_id": q.tenant})
+    if doc is None:
+        return None
+    population = {
+        (c["district"], c["age_band"], c["gender"]): c["population"] for c in doc["cells"]
+    }
+    by_district = any(district for district, _, _ in population)
+    year = datetime.now(UTC).year
+    members = [
+        (
+            m.get("district_code", "") if by_district else "",
+            age_band(m["birth_year"], year),
+            m["gender"],
+        )
+        async for m in rt.db.members.find(
+            {"tenant": q.tenant, "state": "active"},
+            {"birth_year": 1, "gender": 1, "district_code": 1},
+        )
+    ]
+    found = representativeness.compare(population, members)
+    return Representativeness(
+        source=doc["source"],
+        index=found.index,
+        members_compared=found.compared,
+        members_not_compared=found.not_compared,
+        by_age_band=found.by_age_band,
+        by_gender=found.by_gender,
+        by_district=found.by_district,
+        recruit_next=found.recruit_next,
+        rejected_rows=tuple(
+            RowRejection(row=r["row"], reason=r["reason"]) for r in doc["rejected"]
         ),
     )

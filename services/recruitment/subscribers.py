@@ -15,6 +15,7 @@ from contracts.recruitment import (
     GetErasure,
     GetImport,
     GetMemberData,
+    GetRepresentativeness,
     GetSignUp,
     ImportMember,
     ImportMembers,
@@ -26,6 +27,8 @@ from contracts.recruitment import (
     MembershipOutcome,
     Outcome,
     RegisterTenant,
+    Representativeness,
+    SetPopulation,
     SignUpView,
     TenantList,
 )
@@ -41,6 +44,14 @@ PUBLISHES = (ContactRecorded, MemberEnrolled, MemberErased, SendMessage)
 def build_router(rt: Runtime) -> NatsRouter:
     """Consumers and query responders of recruitment, bound to this runtime."""
     router = NatsRouter()
+
+    @subscriber(router, SetPopulation, "recruitment_set_population")
+    async def on_population(cmd: SetPopulation) -> None:
+        await handlers.set_population(rt, cmd)
+
+    @answers(router, GetRepresentativeness, "recruitment")
+    async def q_representativeness(q: GetRepresentativeness) -> Representativeness | None:
+        return await handlers.get_representativeness(rt, q)
 
     @subscriber(router, LeavePanel, "recruitment_leave_panel")
     async def on_leave(cmd: LeavePanel) -> None:

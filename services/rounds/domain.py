@@ -7,6 +7,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from contracts.bands import AGE_BANDS as AGE_BANDS  # re-exported: the shared bands
+from contracts.bands import age_band as age_band
 from contracts.rounds import BreakdownCell, OptionCount, Question, QuestionResult
 
 SUPPRESSION_THRESHOLD = 5
@@ -15,13 +17,6 @@ SUPPRESSION_THRESHOLD = 5
 MAX_FREE_TEXT = 2000
 """Longest free-text answer taken."""
 
-AGE_BANDS: tuple[tuple[str, int, int], ...] = (
-    ("16-29", 16, 29),
-    ("30-44", 30, 44),
-    ("45-64", 45, 64),
-    ("65-79", 65, 79),
-    ("80+", 80, 200),
-)
 GENDERS = ("female", "male", "other", "undisclosed")
 OUTSIDE_BANDS = "0-15"
 """The breakdown group of respondents in no age band (members under 16): a group like the
@@ -33,15 +28,6 @@ only the response rate): early results would let staff watch single answers arri
 
 class InvalidAnswers(ValueError):
     """The answers do not fit the round's questions."""
-
-
-def age_band(birth_year: int, year: int) -> str:
-    """The age band of someone born in ``birth_year``, in ``year``."""
-    age = year - birth_year
-    for name, low, high in AGE_BANDS:
-        if low <= age <= high:
-            return name
-    return "under 16" if age < AGE_BANDS[0][1] else "unknown"
 
 
 def check_answers(questions: Sequence[Question], answers: Mapping[str, str]) -> dict[str, str]:

@@ -15,11 +15,14 @@ from contracts.recruitment import (
     EraseMember,
     ErasureView,
     GetErasure,
+    GetRepresentativeness,
     GetSignUp,
     LeavePanel,
     ListTenants,
     MembershipOutcome,
     Outcome,
+    Representativeness,
+    SetPopulation,
     SignUpView,
     TenantList,
     TenantView,
@@ -145,6 +148,7 @@ class FakeGateway:
         self.erasures: dict[tuple[str, str], ErasureView] = {}
         self.erase_outcome = Outcome(status="done")
         self.leave_outcome = Outcome(status="done")
+        self.representativeness: Representativeness | None = None
         self.member_data: dict[str, PersonalData] = {}
         """Each service's records about the member asked for (none: no such member)."""
         # What every opt-in link would confirm (None: an unknown, used or expired link).
@@ -223,6 +227,15 @@ class FakeGateway:
     async def dispatch_member_data(self, query: DispatchMemberData) -> PersonalData | None:
         self._asked(query)
         return self.member_data.get("dispatch", PersonalData(service="dispatch", sections={}))
+
+    async def set_population(self, command: SetPopulation) -> None:
+        self.commands.append(command)
+
+    async def get_representativeness(
+        self, query: GetRepresentativeness
+    ) -> Representativeness | None:
+        self._asked(query)
+        return self.representativeness
 
     async def leave_panel(self, command: LeavePanel) -> None:
         self.commands.append(command)

@@ -7,7 +7,15 @@ import pytest
 
 from contracts.feedback import PublishFeedback
 from contracts.personal_data import PersonalData
-from contracts.recruitment import EnrolMember, EraseMember, ErasureView, Outcome
+from contracts.recruitment import (
+    EnrolMember,
+    EraseMember,
+    ErasureView,
+    Outcome,
+    Representativeness,
+    SetPopulation,
+    Share,
+)
 from contracts.rounds import ApproveRound, CreateRound, InvitationView, SubmitResponse
 from tests.portal.conftest import api_login
 from tests.portal.fakes import QUESTIONS, TOKEN, FakeGateway, round_view
@@ -352,3 +360,59 @@ async def test_staff_copy_everything_held_about_a_member_as_one_file(
     # A service that does not answer fails the copy rather than leaving its part out.
     gateway.down.add("get_member_data")
     assert (await client.get(path)).status_code == 503
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_staff_load_population_figures_and_read_the_gaps(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    path = "/api/t/gnosjo/population?source=SCB%202025"
+    csv_text = (
+        "\ufeffDistrict;Age_band;Gender;Population\nHillerstorp;16-29;Female;1 204\n;80+;male;55\n"
+    )
+    headers = {"X-CSRF-Token": await api_login(client, "gnosjo", "anna")}
+    headers_csv = {**headers, "content-type": "text/csv"}
+    accepted = await client.put(path, content=csv_text.encode(), headers=headers_csv)
+    assert accepted.status_code == 202, accepted.text
+    [command] = gateway.sent(SetPopulation)
+    assert command.source == "SCB 2025"
+    assert [(r.district, r.age_band, r.gender, r.population) for r in command.rows] == [
+        ("Hillerstorp", "16-29", "female", 1204),
+        ("", "80+", "male", 55),
+    ]
+    # Bad files are refused whole, naming the rows.
+    for body, field in (
+        ("district,age_band,gender\nA,16-29,female\n", "file"),
+        ("district,age_band,gender,population\nA,16-29,other,5\nA,16-29,male,many\n", "row 1"),
+        ("", "file"),
+    ):
+        refused = await client.put(path, content=body.encode(), headers=headers_csv)
+        assert refused.status_code == 400
+        assert field in refused.json()["errors"]
+    latin = await client.put(path, content="district\n\xe5".encode("latin-1"), headers=headers_csv)
+    assert latin.status_code == 400
+
+    assert (await client.get("/api/t/gnosjo/representativeness")).status_code == 404
+    gateway.representativeness = Representativeness(
+        source="SCB 2025",
+        index=72.5,
+        members_compared=120,
+        members_not_compared=4,
+        by_age_band=(),
+        by_gender=(),
+        by_district=(),
+        recruit_next=(
+            Share(
+                group="Hillerstorp · 16-29 · female",
+                members=2,
+                panel_share=1.7,
+                population_share=6.0,
+                gap=-4.3,
+                to_match=6,
+            ),
+        ),
+        rejected_rows=(),
+    )
+    view = await client.get("/api/t/gnosjo/representativeness")
+    assert view.status_code == 200
+    assert view.json()["recruit_next"][0]["to_match"] == 6

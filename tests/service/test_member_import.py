@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
     GetImport,
+    GetRepresentativeness,
     ImportMember,
     ImportMembers,
     ImportView,
@@ -22,7 +24,10 @@ from contracts.recruitment import (
     MemberRow,
     MembershipOutcome,
     Outcome,
+    PopulationRow,
     RegisterTenant,
+    Representativeness,
+    SetPopulation,
     TenantList,
 )
 from contracts.subjects import subject_for
@@ -426,3 +431,60 @@ async def _districts_listed(stack: Stack, tenant: str) -> bool:
     return reply is not None and any(
         t.tenant == tenant and t.districts == ("Kisa", "Rimforsa") for t in reply.tenants
     )
+
+
+async def test_the_panel_is_measured_against_the_councils_population(stack: Stack) -> None:
+    tenant = "kinda"
+    await publish(
+        stack.js,
+        RegisterTenant(tenant=tenant, display_name="Kinda kommun", districts=("Kisa", "Rimforsa")),
+    )
+    await wait_until(
+        lambda: _districts_listed(stack, tenant), timeout=10, what="the council's districts"
+    )
+    year = datetime.now(UTC).year
+    # Six older women in Kisa, two young men in Rimforsa, one member of no official cell.
+    rows = [
+        _row(n, tenant, district="Kisa", gender="female", birth_year=year - 70) for n in range(6)
+    ]
+    rows += [
+        _row(10 + n, tenant, district="Rimforsa", gender="male", birth_year=year - 20)
+        for n in range(2)
+    ]
+    rows.append(_row(20, tenant, district="Kisa", gender="undisclosed", birth_year=year - 40))
+    await publish(
+        stack.js,
+        ImportMembers(
+            tenant=tenant,
+            import_id="population-test",
+            batch_no=1,
+            consent_version="2026-1",
+            source="register_sample",
+            rows=tuple(rows),
+        ),
+    )
+    query = GetRepresentativeness(tenant=tenant)
+    assert await ask(stack.nc, query, Representativeness) is None  # no figures yet
+    cells = [
+        PopulationRow(district=d, age_band=b, gender=g, population=250)
+        for d in ("Kisa", "Rimforsa")
+        for b in ("16-29", "65-79")
+        for g in ("female", "male")
+    ]
+    cells.append(PopulationRow(district="Horn", age_band="16-29", gender="male", population=9))
+    await publish(stack.js, SetPopulation(tenant=tenant, source="SCB 2025", rows=tuple(cells)))
+
+    async def measured() -> bool:
+        view = await ask(stack.nc, query, Representativeness)
+        return view is not None and view.members_compared == 8
+
+    await wait_until(measured, timeout=20, what="the panel measured")
+    view = await ask(stack.nc, query, Representativeness)
+    assert view is not None
+    assert view.source == "SCB 2025"
+    assert view.members_not_compared == 1
+    # 6/8 in one cell of eight equal ones, 2/8 in another: D = ½(|75−12.5| + |25−12.5| + 6·12.5)
+    assert view.index == 25.0
+    assert {s.group: s.panel_share for s in view.by_district} == {"Kisa": 75.0, "Rimforsa": 25.0}
+    assert len(view.recruit_next) == 5
+    assert [(r.row, r.reason) for r in view.rejected_rows] == [(9, "invalid_district")]
