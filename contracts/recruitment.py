@@ -10,6 +10,8 @@ from contracts.envelope import Command, Event, Query
 from contracts.text import OneLine
 
 Gender = Literal["female", "male", "other", "undisclosed"]
+HeardFrom = Literal["", "letter", "friend", "newspaper", "event", "social_media", "other"]
+"""Where a resident heard of the panel ("" if not said): what brings people in."""
 
 
 class RegisterTenant(Command):
@@ -44,6 +46,13 @@ class EnrolMember(Command):
         max_length=40, description="Version of the consent text the resident agreed to."
     )
     locale: Literal["sv", "en"] = Field(default="sv", description="Preferred language.")
+    heard_from: HeardFrom = Field(
+        default="", description="Where the resident heard of the panel (optional)."
+    )
+    works_for_council: bool | None = Field(
+        default=None,
+        description="Whether the resident works for the council (optional; None: not said).",
+    )
 
 
 class ConfirmMembership(Command):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.feedback import PublishedList
 from contracts.personal_data import PersonalData
-from contracts.recruitment import ErasureView, Gender, Outcome, Representativeness
+from contracts.recruitment import ErasureView, Gender, HeardFrom, Outcome, Representativeness
 from contracts.rounds import InvitationView, Question, RoundList, RoundResults, RoundView
 from contracts.text import clean_line
 from services.portal import domain
@@ -85,6 +85,12 @@ class SignUpRequest(_Model):
     consent: bool = Field(description="The resident consents to the consent text (required).")
     locale: Literal["sv", "en"] | None = Field(
         default=None, description="Preferred language; the request's language if omitted."
+    )
+    heard_from: HeardFrom = Field(
+        default="", description="Where the resident heard of the panel (optional)."
+    )
+    works_for_council: bool | None = Field(
+        default=None, description="Whether the resident works for the council (optional)."
     )
 
 
@@ -203,6 +209,8 @@ async def sign_up(
         consent=body.consent,
         this_year=datetime.now(UTC).year,
         districts=council.districts,
+        heard_from=body.heard_from,
+        works_for_council={True: "yes", False: "no", None: ""}[body.works_for_council],
     )
     if valid is None:
         raise ApiError(400, "invalid sign-up", errors)

@@ -18,7 +18,7 @@ from typing import Final, cast, get_args
 from pydantic import ValidationError
 
 from contracts.addresses import InvalidEmail, normalise_email
-from contracts.recruitment import Gender, PopulationRow
+from contracts.recruitment import Gender, HeardFrom, PopulationRow
 from contracts.rounds import OneLine as OneLine  # for the API's request bodies
 from contracts.rounds import Question, clean_line, clean_text
 from contracts.rounds import TrimmedText as TrimmedText  # for the API's request bodies
@@ -40,6 +40,19 @@ GENDERS: Final[Mapping[str, str]] = {
     "undisclosed": N_("Prefer not to say"),
 }
 """The genders a resident can give, with their labels."""
+
+HEARD_FROM: Final[Mapping[str, str]] = {
+    "letter": N_("A letter from the council"),
+    "friend": N_("A friend or family member"),
+    "newspaper": N_("A newspaper"),
+    "event": N_("An event or meeting"),
+    "social_media": N_("Social media"),
+    "other": N_("Somewhere else"),
+}
+"""Where a resident can say they heard of the panel (optional), with their labels."""
+
+HONEYPOT_FIELD: Final = "website"
+"""A form field people never see and bots fill in: a sign-up with it is dropped, silently."""
 
 ROUND_STATES: Final[Mapping[str, str]] = {
     "draft": N_("Draft"),
@@ -88,6 +101,8 @@ class SignUp:
     birth_year: int
     gender: Gender
     district: str
+    heard_from: HeardFrom = ""
+    works_for_council: bool | None = None
 
 
 def check_sign_up(
@@ -99,6 +114,8 @@ def check_sign_up(
     consent: bool,
     this_year: int,
     districts: Sequence[str] = (),
+    heard_from: str = "",
+    works_for_council: str = "",
 ) -> tuple[SignUp | None, Errors]:
     """Validate a sign-up form; the sign-up, or None with a message per wrong field.
 
@@ -138,12 +155,21 @@ def check_sign_up(
             district = listed[district.casefold()]
         else:
             errors["district"] = N_("Choose your district from the list.")
+    if heard_from not in ("", *HEARD_FROM):
+        errors["heard_from"] = N_("Choose one of the options, or leave it empty.")
+    if works_for_council not in ("", "yes", "no"):
+        errors["works_for_council"] = N_("Choose one of the options, or leave it empty.")
     if not consent:
         errors["consent"] = N_("You must give your consent to join the panel.")
     if errors or year is None:
         return None, errors
     return SignUp(
-        email=email, birth_year=year, gender=cast(Gender, gender), district=district
+        email=email,
+        birth_year=year,
+        gender=cast(Gender, gender),
+        district=district,
+        heard_from=cast(HeardFrom, heard_from),
+        works_for_council={"yes": True, "no": False}.get(works_for_council),
     ), errors
 
 

@@ -279,6 +279,8 @@ class Portal:
             birth_year=sign_up.birth_year,
             gender=sign_up.gender,
             district=sign_up.district,
+            heard_from=sign_up.heard_from,
+            works_for_council=sign_up.works_for_council,
             consent_version=CONSENT_VERSION,
             locale="en" if language == "en" else "sv",
         )

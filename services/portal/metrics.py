@@ -40,6 +40,11 @@ class PortalMetrics:
             ["scope"],
             registry=self.registry,
         )
+        self.honeypot = Counter(
+            "radslag_portal_honeypot_total",
+            "Sign-ups dropped because a field no person sees was filled in (bots).",
+            registry=self.registry,
+        )
         self.rate_limit_unchecked = Counter(
             "radslag_portal_rate_limit_unchecked_total",
             "Requests let through unchecked because the rate-limit counts (the portal's "

@@ -85,7 +85,12 @@ async def join(
     """Validate a sign-up and send it to recruitment; then ask the resident to check mail."""
     await portal.check_rate("join", client_address(request))
     form = await request.form()
-    values = {name: _field(form, name) for name in ("email", "birth_year", "gender", "district")}
+    if _field(form, domain.HONEYPOT_FIELD):
+        # A field no person sees was filled in: a bot. It is told what a person would be.
+        portal.metrics.honeypot.inc()
+        return _see_other(f"/t/{council.tenant}/join/sent")
+    fields = ("email", "birth_year", "gender", "district", "heard_from", "works_for_council")
+    values = {name: _field(form, name) for name in fields}
     sign_up, errors = domain.check_sign_up(
         **values,
         consent=_field(form, "consent") == "yes",

@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
-from services.portal.domain import GENDERS, ROUND_STATES
+from services.portal.domain import GENDERS, HEARD_FROM, ROUND_STATES
 from services.portal.i18n import Catalogues
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -71,7 +71,9 @@ def build_environment(catalogues: Catalogues) -> Environment:
         day = format_date(local, "medium", locale=lang)
         return f"{day} {format_time(local, 'HH:mm', locale=lang)}"
 
-    env.globals.update(translate=translate, genders=GENDERS, round_states=ROUND_STATES)
+    env.globals.update(
+        translate=translate, genders=GENDERS, heard_from=HEARD_FROM, round_states=ROUND_STATES
+    )
     env.filters.update(
         number=number, percent=percent, when=when, paragraphs=paragraphs, linkify=linkify
     )

@@ -162,6 +162,8 @@ async def member_data(rt: Runtime, q: GetMemberData) -> PersonalData | None:
         "district": doc.get("district"),
         "district_as_coded": doc.get("district_code"),
         "language": doc.get("locale"),
+        "heard_of_the_panel_from": doc.get("heard_from") or None,
+        "works_for_the_council": doc.get("works_for_council") or None,
         "signed_up": _text(doc.get("created_at")),
         "confirmed": _text(doc.get("confirmed_at")),
     }

@@ -40,6 +40,8 @@ PERSONAL_FIELDS = (
     "consent",
     "phone",
     "token_hash",
+    "heard_from",
+    "works_for_council",
 )
 
 

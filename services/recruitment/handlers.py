@@ -89,6 +89,12 @@ def _confirmation(
     )
 
 
+def _yes_no(answer: bool | None) -> str:
+    """An optional yes/no as stored: text, as the embedded store keeps a ``$set`` boolean as
+    a number (see ``../shared/notes/embedded-store.md``)."""
+    return {True: "yes", False: "no", None: ""}[answer]
+
+
 def _checked_email(raw: str) -> str:
     try:
         return domain.normalise_email(raw)
@@ -211,6 +217,8 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
         **_member_document(
             cmd, member, consent_version=cmd.consent_version, state="pending", source="web"
         ),
+        "heard_from": cmd.heard_from,
+        "works_for_council": _yes_no(cmd.works_for_council),
         "mailed_at_ms": epoch_ms(cmd.occurred_at),
         "signed_up_at_ms": epoch_ms(cmd.occurred_at),
     }
@@ -288,6 +296,8 @@ async def _take_newest_details(
                     "district": member.district,
                     "district_code": member.district_code,
                     "locale": member.locale,
+                    "heard_from": cmd.heard_from,
+                    "works_for_council": _yes_no(cmd.works_for_council),
                     "consent": {
                         "version": cmd.consent_version,
                         "given_at": cmd.occurred_at,

@@ -105,7 +105,7 @@ async def test_down_recruitment_gives_a_503_page(
 async def test_join_form_is_accessible(client: httpx.AsyncClient) -> None:
     response = await client.get("/t/gnosjo/join")
     page = check_page(response.text)
-    assert page.radios == 4
+    assert page.radios == 6  # four genders, and yes or no to working for the council
     assert "2026-1" in response.text
     assert "politiska åsikter" in response.text
 
@@ -489,3 +489,26 @@ async def test_the_link_to_leave_asks_first_and_then_leaves(
     assert again.status_code == 404
     assert "fungerar inte längre" in text_of(again.text)
     assert (await client.get("/t/gnosjo/leave/short")).status_code == 404
+
+
+async def test_join_records_where_people_heard_of_the_panel_and_drops_bots(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    answered = {**JOIN, "heard_from": "newspaper", "works_for_council": "yes"}
+    response = await client.post("/t/gnosjo/join", data=answered)
+    assert response.status_code == 303
+    [command] = gateway.sent(EnrolMember)
+    assert (command.heard_from, command.works_for_council) == ("newspaper", True)
+    # Both are optional.
+    await client.post("/t/gnosjo/join", data=JOIN)
+    assert (
+        gateway.sent(EnrolMember)[1].heard_from,
+        gateway.sent(EnrolMember)[1].works_for_council,
+    ) == ("", None)
+    wrong = await client.post("/t/gnosjo/join", data={**JOIN, "heard_from": "radio"})
+    assert wrong.status_code == 400
+    # A bot fills in the field no person sees: told what a person would be, nothing sent.
+    bot = await client.post("/t/gnosjo/join", data={**JOIN, "website": "http://spam.example"})
+    assert bot.status_code == 303
+    assert bot.headers["location"] == "/t/gnosjo/join/sent"
+    assert len(gateway.sent(EnrolMember)) == 2

@@ -7,6 +7,8 @@ import re
 import uuid
 from datetime import timedelta
 
+from contracts import recruitment
+from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
     EnrolMember,
@@ -179,7 +181,14 @@ async def test_the_newest_sign_up_details_win_and_the_link_shows_them(stack: Sta
     await wait_until(lambda: _links(stack), timeout=15, what="the opt-in mail")
     # Someone else signs the same address up with other details (no new mail: too soon).
     second = _sign_up().model_copy(
-        update={"birth_year": 1961, "gender": "male", "district": "Nödinge", "locale": "en"}
+        update={
+            "birth_year": 1961,
+            "gender": "male",
+            "district": "Nödinge",
+            "locale": "en",
+            "heard_from": "friend",
+            "works_for_council": True,
+        }
     )
     await publish(stack.js, second)
     link = _links(stack)[0]
@@ -206,5 +215,16 @@ async def test_the_newest_sign_up_details_win_and_the_link_shows_them(stack: Sta
     contact = await stack.services["dispatch"].runtime.db.contacts.find_one({"tenant": T})
     assert contact is not None
     assert contact["locale"] == "en"
+    # Where they heard of the panel, and whether they work for the council, are kept (and
+    # are in the member's copy of their data).
+    data = await ask(
+        stack.nc, recruitment.GetMemberData(tenant=T, member_id=first.member_id), PersonalData
+    )
+    assert data is not None
+    membership = data.sections["membership"][0]
+    assert (membership["heard_of_the_panel_from"], membership["works_for_the_council"]) == (
+        "friend",
+        "yes",
+    )
     # A confirmed sign-up's link shows nothing any more.
     assert await ask(stack.nc, query, SignUpView) is None
