@@ -443,3 +443,31 @@ class Representativeness(BaseModel):
     rejected_rows: tuple[RowRejection, ...] = Field(
         description="Population rows that were not taken, and why."
     )
+
+
+class GetPanelHistory(Query):
+    """The panel month by month; the reply is ``PanelHistory``."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "get_panel_history"
+
+    months: int = Field(default=12, ge=1, le=120, description="How many months back.")
+
+
+class PanelMonth(BaseModel):
+    """One month of the panel."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    month: str = Field(description="YYYY-MM.")
+    joined: int = Field(description="Members who joined (confirmed, or imported) that month.")
+    left: int = Field(description="Active members who left or were erased that month.")
+    size_at_end: int = Field(description="Active members at the month's end (so far, now).")
+
+
+class PanelHistory(BaseModel):
+    """The panel's size, joins and leaves per month, oldest first."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    months: tuple[PanelMonth, ...] = Field(description="The months, oldest first.")

@@ -22,6 +22,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     recruitment.GetMemberData,
     recruitment.SetPopulation,
     recruitment.GetRepresentativeness,
+    recruitment.GetPanelHistory,
     recruitment.ListTenants,
     recruitment.MembershipOutcome,
     recruitment.GetSignUp,

@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.feedback import PublishedList
 from contracts.personal_data import PersonalData
-from contracts.recruitment import ErasureView, Gender, HeardFrom, Outcome, Representativeness
+from contracts.recruitment import (
+    ErasureView,
+    Gender,
+    HeardFrom,
+    Outcome,
+    PanelHistory,
+    Representativeness,
+)
 from contracts.rounds import InvitationView, Question, RoundList, RoundResults, RoundView
 from contracts.text import clean_line
 from services.portal import domain
@@ -574,6 +581,18 @@ async def representativeness(
     if view is None:
         raise ApiError(404, "no population figures yet: PUT them to /population")
     return view
+
+
+@router.get("/t/{tenant}/panel/history", response_model=PanelHistory, responses=STAFF_PROBLEMS)
+async def panel_history(
+    council: CouncilDep,
+    portal: PortalDep,
+    staff: StaffDep,
+    months: Annotated[int, Query(ge=1, le=120, description="How many months back.")] = 12,
+) -> PanelHistory:
+    """The panel month by month, oldest first: members who joined, members who left (or
+    were erased), and the size at each month's end."""
+    return await portal.panel_history(council.tenant, months)
 
 
 class MemberData(BaseModel):

@@ -27,12 +27,14 @@ from contracts.recruitment import (
     EraseMember,
     ErasureView,
     GetErasure,
+    GetPanelHistory,
     GetRepresentativeness,
     GetSignUp,
     LeavePanel,
     ListTenants,
     MembershipOutcome,
     Outcome,
+    PanelHistory,
     Representativeness,
     SetPopulation,
     SignUpView,
@@ -107,6 +109,10 @@ class Gateway(Protocol):
 
     async def set_population(self, command: SetPopulation) -> None:
         """recruitment: the council's population figures, for representativeness."""
+        ...
+
+    async def get_panel_history(self, query: GetPanelHistory) -> PanelHistory:
+        """recruitment: the panel's size, joins and leaves per month."""
         ...
 
     async def get_representativeness(
@@ -315,6 +321,13 @@ class NatsGateway:
     async def set_population(self, command: SetPopulation) -> None:
         """recruitment: the council's population figures."""
         await self._send(command)
+
+    async def get_panel_history(self, query: GetPanelHistory) -> PanelHistory:
+        """recruitment: the panel's size, joins and leaves per month."""
+        reply = await ask(self._nc, query, PanelHistory, timeout=self._timeout)
+        if reply is None:
+            raise QueryFailed("recruitment gave no panel history")
+        return reply
 
     async def get_representativeness(
         self, query: GetRepresentativeness

@@ -31,12 +31,14 @@ from contracts.recruitment import (
     EraseMember,
     ErasureView,
     GetErasure,
+    GetPanelHistory,
     GetRepresentativeness,
     GetSignUp,
     LeavePanel,
     ListTenants,
     MembershipOutcome,
     Outcome,
+    PanelHistory,
     PopulationRow,
     Representativeness,
     SetPopulation,
@@ -442,6 +444,11 @@ class Portal:
         """Replace the council's population figures; wait briefly until recruitment has."""
         command = SetPopulation(**self._envelope(tenant), source=source, rows=tuple(rows))
         return await self.settle(await self._send(command, self.gateway.set_population))
+
+    async def panel_history(self, tenant: str, months: int) -> PanelHistory:
+        """The panel's size, joins and leaves per month, oldest first."""
+        query = GetPanelHistory(**self._envelope(tenant), months=months)
+        return await self._ask(query, self.gateway.get_panel_history)
 
     async def representativeness(self, tenant: str) -> Representativeness | None:
         """The panel against the population, or None while no figures are set."""

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import structlog
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from contracts.recruitment import PanelMonth
 from infra.service import Runtime
 from infra.store import Document
 
@@ -70,6 +72,49 @@ async def move(rt: Runtime, tenant: str, *, active: int = 0, pending: int = 0) -
         recounts = rt.extras.get(Recounts.KEY)
         if isinstance(recounts, Recounts):
             recounts.request(tenant)
+    if active:
+        await _month(rt, tenant, joined=max(active, 0), left=max(-active, 0))
+
+
+async def _month(rt: Runtime, tenant: str, *, joined: int, left: int) -> None:
+    """Count joins and leaves in the council's month (``panel_months``, one document per
+    council and month), for the panel's history. A lost count is logged, not retried: the
+    history is a staff figure, and the active counter stays right."""
+    month = datetime.now(UTC).strftime("%Y-%m")
+    try:
+        await rt.db.panel_months.update_one(
+            {"_id": f"{tenant}:{month}"},
+            {"$inc": {"joined": joined, "left": left}, "$set": {"tenant": tenant, "month": month}},
+            upsert=True,
+        )
+    except PyMongoError as exc:
+        log.warning("panel history not moved", tenant=tenant, error=repr(exc))
+
+
+async def history(rt: Runtime, tenant: str, months: int) -> list[PanelMonth]:
+    """The last ``months`` months, oldest first: joins, leaves and the size at each month's
+    end, worked back from today's active counter."""
+    council = await rt.db.tenants.find_one({"_id": tenant})
+    size = read(council)[0] if council else 0
+    now = datetime.now(UTC)
+    labels = []
+    year, month = now.year, now.month
+    for _ in range(months):
+        labels.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    found = {
+        doc["month"]: doc
+        async for doc in rt.db.panel_months.find(
+            {"_id": {"$in": [f"{tenant}:{m}" for m in labels]}}
+        )
+    }
+    rows: list[PanelMonth] = []
+    for label in labels:  # newest first: each month's end is the next month's start
+        doc = found.get(label) or {}
+        joined, left = int(doc.get("joined") or 0), int(doc.get("left") or 0)
+        rows.append(PanelMonth(month=label, joined=joined, left=left, size_at_end=size))
+        size = max(0, size - joined + left)
+    return rows[::-1]
 
 
 def read(doc: Document) -> tuple[int, int]:

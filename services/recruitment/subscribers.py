@@ -15,6 +15,7 @@ from contracts.recruitment import (
     GetErasure,
     GetImport,
     GetMemberData,
+    GetPanelHistory,
     GetRepresentativeness,
     GetSignUp,
     ImportMember,
@@ -26,6 +27,7 @@ from contracts.recruitment import (
     MemberErased,
     MembershipOutcome,
     Outcome,
+    PanelHistory,
     RegisterTenant,
     Representativeness,
     SetPopulation,
@@ -35,7 +37,7 @@ from contracts.recruitment import (
 from contracts.rounds import MemberForgotten
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.recruitment import erasure, handlers
+from services.recruitment import counts, erasure, handlers
 
 PUBLISHES = (ContactRecorded, MemberEnrolled, MemberErased, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
@@ -48,6 +50,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, SetPopulation, "recruitment_set_population")
     async def on_population(cmd: SetPopulation) -> None:
         await handlers.set_population(rt, cmd)
+
+    @answers(router, GetPanelHistory, "recruitment")
+    async def q_history(q: GetPanelHistory) -> PanelHistory:
+        return PanelHistory(months=tuple(await counts.history(rt, q.tenant, q.months)))
 
     @answers(router, GetRepresentativeness, "recruitment")
     async def q_representativeness(q: GetRepresentativeness) -> Representativeness | None:

@@ -15,12 +15,14 @@ from contracts.recruitment import (
     EraseMember,
     ErasureView,
     GetErasure,
+    GetPanelHistory,
     GetRepresentativeness,
     GetSignUp,
     LeavePanel,
     ListTenants,
     MembershipOutcome,
     Outcome,
+    PanelHistory,
     Representativeness,
     SetPopulation,
     SignUpView,
@@ -149,6 +151,7 @@ class FakeGateway:
         self.erase_outcome = Outcome(status="done")
         self.leave_outcome = Outcome(status="done")
         self.representativeness: Representativeness | None = None
+        self.history = PanelHistory(months=())
         self.member_data: dict[str, PersonalData] = {}
         """Each service's records about the member asked for (none: no such member)."""
         # What every opt-in link would confirm (None: an unknown, used or expired link).
@@ -227,6 +230,10 @@ class FakeGateway:
     async def dispatch_member_data(self, query: DispatchMemberData) -> PersonalData | None:
         self._asked(query)
         return self.member_data.get("dispatch", PersonalData(service="dispatch", sections={}))
+
+    async def get_panel_history(self, query: GetPanelHistory) -> PanelHistory:
+        self._asked(query)
+        return self.history
 
     async def set_population(self, command: SetPopulation) -> None:
         self.commands.append(command)

@@ -12,6 +12,8 @@ from contracts.recruitment import (
     EraseMember,
     ErasureView,
     Outcome,
+    PanelHistory,
+    PanelMonth,
     Representativeness,
     SetPopulation,
     Share,
@@ -416,3 +418,19 @@ async def test_staff_load_population_figures_and_read_the_gaps(
     view = await client.get("/api/t/gnosjo/representativeness")
     assert view.status_code == 200
     assert view.json()["recruit_next"][0]["to_match"] == 6
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_staff_read_the_panel_month_by_month(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    assert (await client.get("/api/t/gnosjo/panel/history")).status_code == 401
+    await api_login(client, "gnosjo", "anna")
+    gateway.history = PanelHistory(
+        months=(PanelMonth(month="2026-11", joined=12, left=1, size_at_end=211),)
+    )
+    reply = await client.get("/api/t/gnosjo/panel/history?months=3")
+    assert reply.status_code == 200
+    assert reply.json()["months"][0]["size_at_end"] == 211
+    assert gateway.queries[-1].months == 3  # type: ignore[attr-defined]
+    assert (await client.get("/api/t/gnosjo/panel/history?months=0")).status_code in (400, 422)

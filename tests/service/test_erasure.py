@@ -15,9 +15,11 @@ from contracts.recruitment import (
     EraseMember,
     ErasureView,
     GetErasure,
+    GetPanelHistory,
     LeavePanel,
     MembershipOutcome,
     Outcome,
+    PanelHistory,
 )
 from contracts.rounds import GetRound, RoundView, SubmitResponse
 from devstack.testing import wait_until
@@ -109,6 +111,13 @@ async def test_an_erasure_reaches_every_service_and_leaves_no_trace(stack: Stack
     assert all(not records for records in after["rounds"].sections.values())
     assert after["dispatch"] is not None
     assert all(not records for records in after["dispatch"].sections.values())
+
+    # The panel's history: forty joined this month, one left.
+    history = await ask(stack.nc, GetPanelHistory(tenant=T, months=2), PanelHistory)
+    assert history is not None
+    this_month = history.months[-1]
+    assert (this_month.joined, this_month.left, this_month.size_at_end) == (40, 1, 39)
+    assert history.months[0].size_at_end == 0  # none a month ago
 
     # A mail still queued for the erased member is refused at once, not retried for minutes.
     late = SendMessage(tenant=T, member_id=member_id, template="round_invitation")
