@@ -135,3 +135,22 @@ async def register_council(stack: Stack, tenant: str) -> None:
         return reply is not None and tenant in {t.tenant for t in reply.tenants}
 
     await wait_until(known, timeout=10, what=f"council {tenant}")
+
+
+async def recruitment_outcome(stack: Stack, tenant: str, command_id: str) -> Any:
+    """The settled outcome (done or refused) of a recruitment command, once it has one."""
+    from contracts.recruitment import MembershipOutcome, Outcome
+    from devstack.testing import wait_until
+    from infra.queries import ask
+
+    query = MembershipOutcome(tenant=tenant, command_id=command_id)
+    found: list[Outcome] = []
+
+    async def settled() -> bool:
+        outcome = await ask(stack.nc, query, Outcome)
+        if outcome is not None and outcome.status != "pending":
+            found.append(outcome)
+        return bool(found)
+
+    await wait_until(settled, timeout=15, what=f"outcome of {command_id}")
+    return found[0]

@@ -17,7 +17,6 @@ from contracts.recruitment import (
     GetErasure,
     GetPanelHistory,
     LeavePanel,
-    MembershipOutcome,
     Outcome,
     PanelHistory,
 )
@@ -27,7 +26,7 @@ from infra.bus import publish
 from infra.deadletter import list_dead_letters
 from infra.queries import ask
 from infra.tokens import token_hash
-from tests.conftest import Stack
+from tests.conftest import Stack, recruitment_outcome
 from tests.service.test_answers_under_load import T, open_round
 
 
@@ -168,17 +167,8 @@ async def test_a_member_leaves_through_the_link_in_any_mail(stack: Stack) -> Non
 
 
 async def _outcome(stack: Stack, command_id: str) -> Outcome:
-    query = MembershipOutcome(tenant=T, command_id=command_id)
-    found: list[Outcome] = []
-
-    async def settled() -> bool:
-        outcome = await ask(stack.nc, query, Outcome)
-        if outcome is not None and outcome.status != "pending":
-            found.append(outcome)
-        return bool(found)
-
-    await wait_until(settled, timeout=15, what=f"outcome of {command_id}")
-    return found[0]
+    outcome: Outcome = await recruitment_outcome(stack, T, command_id)
+    return outcome
 
 
 async def _erasure_completed(stack: Stack, member_id: str) -> ErasureView:

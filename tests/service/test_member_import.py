@@ -365,13 +365,7 @@ async def test_districts_leave_recruitment_only_as_the_councils_list_names_them(
     stack: Stack,
 ) -> None:
     tenant = "kinda"
-    await publish(
-        stack.js,
-        RegisterTenant(tenant=tenant, display_name="Kinda kommun", districts=("Kisa", "Rimforsa")),
-    )
-    await wait_until(
-        lambda: _districts_listed(stack, tenant), timeout=10, what="the council's districts"
-    )
+    await _council_with_districts(stack, tenant)
     rows = (
         _row(1, tenant, district="  kisa "),
         _row(2, tenant, district="Rimforsa"),
@@ -426,6 +420,17 @@ async def test_districts_leave_recruitment_only_as_the_councils_list_names_them(
     await wait_until(refused, timeout=10, what="the stray sign-up refused")
 
 
+async def _council_with_districts(stack: Stack, tenant: str) -> None:
+    """Register ``tenant`` keeping the districts Kisa and Rimforsa, and wait until it is."""
+    await publish(
+        stack.js,
+        RegisterTenant(tenant=tenant, display_name="Kinda kommun", districts=("Kisa", "Rimforsa")),
+    )
+    await wait_until(
+        lambda: _districts_listed(stack, tenant), timeout=10, what="the council's districts"
+    )
+
+
 async def _districts_listed(stack: Stack, tenant: str) -> bool:
     reply = await ask(stack.nc, ListTenants(tenant="region"), TenantList)
     return reply is not None and any(
@@ -435,13 +440,7 @@ async def _districts_listed(stack: Stack, tenant: str) -> bool:
 
 async def test_the_panel_is_measured_against_the_councils_population(stack: Stack) -> None:
     tenant = "kinda"
-    await publish(
-        stack.js,
-        RegisterTenant(tenant=tenant, display_name="Kinda kommun", districts=("Kisa", "Rimforsa")),
-    )
-    await wait_until(
-        lambda: _districts_listed(stack, tenant), timeout=10, what="the council's districts"
-    )
+    await _council_with_districts(stack, tenant)
     year = datetime.now(UTC).year
     # Six older women in Kisa, two young men in Rimforsa, one member of no official cell.
     rows = [

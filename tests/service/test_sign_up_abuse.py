@@ -14,7 +14,6 @@ from contracts.recruitment import (
     EnrolMember,
     GetSignUp,
     ListTenants,
-    MembershipOutcome,
     Outcome,
     SignUpView,
     TenantList,
@@ -25,7 +24,7 @@ from infra.queries import ask
 from infra.store import epoch_ms
 from services.recruitment.expiry import expire_pending
 from services.recruitment.handlers import MAIL_INTERVAL
-from tests.conftest import PORTAL_URL, Stack, register_council
+from tests.conftest import PORTAL_URL, Stack, recruitment_outcome, register_council
 
 T = "ale"
 
@@ -61,17 +60,8 @@ def _links(stack: Stack, email: str = EMAIL) -> list[str]:
 async def _confirm(stack: Stack, token: str) -> Outcome:
     command = ConfirmMembership(tenant=T, token=token)
     await publish(stack.js, command)
-    query = MembershipOutcome(tenant=T, command_id=command.message_id)
-    found: list[Outcome] = []
-
-    async def settled() -> bool:
-        outcome = await ask(stack.nc, query, Outcome)
-        if outcome is not None and outcome.status != "pending":
-            found.append(outcome)
-        return bool(found)
-
-    await wait_until(settled, timeout=15, what="confirmation outcome")
-    return found[0]
+    outcome: Outcome = await recruitment_outcome(stack, T, command.message_id)
+    return outcome
 
 
 async def test_signing_up_again_and_again_sends_one_mail_whose_link_works(stack: Stack) -> None:
