@@ -353,11 +353,13 @@ async def confirm_membership(rt: Runtime, cmd: ConfirmMembership) -> None:
                 event,
             ),
         )
+        # The enrolment goes out first (rounds invites the member from it); the counters,
+        # staff figures, follow.
+        await rt.flush("members", [member["_id"]])
         if result.matched_count == 0:
             status, reason = "refused", "already_used"
         else:
             await counts.move(rt, cmd.tenant, active=1, pending=-1)
-        await rt.flush("members", [member["_id"]])
     elif member.get("confirmed_by") != cmd.message_id:
         status, reason = "refused", "already_used"
     await rt.settle(cmd, status, reason)
@@ -464,8 +466,8 @@ async def import_members(rt: Runtime, cmd: ImportMembers) -> None:
             collided = {int(e["index"]) for e in errors}
     if collided:  # their contacts never go out: neither do these links
         await rt.db.leave_links.delete_many({"_id": {"$in": [leaves[i]["_id"] for i in collided]}})
-    await counts.move(rt, cmd.tenant, active=len(documents) - len(collided))
-    # Publish at once: the relay's sweep skips documents being published this way.
+    # Publish at once (the relay's sweep skips documents being published this way); the
+    # counters, staff figures, follow.
     written: list[tuple[str, Envelope]] = [
         (member.member_id, message)
         for i, (_, member) in enumerate(checked)
@@ -473,6 +475,7 @@ async def import_members(rt: Runtime, cmd: ImportMembers) -> None:
         for message in events[i]
     ]
     await rt.publish_written("members", written)
+    await counts.move(rt, cmd.tenant, active=len(documents) - len(collided))
     earlier: list[str] = []
     if collided:
         mine, others = await _sort_collisions(rt, cmd, batch_id, [checked[i] for i in collided])

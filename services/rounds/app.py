@@ -44,12 +44,18 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
     )
     rounds = Gauge("radslag_rounds", "Rounds by state.", ["state"], registry=service.registry)
     responses = Gauge("radslag_responses", "Stored responses.", registry=service.registry)
+    panelists = Gauge(
+        "radslag_panelists",
+        "Members in rounds' panel replica, every council (an estimate).",
+        registry=service.registry,
+    )
 
     async def refresh(rt: Runtime) -> None:
         # Rounds are few (a handful per council and year); responses are many: estimate them.
         for state in ("draft", "approved", "open", "closed"):
             rounds.labels(state).set(await rt.db.rounds.count_documents({"state": state}))
         responses.set(await rt.db.responses.estimated_document_count())
+        panelists.set(await rt.db.panelists.estimated_document_count())
 
     service.set_gauge_refresher(refresh)
     service.in_background(reconcile_open_rounds)

@@ -30,6 +30,13 @@ def mails_to(system: LocalStack, address: str) -> list[dict[str, Any]]:
     return [httpx.get(f"{system.devtools_url}/dev/mail/{m['id']}").json() for m in listing["items"]]
 
 
+def panelists(system: LocalStack) -> int:
+    """Members in rounds' panel replica, from its metrics."""
+    text = httpx.get(f"{system.service_url('rounds')}/metrics").text
+    found = re.search(r"^radslag_panelists (\S+)$", text, re.MULTILINE)
+    return int(float(found.group(1))) if found else -1
+
+
 def link_token(text: str, path: str) -> str:
     match = re.search(rf"/t/{T}/{path}/([A-Za-z0-9_-]+)", text)
     assert match, text
@@ -73,6 +80,10 @@ def test_a_panel_round_end_to_end(system: LocalStack) -> None:
         public.post(f"/api/t/{T}/members/confirm", json={"token": token}).json()["status"]
         == "refused"
     )
+
+    # The new member must be in rounds' panel before the round opens (a confirmation that
+    # crosses the opening joins from the next round on).
+    poll(lambda: panelists(system) == 3 * 12 + 1, "the new member in rounds' panel")
 
     # 2. Staff sign in, create a round with a purpose and two questions, approve, open.
     staff = staff_client(system, f"{T}-staff", T)
