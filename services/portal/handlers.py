@@ -294,19 +294,20 @@ class Portal:
         if not is_link_token(token):
             return Settled("", Outcome(status="refused", reason="unknown_token"))
         command = ConfirmMembership(**self._envelope(tenant), token=token)
-        message_id = await self._send(command, self.gateway.confirm_membership)
-        query = MembershipOutcome(**self._envelope(tenant), command_id=message_id)
-        return await self.settle(
-            message_id, lambda: self._ask(query, self.gateway.membership_outcome)
-        )
+        return await self._follow(command, self.gateway.confirm_membership)
 
     async def leave(self, tenant: str, token: str) -> Settled:
         """Leave the panel through the link in a mail and wait briefly for the outcome."""
         if not is_link_token(token):
             return Settled("", Outcome(status="refused", reason="unknown_token"))
         command = LeavePanel(**self._envelope(tenant), token=token)
-        message_id = await self._send(command, self.gateway.leave_panel)
-        query = MembershipOutcome(**self._envelope(tenant), command_id=message_id)
+        return await self._follow(command, self.gateway.leave_panel)
+
+    async def _follow(self, command: C, send: Callable[[C], Awaitable[None]]) -> Settled:
+        """Send what a mailed recruitment link stands for and wait briefly for its outcome,
+        asking recruitment once for the recorded one if none is pushed in time."""
+        message_id = await self._send(command, send)
+        query = MembershipOutcome(**self._envelope(command.tenant), command_id=message_id)
         return await self.settle(
             message_id, lambda: self._ask(query, self.gateway.membership_outcome)
         )
