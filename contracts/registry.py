@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts import dispatch, feedback, recruitment, rounds
+from contracts import campaigns, dispatch, feedback, recruitment, rounds
 from contracts.envelope import Envelope
 
 OWNERS = ("recruitment", "rounds", "dispatch", "feedback")
@@ -27,6 +27,17 @@ MESSAGES: tuple[type[Envelope], ...] = (
     recruitment.MembershipOutcome,
     recruitment.GetSignUp,
     recruitment.GetImport,
+    campaigns.CreateCampaign,
+    campaigns.ImportRegister,
+    campaigns.FinishRegister,
+    campaigns.DrawSample,
+    campaigns.CloseCampaign,
+    campaigns.RedeemInvitation,
+    campaigns.GetCampaign,
+    campaigns.ListCampaigns,
+    campaigns.GetRegisterRejections,
+    campaigns.GetLetters,
+    campaigns.GetInvitationCode,
     rounds.CreateRound,
     rounds.ApproveRound,
     rounds.OpenRound,

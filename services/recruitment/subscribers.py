@@ -4,6 +4,24 @@ from __future__ import annotations
 
 from faststream.nats import NatsRouter
 
+from contracts.campaigns import (
+    CampaignList,
+    CampaignView,
+    CloseCampaign,
+    CreateCampaign,
+    DrawSample,
+    FinishRegister,
+    GetCampaign,
+    GetInvitationCode,
+    GetLetters,
+    GetRegisterRejections,
+    ImportRegister,
+    InvitedView,
+    Letters,
+    ListCampaigns,
+    RedeemInvitation,
+    RegisterRejections,
+)
 from contracts.dispatch import ContactForgotten, SendMessage
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
@@ -37,7 +55,7 @@ from contracts.recruitment import (
 from contracts.rounds import MemberForgotten
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.recruitment import counts, erasure, handlers
+from services.recruitment import campaigns, counts, erasure, handlers
 
 PUBLISHES = (ContactRecorded, MemberEnrolled, MemberErased, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
@@ -120,5 +138,53 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, GetImport, "recruitment")
     async def on_get_import(q: GetImport) -> ImportView | None:
         return await handlers.get_import(rt, q)
+
+    # -- invited recruitment (campaigns) -----------------------------------------------------
+
+    @subscriber(router, CreateCampaign, "recruitment_create_campaign")
+    async def on_create_campaign(cmd: CreateCampaign) -> None:
+        await campaigns.create_campaign(rt, cmd)
+
+    # A batch carries up to 2000 people: pull few at a time, two in hand at once (one is
+    # checked while the other is written).
+    @subscriber(router, ImportRegister, "recruitment_import_register", batch_size=4, max_workers=2)
+    async def on_import_register(cmd: ImportRegister) -> None:
+        await campaigns.import_register(rt, cmd)
+
+    @subscriber(router, FinishRegister, "recruitment_finish_register")
+    async def on_finish_register(cmd: FinishRegister) -> None:
+        await campaigns.finish_register(rt, cmd)
+
+    @subscriber(router, DrawSample, "recruitment_draw_sample", batch_size=1)
+    async def on_draw_sample(cmd: DrawSample) -> None:
+        await campaigns.draw_sample(rt, cmd)
+
+    @subscriber(router, CloseCampaign, "recruitment_close_campaign")
+    async def on_close_campaign(cmd: CloseCampaign) -> None:
+        await campaigns.close_campaign(rt, cmd)
+
+    @subscriber(router, RedeemInvitation, "recruitment_redeem_invitation")
+    async def on_redeem(cmd: RedeemInvitation) -> None:
+        await campaigns.redeem_invitation(rt, cmd)
+
+    @answers(router, GetCampaign, "recruitment")
+    async def q_campaign(q: GetCampaign) -> CampaignView | None:
+        return await campaigns.get_campaign(rt, q)
+
+    @answers(router, ListCampaigns, "recruitment")
+    async def q_campaigns(q: ListCampaigns) -> CampaignList:
+        return await campaigns.list_campaigns(rt, q)
+
+    @answers(router, GetRegisterRejections, "recruitment")
+    async def q_rejections(q: GetRegisterRejections) -> RegisterRejections | None:
+        return await campaigns.get_register_rejections(rt, q)
+
+    @answers(router, GetLetters, "recruitment")
+    async def q_letters(q: GetLetters) -> Letters | None:
+        return await campaigns.get_letters(rt, q)
+
+    @answers(router, GetInvitationCode, "recruitment")
+    async def q_invitation_code(q: GetInvitationCode) -> InvitedView | None:
+        return await campaigns.get_invitation_code(rt, q)
 
     return router

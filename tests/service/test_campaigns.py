@@ -1,0 +1,328 @@
+"""Invited recruitment on the real stack: a register extract is imported in batches, a
+stratified sample drawn, letters made, codes redeemed; bad rows, reused and expired codes,
+people already in the panel or drawn recently, duplicate batches and reproducible draws."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from contracts.campaigns import (
+    CampaignView,
+    CloseCampaign,
+    CreateCampaign,
+    DrawSample,
+    FinishRegister,
+    GetCampaign,
+    GetInvitationCode,
+    GetLetters,
+    GetRegisterRejections,
+    ImportRegister,
+    InvitedView,
+    Letters,
+    RedeemInvitation,
+    RegisterRejections,
+    RegisterRow,
+)
+from contracts.recruitment import ListTenants, RegisterTenant, TenantList
+from devstack.testing import wait_until
+from infra.bus import publish
+from infra.queries import ask
+from tests.conftest import Stack, recruitment_outcome
+
+T = "kinda"
+YEAR = datetime.now(UTC).year
+CLOSES = (date.today() + timedelta(days=30)).isoformat()
+
+
+async def _council(stack: Stack) -> None:
+    await publish(
+        stack.js,
+        RegisterTenant(tenant=T, display_name="Kinda kommun", districts=("Kisa", "Rimforsa")),
+    )
+
+    async def listed() -> bool:
+        reply = await ask(stack.nc, ListTenants(tenant="region"), TenantList)
+        return reply is not None and any(
+            t.tenant == T and t.districts == ("Kisa", "Rimforsa") for t in reply.tenants
+        )
+
+    await wait_until(listed, timeout=10, what="the council")
+
+
+def person(n: int, **changes: str) -> RegisterRow:
+    """Person n of a synthetic extract: alternating districts and genders, ages 20-79."""
+    values = {
+        "name": f"Person {n}",
+        "address": f"Storgatan {n}",
+        "postcode": "590 40",
+        "town": "Kisa",
+        "birth_year": str(YEAR - 20 - n % 60),
+        "gender": "K" if n % 2 else "M",
+        "district": "Kisa" if n % 3 else "rimforsa",
+        "email": "",
+        "mobile": "",
+    }
+    values.update(changes)
+    return RegisterRow(**values)
+
+
+async def create(stack: Stack, campaign_id: str, months: int = 24) -> None:
+    cmd = CreateCampaign(
+        tenant=T,
+        campaign_id=campaign_id,
+        title="Spring letters",
+        closes_on=CLOSES,
+        exclude_drawn_months=months,
+    )
+    await publish(stack.js, cmd)
+    assert (await recruitment_outcome(stack, T, cmd.message_id)).status == "done"
+
+
+async def load(stack: Stack, campaign_id: str, rows: list[RegisterRow], batch: int = 100) -> None:
+    """Send the extract in batches, then its totals, and wait until every batch is in."""
+    batches = 0
+    for start in range(0, len(rows), batch):
+        batches += 1
+        await publish(
+            stack.js,
+            ImportRegister(
+                tenant=T,
+                campaign_id=campaign_id,
+                batch_no=batches,
+                first_row=start + 1,
+                rows=tuple(rows[start : start + batch]),
+            ),
+        )
+    await publish(
+        stack.js, FinishRegister(tenant=T, campaign_id=campaign_id, batches=batches, rows=len(rows))
+    )
+
+    async def imported() -> bool:
+        view = await campaign(stack, campaign_id)
+        return view.batches_expected == view.batches_done == batches
+
+    await wait_until(imported, timeout=20, what="the extract imported")
+
+
+async def campaign(stack: Stack, campaign_id: str) -> CampaignView:
+    view = await ask(stack.nc, GetCampaign(tenant=T, campaign_id=campaign_id), CampaignView)
+    assert view is not None
+    return view
+
+
+async def draw(stack: Stack, campaign_id: str, size: int, **options: Any) -> Any:
+    cmd = DrawSample(tenant=T, campaign_id=campaign_id, size=size, **options)
+    await publish(stack.js, cmd)
+    return await recruitment_outcome(stack, T, cmd.message_id)
+
+
+async def letters(stack: Stack, campaign_id: str) -> Letters:
+    reply = await ask(stack.nc, GetLetters(tenant=T, campaign_id=campaign_id), Letters)
+    assert reply is not None
+    return reply
+
+
+async def redeem(stack: Stack, code: str, email: str) -> Any:
+    cmd = RedeemInvitation(tenant=T, code=code, email=email, consent_version="2026-1")
+    await publish(stack.js, cmd)
+    return await recruitment_outcome(stack, T, cmd.message_id)
+
+
+async def test_a_campaign_imports_draws_prints_and_its_codes_join_the_panel(stack: Stack) -> None:
+    await _council(stack)
+    rows = [person(n) for n in range(600)]
+    rows[10] = person(10, birth_year="19x0")
+    rows[11] = person(11, district="Atlantis")
+    rows[12] = person(12, birth_year=str(YEAR - 10))
+    rows[13] = person(13, gender="?")
+    rows[14] = person(14, name="")
+    rows[15] = person(15, email="not an address")
+    rows[16] = person(16, mobile="12")
+    rows[17] = person(17, email="Anna@Example.se", mobile="070-123 45 67")
+    rows[150] = person(
+        150, name="Person 17", address="Storgatan 17", birth_year=rows[17].birth_year
+    )
+    await create(stack, "c1")
+    await load(stack, "c1", rows)
+    view = await campaign(stack, "c1")
+    assert (view.rows, view.rejected, view.excluded, view.eligible) == (600, 7, 0, 593)
+    assert view.state == "importing"
+    reasons = await ask(
+        stack.nc, GetRegisterRejections(tenant=T, campaign_id="c1"), RegisterRejections
+    )
+    assert reasons is not None
+    assert [(r.row, r.reason) for r in reasons.rejections] == [
+        (11, "invalid_birth_year"),
+        (12, "invalid_district"),
+        (13, "too_young"),
+        (14, "invalid_gender"),
+        (15, "invalid_name"),
+        (16, "invalid_email"),
+        (17, "invalid_mobile"),
+    ]
+    # Person 17 and row 151, which repeats them, are in different batches: both are
+    # eligible, and the draw counts a person once.
+
+    outcome = await draw(stack, "c1", 60, seed=42)
+    assert outcome.status == "done"
+    view = await campaign(stack, "c1")
+    assert view.state == "drawn"
+    assert view.seed == 42
+    assert view.method == "proportional"
+    assert 59 <= view.invited <= 60
+    assert sum(s.invited for s in view.strata) == view.invited
+    # Proportional: each stratum's share of the sample is its share of the extract, ± 1.
+    for s in view.strata:
+        assert abs(s.invited - 60 * s.eligible / view.eligible) <= 1, s
+    # A second draw of the same campaign is refused; its copy is not.
+    assert (await draw(stack, "c1", 10)).reason == "already_drawn"
+
+    printed = await letters(stack, "c1")
+    assert printed.council == "Kinda kommun"
+    assert printed.total == view.invited
+    first = printed.letters[0]
+    assert first.link.startswith("http")
+    assert f"/t/{T}/invited/" in first.link
+    assert len(first.code) == 11
+    assert first.code[5] == "-"
+
+    # The short code, typed sloppily, finds the invitation; the register pre-fills the page.
+    typed = first.code.lower().replace("-", " ")
+    seen = await ask(stack.nc, GetInvitationCode(tenant=T, code=typed), InvitedView)
+    assert seen is not None
+    assert seen.state == "invited"
+    assert seen.name == first.name
+    assert (await redeem(stack, typed, "new.member@example.se")).status == "done"
+    members = stack.services["recruitment"].runtime.db.members
+    member = await members.find_one({"email": "new.member@example.se"})
+    assert member is not None
+    assert member["state"] == "active"
+    assert member["consent"]["source"] == "register_sample"
+    assert member["campaign"] == "c1"
+    assert member["birth_year"] == seen.birth_year
+    assert member["district_code"] == seen.district
+    # Reused, by link or code: refused.
+    token = first.link.rsplit("/", 1)[1]
+    assert (await redeem(stack, token, "other@example.se")).reason == "already_used"
+    again = await ask(stack.nc, GetInvitationCode(tenant=T, code=token), InvitedView)
+    assert again is not None
+    assert again.state == "joined"
+    # Unknown codes and another council's codes are unknown.
+    assert (await redeem(stack, "ZZZZZ-ZZZZZ", "x@example.se")).reason == "unknown_code"
+    view = await campaign(stack, "c1")
+    assert view.joined == 1
+    assert [s.joined for s in view.strata if s.joined] == [1]
+
+    # The second letter is redeemed through its link; rounds gets the member.
+    second = printed.letters[1]
+    assert (await redeem(stack, second.link.rsplit("/", 1)[1], "two@example.se")).status == "done"
+
+    # Closing: codes expire, the extract and the invitees' identity are gone.
+    close = CloseCampaign(tenant=T, campaign_id="c1")
+    await publish(stack.js, close)
+    assert (await recruitment_outcome(stack, T, close.message_id)).status == "done"
+    third = printed.letters[2]
+    assert (await redeem(stack, third.code, "three@example.se")).reason == "unknown_code"
+    db = stack.services["recruitment"].runtime.db
+    assert await db.register_rows.count_documents({}) == 0
+    async for invitee in db.invitees.find({"campaign": "c1"}):
+        assert "name" not in invitee
+        assert "code_hash" not in invitee
+    assert (await campaign(stack, "c1")).joined == 2
+    assert await ask(stack.nc, GetLetters(tenant=T, campaign_id="c1"), Letters) is None
+
+
+async def test_members_and_people_drawn_recently_are_left_out(stack: Stack) -> None:
+    await _council(stack)
+    await create(stack, "first")
+    await load(stack, "first", [person(n) for n in range(40)])
+    assert (await draw(stack, "first", 40)).status == "done"
+    printed = await letters(stack, "first")
+    assert (await redeem(stack, printed.letters[0].code, "joined@example.se")).status == "done"
+    # The same people again, one of them now with the address of a member.
+    rows = [person(n) for n in range(40)] + [person(99, email="JOINED@example.se")]
+    await create(stack, "second")
+    await load(stack, "second", rows)
+    view = await campaign(stack, "second")
+    assert (view.eligible, view.excluded) == (0, 41)
+    reasons = await ask(
+        stack.nc, GetRegisterRejections(tenant=T, campaign_id="second"), RegisterRejections
+    )
+    assert reasons is not None
+    assert {r.reason for r in reasons.rejections} == {"already_member", "drawn_recently"}
+    assert sum(r.reason == "already_member" for r in reasons.rejections) == 2
+    assert (await draw(stack, "second", 5)).status == "done"
+    assert (await campaign(stack, "second")).invited == 0
+    # A campaign that does not look back draws them again (not the member).
+    await create(stack, "third", months=0)
+    await load(stack, "third", [person(n) for n in range(40)])
+    assert (await campaign(stack, "third")).eligible == 39
+
+
+async def test_a_draw_is_reproduced_from_its_seed_and_boost_favours_what_the_panel_lacks(
+    stack: Stack,
+) -> None:
+    await _council(stack)
+    rows = [person(n) for n in range(300)]
+    names = []
+    for campaign_id in ("a", "b"):
+        await create(stack, campaign_id, months=0)
+        await load(stack, campaign_id, rows, batch=70)
+        assert (await draw(stack, campaign_id, 30, seed=7)).status == "done"
+        names.append([letter.name for letter in (await letters(stack, campaign_id)).letters])
+    assert names[0] == names[1]
+    assert len(names[0]) == 30
+    await create(stack, "c", months=0)
+    await load(stack, "c", rows, batch=70)
+    assert (await draw(stack, "c", 30, seed=8)).status == "done"
+    assert [letter.name for letter in (await letters(stack, "c")).letters] != names[0]
+
+    # The panel gets the women "a" drew: boost then draws more men than their share.
+    for letter in (await letters(stack, "a")).letters:
+        seen = await ask(stack.nc, GetInvitationCode(tenant=T, code=letter.code), InvitedView)
+        assert seen is not None
+        if seen.gender == "female":
+            email = f"{uuid.uuid4().hex}@example.se"
+            assert (await redeem(stack, letter.code, email)).status == "done"
+    await create(stack, "boost", months=0)
+    await load(stack, "boost", rows, batch=70)
+    outcome = await draw(stack, "boost", 60, method="boost", expected_response_pct=50)
+    assert outcome.status == "done"
+    view = await campaign(stack, "boost")
+    assert view.invited == 60
+    men = [s for s in view.strata if s.gender == "male"]
+    share = sum(s.eligible for s in men) / view.eligible
+    assert sum(s.invited for s in men) > 60 * share + 5
+
+
+async def test_import_refuses_an_unknown_campaign_and_keeps_a_batch_once(stack: Stack) -> None:
+    await _council(stack)
+    await create(stack, "once")
+    batch = ImportRegister(
+        tenant=T, campaign_id="once", batch_no=1, first_row=1, rows=(person(1), person(2))
+    )
+    await publish(stack.js, batch)
+    copy = batch.model_copy(update={"message_id": str(uuid.uuid4())})
+    await publish(stack.js, copy)
+    await publish(stack.js, FinishRegister(tenant=T, campaign_id="once", batches=1, rows=2))
+
+    async def both_handled() -> bool:
+        view = await campaign(stack, "once")
+        return view.batches_done == 1 and view.batches_expected == 1
+
+    await wait_until(both_handled, timeout=10, what="the batch")
+    db = stack.services["recruitment"].runtime.db
+    view = await campaign(stack, "once")
+    assert (view.rows, view.eligible) == (2, 2)
+    assert await db.register_batches.count_documents({"campaign": "once"}) == 1
+    # Another council cannot see or feed the campaign.
+    assert await ask(stack.nc, GetCampaign(tenant="ale", campaign_id="once"), CampaignView) is None
+    # A draw before the import is complete is refused.
+    await create(stack, "early")
+    assert (await draw(stack, "early", 5)).reason == "import_incomplete"
+    # A campaign closing before today is refused.
+    past = CreateCampaign(tenant=T, campaign_id="past", title="Old", closes_on="2001-01-01")
+    await publish(stack.js, past)
+    assert (await recruitment_outcome(stack, T, past.message_id)).reason == "closes_in_the_past"
