@@ -16,6 +16,24 @@ import nats.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 
+from contracts.campaigns import (
+    CampaignList,
+    CampaignView,
+    CloseCampaign,
+    CreateCampaign,
+    DrawSample,
+    FinishRegister,
+    GetCampaign,
+    GetInvitationCode,
+    GetLetters,
+    GetRegisterRejections,
+    ImportRegister,
+    InvitedView,
+    Letters,
+    ListCampaigns,
+    RedeemInvitation,
+    RegisterRejections,
+)
 from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command
 from contracts.feedback import ListPublished, PublishedList, PublishFeedback
@@ -183,6 +201,52 @@ class Gateway(Protocol):
 
     async def list_published(self, query: ListPublished) -> PublishedList:
         """feedback: closed rounds with their feedback, newest first."""
+        ...
+
+    async def create_campaign(self, command: CreateCampaign) -> None:
+        """recruitment: start an invited-recruitment campaign."""
+        ...
+
+    async def import_register(self, command: ImportRegister) -> None:
+        """recruitment: one batch of a campaign's register extract."""
+        ...
+
+    async def finish_register(self, command: FinishRegister) -> None:
+        """recruitment: the whole extract was sent (batches and rows)."""
+        ...
+
+    async def draw_sample(self, command: DrawSample) -> None:
+        """recruitment: draw a campaign's stratified sample."""
+        ...
+
+    async def close_campaign(self, command: CloseCampaign) -> None:
+        """recruitment: close a campaign (codes stop, the extract is deleted)."""
+        ...
+
+    async def redeem_invitation(self, command: RedeemInvitation) -> None:
+        """recruitment: a person drawn joins with their invitation code."""
+        ...
+
+    async def get_campaign(self, query: GetCampaign) -> CampaignView | None:
+        """recruitment: a campaign's import, draw and conversion."""
+        ...
+
+    async def list_campaigns(self, query: ListCampaigns) -> CampaignList:
+        """recruitment: the council's campaigns."""
+        ...
+
+    async def get_register_rejections(
+        self, query: GetRegisterRejections
+    ) -> RegisterRejections | None:
+        """recruitment: a page of an extract's refused rows."""
+        ...
+
+    async def get_letters(self, query: GetLetters) -> Letters | None:
+        """recruitment: a page of a drawn campaign's letters."""
+        ...
+
+    async def get_invitation_code(self, query: GetInvitationCode) -> InvitedView | None:
+        """recruitment: what an invitation code stands for."""
         ...
 
     async def outcome(self, command_id: str, timeout: float) -> Outcome | None:
@@ -401,3 +465,52 @@ class NatsGateway:
         """feedback: closed rounds with their feedback."""
         reply = await ask(self._nc, query, PublishedList, timeout=self._timeout)
         return reply or PublishedList(rounds=())
+
+    async def create_campaign(self, command: CreateCampaign) -> None:
+        """recruitment: start an invited-recruitment campaign."""
+        await self._send(command)
+
+    async def import_register(self, command: ImportRegister) -> None:
+        """recruitment: one batch of a campaign's register extract."""
+        await self._send(command)
+
+    async def finish_register(self, command: FinishRegister) -> None:
+        """recruitment: the whole extract was sent."""
+        await self._send(command)
+
+    async def draw_sample(self, command: DrawSample) -> None:
+        """recruitment: draw a campaign's stratified sample."""
+        await self._send(command)
+
+    async def close_campaign(self, command: CloseCampaign) -> None:
+        """recruitment: close a campaign."""
+        await self._send(command)
+
+    async def redeem_invitation(self, command: RedeemInvitation) -> None:
+        """recruitment: a person drawn joins with their invitation code."""
+        await self._send(command)
+
+    async def get_campaign(self, query: GetCampaign) -> CampaignView | None:
+        """recruitment: a campaign's import, draw and conversion."""
+        return await ask(self._nc, query, CampaignView, timeout=self._timeout)
+
+    async def list_campaigns(self, query: ListCampaigns) -> CampaignList:
+        """recruitment: the council's campaigns."""
+        reply = await ask(self._nc, query, CampaignList, timeout=self._timeout)
+        if reply is None:
+            raise QueryFailed("recruitment gave no campaign list")
+        return reply
+
+    async def get_register_rejections(
+        self, query: GetRegisterRejections
+    ) -> RegisterRejections | None:
+        """recruitment: a page of an extract's refused rows."""
+        return await ask(self._nc, query, RegisterRejections, timeout=self._timeout)
+
+    async def get_letters(self, query: GetLetters) -> Letters | None:
+        """recruitment: a page of a drawn campaign's letters."""
+        return await ask(self._nc, query, Letters, timeout=self._timeout)
+
+    async def get_invitation_code(self, query: GetInvitationCode) -> InvitedView | None:
+        """recruitment: what an invitation code stands for."""
+        return await ask(self._nc, query, InvitedView, timeout=self._timeout)

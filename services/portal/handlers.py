@@ -10,17 +10,35 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import httpx
 import structlog
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from contracts.campaigns import (
+    CampaignList,
+    CampaignView,
+    CloseCampaign,
+    CreateCampaign,
+    DrawMethod,
+    DrawSample,
+    FinishRegister,
+    GetCampaign,
+    GetInvitationCode,
+    GetLetters,
+    GetRegisterRejections,
+    ImportRegister,
+    InvitedView,
+    Letter,
+    ListCampaigns,
+    RedeemInvitation,
+)
 from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command, Query
 from contracts.feedback import ListPublished, PublishedList, PublishedRound, PublishFeedback
@@ -65,7 +83,7 @@ from contracts.rounds import (
 from contracts.rounds import GetMemberData as RoundsMemberData
 from infra.queries import QueryFailed
 from infra.store import Document
-from services.portal import accounts
+from services.portal import accounts, letters, register_file
 from services.portal.domain import (
     CONSENT_VERSION,
     NEXT_ACTION,
@@ -87,7 +105,7 @@ log = structlog.get_logger()
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 """The current request's correlation id; every message the request sends carries it."""
 
-RATE_LIMITED_SCOPES = ("join", "confirm", "answer", "login")
+RATE_LIMITED_SCOPES = ("join", "confirm", "answer", "login", "invited")
 """Endpoint groups with a per-address rate limit (sign-up, links, staff login); each group
 has its own allowance."""
 
@@ -582,3 +600,139 @@ class Portal:
         """SMS messages the local gateway sent and received, newest first."""
         data = await self._devtools("/dev/sms/messages")
         return data if isinstance(data, list) else []
+
+    # -- invited recruitment (campaigns) -------------------------------------------------------
+
+    async def create_campaign(
+        self, tenant: str, title: str, closes_on: str, exclude_drawn_months: int
+    ) -> tuple[str, Settled]:
+        """Start a campaign; wait briefly until recruitment has it."""
+        command = CreateCampaign(
+            **self._envelope(tenant),
+            campaign_id=str(uuid.uuid4()),
+            title=title,
+            closes_on=closes_on,
+            exclude_drawn_months=exclude_drawn_months,
+        )
+        return command.campaign_id, await self._follow(command, self.gateway.create_campaign)
+
+    async def import_register(
+        self, tenant: str, campaign_id: str, stream: IO[bytes]
+    ) -> tuple[int, int]:
+        """Send a register extract (a file on disk) to recruitment in batches as it is read,
+        then its totals; (batches, rows). ``RegisterFileError`` if it has no usable header
+        (then nothing was sent)."""
+        sent = rows = 0
+        for first_row, batch in register_file.batches(stream):
+            sent += 1
+            rows += len(batch)
+            command = ImportRegister(
+                **self._envelope(tenant),
+                campaign_id=campaign_id,
+                batch_no=sent,
+                first_row=first_row,
+                rows=tuple(batch),
+            )
+            await self.gateway.import_register(command)
+            self.metrics.commands.labels(command.name).inc()
+        finish = FinishRegister(
+            **self._envelope(tenant), campaign_id=campaign_id, batches=sent, rows=rows
+        )
+        await self._send(finish, self.gateway.finish_register)
+        log.info("register extract sent", tenant=tenant, batches=sent, rows=rows)
+        return sent, rows
+
+    async def draw_sample(
+        self,
+        tenant: str,
+        campaign_id: str,
+        size: int,
+        method: DrawMethod,
+        expected_response_pct: int,
+        seed: int | None,
+    ) -> Settled:
+        """Draw a campaign's sample; wait briefly until recruitment has."""
+        command = DrawSample(
+            **self._envelope(tenant),
+            campaign_id=campaign_id,
+            size=size,
+            method=method,
+            expected_response_pct=expected_response_pct,
+            seed=seed,
+        )
+        return await self._follow(command, self.gateway.draw_sample)
+
+    async def close_campaign(self, tenant: str, campaign_id: str) -> Settled:
+        """Close a campaign now; wait briefly until recruitment has."""
+        command = CloseCampaign(**self._envelope(tenant), campaign_id=campaign_id)
+        return await self._follow(command, self.gateway.close_campaign)
+
+    async def campaign(self, tenant: str, campaign_id: str) -> CampaignView | None:
+        """A campaign, or None."""
+        query = GetCampaign(**self._envelope(tenant), campaign_id=campaign_id)
+        return await self._ask(query, self.gateway.get_campaign)
+
+    async def campaigns(self, tenant: str) -> CampaignList:
+        """The council's campaigns, newest first."""
+        return await self._ask(ListCampaigns(**self._envelope(tenant)), self.gateway.list_campaigns)
+
+    async def register_rejections(
+        self, tenant: str, campaign_id: str
+    ) -> AsyncIterator[tuple[int, str]]:
+        """Every refused row of a campaign's extract, (row, reason), page by page."""
+        after: int | None = 0
+        while after is not None:
+            query = GetRegisterRejections(
+                **self._envelope(tenant), campaign_id=campaign_id, after_batch=after
+            )
+            page = await self._ask(query, self.gateway.get_register_rejections)
+            if page is None:
+                return
+            for rejection in page.rejections:
+                yield rejection.row, rejection.reason
+            after = page.next_batch
+
+    async def letters_pdf(
+        self, tenant: str, campaign_id: str, language: str = "sv"
+    ) -> bytes | None:
+        """A drawn campaign's letters as one PDF, or None if it has none to print."""
+        gathered: list[Letter] = []
+        council = closes_on = ""
+        while True:
+            query = GetLetters(
+                **self._envelope(tenant), campaign_id=campaign_id, offset=len(gathered)
+            )
+            page = await self._ask(query, self.gateway.get_letters)
+            if page is None:
+                return None
+            council, closes_on = page.council, page.closes_on
+            gathered.extend(page.letters)
+            if not page.letters or len(gathered) >= page.total:
+                break
+        short_url = f"{self.settings.portal_url.rstrip('/')}/t/{tenant}/invited"
+        return await asyncio.to_thread(
+            letters.render,
+            gathered,
+            council=council,
+            closes_on=closes_on,
+            short_url=short_url.split("://", 1)[-1],
+            language=language,
+        )
+
+    async def invited(self, tenant: str, code: str) -> InvitedView | None:
+        """What an invitation code stands for, or None for an unknown code."""
+        if not 8 <= len(code) <= 100:
+            return None
+        query = GetInvitationCode(**self._envelope(tenant), code=code)
+        return await self._ask(query, self.gateway.get_invitation_code)
+
+    async def redeem(self, tenant: str, code: str, email: str, language: str) -> Settled:
+        """Join the panel with an invitation code; wait briefly for the outcome."""
+        command = RedeemInvitation(
+            **self._envelope(tenant),
+            code=code,
+            email=email,
+            consent_version=CONSENT_VERSION,
+            locale="en" if language == "en" else "sv",
+        )
+        return await self._follow(command, self.gateway.redeem_invitation)

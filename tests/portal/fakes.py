@@ -5,6 +5,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from contracts.campaigns import (
+    CampaignList,
+    CampaignView,
+    CloseCampaign,
+    CreateCampaign,
+    DrawSample,
+    FinishRegister,
+    GetCampaign,
+    GetInvitationCode,
+    GetLetters,
+    GetRegisterRejections,
+    ImportRegister,
+    InvitedView,
+    Letter,
+    Letters,
+    ListCampaigns,
+    RedeemInvitation,
+    RegisterRejections,
+)
 from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command, Query
 from contracts.feedback import ListPublished, PublishedList, PublishedRound, PublishFeedback
@@ -24,6 +43,7 @@ from contracts.recruitment import (
     Outcome,
     PanelHistory,
     Representativeness,
+    RowRejection,
     SetPopulation,
     SignUpView,
     TenantList,
@@ -168,6 +188,21 @@ class FakeGateway:
         self.published: dict[str, list[PublishedRound]] = {}
         self.apply_commands = True
         """Whether round commands change the canned rounds (as the rounds service would)."""
+        self.campaigns: dict[tuple[str, str], CampaignView] = {}
+        self.letters: list[Letter] = [
+            Letter(
+                name="Anna Berg",
+                address="Storgatan 1",
+                postcode="335 30",
+                town="Gnosjö",
+                link=f"http://portal.test/t/gnosjo/invited/{TOKEN}",
+                code="7K3QM-X9C2D",
+            )
+        ]
+        self.invited: dict[str, InvitedView] = {}
+        """What each invitation code stands for (by the code as typed or linked)."""
+        self.redeem_outcome = Outcome(status="done")
+        self.rejections: list[RowRejection] = []
         self.is_ready = True
         self.push_outcomes = True
         self.withhold_results = False
@@ -199,6 +234,8 @@ class FakeGateway:
             return self.erase_outcome
         if isinstance(command, LeavePanel):
             return self.leave_outcome
+        if isinstance(command, RedeemInvitation):
+            return self.redeem_outcome
         return Outcome(status="done") if command is not None else None
 
     async def list_tenants(self, query: ListTenants) -> TenantList:
@@ -321,3 +358,104 @@ class FakeGateway:
         if query.only_published:
             rounds = [r for r in rounds if r.feedback is not None]
         return PublishedList(rounds=tuple(rounds))
+
+    # -- campaigns: the canned campaigns change as recruitment would change them -------------
+
+    def _campaign(self, tenant: str, campaign_id: str, **changes: object) -> None:
+        view = self.campaigns[(tenant, campaign_id)]
+        self.campaigns[(tenant, campaign_id)] = view.model_copy(update=changes)
+
+    async def create_campaign(self, command: CreateCampaign) -> None:
+        self.commands.append(command)
+        self.campaigns[(command.tenant, command.campaign_id)] = CampaignView(
+            campaign_id=command.campaign_id,
+            title=command.title,
+            state="importing",
+            created_on="2026-11-24",
+            closes_on=command.closes_on,
+            exclude_drawn_months=command.exclude_drawn_months,
+            batches_expected=None,
+            batches_done=0,
+            rows=0,
+            eligible=0,
+            rejected=0,
+            excluded=0,
+            seed=None,
+            method="",
+            invited=0,
+            joined=0,
+            strata=(),
+        )
+
+    async def import_register(self, command: ImportRegister) -> None:
+        self.commands.append(command)
+        view = self.campaigns[(command.tenant, command.campaign_id)]
+        self._campaign(
+            command.tenant,
+            command.campaign_id,
+            batches_done=view.batches_done + 1,
+            rows=view.rows + len(command.rows),
+            eligible=view.eligible + len(command.rows),
+        )
+
+    async def finish_register(self, command: FinishRegister) -> None:
+        self.commands.append(command)
+        self._campaign(command.tenant, command.campaign_id, batches_expected=command.batches)
+
+    async def draw_sample(self, command: DrawSample) -> None:
+        self.commands.append(command)
+        self._campaign(
+            command.tenant,
+            command.campaign_id,
+            state="drawn",
+            seed=command.seed or 4711,
+            method=command.method,
+            invited=command.size,
+        )
+
+    async def close_campaign(self, command: CloseCampaign) -> None:
+        self.commands.append(command)
+        self._campaign(command.tenant, command.campaign_id, state="closed")
+
+    async def redeem_invitation(self, command: RedeemInvitation) -> None:
+        self.commands.append(command)
+
+    async def get_campaign(self, query: GetCampaign) -> CampaignView | None:
+        self._asked(query)
+        return self.campaigns.get((query.tenant, query.campaign_id))
+
+    async def list_campaigns(self, query: ListCampaigns) -> CampaignList:
+        self._asked(query)
+        return CampaignList(
+            campaigns=tuple(v for (t, _), v in self.campaigns.items() if t == query.tenant)
+        )
+
+    async def get_register_rejections(
+        self, query: GetRegisterRejections
+    ) -> RegisterRejections | None:
+        self._asked(query)
+        if (query.tenant, query.campaign_id) not in self.campaigns:
+            return None
+        half = len(self.rejections) // 2
+        if query.after_batch == 0 and half:
+            return RegisterRejections(rejections=tuple(self.rejections[:half]), next_batch=1)
+        return RegisterRejections(
+            rejections=tuple(self.rejections[half if query.after_batch else 0 :]), next_batch=None
+        )
+
+    async def get_letters(self, query: GetLetters) -> Letters | None:
+        self._asked(query)
+        view = self.campaigns.get((query.tenant, query.campaign_id))
+        if view is None or view.state != "drawn":
+            return None
+        page = self.letters[query.offset : query.offset + query.limit]
+        return Letters(
+            council="Gnosjö kommun",
+            closes_on=view.closes_on,
+            total=len(self.letters),
+            letters=tuple(page),
+        )
+
+    async def get_invitation_code(self, query: GetInvitationCode) -> InvitedView | None:
+        self._asked(query)
+        return self.invited.get(query.code)

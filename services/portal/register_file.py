@@ -1,0 +1,104 @@
+"""A population-register extract (CSV) read as it streams from disk: batches of rows for
+``ImportRegister``, never the whole file in memory.
+
+Only the form is read here (the header, the columns, the text); every value is recruitment's to
+check, row by row, so that a bad row is reported with its number and a reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import IO
+
+from contracts.campaigns import MAX_REGISTER_ROWS, REGISTER_FIELD_MAX, RegisterRow
+
+REQUIRED = ("name", "address", "birth_year", "gender", "district")
+OPTIONAL = ("postcode", "town", "email", "mobile")
+ALIASES = {
+    "namn": "name",
+    "fullständigt namn": "name",
+    "adress": "address",
+    "utdelningsadress": "address",
+    "gatuadress": "address",
+    "postnummer": "postcode",
+    "postnr": "postcode",
+    "postort": "town",
+    "ort": "town",
+    "födelseår": "birth_year",
+    "fodelsear": "birth_year",
+    "birthyear": "birth_year",
+    "birth year": "birth_year",
+    "kön": "gender",
+    "kon": "gender",
+    "sex": "gender",
+    "distrikt": "district",
+    "område": "district",
+    "kommundel": "district",
+    "e-post": "email",
+    "epost": "email",
+    "e-mail": "email",
+    "mobil": "mobile",
+    "mobilnummer": "mobile",
+    "mobile_number": "mobile",
+    "phone": "mobile",
+}
+"""Swedish and other common column names, as register extracts write them."""
+
+COLUMNS_HELP = "name, address, postcode, town, birth_year, gender, district, email, mobile"
+
+
+class RegisterFileError(ValueError):
+    """The file cannot be read as an extract at all (nothing of it was sent)."""
+
+
+def _column(title: str) -> str:
+    key = " ".join(title.strip().lower().split())
+    return ALIASES.get(key, key.replace(" ", "_"))
+
+
+def _delimiter(line: str) -> str:
+    counts = {d: line.count(d) for d in (";", ",", "\t")}
+    return max(counts, key=lambda d: counts[d])
+
+
+def batches(
+    stream: IO[bytes], size: int = MAX_REGISTER_ROWS
+) -> Iterator[tuple[int, list[RegisterRow]]]:
+    """(number of the first row, rows) per batch of ``size``; rows are numbered from 1 after the
+    header, empty lines not counted. UTF-8 (a BOM is skipped); bytes that are not UTF-8 become
+    U+FFFD, which recruitment refuses in any value, row by row.
+
+    ``RegisterFileError`` before the first batch if the header lacks a required column."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    first = text.readline()
+    if not first.strip():
+        raise RegisterFileError("The file is empty.")
+    delimiter = _delimiter(first)
+    header = [_column(title) for title in next(csv.reader([first], delimiter=delimiter))]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise RegisterFileError(
+            f"Missing columns: {', '.join(missing)}. The columns are: {COLUMNS_HELP}."
+        )
+    where = {c: header.index(c) for c in (*REQUIRED, *OPTIONAL) if c in header}
+    reader = csv.reader(text, delimiter=delimiter)
+    batch: list[RegisterRow] = []
+    first_row = number = 1
+    for fields in reader:
+        if not any(field.strip() for field in fields):
+            continue
+        values = {
+            name: fields[i][:REGISTER_FIELD_MAX] if i < len(fields) else ""
+            for name, i in where.items()
+        }
+        # The values are text cut to the contract's limit: nothing is left to validate here.
+        values = {**dict.fromkeys(OPTIONAL, ""), **values}
+        batch.append(RegisterRow.model_construct(None, **values))
+        number += 1
+        if len(batch) == size:
+            yield first_row, batch
+            first_row, batch = number, []
+    if batch:
+        yield first_row, batch
