@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python -m bench.invitations --json var/bench/invitations.json
 	$(BIN)/python -m bench.answers --json var/bench/answers.json
 	$(BIN)/python -m bench.views --json var/bench/views.json
+	$(BIN)/python -m bench.register --json var/bench/register.json
 
 asyncapi: install
 	$(BIN)/python -m infra.asyncapi docs/asyncapi

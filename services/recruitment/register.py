@@ -15,7 +15,6 @@ import phonenumbers
 from contracts.addresses import InvalidEmail, normalise_email
 from contracts.bands import AGE_BANDS, BAND_NAMES, age_band
 from contracts.campaigns import RegisterRow
-from services.recruitment.domain import district_code
 
 GENDERS = ("female", "male")
 """The register's (legal) genders, as official statistics count them."""
@@ -103,8 +102,8 @@ def strata(districts: Sequence[str]) -> list[tuple[str, str, str]]:
 
 def _line(value: str, limit: int, reason: str, *, required: bool) -> str:
     text = " ".join(value.split())
-    if (required and not text) or len(text) > limit:
-        raise RowRejected(reason)
+    if (required and not text) or len(text) > limit or "\ufffd" in text:
+        raise RowRejected(reason)  # U+FFFD: the file's bytes there were not UTF-8
     return text
 
 
@@ -122,32 +121,56 @@ def normalise_mobile(raw: str, region: str = "SE") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def check_row(row: RegisterRow, districts: Sequence[str], year: int, region: str = "SE") -> Person:
-    """The person of one register row, or ``RowRejected`` naming the first wrong field."""
-    name = _line(row.name, LIMITS["name"], "invalid_name", required=True)
-    address = _line(row.address, LIMITS["address"], "invalid_address", required=True)
-    postcode = _line(row.postcode, LIMITS["postcode"], "invalid_postcode", required=False)
-    town = _line(row.town, LIMITS["town"], "invalid_town", required=False)
-    text = row.birth_year.strip()
+def district_lookup(districts: Sequence[str]) -> dict[str, str]:
+    """The council's districts by how residents may write them (case and spacing aside)."""
+    return {" ".join(name.split()).casefold(): name for name in districts}
+
+
+def check_row(
+    row: RegisterRow,
+    districts: Mapping[str, str],
+    year: int,
+    region: str = "SE",
+) -> Person:
+    """The person of one register row, or ``RowRejected`` naming the first wrong field.
+    ``districts``: the council's, from ``district_lookup`` (empty: the council has no list)."""
+    (
+        raw_name,
+        raw_address,
+        raw_postcode,
+        raw_town,
+        raw_year,
+        raw_gender,
+        raw_district,
+        raw_email,
+        raw_mobile,
+    ) = row
+    name = _line(raw_name, LIMITS["name"], "invalid_name", required=True)
+    address = _line(raw_address, LIMITS["address"], "invalid_address", required=True)
+    postcode = _line(raw_postcode, LIMITS["postcode"], "invalid_postcode", required=False)
+    town = _line(raw_town, LIMITS["town"], "invalid_town", required=False)
+    text = raw_year.strip()
     if not (len(text) == 4 and text.isdigit()) or not 1900 <= int(text) <= year:
         raise RowRejected("invalid_birth_year")
     birth_year = int(text)
     if year - birth_year < MIN_AGE:
         raise RowRejected("too_young")
-    gender = _GENDER_WORDS.get(row.gender.strip().casefold())
+    gender = _GENDER_WORDS.get(raw_gender.strip().casefold())
     if gender is None:
         raise RowRejected("invalid_gender")
-    district = " ".join(row.district.split())
-    code = district_code(districts, district)
-    if code is None or (districts and not district):
-        raise RowRejected("invalid_district")
+    if districts:
+        code = districts.get(" ".join(raw_district.split()).casefold())
+        if code is None:
+            raise RowRejected("invalid_district")
+    else:
+        code = ""
     email = ""
-    if row.email.strip():
+    if raw_email.strip():
         try:
-            email = normalise_email(row.email)
+            email = normalise_email(raw_email)
         except InvalidEmail:
             raise RowRejected("invalid_email") from None
-    mobile = normalise_mobile(row.mobile, region) if row.mobile.strip() else ""
+    mobile = normalise_mobile(raw_mobile, region) if raw_mobile.strip() else ""
     return Person(name, address, postcode, town, birth_year, gender, code, email, mobile)
 
 
@@ -179,12 +202,13 @@ def check_rows(
     """Split a batch into rows that can be drawn and (row number, reason) refusals; a person
     twice in the batch counts once (duplicate_person)."""
     index = {s: i for i, s in enumerate(strata(districts))}
+    lookup = district_lookup(districts)
     kept: list[CheckedRow] = []
     refused: list[tuple[int, str]] = []
     seen: set[str] = set()
     for number, row in enumerate(rows, start=first_row):
         try:
-            person = check_row(row, districts, year, region)
+            person = check_row(row, lookup, year, region)
         except RowRejected as exc:
             refused.append((number, exc.reason))
             continue
