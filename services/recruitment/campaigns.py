@@ -3,7 +3,7 @@ codes and their redemption (see ``contracts.campaigns``).
 
 Storage, chosen for a 1 000 000-row extract on the embedded store (figures in the README):
 
-* ``register_rows``: the extract, one document per batch and stratum
+* ``register_rows``: the extract until the draw, one document per batch and stratum
   (``<campaign>:<batch>:<stratum>``) holding that part's people as one JSON text, in file order.
   A row per document costs ten times as much to write, and nothing ever queries one person
   of an extract: the draw reads back only the parts it picked from.
@@ -344,6 +344,8 @@ async def draw_sample(rt: Runtime, cmd: DrawSample) -> None:
             }
         },
     )
+    # The extract has served its purpose: only the people drawn are kept, until the close.
+    await rt.db.register_rows.delete_many({"_id": _id_range(cmd.campaign_id)})
     log.info("sample drawn", campaign=cmd.campaign_id, invited=len(drawn), seed=seed)
     await rt.settle(cmd, "done")
 
@@ -463,6 +465,16 @@ async def _remember_drawn(rt: Runtime, tenant: str, keys: list[str]) -> None:
 
 IDENTITY = ("name", "address", "postcode", "town", "email", "mobile", "sealed")
 """What an invitee's record loses when the campaign closes (with its code hashes)."""
+
+
+async def forget_person(rt: Runtime, tenant: str, key: str) -> None:
+    """An erased member who joined by invitation: their invitations lose name, address and
+    contacts, and their register key goes (so nothing here can be matched to them again)."""
+    await rt.db.invitees.update_many(
+        {"person": key, "tenant": tenant},
+        {"$unset": dict.fromkeys((*IDENTITY, "link_hash", "code_hash", "person"), "")},
+    )
+    await rt.db.drawn_persons.delete_one({"_id": f"{tenant}:{key}"})
 
 
 async def close_campaign(rt: Runtime, cmd: CloseCampaign) -> None:
@@ -726,7 +738,8 @@ async def get_letters(rt: Runtime, q: GetLetters) -> Letters | None:
         return None
     council = await _council(rt, q.tenant)
     page = (
-        await rt.db.invitees.find({"_id": _id_range(q.campaign_id)})
+        # Not those erased since (they asked to be forgotten, and have joined).
+        await rt.db.invitees.find({"_id": _id_range(q.campaign_id), "sealed": {"$exists": True}})
         .sort("_id", 1)
         .skip(q.offset)
         .limit(q.limit)

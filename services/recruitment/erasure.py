@@ -27,7 +27,7 @@ from contracts.recruitment import (
 from infra.service import Runtime
 from infra.store import epoch_ms, with_outbox
 from infra.tokens import token_hash
-from services.recruitment import counts
+from services.recruitment import campaigns, counts
 from services.recruitment.expiry import PERSONAL_FIELDS
 
 WITNESSES = ("rounds", "dispatch")
@@ -101,6 +101,9 @@ async def _erase(rt: Runtime, cause: Envelope, member_id: str, requested_by: str
         await counts.move(rt, tenant, **{member["state"]: -1})
     await rt.db.signup_tokens.delete_many({"member_id": member_id})
     await rt.db.leave_links.delete_many({"member_id": member_id})
+    if member.get("person"):
+        # Joined by an invitation: what the campaign holds about them goes too.
+        await campaigns.forget_person(rt, tenant, str(member["person"]))
     await rt.flush("members", [member_id])
     return True
 

@@ -42,6 +42,8 @@ PERSONAL_FIELDS = (
     "token_hash",
     "heard_from",
     "works_for_council",
+    "person",
+    "campaign",
 )
 
 

@@ -4,6 +4,7 @@ people already in the panel or drawn recently, duplicate batches and reproducibl
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from contracts.campaigns import (
     RegisterRejections,
     RegisterRow,
 )
-from contracts.recruitment import ListTenants, RegisterTenant, TenantList
+from contracts.recruitment import EraseMember, ListTenants, RegisterTenant, TenantList
 from devstack.testing import wait_until
 from infra.bus import publish
 from infra.queries import ask
@@ -325,3 +326,35 @@ async def test_import_refuses_an_unknown_campaign_and_keeps_a_batch_once(stack: 
     past = CreateCampaign(tenant=T, campaign_id="past", title="Old", closes_on="2001-01-01")
     await publish(stack.js, past)
     assert (await recruitment_outcome(stack, T, past.message_id)).reason == "closes_in_the_past"
+
+
+async def test_erasing_a_member_who_joined_by_invitation_forgets_the_campaigns_record(
+    stack: Stack,
+) -> None:
+    await _council(stack)
+    await create(stack, "e")
+    await load(stack, "e", [person(n) for n in range(10)])
+    assert (await draw(stack, "e", 10)).status == "done"
+    letter = (await letters(stack, "e")).letters[0]
+    assert (await redeem(stack, letter.code, "erase.me@example.se")).status == "done"
+    db = stack.services["recruitment"].runtime.db
+    member = await db.members.find_one({"email": "erase.me@example.se"})
+    assert member is not None
+    erase = EraseMember(tenant=T, member_id=member["_id"], requested_by="anna")
+    await publish(stack.js, erase)
+
+    async def gone() -> bool:
+        return await db.members.find_one({"_id": member["_id"]}) is None
+
+    await wait_until(gone, timeout=15, what="the erasure completed everywhere")
+    everything = [
+        json.dumps(doc, default=str)
+        for name in await db.list_collection_names()
+        async for doc in db[name].find({})
+    ]
+    text = "\n".join(everything)
+    assert letter.name not in text
+    assert member["person"] not in text
+    assert "erase.me@example.se" not in text
+    # The other people drawn keep their invitations.
+    assert (await letters(stack, "e")).total == 10
