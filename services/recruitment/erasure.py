@@ -101,8 +101,18 @@ async def _erase(rt: Runtime, cause: Envelope, member_id: str, requested_by: str
         await counts.move(rt, tenant, **{member["state"]: -1})
     await rt.db.signup_tokens.delete_many({"member_id": member_id})
     await rt.db.leave_links.delete_many({"member_id": member_id})
+    # Imported here: self-service asks this module to erase (a member's own request).
+    from services.recruitment.self_service import forget
+
+    await forget(rt, tenant, member_id)
     await rt.flush("members", [member_id])
     return True
+
+
+async def erase(rt: Runtime, cause: Envelope, member_id: str, requested_by: str) -> bool:
+    """Erase ``member_id`` of ``cause``'s council everywhere (as ``EraseMember`` does); False
+    if there is no such member."""
+    return await _erase(rt, cause, member_id, requested_by)
 
 
 async def forgotten(rt: Runtime, tenant: str, member_id: str, service: str) -> None:
