@@ -176,6 +176,7 @@ async def member_data(rt: Runtime, q: GetMemberData) -> PersonalData | None:
         "works_for_the_council": doc.get("works_for_council") or None,
         "signed_up": _text(doc.get("created_at")),
         "confirmed": _text(doc.get("confirmed_at")),
+        "paused_until": doc.get("paused_until") or None,
     }
     return PersonalData(
         service="recruitment",

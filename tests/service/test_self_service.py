@@ -27,8 +27,9 @@ from contracts.membership import (
 from contracts.personal_data import PersonalData
 from contracts.recruitment import ImportMember, ListTenants, Outcome, RegisterTenant, TenantList
 from contracts.rounds import ApproveRound, CreateRound, OpenRound, Question, RoundView
+from contracts.subjects import stream_name, subject_for
 from devstack.testing import wait_until
-from infra.bus import publish
+from infra.bus import publish, publish_raw
 from infra.queries import ask
 from infra.tokens import new_token, token_hash
 from tests.conftest import PORTAL_URL, Stack, recruitment_outcome, register_council
@@ -206,11 +207,18 @@ async def test_expired_and_unknown_sign_in_links_are_refused(stack: Stack) -> No
     assert (expired.status, expired.reason) == ("refused", "expired")
     _, unknown = await _session(stack, new_token())
     assert unknown.reason == "unknown_token"
+    # A redelivered request mails nothing more; nor does asking again within the minute.
+    first = RequestSignIn(tenant=T, email=email, occurred_at=datetime.now(UTC) + timedelta(hours=1))
+    assert (await _settled(stack, first)).status == "done"
+    await _redeliver(stack, first)
+    await wait_until(
+        lambda: len(_links(stack, email, "me/sign-in")) == 2, timeout=15, what="second link"
+    )
     # Only one mail a minute, however often asked; a minute later, a fresh link works.
     again = RequestSignIn(tenant=T, email=email)
     assert (await _settled(stack, again)).status == "done"
-    assert len(_links(stack, email, "me/sign-in")) == 1
-    fresh = await _sign_in_link(stack, email, later=timedelta(minutes=2))
+    assert len(_links(stack, email, "me/sign-in")) == 2
+    fresh = await _sign_in_link(stack, email, later=timedelta(hours=2))
     assert fresh != link
     assert (await _session(stack, fresh))[1].status == "done"
 
@@ -265,7 +273,13 @@ async def test_a_paused_member_is_left_out_of_rounds_opened_meanwhile(stack: Sta
     too_long = (datetime.now(UTC).date() + timedelta(days=400)).isoformat()
     refused = await _settled(stack, PauseMembership(tenant=T, session=session, until=too_long))
     assert refused.reason == "too_long"
-    assert (await _settled(stack, PauseMembership(tenant=T, session=session, until=until))).status
+    pause = PauseMembership(tenant=T, session=session, until=until)
+    assert (await _settled(stack, pause)).status == "done"
+    # A second delivery of the same command (past the bus's duplicate window) changes nothing.
+    recruitment_db = stack.services["recruitment"].runtime.db
+    revision = (await recruitment_db.members.find_one({"_id": paused_id}))["revision"]
+    await _redeliver(stack, pause)
+    assert (await recruitment_db.members.find_one({"_id": paused_id}))["revision"] == revision
     me = await _me(stack, session)
     assert me is not None
     assert me.paused_until == until
@@ -340,6 +354,21 @@ async def test_a_member_copies_their_data_and_erases_themselves_everywhere(
     assert (await _settled(stack, again)).reason == "no_session"
 
 
+async def _redeliver(stack: Stack, command: Envelope) -> None:
+    """Deliver ``command`` again under another Nats-Msg-Id (as after the duplicate window),
+    and wait until it has been handled (it is acknowledged and gone from its work queue)."""
+    stream = stream_name(command.owner, command.kind)
+    before = (await stack.js.stream_info(stream)).state.messages
+    await publish_raw(
+        stack.js, subject_for(command), command.model_dump_json().encode(), str(uuid.uuid4())
+    )
+
+    async def handled() -> bool:
+        return (await stack.js.stream_info(stream)).state.messages <= before
+
+    await wait_until(handled, timeout=15, what=f"{command.name} delivered again")
+
+
 async def _open_round(stack: Stack, title: str) -> str:
     round_id = str(uuid.uuid4())
     await publish(
@@ -347,6 +376,14 @@ async def _open_round(stack: Stack, title: str) -> str:
         CreateRound(tenant=T, round_id=round_id, title=title, purpose="Plan.", questions=QUESTIONS),
     )
     await publish(stack.js, ApproveRound(tenant=T, round_id=round_id, approved_by="styrgrupp"))
+
+    async def approved() -> bool:
+        query = rounds_contracts.GetRound(tenant=T, round_id=round_id)
+        view = await ask(stack.nc, query, RoundView)
+        return view is not None and view.state == "approved"
+
+    # Opened once approved: an earlier open waits for its retry's back-off.
+    await wait_until(approved, timeout=15, what=f"round {title} approved")
     await publish(stack.js, OpenRound(tenant=T, round_id=round_id))
     expected = await stack.services["rounds"].runtime.db.panelists.count_documents({"tenant": T})
 
