@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts import campaigns, dispatch, feedback, recruitment, rounds
+from contracts import campaigns, dispatch, feedback, membership, recruitment, rounds
 from contracts.envelope import Envelope
 
 OWNERS = ("recruitment", "rounds", "dispatch", "feedback")
@@ -59,6 +59,19 @@ MESSAGES: tuple[type[Envelope], ...] = (
     feedback.PublishFeedback,
     feedback.FeedbackPublished,
     feedback.ListPublished,
+    membership.RequestSignIn,
+    membership.OpenMemberSession,
+    membership.CloseMemberSession,
+    membership.GetMyMembership,
+    membership.ChangeMyDetails,
+    membership.ChangeMyEmail,
+    membership.ConfirmEmailChange,
+    membership.PauseMembership,
+    membership.ResumeMembership,
+    membership.EraseMyMembership,
+    membership.MemberBackgroundChanged,
+    membership.MemberPaused,
+    membership.MemberResumed,
 )
 
 

@@ -330,6 +330,8 @@ class Mailroom:
                 if sealed:
                     params |= self._rt.sealer.open_params(sealed)
             params |= cmd.params
+            # A mail to confirm a new address goes there, not to the contact book's.
+            recipient = params.pop("recipient", None) or contact["email"]
         except Unsealable as exc:
             raise Rejected(f"sealed values cannot be opened: {exc}") from exc
         try:
@@ -339,14 +341,14 @@ class Mailroom:
         try:
             data = compose(
                 self._mail_from,
-                contact["email"],
+                recipient,
                 rendered.subject,
                 rendered.body,
                 f"<{cmd.message_id}@radslag>",
             )
         except ValueError as exc:
             raise Rejected(f"cannot compose the mail: {exc}") from exc
-        return Outgoing(contact["email"], data)
+        return Outgoing(recipient, data)
 
     def _claim_document(
         self, cmd: SendMessage, now: datetime, lease_until: int, token: str

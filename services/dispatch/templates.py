@@ -59,6 +59,35 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "This is how the answers were used:\n\n$text\n\nThe results: $link\n",
         ),
     },
+    "member_sign_in": {
+        "sv": (
+            "Logga in i medborgarpanelen",
+            "Hej!\n\nNågon (förhoppningsvis du) bad om en inloggningslänk till medborgarpanelen "
+            "i $council. Öppna länken och tryck på knappen för att logga in. Länken fungerar en "
+            "gång och i $minutes minuter:\n\n$link\n\n"
+            "Om det inte var du kan du bortse från det här meddelandet.\n",
+        ),
+        "en": (
+            "Sign in to the citizen panel",
+            "Hello,\n\nSomeone (we hope you) asked for a sign-in link to the citizen panel of "
+            "$council. Open the link and press the button to sign in. It works once, for "
+            "$minutes minutes:\n\n$link\n\nIf it was not you, you can ignore this message.\n",
+        ),
+    },
+    "confirm_email_change": {
+        "sv": (
+            "Bekräfta din nya e-postadress",
+            "Hej!\n\nEn medlem i medborgarpanelen i $council vill byta till den här "
+            "e-postadressen. Bekräfta genom att öppna länken och trycka på knappen:\n\n$link\n\n"
+            "Om det inte var du kan du bortse från det här meddelandet.\n",
+        ),
+        "en": (
+            "Confirm your new e-mail address",
+            "Hello,\n\nA member of the citizen panel of $council wants to use this address. "
+            "Confirm by opening the link and pressing the button:\n\n$link\n\n"
+            "If it was not you, you can ignore this message.\n",
+        ),
+    },
 }
 
 

@@ -35,7 +35,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from infra.natsauth import PORTAL
 from infra.queries import QueryFailed
 from infra.store import connect, database
-from services.portal import accounts, api, campaign_api, campaign_pages, pages, panel_pages
+from services.portal import (
+    accounts,
+    api,
+    campaign_api,
+    campaign_pages,
+    member_api,
+    member_pages,
+    pages,
+    panel_pages,
+)
 from services.portal.dependencies import NotSignedIn
 from services.portal.gateway import Gateway, NatsGateway, PublishFailed
 from services.portal.handlers import Portal, RateLimited, correlation_id
@@ -285,6 +294,8 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(pages.router)
     app.include_router(campaign_pages.router)
     app.include_router(panel_pages.router)
+    app.include_router(member_api.router)
+    app.include_router(member_pages.router)
     _add_operations(app, metrics)
     _add_error_handlers(app)
     return app

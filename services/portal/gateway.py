@@ -37,6 +37,19 @@ from contracts.campaigns import (
 from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command
 from contracts.feedback import ListPublished, PublishedList, PublishFeedback
+from contracts.membership import (
+    ChangeMyDetails,
+    ChangeMyEmail,
+    CloseMemberSession,
+    ConfirmEmailChange,
+    EraseMyMembership,
+    GetMyMembership,
+    MyMembership,
+    OpenMemberSession,
+    PauseMembership,
+    RequestSignIn,
+    ResumeMembership,
+)
 from contracts.outcomes import CommandSettled, outcome_subject
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
@@ -256,6 +269,46 @@ class Gateway(Protocol):
 
     async def ready(self) -> bool:
         """Whether the gateway can reach the bus right now."""
+        ...
+
+    async def request_sign_in(self, command: RequestSignIn) -> None:
+        """recruitment: mail a sign-in link if the address is an active member."""
+        ...
+
+    async def open_member_session(self, command: OpenMemberSession) -> None:
+        """recruitment: exchange a sign-in link for a member session."""
+        ...
+
+    async def close_member_session(self, command: CloseMemberSession) -> None:
+        """recruitment: end a member session."""
+        ...
+
+    async def get_my_membership(self, query: GetMyMembership) -> MyMembership | None:
+        """recruitment: the signed-in member's details, or None for no live session."""
+        ...
+
+    async def change_my_details(self, command: ChangeMyDetails) -> None:
+        """recruitment: the signed-in member changes their details."""
+        ...
+
+    async def change_my_email(self, command: ChangeMyEmail) -> None:
+        """recruitment: the signed-in member asks to change their address."""
+        ...
+
+    async def confirm_email_change(self, command: ConfirmEmailChange) -> None:
+        """recruitment: the link sent to a new address was followed."""
+        ...
+
+    async def pause_membership(self, command: PauseMembership) -> None:
+        """recruitment: the signed-in member pauses until a day."""
+        ...
+
+    async def resume_membership(self, command: ResumeMembership) -> None:
+        """recruitment: the signed-in member ends their pause."""
+        ...
+
+    async def erase_my_membership(self, command: EraseMyMembership) -> None:
+        """recruitment: the signed-in member asks for erasure."""
         ...
 
 
@@ -514,3 +567,43 @@ class NatsGateway:
     async def get_invitation_code(self, query: GetInvitationCode) -> InvitedView | None:
         """recruitment: what an invitation code stands for."""
         return await ask(self._nc, query, InvitedView, timeout=self._timeout)
+
+    async def request_sign_in(self, command: RequestSignIn) -> None:
+        """recruitment: mail a sign-in link if the address is an active member."""
+        await self._send(command)
+
+    async def open_member_session(self, command: OpenMemberSession) -> None:
+        """recruitment: exchange a sign-in link for a member session."""
+        await self._send(command)
+
+    async def close_member_session(self, command: CloseMemberSession) -> None:
+        """recruitment: end a member session."""
+        await self._send(command)
+
+    async def get_my_membership(self, query: GetMyMembership) -> MyMembership | None:
+        """recruitment: the signed-in member's details."""
+        return await ask(self._nc, query, MyMembership, timeout=self._timeout)
+
+    async def change_my_details(self, command: ChangeMyDetails) -> None:
+        """recruitment: the signed-in member changes their details."""
+        await self._send(command)
+
+    async def change_my_email(self, command: ChangeMyEmail) -> None:
+        """recruitment: the signed-in member asks to change their address."""
+        await self._send(command)
+
+    async def confirm_email_change(self, command: ConfirmEmailChange) -> None:
+        """recruitment: the link sent to a new address was followed."""
+        await self._send(command)
+
+    async def pause_membership(self, command: PauseMembership) -> None:
+        """recruitment: the signed-in member pauses until a day."""
+        await self._send(command)
+
+    async def resume_membership(self, command: ResumeMembership) -> None:
+        """recruitment: the signed-in member ends their pause."""
+        await self._send(command)
+
+    async def erase_my_membership(self, command: EraseMyMembership) -> None:
+        """recruitment: the signed-in member asks for erasure."""
+        await self._send(command)

@@ -8,7 +8,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from infra import outcomes
 from infra.service import Runtime, Service, ServiceSettings
 from infra.store import Document
-from services.recruitment import campaigns, counts, expiry
+from services.recruitment import campaigns, counts, expiry, self_service
 from services.recruitment.subscribers import build_router
 
 NAME = "recruitment"
@@ -23,6 +23,7 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.leave_links.create_index("member_id")
     await campaigns.create_indexes(db)
     await outcomes.ensure_index(db)
+    await self_service.ensure_indexes(db)
 
 
 def create_service(settings: ServiceSettings | None = None) -> Service:

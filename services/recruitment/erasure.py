@@ -104,8 +104,18 @@ async def _erase(rt: Runtime, cause: Envelope, member_id: str, requested_by: str
     if member.get("person"):
         # Joined by an invitation: what the campaign holds about them goes too.
         await campaigns.forget_person(rt, tenant, str(member["person"]))
+    # Imported here: self-service asks this module to erase (a member's own request).
+    from services.recruitment.self_service import forget
+
+    await forget(rt, tenant, member_id)
     await rt.flush("members", [member_id])
     return True
+
+
+async def erase(rt: Runtime, cause: Envelope, member_id: str, requested_by: str) -> bool:
+    """Erase ``member_id`` of ``cause``'s council everywhere (as ``EraseMember`` does); False
+    if there is no such member."""
+    return await _erase(rt, cause, member_id, requested_by)
 
 
 async def forgotten(rt: Runtime, tenant: str, member_id: str, service: str) -> None:
@@ -169,6 +179,7 @@ async def member_data(rt: Runtime, q: GetMemberData) -> PersonalData | None:
         "works_for_the_council": doc.get("works_for_council") or None,
         "signed_up": _text(doc.get("created_at")),
         "confirmed": _text(doc.get("confirmed_at")),
+        "paused_until": doc.get("paused_until") or None,
     }
     return PersonalData(
         service="recruitment",

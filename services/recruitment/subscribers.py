@@ -23,6 +23,22 @@ from contracts.campaigns import (
     RegisterRejections,
 )
 from contracts.dispatch import ContactForgotten, SendMessage
+from contracts.membership import (
+    ChangeMyDetails,
+    ChangeMyEmail,
+    CloseMemberSession,
+    ConfirmEmailChange,
+    EraseMyMembership,
+    GetMyMembership,
+    MemberBackgroundChanged,
+    MemberPaused,
+    MemberResumed,
+    MyMembership,
+    OpenMemberSession,
+    PauseMembership,
+    RequestSignIn,
+    ResumeMembership,
+)
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
@@ -55,9 +71,17 @@ from contracts.recruitment import (
 from contracts.rounds import MemberForgotten
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.recruitment import campaigns, counts, erasure, handlers
+from services.recruitment import campaigns, counts, erasure, handlers, self_service
 
-PUBLISHES = (ContactRecorded, MemberEnrolled, MemberErased, SendMessage)
+PUBLISHES = (
+    ContactRecorded,
+    MemberEnrolled,
+    MemberErased,
+    SendMessage,
+    MemberBackgroundChanged,
+    MemberPaused,
+    MemberResumed,
+)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
 
 
@@ -187,4 +211,49 @@ def build_router(rt: Runtime) -> NatsRouter:
     async def q_invitation_code(q: GetInvitationCode) -> InvitedView | None:
         return await campaigns.get_invitation_code(rt, q)
 
+    _add_self_service(router, rt)
     return router
+
+
+def _add_self_service(router: NatsRouter, rt: Runtime) -> None:
+    """Member self-service: sign-in, the member's own details, the pause, erasure."""
+
+    @subscriber(router, RequestSignIn, "recruitment_request_sign_in")
+    async def on_request_sign_in(cmd: RequestSignIn) -> None:
+        await self_service.request_sign_in(rt, cmd)
+
+    @subscriber(router, OpenMemberSession, "recruitment_open_member_session")
+    async def on_open_session(cmd: OpenMemberSession) -> None:
+        await self_service.open_member_session(rt, cmd)
+
+    @subscriber(router, CloseMemberSession, "recruitment_close_member_session")
+    async def on_close_session(cmd: CloseMemberSession) -> None:
+        await self_service.close_member_session(rt, cmd)
+
+    @answers(router, GetMyMembership, "recruitment")
+    async def q_my_membership(q: GetMyMembership) -> MyMembership | None:
+        return await self_service.get_my_membership(rt, q)
+
+    @subscriber(router, ChangeMyDetails, "recruitment_change_my_details")
+    async def on_change_details(cmd: ChangeMyDetails) -> None:
+        await self_service.change_my_details(rt, cmd)
+
+    @subscriber(router, ChangeMyEmail, "recruitment_change_my_email")
+    async def on_change_email(cmd: ChangeMyEmail) -> None:
+        await self_service.change_my_email(rt, cmd)
+
+    @subscriber(router, ConfirmEmailChange, "recruitment_confirm_email_change")
+    async def on_confirm_email(cmd: ConfirmEmailChange) -> None:
+        await self_service.confirm_email_change(rt, cmd)
+
+    @subscriber(router, PauseMembership, "recruitment_pause_membership")
+    async def on_pause(cmd: PauseMembership) -> None:
+        await self_service.pause_membership(rt, cmd)
+
+    @subscriber(router, ResumeMembership, "recruitment_resume_membership")
+    async def on_resume(cmd: ResumeMembership) -> None:
+        await self_service.resume_membership(rt, cmd)
+
+    @subscriber(router, EraseMyMembership, "recruitment_erase_my_membership")
+    async def on_erase_mine(cmd: EraseMyMembership) -> None:
+        await self_service.erase_my_membership(rt, cmd)

@@ -9,6 +9,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.dispatch import SendMessage
 from contracts.feedback import FeedbackPublished
+from contracts.membership import MemberBackgroundChanged, MemberPaused, MemberResumed
 from contracts.personal_data import PersonalData
 from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
 from contracts.rounds import (
@@ -36,7 +37,7 @@ from infra import outcomes
 from infra.batching import keep_latest
 from infra.bus import Rejected
 from infra.service import Runtime
-from infra.store import Document, insert_new, new_document, with_outbox
+from infra.store import Document, epoch_ms, insert_new, new_document, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
 from services.rounds import answers, domain
 
@@ -104,6 +105,7 @@ async def member_data(rt: Runtime, q: GetMemberData) -> PersonalData:
                     "gender": panelist.get("gender"),
                     "district": panelist.get("district"),
                     "state": panelist.get("state"),
+                    "paused_until": _day_of(panelist.get("paused_until_ms")),
                 }
             ]
             if panelist
@@ -241,7 +243,10 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
             {"_id": evt.round_id, "state": "open"}, {"$max": {"invited": invited}}
         )
 
+    opened_ms = epoch_ms(evt.occurred_at)
     async for member in rt.db.panelists.find({"tenant": evt.tenant, "state": "active"}):
+        if int(member.get("paused_until_ms") or 0) > opened_ms:
+            continue  # paused when the round opened
         invitation_id = f"{evt.round_id}:{member['member_id']}"
         token = new_token()
         mail = SendMessage.follow(
@@ -434,3 +439,54 @@ async def get_invitation(rt: Runtime, q: GetInvitation) -> InvitationView | None
 
     Asked once per answer, so asked together: see ``answers.invitation_views``."""
     return await answers.invitation_views(rt).submit(q)
+
+
+# --- members' own changes (self-service) ---------------------------------------------------
+
+
+def _newer(field: str, revision: int) -> Document:
+    """Matches a panel entry that has not yet seen ``revision`` of ``field``'s changes."""
+    return {"$or": [{field: {"$lt": revision}}, {field: {"$exists": False}}]}
+
+
+async def member_background_changed(rt: Runtime, evt: MemberBackgroundChanged) -> None:
+    """Keep the member's new background for later rounds' invitations and breakdowns; an
+    older change delivered late changes nothing (``details_revision``)."""
+    await rt.db.panelists.update_one(
+        {"_id": f"{evt.tenant}:{evt.member_id}", **_newer("details_revision", evt.revision)},
+        {
+            "$set": {
+                "birth_year": evt.birth_year,
+                "gender": evt.gender,
+                "district": evt.district,
+                "details_revision": evt.revision,
+            }
+        },
+    )
+
+
+def _day_start_ms(day: str) -> int:
+    return epoch_ms(datetime.fromisoformat(day).replace(tzinfo=UTC))
+
+
+def _day_of(ms: object) -> str | None:
+    if not ms:
+        return None
+    return datetime.fromtimestamp(int(str(ms)) / 1000, UTC).date().isoformat()
+
+
+async def member_paused(rt: Runtime, evt: MemberPaused) -> None:
+    """Leave the member out of rounds opened before the pause's day (no timer: the day
+    itself ends it); an older pause or resumption delivered late changes nothing."""
+    await rt.db.panelists.update_one(
+        {"_id": f"{evt.tenant}:{evt.member_id}", **_newer("pause_revision", evt.revision)},
+        {"$set": {"paused_until_ms": _day_start_ms(evt.until), "pause_revision": evt.revision}},
+    )
+
+
+async def member_resumed(rt: Runtime, evt: MemberResumed) -> None:
+    """Invite the member again to rounds opened from now on."""
+    await rt.db.panelists.update_one(
+        {"_id": f"{evt.tenant}:{evt.member_id}", **_newer("pause_revision", evt.revision)},
+        {"$set": {"paused_until_ms": 0, "pause_revision": evt.revision}},
+    )

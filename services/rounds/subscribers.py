@@ -6,6 +6,7 @@ from faststream.nats import NatsRouter
 
 from contracts.dispatch import SendMessage
 from contracts.feedback import FeedbackPublished
+from contracts.membership import MemberBackgroundChanged, MemberPaused, MemberResumed
 from contracts.personal_data import PersonalData
 from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
 from contracts.rounds import (
@@ -101,5 +102,17 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, ResponseOutcome, "rounds")
     async def q_outcome(q: ResponseOutcome) -> Outcome:
         return await handlers.response_outcome(rt, q)
+
+    @subscriber(router, MemberBackgroundChanged, "rounds_member_background_changed")
+    async def on_background_changed(evt: MemberBackgroundChanged) -> None:
+        await handlers.member_background_changed(rt, evt)
+
+    @subscriber(router, MemberPaused, "rounds_member_paused")
+    async def on_paused(evt: MemberPaused) -> None:
+        await handlers.member_paused(rt, evt)
+
+    @subscriber(router, MemberResumed, "rounds_member_resumed")
+    async def on_resumed(evt: MemberResumed) -> None:
+        await handlers.member_resumed(rt, evt)
 
     return router

@@ -27,6 +27,19 @@ from contracts.campaigns import (
 from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command, Query
 from contracts.feedback import ListPublished, PublishedList, PublishedRound, PublishFeedback
+from contracts.membership import (
+    ChangeMyDetails,
+    ChangeMyEmail,
+    CloseMemberSession,
+    ConfirmEmailChange,
+    EraseMyMembership,
+    GetMyMembership,
+    MyMembership,
+    OpenMemberSession,
+    PauseMembership,
+    RequestSignIn,
+    ResumeMembership,
+)
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
@@ -72,6 +85,7 @@ from contracts.rounds import (
 )
 from contracts.rounds import GetMemberData as RoundsMemberData
 from infra.queries import QueryFailed
+from infra.tokens import token_hash
 
 C = TypeVar("C", bound=Command)
 
@@ -208,6 +222,23 @@ class FakeGateway:
         self.withhold_results = False
         """Answer results as rounds does for an open round with too few answers."""
         """Whether owners push outcomes; off, the portal must fall back to asking once."""
+        self.member_sessions: dict[tuple[str, str], MyMembership] = {}
+        """Live member sessions by (council, session token hash), as recruitment keeps them."""
+        self.me = MyMembership(
+            member_id="m-1",
+            email="anna@example.se",
+            birth_year=1984,
+            gender="female",
+            district="Hillerstorp",
+            locale="sv",
+            heard_from="",
+            works_for_council=None,
+            paused_until=None,
+            email_change_to=None,
+        )
+        """The member a sign-in link opens a session for."""
+        self.self_service: dict[str, Outcome] = {}
+        """Outcomes of self-service commands by command name (default: done)."""
 
     def sent(self, kind: type[C]) -> list[C]:
         """The commands of one type sent so far."""
@@ -236,6 +267,8 @@ class FakeGateway:
             return self.leave_outcome
         if isinstance(command, RedeemInvitation):
             return self.redeem_outcome
+        if command is not None and command.name in self.self_service:
+            return self.self_service[command.name]
         return Outcome(status="done") if command is not None else None
 
     async def list_tenants(self, query: ListTenants) -> TenantList:
@@ -459,3 +492,40 @@ class FakeGateway:
     async def get_invitation_code(self, query: GetInvitationCode) -> InvitedView | None:
         self._asked(query)
         return self.invited.get(query.code)
+
+    # -- member self-service -------------------------------------------------------------
+
+    async def request_sign_in(self, command: RequestSignIn) -> None:
+        self.commands.append(command)
+
+    async def open_member_session(self, command: OpenMemberSession) -> None:
+        self.commands.append(command)
+        if self.self_service.get(command.name, Outcome(status="done")).status == "done":
+            self.member_sessions[(command.tenant, command.session_hash)] = self.me
+
+    async def close_member_session(self, command: CloseMemberSession) -> None:
+        self.commands.append(command)
+        self.member_sessions.pop((command.tenant, token_hash(command.session)), None)
+
+    async def get_my_membership(self, query: GetMyMembership) -> MyMembership | None:
+        self._asked(query)
+        return self.member_sessions.get((query.tenant, token_hash(query.session)))
+
+    async def change_my_details(self, command: ChangeMyDetails) -> None:
+        self.commands.append(command)
+
+    async def change_my_email(self, command: ChangeMyEmail) -> None:
+        self.commands.append(command)
+
+    async def confirm_email_change(self, command: ConfirmEmailChange) -> None:
+        self.commands.append(command)
+
+    async def pause_membership(self, command: PauseMembership) -> None:
+        self.commands.append(command)
+
+    async def resume_membership(self, command: ResumeMembership) -> None:
+        self.commands.append(command)
+
+    async def erase_my_membership(self, command: EraseMyMembership) -> None:
+        self.commands.append(command)
+        self.member_sessions.pop((command.tenant, token_hash(command.session)), None)
