@@ -28,7 +28,7 @@ from contracts.recruitment import (
 )
 from contracts.rounds import InvitationView, Question, RoundList, RoundResults, RoundView
 from contracts.text import clean_line
-from services.portal import domain
+from services.portal import audit, domain
 from services.portal.accounts import SESSION_COOKIE, Session
 from services.portal.dependencies import (
     CouncilDep,
@@ -675,3 +675,36 @@ async def publish_feedback(
         status=settled.outcome.status,
         reason=settled.outcome.reason,
     )
+
+
+class AuditEntry(_Model):
+    """One action of the council's staff."""
+
+    at: datetime = Field(description="When (UTC).")
+    username: str = Field(description="Who.")
+    action: str = Field(description="What: the route's name, e.g. draw, erase_member.")
+    target: dict[str, str] = Field(description="On what: round_id, campaign_id, member_id.")
+    method: str = Field(description="HTTP method.")
+    status: int = Field(description="HTTP status answered.")
+
+
+@router.get("/t/{tenant}/audit", response_model=list[AuditEntry], responses=STAFF_PROBLEMS)
+async def audit_trail(
+    council: CouncilDep,
+    portal: PortalDep,
+    staff: StaffDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="How many, newest first.")] = 200,
+) -> list[AuditEntry]:
+    """Who of the council's staff changed what, and who printed letters or copied a member's
+    data, newest first (kept 400 days)."""
+    return [
+        AuditEntry(
+            at=datetime.fromtimestamp(e["at_ms"] / 1000, UTC),
+            username=e["username"],
+            action=e["action"],
+            target=e["target"],
+            method=e["method"],
+            status=e["status"],
+        )
+        for e in await audit.recent(portal.db, council.tenant, limit)
+    ]

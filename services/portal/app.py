@@ -38,6 +38,7 @@ from infra.store import connect, database
 from services.portal import (
     accounts,
     api,
+    audit,
     campaign_api,
     campaign_pages,
     member_api,
@@ -231,6 +232,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
         purging: asyncio.Task[None] | None = None
         try:
             await accounts.ensure_indexes(db)
+            await audit.ensure_index(db)
             active: Gateway
             if gateway is None:
                 nats_gateway = await NatsGateway.connect(
@@ -288,6 +290,8 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
         hsts=settings.served_over_https,
         public_origin=_origin(settings.portal_url),
     )
+    # Outside Edge; what either refuses is answered with 4xx and is not an action taken.
+    app.add_middleware(audit.AuditTrail, state=app.state)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(campaign_api.router)

@@ -75,6 +75,7 @@ async def get_staff(request: Request, council: CouncilDep, portal: PortalDep) ->
     session = await portal.session(request.cookies.get(SESSION_COOKIE))
     if session is None or not session.may_act_for(council.tenant):
         raise NotSignedIn(council.tenant, request.url.path)
+    request.state.staff = session  # for the audit trail (``audit``)
     return session
 
 

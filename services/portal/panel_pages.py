@@ -4,6 +4,7 @@ charts), its size month by month, and the form that loads the population figures
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -13,7 +14,7 @@ from starlette.datastructures import UploadFile
 
 from contracts.recruitment import Share
 from contracts.text import clean_line
-from services.portal import domain
+from services.portal import audit, domain
 from services.portal.dependencies import CouncilDep, PortalDep, StaffDep, StaffPostDep
 from services.portal.i18n import N_
 from services.portal.rendering import render
@@ -120,3 +121,14 @@ async def population(
     await portal.set_population(council.tenant, source, rows)
     log.info("population figures set", username=staff.account.username, rows=len(rows))
     return RedirectResponse(f"/t/{council.tenant}/staff/panel?notice=population", 303)
+
+
+@router.get("/t/{tenant}/staff/audit", response_class=HTMLResponse)
+async def audit_page(
+    request: Request, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> Response:
+    """Who of the council's staff did what, newest first."""
+    entries = await audit.recent(portal.db, council.tenant, 200)
+    for entry in entries:
+        entry["at"] = datetime.fromtimestamp(entry["at_ms"] / 1000, UTC)
+    return render(request, "staff_audit.html", council=council, staff=staff, entries=entries)

@@ -369,3 +369,39 @@ async def test_the_invitation_api_and_its_rate_limit(
         (await client.get("/api/t/gnosjo/invited/AAAAAAAAAA")).status_code for _ in range(100)
     ]
     assert statuses[-1] == 429
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_staff_actions_and_copies_of_personal_data_are_in_the_audit_trail(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    headers = {"X-CSRF-Token": await api_login(client, "gnosjo", "anna")}
+    created = await client.post(
+        "/api/t/gnosjo/campaigns",
+        json={"title": "Brev", "closes_on": "2099-03-31"},
+        headers=headers,
+    )
+    campaign_id = created.json()["campaign_id"]
+    await client.get(f"/api/t/gnosjo/campaigns/{campaign_id}")  # a read: not recorded
+    refused = await client.post(  # refused (no CSRF): not an action taken
+        f"/api/t/gnosjo/campaigns/{campaign_id}/close"
+    )
+    assert refused.status_code == 403
+    gateway._campaign("gnosjo", campaign_id, state="drawn")
+    assert (
+        await client.get(f"/api/t/gnosjo/campaigns/{campaign_id}/letters.pdf")
+    ).status_code == 200
+    trail = (await client.get("/api/t/gnosjo/audit")).json()
+    # Opening the API session is done before a staff session exists: not in the trail.
+    assert [(e["username"], e["action"], e["target"]) for e in trail] == [
+        ("anna", "letters_pdf", {"campaign_id": campaign_id}),
+        ("anna", "create_campaign", {}),
+    ]
+    page = await client.get("/t/gnosjo/staff/audit")
+    check_page(page.text)
+    assert "letters_pdf" in page.text
+    # Another council's staff see only their own council's trail.
+    other = httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url))
+    async with other:
+        await api_login(other, "vaggeryd", "ville")
+        assert (await other.get("/api/t/vaggeryd/audit")).json() == []
