@@ -196,3 +196,49 @@ class MemberResumed(Event):
 
     member_id: str = Field(description="The member.")
     revision: int = Field(ge=1, description="Grows with each change of the member's record.")
+
+
+class SearchMembers(Query):
+    """The council's members for staff, without contact details: filtered by state, district,
+    age band and gender, a page at a time in member-id order; the reply is ``MemberList``."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "search_members"
+
+    state: Literal["active", "pending", "paused", "any"] = Field(
+        default="active", description="Members in this state (paused: active, on a pause)."
+    )
+    district: str = Field(default="", max_length=80, description="District (coded); '' any.")
+    age_band: str = Field(default="", max_length=10, description="Age band; '' any.")
+    gender: Literal["", "female", "male", "other", "undisclosed"] = Field(
+        default="", description="Gender; '' any."
+    )
+    member_id: str = Field(
+        default="", max_length=36, description="A member id, or its beginning; '' any."
+    )
+    after: str = Field(default="", max_length=36, description="Start after this member id.")
+    limit: int = Field(default=50, ge=1, le=200, description="Members in this page.")
+
+
+class MemberSummary(BaseModel):
+    """A member as staff without access to contact details see them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    member_id: str = Field(description="The member.")
+    state: str = Field(description="active, pending or paused.")
+    birth_year: int = Field(description="Year of birth.")
+    age_band: str = Field(description="Age band now.")
+    gender: Gender = Field(description="Gender.")
+    district: str = Field(description="District (coded).")
+    source: str = Field(description="How they joined: web, paper, phone, register_sample…")
+    joined_on: str = Field(description="Day they signed up or were imported (YYYY-MM-DD).")
+
+
+class MemberList(BaseModel):
+    """Reply to ``SearchMembers``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    members: tuple[MemberSummary, ...] = Field(description="This page, by member id.")
+    next_after: str | None = Field(description="Ask again with after=this; None: no more.")

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.feedback import PublishedList
+from contracts.membership import MemberList
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ErasureView,
@@ -619,7 +620,10 @@ async def member_data(
 ) -> MemberData:
     """A copy of everything every service holds about a member, as one JSON file (a
     resident's access request by phone or letter). Their answers are not in it: they were
-    stored without the member id. Each copy is logged with the staff username."""
+    stored without the member id. Each copy is logged with the staff username. Roles without
+    access to contact details (see ``CONTACT_ROLES``) are refused."""
+    if staff.account.role not in CONTACT_ROLES:
+        raise ApiError(403, "your role does not see members' contact details")
     services = await portal.member_data(council.tenant, member_id)
     if services is None:
         raise ApiError(404, "unknown member")
@@ -708,3 +712,35 @@ async def audit_trail(
         )
         for e in await audit.recent(portal.db, council.tenant, limit)
     ]
+
+
+CONTACT_ROLES = frozenset({"staff", "panel_manager", "region_admin"})
+"""Staff roles that may see members' contact details; others (e.g. ``analyst``) see members
+only through the search, without them."""
+
+
+@router.get("/t/{tenant}/members", response_model=MemberList, responses=STAFF_PROBLEMS)
+async def search_members(
+    council: CouncilDep,
+    portal: PortalDep,
+    staff: StaffDep,
+    state: Annotated[Literal["active", "pending", "paused", "any"], Query()] = "active",
+    district: Annotated[str, Query(max_length=80)] = "",
+    age_band: Annotated[str, Query(max_length=10)] = "",
+    gender: Annotated[Literal["", "female", "male", "other", "undisclosed"], Query()] = "",
+    member_id: Annotated[str, Query(max_length=36, description="An id or its beginning.")] = "",
+    after: Annotated[str, Query(max_length=36, description="next_after of the last page.")] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> MemberList:
+    """The council's members by state, district, age band and gender, without contact
+    details (any staff role), a page at a time."""
+    return await portal.search_members(
+        council.tenant,
+        state=state,
+        district=district,
+        age_band=age_band,
+        gender=gender,
+        member_id=member_id,
+        after=after,
+        limit=limit,
+    )

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from contracts.campaigns import CAMPAIGN_ID_PATTERN, CampaignList, CampaignView, InvitedView
 from services.portal.api import (
+    CONTACT_ROLES,
     PROBLEMS,
     STAFF_PROBLEMS,
     ApiError,
@@ -298,7 +299,10 @@ async def letters_pdf(
     lang: Annotated[Literal["sv", "en"], Query(description="The letters' language.")] = "sv",
 ) -> Response:
     """Every invitation letter of a drawn campaign as one print-ready PDF (A4, address for a
-    window envelope, personal code and QR code). Each download is logged."""
+    window envelope, personal code and QR code). Each download is logged. Roles without access
+    to contact details are refused: the letters hold names and addresses."""
+    if staff.account.role not in CONTACT_ROLES:
+        raise ApiError(403, "your role does not see names and addresses")
     pdf = await portal.letters_pdf(council.tenant, campaign_id, lang)
     if pdf is None:
         raise ApiError(404, "no letters: the campaign is not drawn, or closed")

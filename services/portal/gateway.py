@@ -44,11 +44,13 @@ from contracts.membership import (
     ConfirmEmailChange,
     EraseMyMembership,
     GetMyMembership,
+    MemberList,
     MyMembership,
     OpenMemberSession,
     PauseMembership,
     RequestSignIn,
     ResumeMembership,
+    SearchMembers,
 )
 from contracts.outcomes import CommandSettled, outcome_subject
 from contracts.personal_data import PersonalData
@@ -260,6 +262,10 @@ class Gateway(Protocol):
 
     async def get_invitation_code(self, query: GetInvitationCode) -> InvitedView | None:
         """recruitment: what an invitation code stands for."""
+        ...
+
+    async def search_members(self, query: SearchMembers) -> MemberList:
+        """recruitment: members without contact details, for staff."""
         ...
 
     async def outcome(self, command_id: str, timeout: float) -> Outcome | None:
@@ -607,3 +613,10 @@ class NatsGateway:
     async def erase_my_membership(self, command: EraseMyMembership) -> None:
         """recruitment: the signed-in member asks for erasure."""
         await self._send(command)
+
+    async def search_members(self, query: SearchMembers) -> MemberList:
+        """recruitment: members without contact details, for staff."""
+        reply = await ask(self._nc, query, MemberList, timeout=self._timeout)
+        if reply is None:
+            raise QueryFailed("recruitment gave no member list")
+        return reply

@@ -42,6 +42,7 @@ from contracts.campaigns import (
 from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command, Query
 from contracts.feedback import ListPublished, PublishedList, PublishedRound, PublishFeedback
+from contracts.membership import MemberList, SearchMembers
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
@@ -736,3 +737,8 @@ class Portal:
             locale="en" if language == "en" else "sv",
         )
         return await self._follow(command, self.gateway.redeem_invitation)
+
+    async def search_members(self, tenant: str, **filters: Any) -> MemberList:
+        """A page of the council's members, without contact details (see ``SearchMembers``)."""
+        query = SearchMembers(**self._envelope(tenant), **filters)
+        return await self._ask(query, self.gateway.search_members)

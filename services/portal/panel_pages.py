@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
+from contracts.bands import BAND_NAMES
 from contracts.recruitment import Share
 from contracts.text import clean_line
 from services.portal import audit, domain
@@ -132,3 +133,44 @@ async def audit_page(
     for entry in entries:
         entry["at"] = datetime.fromtimestamp(entry["at_ms"] / 1000, UTC)
     return render(request, "staff_audit.html", council=council, staff=staff, entries=entries)
+
+
+@router.get("/t/{tenant}/staff/members", response_class=HTMLResponse)
+async def members(
+    request: Request, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> Response:
+    """The council's members, filtered, without contact details."""
+    params = request.query_params
+    values = {k: params.get(k, "") for k in ("state", "district", "age_band", "gender", "after")}
+    if values["state"] not in ("active", "pending", "paused", "any"):
+        values["state"] = "active"
+    if values["gender"] not in ("", "female", "male", "other", "undisclosed"):
+        values["gender"] = ""
+    if values["age_band"] not in BAND_NAMES:
+        values["age_band"] = ""
+    if values["district"] not in council.districts:
+        values["district"] = ""
+    after = values["after"] if len(values["after"]) <= 36 else ""
+    listing = await portal.search_members(
+        council.tenant,
+        state=values["state"],
+        district=values["district"],
+        age_band=values["age_band"],
+        gender=values["gender"],
+        after=after,
+    )
+    next_query = (
+        str(request.url.include_query_params(after=listing.next_after).query)
+        if listing.next_after
+        else None
+    )
+    return render(
+        request,
+        "staff_members.html",
+        council=council,
+        staff=staff,
+        members=listing.members,
+        values=values,
+        bands=BAND_NAMES,
+        next_query=next_query,
+    )

@@ -31,6 +31,7 @@ from contracts.membership import (
     EraseMyMembership,
     GetMyMembership,
     MemberBackgroundChanged,
+    MemberList,
     MemberPaused,
     MemberResumed,
     MyMembership,
@@ -38,6 +39,7 @@ from contracts.membership import (
     PauseMembership,
     RequestSignIn,
     ResumeMembership,
+    SearchMembers,
 )
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
@@ -71,7 +73,14 @@ from contracts.recruitment import (
 from contracts.rounds import MemberForgotten
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.recruitment import campaigns, counts, erasure, handlers, self_service
+from services.recruitment import (
+    campaigns,
+    counts,
+    erasure,
+    handlers,
+    member_search,
+    self_service,
+)
 
 PUBLISHES = (
     ContactRecorded,
@@ -162,6 +171,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, GetImport, "recruitment")
     async def on_get_import(q: GetImport) -> ImportView | None:
         return await handlers.get_import(rt, q)
+
+    @answers(router, SearchMembers, "recruitment")
+    async def q_search_members(q: SearchMembers) -> MemberList:
+        return await member_search.search_members(rt, q)
 
     # -- invited recruitment (campaigns) -----------------------------------------------------
 

@@ -52,8 +52,8 @@ def settings(store_url: str) -> PortalSettings:
 
 @asynccontextmanager
 async def running(settings: PortalSettings, gateway: FakeGateway) -> AsyncIterator[FastAPI]:
-    """A started portal app (lifespan entered) with no accounts, sessions, login failures or
-    rate-limit counts."""
+    """A started portal app (lifespan entered) with no accounts, sessions, login failures,
+    rate-limit counts or audit entries."""
     application = create_app(settings, gateway)
     async with application.router.lifespan_context(application):
         db = application.state.portal.db
@@ -61,6 +61,7 @@ async def running(settings: PortalSettings, gateway: FakeGateway) -> AsyncIterat
         await db.sessions.delete_many({})
         await db.login_failures.delete_many({})
         await db.rate_limits.delete_many({})
+        await db.audit.delete_many({})
         yield application
 
 

@@ -34,11 +34,14 @@ from contracts.membership import (
     ConfirmEmailChange,
     EraseMyMembership,
     GetMyMembership,
+    MemberList,
+    MemberSummary,
     MyMembership,
     OpenMemberSession,
     PauseMembership,
     RequestSignIn,
     ResumeMembership,
+    SearchMembers,
 )
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
@@ -216,6 +219,19 @@ class FakeGateway:
         self.invited: dict[str, InvitedView] = {}
         """What each invitation code stands for (by the code as typed or linked)."""
         self.redeem_outcome = Outcome(status="done")
+        self.members: list[MemberSummary] = [
+            MemberSummary(
+                member_id=f"0000000{n}-0000-4000-8000-000000000000",
+                state="active",
+                birth_year=1960 + n,
+                age_band="45-64",
+                gender="female" if n % 2 else "male",
+                district="Hillerstorp",
+                source="web",
+                joined_on="2026-05-01",
+            )
+            for n in range(3)
+        ]
         self.rejections: list[RowRejection] = []
         self.is_ready = True
         self.push_outcomes = True
@@ -529,3 +545,16 @@ class FakeGateway:
     async def erase_my_membership(self, command: EraseMyMembership) -> None:
         self.commands.append(command)
         self.member_sessions.pop((command.tenant, token_hash(command.session)), None)
+
+    async def search_members(self, query: SearchMembers) -> MemberList:
+        self._asked(query)
+        found = [
+            m
+            for m in self.members
+            if (not query.district or m.district == query.district)
+            and (not query.gender or m.gender == query.gender)
+            and m.member_id > query.after
+        ]
+        page = found[: query.limit]
+        more = len(found) > query.limit
+        return MemberList(members=tuple(page), next_after=page[-1].member_id if more else None)

@@ -5,6 +5,7 @@ person invited, against a fake gateway."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -405,3 +406,31 @@ async def test_staff_actions_and_copies_of_personal_data_are_in_the_audit_trail(
     async with other:
         await api_login(other, "vaggeryd", "ville")
         assert (await other.get("/api/t/vaggeryd/audit")).json() == []
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_members_are_searched_without_contacts_and_roles_gate_personal_data(
+    client: httpx.AsyncClient, gateway: FakeGateway, db: Any
+) -> None:
+    from services.portal.accounts import create_account
+    from tests.portal.conftest import PASSWORD
+
+    await api_login(client, "gnosjo", "anna")
+    found = (await client.get("/api/t/gnosjo/members?gender=female&limit=1")).json()
+    assert [m["member_id"][:8] for m in found["members"]] == ["00000001"]
+    assert "email" not in found["members"][0]
+    page = await client.get("/t/gnosjo/staff/members?district=Hillerstorp")
+    check_page(page.text)
+    assert "00000002-0000-4000-8000-000000000000" in page.text
+    assert "@" not in text_of(page.text).replace("Inloggad som", "")
+    # An analyst searches, but may not copy a member's data or print letters.
+    await create_account(db, "stina", PASSWORD, "gnosjo", "analyst")
+    analyst = httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url))
+    async with analyst:
+        await api_login(analyst, "gnosjo", "stina")
+        assert (await analyst.get("/api/t/gnosjo/members")).status_code == 200
+        member = gateway.members[0].member_id
+        refused = await analyst.get(f"/api/t/gnosjo/members/{member}/data")
+        assert refused.status_code == 403
+        letters = await analyst.get("/api/t/gnosjo/campaigns/any-campaign/letters.pdf")
+        assert letters.status_code == 403

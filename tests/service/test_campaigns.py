@@ -358,3 +358,63 @@ async def test_erasing_a_member_who_joined_by_invitation_forgets_the_campaigns_r
     assert "erase.me@example.se" not in text
     # The other people drawn keep their invitations.
     assert (await letters(stack, "e")).total == 10
+
+
+async def test_staff_search_members_by_background_and_never_see_contacts(stack: Stack) -> None:
+    from contracts.membership import MemberList, SearchMembers
+    from contracts.recruitment import ImportMembers, MemberRow
+
+    await _council(stack)
+    rows = [
+        MemberRow(
+            member_id=str(uuid.uuid4()),
+            email=f"m{n}@example.se",
+            birth_year=YEAR - 20 - n,
+            gender="female" if n % 2 else "male",
+            district="Kisa" if n < 6 else "Rimforsa",
+        )
+        for n in range(10)
+    ]
+    await publish(
+        stack.js,
+        ImportMembers(
+            tenant=T,
+            import_id="s",
+            batch_no=1,
+            consent_version="2026-1",
+            source="paper",
+            rows=tuple(rows),
+        ),
+    )
+
+    async def search(**filters: Any) -> MemberList:
+        reply = await ask(stack.nc, SearchMembers(tenant=T, **filters), MemberList)
+        assert reply is not None
+        return reply
+
+    async def all_in() -> bool:
+        return len((await search(limit=200)).members) == 10
+
+    await wait_until(all_in, timeout=15, what="the members imported")
+    women_in_kisa = await search(district="Kisa", gender="female")
+    assert len(women_in_kisa.members) == 3
+    assert {m.source for m in women_in_kisa.members} == {"paper"}
+    young = await search(age_band="16-29")
+    assert {m.birth_year for m in young.members} == {YEAR - 20 - n for n in range(10)}
+    # Pages of 4, in id order, cover everyone once.
+    seen: list[str] = []
+    after = ""
+    while True:
+        page = await search(limit=4, after=after)
+        seen += [m.member_id for m in page.members]
+        if page.next_after is None:
+            break
+        after = page.next_after
+    assert seen == sorted(r.member_id for r in rows)
+    one = rows[0].member_id
+    assert [m.member_id for m in (await search(member_id=one[:8])).members] == [one]
+    # No contact detail in any reply, and another council sees nobody.
+    assert "@" not in (await search(limit=200)).model_dump_json()
+    other = await ask(stack.nc, SearchMembers(tenant="ale"), MemberList)
+    assert other is not None
+    assert other.members == ()
