@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts import campaigns, dispatch, feedback, membership, recruitment, rounds
+from contracts import campaigns, dispatch, feedback, membership, panels, recruitment, rounds
 from contracts.envelope import Envelope
 
 OWNERS = ("recruitment", "rounds", "dispatch", "feedback")
@@ -27,6 +27,9 @@ MESSAGES: tuple[type[Envelope], ...] = (
     recruitment.MembershipOutcome,
     recruitment.GetSignUp,
     recruitment.GetImport,
+    panels.ConfigurePanel,
+    panels.PanelConfigured,
+    panels.GetPanel,
     campaigns.CreateCampaign,
     campaigns.ImportRegister,
     campaigns.FinishRegister,

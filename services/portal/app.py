@@ -45,6 +45,7 @@ from services.portal import (
     member_pages,
     pages,
     panel_pages,
+    settings_pages,
 )
 from services.portal.dependencies import NotSignedIn
 from services.portal.gateway import Gateway, NatsGateway, PublishFailed
@@ -298,6 +299,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(pages.router)
     app.include_router(campaign_pages.router)
     app.include_router(panel_pages.router)
+    app.include_router(settings_pages.router)
     app.include_router(member_api.router)
     app.include_router(member_pages.router)
     _add_operations(app, metrics)

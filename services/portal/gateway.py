@@ -53,6 +53,7 @@ from contracts.membership import (
     SearchMembers,
 )
 from contracts.outcomes import CommandSettled, outcome_subject
+from contracts.panels import ConfigurePanel, GetPanel, PanelView
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
@@ -266,6 +267,14 @@ class Gateway(Protocol):
 
     async def search_members(self, query: SearchMembers) -> MemberList:
         """recruitment: members without contact details, for staff."""
+        ...
+
+    async def configure_panel(self, command: ConfigurePanel) -> None:
+        """recruitment: a panel's settings and consent text."""
+        ...
+
+    async def get_panel(self, query: GetPanel) -> PanelView | None:
+        """recruitment: a panel's settings and current consent text."""
         ...
 
     async def outcome(self, command_id: str, timeout: float) -> Outcome | None:
@@ -620,3 +629,11 @@ class NatsGateway:
         if reply is None:
             raise QueryFailed("recruitment gave no member list")
         return reply
+
+    async def configure_panel(self, command: ConfigurePanel) -> None:
+        """recruitment: a panel's settings and consent text."""
+        await self._send(command)
+
+    async def get_panel(self, query: GetPanel) -> PanelView | None:
+        """recruitment: a panel's settings and current consent text."""
+        return await ask(self._nc, query, PanelView, timeout=self._timeout)

@@ -43,6 +43,7 @@ from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command, Query
 from contracts.feedback import ListPublished, PublishedList, PublishedRound, PublishFeedback
 from contracts.membership import MemberList, SearchMembers
+from contracts.panels import GENERAL, ConfigurePanel, GetPanel, PanelSettings, PanelView
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
@@ -742,3 +743,20 @@ class Portal:
         """A page of the council's members, without contact details (see ``SearchMembers``)."""
         query = SearchMembers(**self._envelope(tenant), **filters)
         return await self._ask(query, self.gateway.search_members)
+
+    async def panel(self, tenant: str, panel: str = GENERAL) -> PanelView:
+        """A panel's settings and consent text (the general panel's defaults if unset)."""
+        query = GetPanel(**self._envelope(tenant), panel=panel)
+        view = await self._ask(query, self.gateway.get_panel)
+        if view is None:
+            raise QueryFailed(f"recruitment knows no panel {panel}")
+        return view
+
+    async def configure_panel(
+        self, tenant: str, settings: PanelSettings, consent_text: str, panel: str = GENERAL
+    ) -> Settled:
+        """Set a panel's settings; wait briefly until recruitment has."""
+        command = ConfigurePanel(
+            **self._envelope(tenant), panel=panel, settings=settings, consent_text=consent_text
+        )
+        return await self._follow(command, self.gateway.configure_panel)

@@ -32,7 +32,7 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
         NAME,
         build_router=build_router,
         indexes=create_indexes,
-        outbox_collections=["members"],
+        outbox_collections=["members", "panels"],
         settings=settings,
     )
     members = Gauge(

@@ -57,7 +57,7 @@ from infra.bus import Rejected
 from infra.service import Runtime
 from infra.store import DUPLICATE_KEY, Document, epoch_ms, new_document
 from infra.tokens import derived_id, new_token, token_hash
-from services.recruitment import counts, domain, register
+from services.recruitment import counts, domain, panels, register
 from services.recruitment.handlers import _council, _districts, _member_document, _member_events
 
 log = structlog.get_logger()
@@ -200,8 +200,15 @@ async def import_register(rt: Runtime, cmd: ImportRegister) -> None:
         raise Rejected(f"campaign is {campaign['state']}: its extract cannot change")
     council = await _council(rt, cmd.tenant)
     salt = await _salt(rt, cmd.tenant)
+    settings = panels.settings_of(await panels.panel_document(rt, cmd.tenant))
     kept, refused = register.check_rows(
-        cmd.rows, cmd.first_row, _districts(council), _today().year, salt
+        cmd.rows,
+        cmd.first_row,
+        _districts(council),
+        _today().year,
+        salt,
+        str(council.get("country") or "SE"),
+        max(settings.min_age, register.MIN_AGE),
     )
     left_out = await _excluded(
         rt, cmd.tenant, kept, int(campaign["exclude_drawn_months"]), epoch_ms(cmd.occurred_at)

@@ -39,7 +39,7 @@ from infra.bus import Rejected
 from infra.service import Runtime
 from infra.store import DUPLICATE_KEY, Document, epoch_ms, new_document, with_outbox
 from infra.tokens import new_token, token_hash
-from services.recruitment import counts, domain, expiry, representativeness
+from services.recruitment import counts, domain, expiry, panels, representativeness
 
 log = structlog.get_logger()
 
@@ -180,6 +180,16 @@ def _member_events(
     return contact, enrolled, leave
 
 
+async def _check_against_panel(rt: Runtime, cmd: EnrolMember) -> None:
+    """A sign-up fits the panel: old enough, and agreeing to a version of its consent text
+    (the portal checks both first; this is the rule's home)."""
+    settings = panels.settings_of(await panels.panel_document(rt, cmd.tenant))
+    if cmd.occurred_at.year - cmd.birth_year < settings.min_age:
+        raise Rejected(f"younger than the panel's minimum age ({settings.min_age})")
+    if cmd.consent_version not in await panels.consent_versions(rt, cmd.tenant):
+        raise Rejected("unknown version of the consent text")
+
+
 MAIL_INTERVAL = timedelta(hours=3)
 """At most one opt-in mail per address in this long, however often (and from wherever) the
 address is signed up: the sign-up form cannot be used to flood someone's inbox."""
@@ -195,6 +205,7 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
     council_doc = await _council(rt, cmd.tenant)
     council = str(council_doc["display_name"])
     member = _details(cmd, council_doc)
+    await _check_against_panel(rt, cmd)
     email = member.email
     token = new_token()
     hashed = token_hash(token)

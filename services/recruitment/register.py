@@ -37,7 +37,8 @@ LIMITS = {"name": 120, "address": 200, "postcode": 20, "town": 80}
 """Longest name and address fields a letter prints."""
 
 MIN_AGE = AGE_BANDS[0][1]
-"""The youngest who may be drawn (the youngest age band's lower bound)."""
+"""The youngest who may be drawn by default (the youngest age band's lower bound); a panel
+with a higher minimum age draws from that age."""
 
 
 class RowRejected(ValueError):
@@ -131,6 +132,7 @@ def check_row(
     districts: Mapping[str, str],
     year: int,
     region: str = "SE",
+    min_age: int = MIN_AGE,
 ) -> Person:
     """The person of one register row, or ``RowRejected`` naming the first wrong field.
     ``districts``: the council's, from ``district_lookup`` (empty: the council has no list)."""
@@ -153,7 +155,7 @@ def check_row(
     if not (len(text) == 4 and text.isdigit()) or not 1900 <= int(text) <= year:
         raise RowRejected("invalid_birth_year")
     birth_year = int(text)
-    if year - birth_year < MIN_AGE:
+    if year - birth_year < min_age:
         raise RowRejected("too_young")
     gender = _GENDER_WORDS.get(raw_gender.strip().casefold())
     if gender is None:
@@ -198,6 +200,7 @@ def check_rows(
     year: int,
     salt: str,
     region: str = "SE",
+    min_age: int = MIN_AGE,
 ) -> tuple[list[CheckedRow], list[tuple[int, str]]]:
     """Split a batch into rows that can be drawn and (row number, reason) refusals; a person
     twice in the batch counts once (duplicate_person)."""
@@ -208,7 +211,7 @@ def check_rows(
     seen: set[str] = set()
     for number, row in enumerate(rows, start=first_row):
         try:
-            person = check_row(row, lookup, year, region)
+            person = check_row(row, lookup, year, region, min_age)
         except RowRejected as exc:
             refused.append((number, exc.reason))
             continue

@@ -41,6 +41,7 @@ from contracts.membership import (
     ResumeMembership,
     SearchMembers,
 )
+from contracts.panels import ConfigurePanel, GetPanel, PanelConfigured, PanelView
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
@@ -79,6 +80,7 @@ from services.recruitment import (
     erasure,
     handlers,
     member_search,
+    panels,
     self_service,
 )
 
@@ -90,6 +92,7 @@ PUBLISHES = (
     MemberBackgroundChanged,
     MemberPaused,
     MemberResumed,
+    PanelConfigured,
 )
 """What this service publishes (through its outbox), for the AsyncAPI document."""
 
@@ -175,6 +178,14 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, SearchMembers, "recruitment")
     async def q_search_members(q: SearchMembers) -> MemberList:
         return await member_search.search_members(rt, q)
+
+    @subscriber(router, ConfigurePanel, "recruitment_configure_panel")
+    async def on_configure_panel(cmd: ConfigurePanel) -> None:
+        await panels.configure_panel(rt, cmd)
+
+    @answers(router, GetPanel, "recruitment")
+    async def q_panel(q: GetPanel) -> PanelView | None:
+        return await panels.get_panel(rt, q)
 
     # -- invited recruitment (campaigns) -----------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 from pymongo import UpdateOne
@@ -10,6 +11,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.dispatch import SendMessage
 from contracts.feedback import FeedbackPublished
 from contracts.membership import MemberBackgroundChanged, MemberPaused, MemberResumed
+from contracts.panels import PanelConfigured
 from contracts.personal_data import PersonalData
 from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
 from contracts.rounds import (
@@ -204,6 +206,44 @@ async def open_round(rt: Runtime, cmd: OpenRound) -> None:
     )
 
 
+DAY_MS = 86_400_000
+HALF_YEAR_DAYS = 182
+DEFAULT_ROUNDS_CAP = 4
+"""Most rounds a member is invited to in half a year, until the council sets its own."""
+
+
+async def panel_configured(rt: Runtime, evt: PanelConfigured) -> None:
+    """Keep the council's panel settings rounds uses (a late, older event changes nothing)."""
+    at = epoch_ms(evt.occurred_at)
+    await rt.db.panel_settings.update_one(
+        {"_id": f"{evt.tenant}:{evt.panel}", "at_ms": {"$lt": at}},
+        {
+            "$set": {
+                "tenant": evt.tenant,
+                "max_rounds_per_half_year": evt.max_rounds_per_half_year,
+                "topics": list(evt.topics),
+                "at_ms": at,
+            }
+        },
+        upsert=False,
+    )
+    with contextlib.suppress(DuplicateKeyError):
+        await rt.db.panel_settings.insert_one(
+            {
+                "_id": f"{evt.tenant}:{evt.panel}",
+                "tenant": evt.tenant,
+                "max_rounds_per_half_year": evt.max_rounds_per_half_year,
+                "topics": list(evt.topics),
+                "at_ms": at,
+            }
+        )
+
+
+async def rounds_cap(rt: Runtime, tenant: str) -> int:
+    doc = await rt.db.panel_settings.find_one({"_id": f"{tenant}:general"})
+    return int(doc["max_rounds_per_half_year"]) if doc else DEFAULT_ROUNDS_CAP
+
+
 async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
     """Invite every active member: one invitation each, with its own personal link.
 
@@ -237,6 +277,13 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
             "invitations",
             [(doc["_id"], mail) for i, (doc, mail, _) in enumerate(items) if i not in failed],
         )
+        # The day counts towards each newly invited member's rounds per half-year.
+        created = [doc["member_id"] for i, (doc, _, _) in enumerate(items) if i not in failed]
+        if created:
+            await rt.db.panelists.update_many(
+                {"_id": {"$in": [f"{evt.tenant}:{m}" for m in created]}},
+                {"$push": {"invited_days": opened_ms // DAY_MS}},
+            )
         # Every member so far now has an invitation; $max keeps a redelivery from lowering it.
         invited += len(items)
         await rt.db.rounds.update_one(
@@ -244,9 +291,14 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
         )
 
     opened_ms = epoch_ms(evt.occurred_at)
+    today = opened_ms // DAY_MS
+    cap = await rounds_cap(rt, evt.tenant)
     async for member in rt.db.panelists.find({"tenant": evt.tenant, "state": "active"}):
         if int(member.get("paused_until_ms") or 0) > opened_ms:
             continue  # paused when the round opened
+        recent = [d for d in member.get("invited_days") or () if today - int(d) < HALF_YEAR_DAYS]
+        if len(recent) >= cap:
+            continue  # invited to as many rounds as the panel allows in half a year
         invitation_id = f"{evt.round_id}:{member['member_id']}"
         token = new_token()
         mail = SendMessage.follow(

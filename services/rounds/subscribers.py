@@ -7,6 +7,7 @@ from faststream.nats import NatsRouter
 from contracts.dispatch import SendMessage
 from contracts.feedback import FeedbackPublished
 from contracts.membership import MemberBackgroundChanged, MemberPaused, MemberResumed
+from contracts.panels import PanelConfigured
 from contracts.personal_data import PersonalData
 from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
 from contracts.rounds import (
@@ -45,6 +46,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, MemberEnrolled, "rounds_member_enrolled", batch_size=200, max_workers=32)
     async def on_member_enrolled(evt: MemberEnrolled) -> None:
         await handlers.member_enrolled(rt, evt)
+
+    @subscriber(router, PanelConfigured, "rounds_panel_configured")
+    async def on_panel_configured(evt: PanelConfigured) -> None:
+        await handlers.panel_configured(rt, evt)
 
     @subscriber(router, MemberErased, "rounds_member_erased")
     async def on_member_erased(evt: MemberErased) -> None:

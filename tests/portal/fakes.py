@@ -43,6 +43,13 @@ from contracts.membership import (
     ResumeMembership,
     SearchMembers,
 )
+from contracts.panels import (
+    ConfigurePanel,
+    ConsentVersion,
+    GetPanel,
+    PanelSettings,
+    PanelView,
+)
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
@@ -219,6 +226,13 @@ class FakeGateway:
         self.invited: dict[str, InvitedView] = {}
         """What each invitation code stands for (by the code as typed or linked)."""
         self.redeem_outcome = Outcome(status="done")
+        self.panel = PanelView(
+            panel="general",
+            settings=PanelSettings(),
+            consent_text="",
+            consent_version="2026-1",
+            consent_versions=(ConsentVersion(version="2026-1", since="", members=12),),
+        )
         self.members: list[MemberSummary] = [
             MemberSummary(
                 member_id=f"0000000{n}-0000-4000-8000-000000000000",
@@ -558,3 +572,22 @@ class FakeGateway:
         page = found[: query.limit]
         more = len(found) > query.limit
         return MemberList(members=tuple(page), next_after=page[-1].member_id if more else None)
+
+    async def configure_panel(self, command: ConfigurePanel) -> None:
+        self.commands.append(command)
+        versions = self.panel.consent_versions
+        version = self.panel.consent_version
+        if command.consent_text != self.panel.consent_text:
+            version = f"2026-{len(versions) + 1}"
+            versions = (*versions, ConsentVersion(version=version, since="2026-11-24", members=0))
+        self.panel = PanelView(
+            panel=command.panel,
+            settings=command.settings,
+            consent_text=command.consent_text,
+            consent_version=version,
+            consent_versions=versions,
+        )
+
+    async def get_panel(self, query: GetPanel) -> PanelView | None:
+        self._asked(query)
+        return self.panel

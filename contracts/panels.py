@@ -1,0 +1,119 @@
+"""A council's panel and its settings, owned by ``recruitment``: who may join (minimum age,
+connection to the council), the channels offered, how many rounds a member may receive per
+half-year, the membership term, the topics members can follow, and the consent text, whose
+every change is a new version (members keep the version they agreed to).
+
+Every council has its general panel, ``general``; its settings are the defaults below until
+staff change them.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.envelope import Command, Event, Query
+from contracts.text import OneLine, TrimmedText
+
+PANEL_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+GENERAL = "general"
+"""The council's general panel."""
+
+Connection = Literal["resident", "second_home", "pupil", "business_owner", "moved_away"]
+"""How someone may be connected to the council: lives there, owns a second home there, goes
+to one of its schools, runs a business there, or moved away from it."""
+ChannelOffered = Literal["email", "sms", "paper"]
+
+DEFAULT_CONSENT_VERSION = "2026-1"
+"""The version of the built-in consent text (what every council's sign-up page showed before
+panels had settings)."""
+
+
+class PanelSettings(BaseModel):
+    """What staff set for a panel."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: OneLine = Field(
+        default="Medborgarpanelen", min_length=2, max_length=80, description="Its name."
+    )
+    remit: TrimmedText = Field(
+        default="", max_length=1000, description="What the panel is asked about, for whom."
+    )
+    min_age: int = Field(default=16, ge=13, le=25, description="Youngest age to join.")
+    connections: tuple[Connection, ...] = Field(
+        default=("resident",),
+        min_length=1,
+        max_length=5,
+        description="Who may join: residents only, or also these connections to the council.",
+    )
+    channels: tuple[ChannelOffered, ...] = Field(
+        default=("email", "sms"), min_length=1, max_length=3, description="Channels offered."
+    )
+    max_rounds_per_half_year: int = Field(
+        default=4, ge=1, le=26, description="Most rounds one member is invited to in 182 days."
+    )
+    term_years: int | None = Field(
+        default=None, ge=1, le=10, description="Membership term (rotation); None: no limit."
+    )
+    topics: tuple[OneLine, ...] = Field(
+        default=(), max_length=30, description="Topics members can choose to follow."
+    )
+
+
+class ConfigurePanel(Command):
+    """Set a panel's settings and its consent text. A consent text that differs from the
+    current one becomes a new version; members keep the version they agreed to."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "configure_panel"
+
+    panel: str = Field(default=GENERAL, pattern=PANEL_PATTERN, description="The panel.")
+    settings: PanelSettings = Field(description="The settings.")
+    consent_text: TrimmedText = Field(
+        min_length=20, max_length=5000, description="The consent text residents agree to."
+    )
+
+
+class PanelConfigured(Event):
+    """A panel's settings changed: what rounds needs to target and pace its invitations."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "panel_configured"
+
+    panel: str = Field(description="The panel.")
+    max_rounds_per_half_year: int = Field(description="Most rounds per member in 182 days.")
+    topics: tuple[str, ...] = Field(description="Topics members can follow.")
+
+
+class GetPanel(Query):
+    """A panel with its settings and current consent text; the reply is ``PanelView`` (the
+    defaults for a council's general panel that was never configured)."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "get_panel"
+
+    panel: str = Field(default=GENERAL, pattern=PANEL_PATTERN, description="The panel.")
+
+
+class ConsentVersion(BaseModel):
+    """One version of a panel's consent text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str = Field(description="E.g. 2026-1, general-2, …")
+    since: str = Field(description="Day it took effect (YYYY-MM-DD); '' for the built-in.")
+    members: int = Field(description="Active members who agreed to this version.")
+
+
+class PanelView(BaseModel):
+    """A panel as staff and the sign-up page see it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    panel: str = Field(description="The panel.")
+    settings: PanelSettings = Field(description="Its settings.")
+    consent_text: str = Field(description="The current consent text ('' : the built-in one).")
+    consent_version: str = Field(description="The current consent text's version.")
+    consent_versions: tuple[ConsentVersion, ...] = Field(description="Every version, oldest first.")
