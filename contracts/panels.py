@@ -57,6 +57,9 @@ class PanelSettings(BaseModel):
     term_years: int | None = Field(
         default=None, ge=1, le=10, description="Membership term (rotation); None: no limit."
     )
+    allow_renewal: bool = Field(
+        default=True, description="Whether a member whose term ends may renew it once asked."
+    )
     topics: tuple[OneLine, ...] = Field(
         default=(), max_length=30, description="Topics members can choose to follow."
     )
@@ -117,3 +120,13 @@ class PanelView(BaseModel):
     consent_text: str = Field(description="The current consent text ('' : the built-in one).")
     consent_version: str = Field(description="The current consent text's version.")
     consent_versions: tuple[ConsentVersion, ...] = Field(description="Every version, oldest first.")
+
+
+class RenewMembership(Command):
+    """A member whose term is ending renews it through the link in the notice (where the
+    panel allows renewal): a new term starts today."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "renew_membership"
+
+    token: str = Field(min_length=20, max_length=100, description="The token from the link.")

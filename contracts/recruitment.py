@@ -118,14 +118,17 @@ class MemberErased(Event):
     """A member's personal data was erased from recruitment; every replica erases its copy.
 
     ``reason``: "unconfirmed" for a sign-up left unconfirmed for ``PENDING_DAYS`` days,
-    "requested" for an erasure asked for (``EraseMember``).
+    "requested" for an erasure asked for (``EraseMember``), "retired" for a member whose term
+    ended (rotation).
     """
 
     owner: ClassVar[str] = "recruitment"
     name: ClassVar[str] = "member_erased"
 
     member_id: str = Field(description="The member.")
-    reason: Literal["unconfirmed", "requested"] = Field(description="Why the data was erased.")
+    reason: Literal["unconfirmed", "requested", "retired"] = Field(
+        description="Why the data was erased."
+    )
 
 
 class MemberEnrolled(Event):
@@ -462,6 +465,9 @@ class PanelMonth(BaseModel):
     month: str = Field(description="YYYY-MM.")
     joined: int = Field(description="Members who joined (confirmed, or imported) that month.")
     left: int = Field(description="Active members who left or were erased that month.")
+    retired: int = Field(
+        default=0, description="Of those who left, members whose term ended (rotation)."
+    )
     size_at_end: int = Field(description="Active members at the month's end (so far, now).")
 
 

@@ -30,6 +30,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     panels.ConfigurePanel,
     panels.PanelConfigured,
     panels.GetPanel,
+    panels.RenewMembership,
     campaigns.CreateCampaign,
     campaigns.ImportRegister,
     campaigns.FinishRegister,

@@ -88,6 +88,36 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "If it was not you, you can ignore this message.\n",
         ),
     },
+    "term_ending": {
+        "sv": (
+            "Din tid i medborgarpanelen tar snart slut",
+            "Hej!\n\nDin tid som medlem i medborgarpanelen i $council tar slut $ends. "
+            "Tack för att du har varit med! Därefter raderas dina uppgifter, och nya "
+            "medlemmar lottas fram i stället.\n",
+        ),
+        "en": (
+            "Your time in the citizen panel ends soon",
+            "Hello,\n\nYour term as a member of the citizen panel of $council ends on $ends. "
+            "Thank you for taking part! Your details are then erased, and new members are "
+            "drawn instead.\n",
+        ),
+    },
+    "term_ending_renewable": {
+        "sv": (
+            "Din tid i medborgarpanelen tar snart slut",
+            "Hej!\n\nDin tid som medlem i medborgarpanelen i $council tar slut $ends. "
+            "Tack för att du har varit med! Vill du fortsätta en ny period? Öppna länken "
+            "och tryck på knappen:\n\n$link\n\n"
+            "Gör du inget lämnar du panelen $ends och dina uppgifter raderas.\n",
+        ),
+        "en": (
+            "Your time in the citizen panel ends soon",
+            "Hello,\n\nYour term as a member of the citizen panel of $council ends on $ends. "
+            "Thank you for taking part! Would you like to stay for another term? Open the "
+            "link and press the button:\n\n$link\n\n"
+            "If you do nothing, you leave the panel on $ends and your details are erased.\n",
+        ),
+    },
 }
 
 

@@ -45,6 +45,7 @@ from services.portal import (
     member_pages,
     pages,
     panel_pages,
+    renew_pages,
     settings_pages,
 )
 from services.portal.dependencies import NotSignedIn
@@ -300,6 +301,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(campaign_pages.router)
     app.include_router(panel_pages.router)
     app.include_router(settings_pages.router)
+    app.include_router(renew_pages.router)
     app.include_router(member_api.router)
     app.include_router(member_pages.router)
     _add_operations(app, metrics)

@@ -53,7 +53,7 @@ from contracts.membership import (
     SearchMembers,
 )
 from contracts.outcomes import CommandSettled, outcome_subject
-from contracts.panels import ConfigurePanel, GetPanel, PanelView
+from contracts.panels import ConfigurePanel, GetPanel, PanelView, RenewMembership
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
@@ -275,6 +275,10 @@ class Gateway(Protocol):
 
     async def get_panel(self, query: GetPanel) -> PanelView | None:
         """recruitment: a panel's settings and current consent text."""
+        ...
+
+    async def renew_membership(self, command: RenewMembership) -> None:
+        """recruitment: a member renews their term through the link in the notice."""
         ...
 
     async def outcome(self, command_id: str, timeout: float) -> Outcome | None:
@@ -637,3 +641,7 @@ class NatsGateway:
     async def get_panel(self, query: GetPanel) -> PanelView | None:
         """recruitment: a panel's settings and current consent text."""
         return await ask(self._nc, query, PanelView, timeout=self._timeout)
+
+    async def renew_membership(self, command: RenewMembership) -> None:
+        """recruitment: a member renews their term through the link in the notice."""
+        await self._send(command)

@@ -43,7 +43,14 @@ from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command, Query
 from contracts.feedback import ListPublished, PublishedList, PublishedRound, PublishFeedback
 from contracts.membership import MemberList, SearchMembers
-from contracts.panels import GENERAL, ConfigurePanel, GetPanel, PanelSettings, PanelView
+from contracts.panels import (
+    GENERAL,
+    ConfigurePanel,
+    GetPanel,
+    PanelSettings,
+    PanelView,
+    RenewMembership,
+)
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
@@ -760,3 +767,10 @@ class Portal:
             **self._envelope(tenant), panel=panel, settings=settings, consent_text=consent_text
         )
         return await self._follow(command, self.gateway.configure_panel)
+
+    async def renew(self, tenant: str, token: str) -> Settled:
+        """Renew a member's term through the link in the notice; wait briefly for it."""
+        if not is_link_token(token):
+            return Settled("", Outcome(status="refused", reason="unknown_token"))
+        command = RenewMembership(**self._envelope(tenant), token=token)
+        return await self._follow(command, self.gateway.renew_membership)

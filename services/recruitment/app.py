@@ -8,7 +8,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from infra import outcomes
 from infra.service import Runtime, Service, ServiceSettings
 from infra.store import Document
-from services.recruitment import campaigns, counts, expiry, self_service
+from services.recruitment import campaigns, counts, expiry, rotation, self_service
 from services.recruitment.subscribers import build_router
 
 NAME = "recruitment"
@@ -21,6 +21,8 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.members.create_index([("tenant", 1), ("state", 1)])
     # An erasure deletes a member's links to leave.
     await db.leave_links.create_index("member_id")
+    await db.renewal_links.create_index("member_id")
+    await db.members.create_index("term_started_ms")
     await campaigns.create_indexes(db)
     await outcomes.ensure_index(db)
     await self_service.ensure_indexes(db)
@@ -66,4 +68,6 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
     service.in_background(expiry.sweep_forever)
     # Campaigns close the day after their last day: codes stop, the extract is deleted.
     service.in_background(campaigns.close_forever)
+    # Terms end (rotation): members are told a month before, then retire.
+    service.in_background(rotation.rotate_forever)
     return service

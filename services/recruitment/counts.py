@@ -48,7 +48,9 @@ class Recount:
     """Counter field → (value before, true count), for the counters that were wrong."""
 
 
-async def move(rt: Runtime, tenant: str, *, active: int = 0, pending: int = 0) -> None:
+async def move(
+    rt: Runtime, tenant: str, *, active: int = 0, pending: int = 0, retired: int = 0
+) -> None:
     """Move a council's counters by what a member write just changed.
 
     A failed counter write does not fail the handler: the member write stands and a
@@ -73,10 +75,10 @@ async def move(rt: Runtime, tenant: str, *, active: int = 0, pending: int = 0) -
         if isinstance(recounts, Recounts):
             recounts.request(tenant)
     if active:
-        await _month(rt, tenant, joined=max(active, 0), left=max(-active, 0))
+        await _month(rt, tenant, joined=max(active, 0), left=max(-active, 0), retired=retired)
 
 
-async def _month(rt: Runtime, tenant: str, *, joined: int, left: int) -> None:
+async def _month(rt: Runtime, tenant: str, *, joined: int, left: int, retired: int = 0) -> None:
     """Count joins and leaves in the council's month (``panel_months``, one document per
     council and month), for the panel's history. A lost count is logged, not retried: the
     history is a staff figure, and the active counter stays right."""
@@ -84,7 +86,10 @@ async def _month(rt: Runtime, tenant: str, *, joined: int, left: int) -> None:
     try:
         await rt.db.panel_months.update_one(
             {"_id": f"{tenant}:{month}"},
-            {"$inc": {"joined": joined, "left": left}, "$set": {"tenant": tenant, "month": month}},
+            {
+                "$inc": {"joined": joined, "left": left, "retired": retired},
+                "$set": {"tenant": tenant, "month": month},
+            },
             upsert=True,
         )
     except PyMongoError as exc:
@@ -112,7 +117,15 @@ async def history(rt: Runtime, tenant: str, months: int) -> list[PanelMonth]:
     for label in labels:  # newest first: each month's end is the next month's start
         doc = found.get(label) or {}
         joined, left = int(doc.get("joined") or 0), int(doc.get("left") or 0)
-        rows.append(PanelMonth(month=label, joined=joined, left=left, size_at_end=size))
+        rows.append(
+            PanelMonth(
+                month=label,
+                joined=joined,
+                left=left,
+                retired=int(doc.get("retired") or 0),
+                size_at_end=size,
+            )
+        )
         size = max(0, size - joined + left)
     return rows[::-1]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from typing import Literal
 
 from contracts.envelope import Envelope
 from contracts.personal_data import PersonalData, Value
@@ -60,9 +61,18 @@ async def leave_panel(rt: Runtime, cmd: LeavePanel) -> None:
     await rt.settle(cmd, "done")
 
 
-async def _erase(rt: Runtime, cause: Envelope, member_id: str, requested_by: str) -> bool:
-    """Erase ``member_id`` of ``cause``'s council; False if there is no such member."""
-    tenant = cause.tenant
+async def _erase(
+    rt: Runtime,
+    cause: Envelope | None,
+    member_id: str,
+    requested_by: str,
+    *,
+    tenant: str = "",
+    reason: Literal["requested", "retired"] = "requested",
+) -> bool:
+    """Erase ``member_id`` of ``cause``'s council (or of ``tenant`` when nothing caused it but
+    time: a retirement); False if there is no such member."""
+    tenant = cause.tenant if cause is not None else tenant
     key = erasure_key(tenant, member_id)
     member = await rt.db.members.find_one({"_id": member_id, "tenant": tenant})
     if member is None:
@@ -94,13 +104,17 @@ async def _erase(rt: Runtime, cause: Envelope, member_id: str, requested_by: str
                 },
                 "$unset": dict.fromkeys(PERSONAL_FIELDS, ""),
             },
-            MemberErased.follow(cause, member_id=member_id, reason="requested"),
+            MemberErased.follow(cause, member_id=member_id, reason=reason)
+            if cause is not None
+            else MemberErased(tenant=tenant, member_id=member_id, reason=reason),
         ),
     )
     if result.matched_count and member["state"] in ("active", "pending"):
-        await counts.move(rt, tenant, **{member["state"]: -1})
+        retired = 1 if reason == "retired" and member["state"] == "active" else 0
+        await counts.move(rt, tenant, **{member["state"]: -1}, retired=retired)
     await rt.db.signup_tokens.delete_many({"member_id": member_id})
     await rt.db.leave_links.delete_many({"member_id": member_id})
+    await rt.db.renewal_links.delete_many({"member_id": member_id})
     if member.get("person"):
         # Joined by an invitation: what the campaign holds about them goes too.
         await campaigns.forget_person(rt, tenant, str(member["person"]))

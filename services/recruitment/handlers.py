@@ -142,6 +142,8 @@ def _member_document(
         "state": state,
         "enrolled_by": cmd.message_id,
         "created_at": cmd.occurred_at,
+        # Its term (rotation) runs from here; a confirmation starts it again.
+        "term_started_ms": epoch_ms(cmd.occurred_at),
     }
 
 
@@ -359,6 +361,7 @@ async def confirm_membership(rt: Runtime, cmd: ConfirmMembership) -> None:
                         "state": "active",
                         "confirmed_by": cmd.message_id,
                         "confirmed_at": datetime.now(UTC),
+                        "term_started_ms": epoch_ms(),
                     }
                 },
                 event,

@@ -41,7 +41,13 @@ from contracts.membership import (
     ResumeMembership,
     SearchMembers,
 )
-from contracts.panels import ConfigurePanel, GetPanel, PanelConfigured, PanelView
+from contracts.panels import (
+    ConfigurePanel,
+    GetPanel,
+    PanelConfigured,
+    PanelView,
+    RenewMembership,
+)
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmMembership,
@@ -81,6 +87,7 @@ from services.recruitment import (
     handlers,
     member_search,
     panels,
+    rotation,
     self_service,
 )
 
@@ -182,6 +189,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, ConfigurePanel, "recruitment_configure_panel")
     async def on_configure_panel(cmd: ConfigurePanel) -> None:
         await panels.configure_panel(rt, cmd)
+
+    @subscriber(router, RenewMembership, "recruitment_renew_membership")
+    async def on_renew(cmd: RenewMembership) -> None:
+        await rotation.renew(rt, cmd)
 
     @answers(router, GetPanel, "recruitment")
     async def q_panel(q: GetPanel) -> PanelView | None:

@@ -49,6 +49,7 @@ from contracts.panels import (
     GetPanel,
     PanelSettings,
     PanelView,
+    RenewMembership,
 )
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
@@ -591,3 +592,6 @@ class FakeGateway:
     async def get_panel(self, query: GetPanel) -> PanelView | None:
         self._asked(query)
         return self.panel
+
+    async def renew_membership(self, command: RenewMembership) -> None:
+        self.commands.append(command)

@@ -137,3 +137,74 @@ async def test_settings_versions_sign_up_rules_and_the_rounds_cap(stack: Stack) 
 
 async def _contains(found: object, wanted: set[str]) -> bool:
     return wanted <= await found()  # type: ignore[operator]
+
+
+async def test_terms_end_with_a_notice_a_renewal_or_a_retirement(stack: Stack) -> None:
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    from contracts.panels import RenewMembership
+    from contracts.recruitment import GetPanelHistory, PanelHistory
+    from infra.store import epoch_ms
+    from services.recruitment import rotation
+
+    await open_round(stack)  # 40 active members, each with a mail box
+    await configure(stack, term_years=1)
+    rt = stack.services["recruitment"].runtime
+    members = await rt.db.members.find({"tenant": T, "state": "active"}).to_list()
+    now = datetime.now(UTC)
+    year_ago = epoch_ms(now - timedelta(days=365))
+    # Three near the end of their term, one just past it (told long ago), the rest new.
+    ending = members[:3]
+    for m in ending:
+        await rt.db.members.update_one(
+            {"_id": m["_id"]},
+            {"$set": {"term_started_ms": year_ago + epoch_ms(timedelta(days=10))}},
+        )
+    past = members[3]
+    await rt.db.members.update_one(
+        {"_id": past["_id"]},
+        {
+            "$set": {
+                "term_started_ms": year_ago - epoch_ms(timedelta(days=1)),
+                "term_notice_ms": epoch_ms(now - timedelta(days=31)),
+            }
+        },
+    )
+    done = await rotation.rotate(rt)
+    assert done == {"notified": 3, "retired": 1}
+    assert await rotation.rotate(rt) == {"notified": 0, "retired": 0}  # each once
+
+    def notices() -> list[str]:
+        items, _ = stack.devtools.mailbox.list_mails(limit=1000)
+        texts = [stack.devtools.mailbox.get_mail(i.id).text for i in items]
+        return [t for t in texts if "/renew/" in t]
+
+    mails = await wait_until(
+        lambda: notices() if len(notices()) == 3 else None, timeout=15, what="notices"
+    )
+    link = re.search(r"/t/" + T + r"/renew/([A-Za-z0-9_-]+)", mails[0])
+    assert link
+    renew = RenewMembership(tenant=T, token=link.group(1))
+    await publish(stack.js, renew)
+    assert (await recruitment_outcome(stack, T, renew.message_id)).status == "done"
+    again = RenewMembership(tenant=T, token=link.group(1))
+    await publish(stack.js, again)
+    assert (await recruitment_outcome(stack, T, again.message_id)).reason == "already_used"
+    renewed = await rt.db.members.count_documents(
+        {
+            "tenant": T,
+            "term_notice_ms": {"$exists": False},
+            "_id": {"$in": [m["_id"] for m in ending]},
+        }
+    )
+    assert renewed == 1
+
+    # The retired member is erased everywhere, and counted as retired this month.
+    async def erased() -> bool:
+        return await rt.db.members.find_one({"_id": past["_id"]}) is None
+
+    await wait_until(erased, timeout=15, what="the retired member erased everywhere")
+    history = await ask(stack.nc, GetPanelHistory(tenant=T, months=1), PanelHistory)
+    assert history is not None
+    assert (history.months[-1].left, history.months[-1].retired) == (1, 1)
