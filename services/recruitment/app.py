@@ -22,6 +22,9 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     # An erasure deletes a member's links to leave.
     await db.leave_links.create_index("member_id")
     await outcomes.ensure_index(db)
+    # An erasure or expiry deletes a member's claim on a mobile number and its SMS code.
+    await db.member_phones.create_index("member_id")
+    await db.sms_codes.create_index("member_id")
 
 
 def create_service(settings: ServiceSettings | None = None) -> Service:

@@ -7,6 +7,7 @@ from faststream.nats import NatsRouter
 from contracts.dispatch import ContactForgotten, SendMessage
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
+    ConfirmByCode,
     ConfirmMembership,
     ContactRecorded,
     EnrolMember,
@@ -37,7 +38,7 @@ from contracts.recruitment import (
 from contracts.rounds import MemberForgotten
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.recruitment import counts, erasure, handlers
+from services.recruitment import counts, erasure, handlers, sms_codes
 
 PUBLISHES = (ContactRecorded, MemberEnrolled, MemberErased, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
@@ -89,7 +90,10 @@ def build_router(rt: Runtime) -> NatsRouter:
 
     @subscriber(router, EnrolMember, "recruitment_enrol_member")
     async def on_enrol_member(cmd: EnrolMember) -> None:
-        await handlers.enrol_member(rt, cmd)
+        if cmd.email:
+            await handlers.enrol_member(rt, cmd)
+        else:  # by mobile number only: confirmed by a code sent by SMS
+            await sms_codes.enrol_by_phone(rt, cmd)
 
     @subscriber(router, ImportMember, "recruitment_import_member")
     async def on_import_member(cmd: ImportMember) -> None:
@@ -120,5 +124,9 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, GetImport, "recruitment")
     async def on_get_import(q: GetImport) -> ImportView | None:
         return await handlers.get_import(rt, q)
+
+    @subscriber(router, ConfirmByCode, "recruitment_confirm_by_code")
+    async def on_confirm_by_code(cmd: ConfirmByCode) -> None:
+        await sms_codes.confirm_by_code(rt, cmd)
 
     return router
