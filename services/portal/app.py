@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from infra.natsauth import PORTAL
 from infra.queries import QueryFailed
 from infra.store import connect, database
-from services.portal import accounts, api, pages
+from services.portal import accounts, api, pages, sign_up_by_code
 from services.portal.dependencies import NotSignedIn
 from services.portal.gateway import Gateway, NatsGateway, PublishFailed
 from services.portal.handlers import Portal, RateLimited, correlation_id
@@ -282,6 +282,8 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(sign_up_by_code.router)
+    app.include_router(sign_up_by_code.pages)
     _add_operations(app, metrics)
     _add_error_handlers(app)
     return app

@@ -22,6 +22,7 @@ from contracts.feedback import ListPublished, PublishedList, PublishFeedback
 from contracts.outcomes import CommandSettled, outcome_subject
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
+    ConfirmByCode,
     ConfirmMembership,
     EnrolMember,
     EraseMember,
@@ -192,6 +193,10 @@ class Gateway(Protocol):
 
     async def ready(self) -> bool:
         """Whether the gateway can reach the bus right now."""
+        ...
+
+    async def confirm_by_code(self, command: ConfirmByCode) -> None:
+        """recruitment: a resident typed the code from the SMS after signing up by mobile."""
         ...
 
 
@@ -401,3 +406,7 @@ class NatsGateway:
         """feedback: closed rounds with their feedback."""
         reply = await ask(self._nc, query, PublishedList, timeout=self._timeout)
         return reply or PublishedList(rounds=())
+
+    async def confirm_by_code(self, command: ConfirmByCode) -> None:
+        """recruitment: a resident typed the code from the SMS."""
+        await self._send(command)

@@ -10,6 +10,7 @@ from contracts.envelope import Command, Query
 from contracts.feedback import ListPublished, PublishedList, PublishedRound, PublishFeedback
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
+    ConfirmByCode,
     ConfirmMembership,
     EnrolMember,
     EraseMember,
@@ -191,7 +192,7 @@ class FakeGateway:
         if not self.push_outcomes:
             return None
         command = next((c for c in self.commands if c.message_id == command_id), None)
-        if isinstance(command, ConfirmMembership):
+        if isinstance(command, ConfirmMembership | ConfirmByCode):
             return None if self.membership.status == "pending" else self.membership
         if isinstance(command, SubmitResponse):
             return None if self.response.status == "pending" else self.response
@@ -321,3 +322,6 @@ class FakeGateway:
         if query.only_published:
             rounds = [r for r in rounds if r.feedback is not None]
         return PublishedList(rounds=tuple(rounds))
+
+    async def confirm_by_code(self, command: ConfirmByCode) -> None:
+        self.commands.append(command)
