@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,18 +14,29 @@ from contracts.dispatch import SendMessage
 from contracts.recruitment import (
     ConfirmByCode,
     EnrolMember,
+    EraseMember,
     ListTenants,
     Outcome,
     RegisterTenant,
     TenantList,
+)
+from contracts.rounds import (
+    ApproveRound,
+    CreateRound,
+    GetInvitation,
+    GetRound,
+    InvitationView,
+    OpenRound,
+    RoundView,
 )
 from devstack.testing import wait_until
 from infra.bus import publish
 from infra.outcomes import REPLY_HEADER
 from infra.queries import ask
 from infra.store import epoch_ms
-from services.recruitment import sms_codes
-from tests.conftest import Stack, recruitment_outcome
+from services.recruitment import expiry, sms_codes
+from tests.conftest import PORTAL_URL, Stack, recruitment_outcome
+from tests.service.test_slice import QUESTIONS
 
 T = "kinda"
 PHONE = "+46701234567"
@@ -262,3 +274,101 @@ async def test_a_number_the_provider_refuses_is_recorded_rejected(stack: Stack) 
         what="the refusal recorded",
     )
     assert _texts(stack) == []
+
+
+async def _member(stack: Stack) -> str:
+    """A member who signed up with only a mobile number and confirmed by code; their id."""
+    await publish(stack.js, _sign_up())
+    assert (await _confirm(stack, await _code(stack))).status == "done"
+    db = stack.services["recruitment"].runtime.db
+    member = await db.members.find_one({"tenant": T, "phone": PHONE})
+    assert member is not None
+    return str(member["_id"])
+
+
+async def test_a_member_with_only_a_phone_is_invited_to_a_round_by_sms(stack: Stack) -> None:
+    await _council(stack)
+    member_id = await _member(stack)
+    panel = stack.services["rounds"].runtime.db.panelists
+    await wait_until(
+        lambda: panel.find_one({"_id": f"{T}:{member_id}"}), timeout=15, what="in rounds' panel"
+    )
+    round_id = str(uuid.uuid4())
+    await publish(
+        stack.js,
+        CreateRound(
+            tenant=T,
+            round_id=round_id,
+            title="Kvällsbussar",
+            purpose="Trafikplanen.",
+            questions=QUESTIONS,
+        ),
+    )
+
+    async def state(expected: str) -> bool:
+        view = await ask(stack.nc, GetRound(tenant=T, round_id=round_id), RoundView)
+        return view is not None and view.state == expected
+
+    await wait_until(lambda: state("draft"), timeout=15, what="round drafted")
+    await publish(stack.js, ApproveRound(tenant=T, round_id=round_id, approved_by="styrgrupp"))
+    await wait_until(lambda: state("approved"), timeout=15, what="round approved")
+    await publish(stack.js, OpenRound(tenant=T, round_id=round_id))
+    await wait_until(lambda: len(_texts(stack)) == 2, timeout=20, what="the invitation SMS")
+    invitation = _texts(stack)[1]
+    assert "Kinda kommun" in invitation
+    assert "Kvällsbussar" in invitation
+    match = re.search(rf"{re.escape(PORTAL_URL)}/t/{T}/a/([A-Za-z0-9_-]+)", invitation)
+    assert match is not None
+    view = await ask(stack.nc, GetInvitation(tenant=T, token=match.group(1)), InvitationView)
+    assert view is not None
+    assert view.status == "open"
+
+
+async def _everything(stack: Stack) -> str:
+    texts = []
+    for service in stack.services.values():
+        db = service.runtime.db
+        for name in await db.list_collection_names():
+            async for doc in db[name].find({}):
+                texts.append(f"{db.name}.{name} {json.dumps(doc, default=str)}")
+    return "\n".join(texts)
+
+
+async def test_an_erasure_leaves_neither_the_number_nor_the_member_id(stack: Stack) -> None:
+    await _council(stack)
+    member_id = await _member(stack)
+    dispatch = stack.services["dispatch"].runtime.db
+    await wait_until(
+        lambda: dispatch.contacts.find_one({"phone": PHONE}), timeout=10, what="the contact"
+    )
+    assert PHONE in await _everything(stack)
+    await publish(stack.js, EraseMember(tenant=T, member_id=member_id, requested_by="member"))
+
+    async def forgotten() -> bool:
+        text = await _everything(stack)
+        return member_id not in text and PHONE not in text
+
+    await wait_until(forgotten, timeout=20, what="the member forgotten everywhere")
+    # The number can sign up afresh.
+    await publish(stack.js, _sign_up())
+    await wait_until(
+        lambda: stack.services["recruitment"].runtime.db.members.find_one({"phone": PHONE}),
+        timeout=15,
+        what="a new sign-up",
+    )
+
+
+async def test_an_unconfirmed_sign_up_by_mobile_expires_with_its_code(stack: Stack) -> None:
+    await _council(stack)
+    await publish(stack.js, _sign_up())
+    await _code(stack)
+    rt = stack.services["recruitment"].runtime
+    later = datetime.now(UTC) + timedelta(days=expiry.PENDING_DAYS, minutes=1)
+    assert await expiry.expire_pending(rt, later) == 1
+    assert await rt.db.sms_codes.count_documents({}) == 0
+    assert await rt.db.member_phones.count_documents({}) == 0
+    member = await rt.db.members.find_one({})
+    assert member is not None
+    assert member["state"] == "erased"
+    assert "phone" not in member
+    assert await _counts(stack) == (0, 0)
