@@ -149,6 +149,9 @@ class Mailroom:
         self._attempts: dict[str, asyncio.Future[None]] = {}
         self._held: set[str] = set()
         self._unrecorded: set[str] = set()
+        self._channels: dict[str, str] = {}
+        """The channel each message held here goes on (a member without an address gets
+        SMS whatever the command asked), for its claim and its ``MessageSent``."""
         self._claims: Batcher[SendMessage, Outgoing | None] = Batcher(self._claim, max_size=BATCH)
         self._records: Batcher[SendMessage, None] = Batcher(self._record, max_size=BATCH)
         self._releases: Batcher[str, None] = Batcher(self._release, max_size=BATCH)
@@ -185,6 +188,7 @@ class Mailroom:
             attempt.set_result(None)
         finally:
             del self._attempts[cmd.message_id]
+            self._channels.pop(cmd.message_id, None)
 
     async def _send(self, cmd: SendMessage) -> None:
         if cmd.message_id in self._unrecorded:
@@ -270,6 +274,8 @@ class Mailroom:
                 results[i] = None if record and record["state"] in DONE_STATES else reason
         # Most commands are new: insert their claims straight away. One that exists already
         # (a redelivery, a copy, a dead sender's) is looked at below.
+        for i, outgoing in ready.items():
+            self._channels[cmds[i].message_id] = outgoing.channel
         contested = await self._insert_claims(cmds, list(ready), now, lease_until, token, results)
         for i in ready:
             if i not in contested and results[i] is None:
@@ -414,7 +420,7 @@ class Mailroom:
             "_id": cmd.message_id,
             "tenant": cmd.tenant,
             "member_id": cmd.member_id,
-            "channel": cmd.channel,
+            "channel": self._channels.get(cmd.message_id, cmd.channel),
             "template": cmd.template,
             "state": "sending",
             "lease_until_ms": lease_until,
@@ -440,7 +446,7 @@ class Mailroom:
                 cmd,
                 message_id=derived_id(cmd.message_id, "message_sent"),
                 send_id=cmd.message_id,
-                channel=cmd.channel,
+                channel=self._channels.get(cmd.message_id, cmd.channel),
                 template=cmd.template,
             )
             for cmd in cmds

@@ -322,6 +322,13 @@ async def test_a_member_with_only_a_phone_is_invited_to_a_round_by_sms(stack: St
     view = await ask(stack.nc, GetInvitation(tenant=T, token=match.group(1)), InvitationView)
     assert view is not None
     assert view.status == "open"
+    messages = stack.services["dispatch"].runtime.db.messages
+    sent = await wait_until(
+        lambda: messages.find_one({"template": "round_invitation", "state": "sent"}),
+        timeout=10,
+        what="the invitation recorded sent",
+    )
+    assert sent["channel"] == "sms"
 
 
 async def _everything(stack: Stack) -> str:
