@@ -1,8 +1,11 @@
-"""E-mail addresses: one mailbox each, checked the same way at the edge and in recruitment."""
+"""E-mail addresses and mobile numbers: one each, checked the same way at the edge and in
+recruitment."""
 
 from __future__ import annotations
 
+import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from phonenumbers import PhoneNumberType
 
 EMAIL_MAX = 254
 
@@ -31,3 +34,34 @@ def normalise_email(raw: str) -> str:
     if len(address) > EMAIL_MAX:
         raise InvalidEmail("too long")
     return address
+
+
+PHONE_MAX = 32
+
+
+class InvalidPhone(ValueError):
+    """The text is not a mobile number of the council's country."""
+
+
+def normalise_phone(raw: str, country: str) -> str:
+    """A mobile number in E.164 (``+46701234567``), read as ``country`` (``SE``, ``NO``) writes
+    it when it has no ``+`` prefix; checked with ``phonenumbers``.
+
+    Only a valid mobile number of ``country`` is taken: SMS go to the council's residents, and
+    a landline cannot receive one.
+    """
+    value = raw.strip()
+    if not value or len(value) > PHONE_MAX:
+        raise InvalidPhone("empty or too long")
+    try:
+        number = phonenumbers.parse(value, country)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhone(str(exc)) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhone("not a valid number")
+    if phonenumbers.region_code_for_number(number) != country:
+        raise InvalidPhone("not a number of the council's country")
+    kind = phonenumbers.number_type(number)
+    if kind not in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
+        raise InvalidPhone("not a mobile number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

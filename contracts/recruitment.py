@@ -12,6 +12,8 @@ from contracts.text import OneLine
 Gender = Literal["female", "male", "other", "undisclosed"]
 HeardFrom = Literal["", "letter", "friend", "newspaper", "event", "social_media", "other"]
 """Where a resident heard of the panel ("" if not said): what brings people in."""
+Country = Literal["SE", "NO"]
+"""A council's country (ISO 3166): how its residents' mobile numbers are read."""
 
 
 class RegisterTenant(Command):
@@ -29,16 +31,32 @@ class RegisterTenant(Command):
             "this coded form reaches rounds and the results. Empty: no district breakdown."
         ),
     )
+    country: Country = Field(
+        default="SE",
+        description="The council's country: mobile numbers without +prefix are read as its.",
+    )
 
 
 class EnrolMember(Command):
-    """A resident asks to join the council's panel; a double opt-in mail follows."""
+    """A resident asks to join the council's panel by e-mail address, mobile number or both:
+    a double opt-in mail (link) follows for an address, an SMS with a 6-digit code for a
+    number given without an address (confirmed by ``ConfirmByCode``)."""
 
     owner: ClassVar[str] = "recruitment"
     name: ClassVar[str] = "enrol_member"
 
     member_id: str = Field(description="Id chosen by the sender for the new member (UUID text).")
-    email: str = Field(max_length=254, description="The resident's e-mail address.")
+    email: str = Field(
+        default="", max_length=254, description="The resident's e-mail address ('' if none)."
+    )
+    phone: str = Field(
+        default="",
+        max_length=32,
+        description=(
+            "The resident's mobile number ('' if none), E.164 or as the council's country "
+            "writes it; recruitment normalises it to E.164 and refuses an invalid one."
+        ),
+    )
     birth_year: int = Field(ge=1900, le=2100, description="Year of birth (for age bands).")
     gender: Gender = Field(description="Self-described gender, or undisclosed.")
     district: str = Field(min_length=1, max_length=80, description="District of residence.")
@@ -156,6 +174,7 @@ class TenantView(BaseModel):
     tenant: str = Field(description="The council's slug.")
     display_name: str = Field(description="The council's name.")
     districts: tuple[str, ...] = Field(default=(), description="The council's districts.")
+    country: Country = Field(default="SE", description="The council's country.")
     members_active: int = Field(description="Confirmed, active panel members.")
     members_pending: int = Field(description="Signed up, not yet confirmed.")
 
@@ -477,3 +496,19 @@ class PanelHistory(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     months: tuple[PanelMonth, ...] = Field(description="The months, oldest first.")
+
+
+# --- sign-up by mobile number (SMS code) ---------------------------------------------------
+
+
+class ConfirmByCode(Command):
+    """The resident typed the 6-digit code the SMS after their sign-up carried. The outcome
+    (``MembershipOutcome``) is done, or refused with ``invalid_code`` (wrong, expired, used
+    up by too many attempts, or no code for that number: one answer for all, so nobody
+    learns whether a number signed up) or ``already_used``."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "confirm_by_code"
+
+    phone: str = Field(min_length=1, max_length=32, description="The mobile number, E.164.")
+    code: str = Field(pattern=r"^[0-9]{6}$", description="The 6-digit code from the SMS.")

@@ -141,6 +141,10 @@ class LocalStack:
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(self.ports.smtp),
             "DEVTOOLS_URL": self.devtools_url,
+            # dispatch's SMS provider: the simulator in devtools, 46elks-shaped.
+            "SMS_URL": self.devtools_url,
+            "SMS_USER": SMS_USER,
+            "SMS_PASSWORD": self._secret("sms_password"),
             "SERVICE_HEALTH_URLS": ",".join(f"{n}={self.service_url(n)}" for n in BACKEND),
             # Seals personal links in outboxes and queues, and dead letters (infra.sealing).
             "SEAL_KEYS": self.seal_keys,

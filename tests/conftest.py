@@ -105,7 +105,14 @@ async def stack(infra: Infra, tmp_path: Path) -> AsyncIterator[Stack]:
         "recruitment": recruitment(ServiceSettings(**common, **infra.bus("recruitment"))),
         "rounds": rounds(ServiceSettings(**common, **infra.bus("rounds"))),
         "dispatch": dispatch(
-            DispatchSettings(**common, **infra.bus("dispatch"), smtp_port=tools.smtp_port)
+            DispatchSettings(
+                **common,
+                **infra.bus("dispatch"),
+                smtp_port=tools.smtp_port,
+                sms_url=tools.http_url,
+                sms_user="u",
+                sms_password="p",
+            )
         ),
         "feedback": feedback(ServiceSettings(**common, **infra.bus("feedback"))),
     }

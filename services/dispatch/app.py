@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
+from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.service import Service, ServiceSettings
 from infra.store import Document
-from services.dispatch.channels import SmtpPool
+from services.dispatch.channels import SmsClient, SmtpPool
 from services.dispatch.mailroom import Mailroom
 from services.dispatch.subscribers import build_router
 
@@ -15,13 +16,20 @@ NAME = "dispatch"
 
 
 class DispatchSettings(ServiceSettings):
-    """Where mail goes (environment: SMTP_HOST, SMTP_PORT, SMTP_CONNECTIONS, MAIL_FROM)."""
+    """Where mail goes (environment: SMTP_HOST, SMTP_PORT, SMTP_CONNECTIONS, MAIL_FROM) and SMS
+    (SMS_URL, SMS_USER, SMS_PASSWORD, SMS_FROM)."""
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_connections: int = 32
     """SMTP connections kept open per replica: mails sent in parallel (ask the relay's limit)."""
     mail_from: str = "Medborgarpanelen <panel@radslag.local>"
+    sms_url: str = "http://127.0.0.1:8025"
+    """The SMS provider's API base (46elks-shaped: ``POST {url}/a1/sms``)."""
+    sms_user: str = ""
+    sms_password: SecretStr = SecretStr("")
+    sms_from: str = "Radslag"
+    """Sender name on SMS: 3-11 letters and digits, starting with a letter (or a number)."""
 
 
 async def create_indexes(db: AsyncDatabase[Document]) -> None:
@@ -51,7 +59,15 @@ def create_service(settings: DispatchSettings | None = None) -> Service:
         "Messages this replica holds a claim on and is sending right now.",
         registry=service.registry,
     )
-    mailroom = Mailroom(service.runtime, pool, settings.mail_from, on_sent=sent.labels("email").inc)
+    sms = SmsClient(
+        settings.sms_url,
+        settings.sms_user,
+        settings.sms_password.get_secret_value(),
+        settings.sms_from,
+    )
+    mailroom = Mailroom(
+        service.runtime, pool, settings.mail_from, on_sent=sent.labels("email").inc, sms=sms
+    )
     sending.set_function(lambda: mailroom.held)
     batches = Gauge(
         "radslag_send_claim_batches",
@@ -64,5 +80,6 @@ def create_service(settings: DispatchSettings | None = None) -> Service:
     service.runtime.extras.update(smtp=pool, mail_from=settings.mail_from, mailroom=mailroom)
     service.in_background(mailroom.keep_claims)
     service.on_stop(pool.close)
+    service.on_stop(sms.close)
     # No gauge of messages by status: counting them would read every message on each scrape.
     return service

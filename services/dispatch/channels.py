@@ -1,4 +1,5 @@
-"""Channel adapters: e-mail over SMTP, composed cheaply and sent over a pool of connections."""
+"""Channel adapters: e-mail over SMTP, composed cheaply and sent over a pool of connections;
+SMS over a provider's HTTP API."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
 import aiosmtplib
+import httpx
 
 
 class ChannelError(Exception):
@@ -132,3 +134,46 @@ class SmtpPool:
                     await client.quit()
                 except (aiosmtplib.SMTPException, OSError):
                     client.close()
+
+
+class ChannelRefused(Exception):
+    """The provider refused this message for good (a 4xx answer such as a bad number): it is
+    recorded as rejected and not retried."""
+
+
+RETRIED_STATUSES = frozenset({401, 403, 408, 429})
+"""4xx answers that are not about the message (our credentials, the provider's limits): retried."""
+
+
+class SmsClient:
+    """Sends SMS through a 46elks-shaped HTTP API: ``POST {url}/a1/sms`` with HTTP Basic auth
+    and the form fields ``from``, ``to``, ``message``."""
+
+    def __init__(
+        self, url: str, user: str, password: str, sender: str, timeout: float = 10.0
+    ) -> None:
+        self._url = url.rstrip("/") + "/a1/sms"
+        self._sender = sender
+        self._client = httpx.AsyncClient(
+            auth=httpx.BasicAuth(user, password), timeout=timeout, trust_env=False
+        )
+
+    async def send(self, to: str, message: str) -> None:
+        """Send one SMS; ``ChannelError`` to retry (unreachable, timeout, 5xx), or
+        ``ChannelRefused`` when the provider refuses the message itself (other 4xx)."""
+        try:
+            response = await self._client.post(
+                self._url, data={"from": self._sender, "to": to, "message": message}
+            )
+        except httpx.HTTPError as exc:
+            raise ChannelError(f"sms: {type(exc).__name__}") from exc
+        if response.is_success:
+            return
+        # The status only: the provider's text can quote the number.
+        if 400 <= response.status_code < 500 and response.status_code not in RETRIED_STATUSES:
+            raise ChannelRefused(f"sms: HTTP {response.status_code}")
+        raise ChannelError(f"sms: HTTP {response.status_code}")
+
+    async def close(self) -> None:
+        """Close the HTTP connections."""
+        await self._client.aclose()

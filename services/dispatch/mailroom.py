@@ -58,7 +58,14 @@ from infra.service import Runtime
 from infra.store import DUPLICATE_KEY, Document, epoch_ms, with_outbox
 from infra.tokens import derived_id
 from services.dispatch import templates
-from services.dispatch.channels import ChannelError, SmtpPool, compose, envelope_sender
+from services.dispatch.channels import (
+    ChannelError,
+    ChannelRefused,
+    SmsClient,
+    SmtpPool,
+    compose,
+    envelope_sender,
+)
 
 log = structlog.get_logger()
 
@@ -103,6 +110,13 @@ class Outgoing:
 
     recipient: str
     data: bytes
+    channel: str = "email"
+    """The channel it goes on: "email", or "sms" (``data`` is then the text, UTF-8)."""
+
+
+DONE_STATES = ("sent", "rejected")
+"""A message in one of these states is never sent again (rejected: refused for good by the
+SMS provider)."""
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
@@ -121,10 +135,13 @@ class Mailroom:
         mail_from: str,
         *,
         on_sent: Callable[[int], None] | None = None,
+        sms: SmsClient | None = None,
     ) -> None:
-        """``on_sent(n)`` is told how many mails each status write recorded (for metrics)."""
+        """``on_sent(n)`` is told how many mails each status write recorded (for metrics);
+        ``sms`` sends the SMS (without it, an SMS is refused)."""
         self._rt = rt
         self._pool = pool
+        self._sms = sms
         self._mail_from = mail_from
         self._sender = envelope_sender(mail_from)
         self.owner = uuid.uuid4().hex
@@ -132,6 +149,9 @@ class Mailroom:
         self._attempts: dict[str, asyncio.Future[None]] = {}
         self._held: set[str] = set()
         self._unrecorded: set[str] = set()
+        self._channels: dict[str, str] = {}
+        """The channel each message held here goes on (a member without an address gets
+        SMS whatever the command asked), for its claim and its ``MessageSent``."""
         self._claims: Batcher[SendMessage, Outgoing | None] = Batcher(self._claim, max_size=BATCH)
         self._records: Batcher[SendMessage, None] = Batcher(self._record, max_size=BATCH)
         self._releases: Batcher[str, None] = Batcher(self._release, max_size=BATCH)
@@ -168,6 +188,7 @@ class Mailroom:
             attempt.set_result(None)
         finally:
             del self._attempts[cmd.message_id]
+            self._channels.pop(cmd.message_id, None)
 
     async def _send(self, cmd: SendMessage) -> None:
         if cmd.message_id in self._unrecorded:
@@ -180,7 +201,10 @@ class Mailroom:
         self._held.add(cmd.message_id)
         try:
             try:
-                await self._pool.send(self._sender, outgoing.recipient, outgoing.data)
+                await self._deliver(outgoing)
+            except ChannelRefused as exc:
+                await self._reject(cmd, str(exc))
+                return
             except ChannelError:
                 # Give the claim back at once so the retry is not held up by the lease.
                 try:
@@ -196,6 +220,22 @@ class Mailroom:
                 raise
         finally:
             self._held.discard(cmd.message_id)
+
+    async def _deliver(self, outgoing: Outgoing) -> None:
+        if outgoing.channel == "sms":
+            if self._sms is None:
+                raise ChannelRefused("no SMS provider configured")
+            await self._sms.send(outgoing.recipient, outgoing.data.decode())
+        else:
+            await self._pool.send(self._sender, outgoing.recipient, outgoing.data)
+
+    async def _reject(self, cmd: SendMessage, reason: str) -> None:
+        """Record a message the provider refused for good: never sent, never retried."""
+        await self._rt.db.messages.update_one(
+            {"_id": cmd.message_id, "state": "sending", "owner": self.owner},
+            {"$set": {"state": "rejected", "reason": reason, "rejected_at": datetime.now(UTC)}},
+        )
+        log.warning("message refused by the provider", reason=reason)
 
     # --- stage 1: claim ---------------------------------------------------------------
 
@@ -231,9 +271,11 @@ class Mailroom:
             sent = await self._states(cmds, list(refused))
             for i, reason in refused.items():
                 record = sent.get(cmds[i].message_id)
-                results[i] = None if record and record["state"] == "sent" else reason
+                results[i] = None if record and record["state"] in DONE_STATES else reason
         # Most commands are new: insert their claims straight away. One that exists already
         # (a redelivery, a copy, a dead sender's) is looked at below.
+        for i, outgoing in ready.items():
+            self._channels[cmds[i].message_id] = outgoing.channel
         contested = await self._insert_claims(cmds, list(ready), now, lease_until, token, results)
         for i in ready:
             if i not in contested and results[i] is None:
@@ -244,7 +286,7 @@ class Mailroom:
         takeovers = []
         for i in contested:
             record = records.get(cmds[i].message_id)
-            if record is not None and record["state"] == "sent":
+            if record is not None and record["state"] in DONE_STATES:
                 results[i] = None
             elif record is not None and (record.get("lease_until_ms") or 0) < now_ms:
                 takeovers.append(i)  # its sender died (or gave the claim back)
@@ -273,7 +315,7 @@ class Mailroom:
                 record = records.get(cmds[i].message_id)
                 if record is not None and record.get("claim") == token:
                     results[i] = ready[i]
-                elif record is not None and record["state"] == "sent":
+                elif record is not None and record["state"] in DONE_STATES:
                     results[i] = None
                 else:
                     results[i] = self._in_flight(cmds[i], record, now_ms)
@@ -320,7 +362,12 @@ class Mailroom:
     def _compose(self, cmd: SendMessage, contact: Document | None) -> Outgoing:
         if contact is None:
             raise ContactMissing(cmd.member_id)
-        if cmd.channel != "email" or not contact.get("email"):
+        channel = cmd.channel
+        if channel == "email" and not contact.get("email") and contact.get("phone"):
+            channel = "sms"  # a member with only a mobile number gets everything by SMS
+        if channel == "sms" and contact.get("phone"):
+            return Outgoing(contact["phone"], self._sms_text(cmd, contact).encode(), "sms")
+        if channel != "email" or not contact.get("email"):
             raise Rejected(f"no {cmd.channel} channel for this member")
         try:
             # Every mail names its council and carries the member's own link to leave; the
@@ -350,6 +397,24 @@ class Mailroom:
             raise Rejected(f"cannot compose the mail: {exc}") from exc
         return Outgoing(recipient, data)
 
+    def _params(self, cmd: SendMessage, contact: Document) -> dict[str, str]:
+        try:
+            params = {"council": contact.get("council") or ""}
+            for sealed in (contact.get("sealed"), cmd.sealed):
+                if sealed:
+                    params |= self._rt.sealer.open_params(sealed)
+            return params | cmd.params
+        except Unsealable as exc:
+            raise Rejected(f"sealed values cannot be opened: {exc}") from exc
+
+    def _sms_text(self, cmd: SendMessage, contact: Document) -> str:
+        try:
+            return templates.render_sms(
+                cmd.template, contact.get("locale") or "sv", self._params(cmd, contact)
+            )
+        except templates.UnknownTemplate as exc:
+            raise Rejected(str(exc)) from exc
+
     def _claim_document(
         self, cmd: SendMessage, now: datetime, lease_until: int, token: str
     ) -> Document:
@@ -357,7 +422,7 @@ class Mailroom:
             "_id": cmd.message_id,
             "tenant": cmd.tenant,
             "member_id": cmd.member_id,
-            "channel": cmd.channel,
+            "channel": self._channels.get(cmd.message_id, cmd.channel),
             "template": cmd.template,
             "state": "sending",
             "lease_until_ms": lease_until,
@@ -383,7 +448,7 @@ class Mailroom:
                 cmd,
                 message_id=derived_id(cmd.message_id, "message_sent"),
                 send_id=cmd.message_id,
-                channel=cmd.channel,
+                channel=self._channels.get(cmd.message_id, cmd.channel),
                 template=cmd.template,
             )
             for cmd in cmds

@@ -155,3 +155,33 @@ def render(template: str, locale: str, params: dict[str, str]) -> Rendered:
         return Rendered(Template(subject).substitute(params), Template(body).substitute(params))
     except (KeyError, ValueError) as exc:
         raise UnknownTemplate(f"{template}: missing or bad placeholder {exc}") from exc
+
+
+_SMS_TEMPLATES: dict[str, dict[str, str]] = {
+    "confirm_code": {
+        "sv": "$code är din kod till medborgarpanelen i $council. Den gäller i $minutes minuter.",
+        "en": "$code is your code for the citizen panel of $council. It is valid $minutes minutes.",
+    },
+    "round_invitation": {
+        "sv": "Medborgarpanelen i $council: ny enkät, $title. Svara här: $link",
+        "en": "Citizen panel of $council: new questions, $title. Answer here: $link",
+    },
+    "feedback_published": {
+        "sv": "Medborgarpanelen i $council: så användes svaren i $title: $link",
+        "en": "Citizen panel of $council: how the answers to $title were used: $link",
+    },
+}
+"""SMS texts: short, each names the council (no footer: every part of an SMS costs)."""
+
+
+def render_sms(template: str, locale: str, params: dict[str, str]) -> str:
+    """The SMS text of ``template`` in ``locale`` (Swedish if missing), filled in."""
+    try:
+        by_locale = _SMS_TEMPLATES[template]
+    except KeyError as exc:
+        raise UnknownTemplate(f"{template} (no SMS text)") from exc
+    text = by_locale.get(locale, by_locale["sv"])
+    try:
+        return Template(text).substitute(params)
+    except (KeyError, ValueError) as exc:
+        raise UnknownTemplate(f"{template}: missing or bad placeholder {exc}") from exc

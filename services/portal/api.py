@@ -84,7 +84,17 @@ class Accepted(_Model):
 class SignUpRequest(_Model):
     """A resident's sign-up."""
 
-    email: TrimmedText = Field(min_length=1, max_length=254, description="E-mail address.")
+    email: TrimmedText = Field(
+        default="", max_length=254, description="E-mail address (this, a mobile number or both)."
+    )
+    phone: TrimmedText = Field(
+        default="",
+        max_length=32,
+        description=(
+            "Mobile number, E.164 or as the council's country writes it. Without an e-mail "
+            "address, an SMS with a 6-digit code follows (``POST .../members/confirm-code``)."
+        ),
+    )
     birth_year: int = Field(description="Year of birth.")
     gender: Gender = Field(description="Gender, or undisclosed.")
     district: TrimmedText = Field(
@@ -103,9 +113,14 @@ class SignUpRequest(_Model):
 
 
 class SignUpAccepted(Accepted):
-    """The sign-up was sent; a confirmation mail follows."""
+    """The sign-up was sent; a confirmation mail (or, for a mobile number alone, an SMS with a
+    code) follows."""
 
     member_id: str = Field(description="Id of the new (pending) member.")
+    confirm_by: Literal["link", "code"] = Field(
+        default="link",
+        description="link: follow the link in the mail; code: send the SMS's code.",
+    )
 
 
 class ConfirmRequest(_Model):
@@ -174,7 +189,7 @@ def _outcome(response: Response, message_id: str | None, outcome: Outcome) -> Ou
         response.status_code = 200
     elif outcome.status == "pending":
         response.status_code = 202
-    elif outcome.reason in ("unknown_token", "unknown_invitation"):
+    elif outcome.reason in ("unknown_token", "unknown_invitation", "invalid_code"):
         response.status_code = 404
     else:
         response.status_code = 409
@@ -207,10 +222,13 @@ async def sign_up(
     portal: PortalDep,
     lang: LanguageDep,
 ) -> SignUpAccepted:
-    """Sign a resident up to the council's panel (double opt-in: a mail with a link follows)."""
+    """Sign a resident up to the council's panel (double opt-in: a mail with a link follows,
+    or, for a mobile number without an e-mail address, an SMS with a 6-digit code)."""
     await portal.check_rate("join", client_address(request))
     valid, errors = domain.check_sign_up(
         email=body.email,
+        phone=body.phone,
+        country=council.country,
         birth_year=str(body.birth_year),
         gender=body.gender,
         district=body.district,
@@ -222,10 +240,13 @@ async def sign_up(
     )
     if valid is None:
         raise ApiError(400, "invalid sign-up", errors)
+    if valid.phone:
+        await portal.check_rate("number", valid.phone)
     command, settled = await portal.sign_up(council.tenant, valid, body.locale or lang)
     return SignUpAccepted(
         message_id=command.message_id,
         member_id=command.member_id,
+        confirm_by="code" if valid.by_code else "link",
         status=settled.outcome.status,
         reason=settled.outcome.reason,
     )

@@ -47,6 +47,7 @@ from services.portal import (
     panel_pages,
     renew_pages,
     settings_pages,
+    sign_up_by_code,
 )
 from services.portal.dependencies import NotSignedIn
 from services.portal.gateway import Gateway, NatsGateway, PublishFailed
@@ -304,6 +305,8 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(renew_pages.router)
     app.include_router(member_api.router)
     app.include_router(member_pages.router)
+    app.include_router(sign_up_by_code.router)
+    app.include_router(sign_up_by_code.pages)
     _add_operations(app, metrics)
     _add_error_handlers(app)
     return app

@@ -17,7 +17,7 @@ from typing import Final, cast, get_args
 
 from pydantic import ValidationError
 
-from contracts.addresses import InvalidEmail, normalise_email
+from contracts.addresses import InvalidEmail, InvalidPhone, normalise_email, normalise_phone
 from contracts.recruitment import Gender, HeardFrom, PopulationRow
 from contracts.rounds import OneLine as OneLine  # for the API's request bodies
 from contracts.rounds import Question, clean_line, clean_text
@@ -103,6 +103,27 @@ class SignUp:
     district: str
     heard_from: HeardFrom = ""
     works_for_council: bool | None = None
+    phone: str = ""
+    """Mobile number in E.164 ("" if none); without an address, an SMS code confirms."""
+
+    @property
+    def by_code(self) -> bool:
+        """Whether the sign-up is confirmed by a code sent by SMS (a number, no address)."""
+        return bool(self.phone) and not self.email
+
+
+PHONE_ERRORS: Final = {
+    "SE": N_("Enter a Swedish mobile number, for example 070-123 45 67."),
+    "NO": N_("Enter a Norwegian mobile number, for example 412 34 567."),
+}
+
+
+def check_phone(phone: str, country: str) -> tuple[str, str | None]:
+    """A mobile number of the council's country in E.164, or "" with the message to show."""
+    try:
+        return normalise_phone(phone, country), None
+    except InvalidPhone:
+        return "", PHONE_ERRORS.get(country, PHONE_ERRORS["SE"])
 
 
 def check_sign_up(
@@ -116,16 +137,24 @@ def check_sign_up(
     districts: Sequence[str] = (),
     heard_from: str = "",
     works_for_council: str = "",
+    phone: str = "",
+    country: str = "SE",
 ) -> tuple[SignUp | None, Errors]:
     """Validate a sign-up form; the sign-up, or None with a message per wrong field.
 
+    An e-mail address or a mobile number (of the council's ``country``) is needed, or both.
     A council that keeps a list of districts takes only a district from it (as the list
     names it); else the resident's own words, which stay in recruitment."""
     errors: Errors = {}
     email = email.strip()
-    if not email:
-        errors["email"] = N_("Enter your e-mail address.")
-    else:
+    phone = phone.strip()
+    if phone:
+        phone, phone_error = check_phone(phone, country)
+        if phone_error:
+            errors["phone"] = phone_error
+    if not email and not phone and "phone" not in errors:
+        errors["email"] = N_("Enter your e-mail address or your mobile number.")
+    elif email:
         try:
             email = normalise_email(email)
         except InvalidEmail:
@@ -170,6 +199,7 @@ def check_sign_up(
         district=district,
         heard_from=cast(HeardFrom, heard_from),
         works_for_council={"yes": True, "no": False}.get(works_for_council),
+        phone=phone,
     ), errors
 
 
@@ -401,3 +431,20 @@ def parse_population_csv(text: str) -> tuple[list[PopulationRow], Errors]:
     if not rows and not errors:
         errors["file"] = "The file has no rows."
     return rows, errors
+
+
+CODE_RE: Final = re.compile(r"^[0-9]{6}$")
+
+
+def check_code(phone: str, code: str, country: str) -> tuple[tuple[str, str] | None, Errors]:
+    """The mobile number (E.164) and the 6-digit code typed on the code page, or the errors."""
+    errors: Errors = {}
+    number, phone_error = check_phone(phone, country)
+    if phone_error:
+        errors["phone"] = phone_error
+    code = "".join(code.split())
+    if not CODE_RE.fullmatch(code):
+        errors["code"] = N_("Enter the 6 digits of the code in the SMS.")
+    if errors:
+        return None, errors
+    return (number, code), errors

@@ -56,6 +56,7 @@ from contracts.outcomes import CommandSettled, outcome_subject
 from contracts.panels import ConfigurePanel, GetPanel, PanelView, RenewMembership
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
+    ConfirmByCode,
     ConfirmMembership,
     EnrolMember,
     EraseMember,
@@ -328,6 +329,9 @@ class Gateway(Protocol):
 
     async def erase_my_membership(self, command: EraseMyMembership) -> None:
         """recruitment: the signed-in member asks for erasure."""
+
+    async def confirm_by_code(self, command: ConfirmByCode) -> None:
+        """recruitment: a resident typed the code from the SMS after signing up by mobile."""
         ...
 
 
@@ -644,4 +648,7 @@ class NatsGateway:
 
     async def renew_membership(self, command: RenewMembership) -> None:
         """recruitment: a member renews their term through the link in the notice."""
+
+    async def confirm_by_code(self, command: ConfirmByCode) -> None:
+        """recruitment: a resident typed the code from the SMS."""
         await self._send(command)

@@ -53,6 +53,7 @@ from contracts.panels import (
 )
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
+    ConfirmByCode,
     ConfirmMembership,
     EnrolMember,
     EraseMember,
@@ -114,9 +115,10 @@ log = structlog.get_logger()
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 """The current request's correlation id; every message the request sends carries it."""
 
-RATE_LIMITED_SCOPES = ("join", "confirm", "answer", "login", "invited")
+RATE_LIMITED_SCOPES = ("join", "confirm", "answer", "login", "invited", "number")
 """Endpoint groups with a per-address rate limit (sign-up, links, staff login); each group
-has its own allowance."""
+has its own allowance. ``number`` counts per mobile number, not per client: sign-ups and
+codes typed for one number."""
 
 NEW_TENANT_RECHECK_SECONDS = 1.0
 """How often an unknown council slug may refresh the cached list of councils."""
@@ -305,6 +307,7 @@ class Portal:
             **self._envelope(tenant),
             member_id=str(uuid.uuid4()),
             email=sign_up.email,
+            phone=sign_up.phone,
             birth_year=sign_up.birth_year,
             gender=sign_up.gender,
             district=sign_up.district,
@@ -322,6 +325,12 @@ class Portal:
             return Settled("", Outcome(status="refused", reason="unknown_token"))
         command = ConfirmMembership(**self._envelope(tenant), token=token)
         return await self._follow(command, self.gateway.confirm_membership)
+
+    async def confirm_by_code(self, tenant: str, phone: str, code: str) -> Settled:
+        """Confirm a sign-up by mobile number with the code from the SMS (``phone`` in E.164,
+        checked) and wait briefly for the outcome."""
+        command = ConfirmByCode(**self._envelope(tenant), phone=phone, code=code)
+        return await self._follow(command, self.gateway.confirm_by_code)
 
     async def leave(self, tenant: str, token: str) -> Settled:
         """Leave the panel through the link in a mail and wait briefly for the outcome."""

@@ -89,13 +89,22 @@ async def join(
         # A field no person sees was filled in: a bot. It is told what a person would be.
         portal.metrics.honeypot.inc()
         return _see_other(f"/t/{council.tenant}/join/sent")
-    fields = ("email", "birth_year", "gender", "district", "heard_from", "works_for_council")
+    fields = (
+        "email",
+        "birth_year",
+        "gender",
+        "district",
+        "heard_from",
+        "works_for_council",
+        "phone",
+    )
     values = {name: _field(form, name) for name in fields}
     sign_up, errors = domain.check_sign_up(
         **values,
         consent=_field(form, "consent") == "yes",
         this_year=datetime.now(UTC).year,
         districts=council.districts,
+        country=council.country,
     )
     if sign_up is None:
         return render(
@@ -107,7 +116,13 @@ async def join(
             errors=errors,
             consent_version=domain.CONSENT_VERSION,
         )
+    if sign_up.phone:
+        await portal.check_rate("number", sign_up.phone)
     await portal.sign_up(council.tenant, sign_up, lang)
+    if sign_up.by_code:
+        # The code page, with the number filled in: the resident types the code from the SMS.
+        values = {"phone": sign_up.phone}
+        return render(request, "join_code.html", council=council, values=values, sent=True)
     return _see_other(f"/t/{council.tenant}/join/sent")
 
 

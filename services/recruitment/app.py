@@ -26,6 +26,9 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await campaigns.create_indexes(db)
     await outcomes.ensure_index(db)
     await self_service.ensure_indexes(db)
+    # An erasure or expiry deletes a member's claim on a mobile number and its SMS code.
+    await db.member_phones.create_index("member_id")
+    await db.sms_codes.create_index("member_id")
 
 
 def create_service(settings: ServiceSettings | None = None) -> Service:

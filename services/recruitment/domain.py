@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ class MemberDetails:
     locale: str
     district_code: str = ""
     """The district as the council's list names it ("" when the council keeps no list)."""
+    phone: str = ""
+    """Mobile number in E.164, "" if none."""
 
 
 def district_code(districts: Sequence[str], district: str) -> str | None:
@@ -122,3 +125,26 @@ def leave_link(portal_url: str, tenant: str, token: str) -> str:
 def confirm_link(portal_url: str, tenant: str, token: str) -> str:
     """The double opt-in link in the confirmation mail."""
     return f"{portal_url.rstrip('/')}/t/{tenant}/join/confirm/{token}"
+
+
+NO_EMAIL_PREFIX = "none:"
+"""What a member who signed up by mobile number only has for an address: a placeholder named
+after the member (the unique index on council and address stays satisfied, on MongoDB too)."""
+
+
+def no_email(member_id: str) -> str:
+    """The address placeholder of a member without one."""
+    return f"{NO_EMAIL_PREFIX}{member_id}"
+
+
+def email_of(stored: object) -> str | None:
+    """A stored address as the member gave it: None for a placeholder (none given, erased)."""
+    if not isinstance(stored, str) or "@" not in stored:
+        return None
+    return stored
+
+
+def phone_key(tenant: str, phone: str) -> str:
+    """The id of a mobile number's claim and SMS code in a council: a hash, so neither
+    document keeps the number in the clear."""
+    return hashlib.sha256(f"phone:{tenant}:{phone}".encode()).hexdigest()

@@ -29,6 +29,7 @@ from infra.service import Runtime
 from infra.store import epoch_ms, with_outbox
 from infra.tokens import token_hash
 from services.recruitment import campaigns, counts
+from services.recruitment.domain import email_of
 from services.recruitment.expiry import PERSONAL_FIELDS
 
 WITNESSES = ("rounds", "dispatch")
@@ -122,6 +123,8 @@ async def _erase(
     from services.recruitment.self_service import forget
 
     await forget(rt, tenant, member_id)
+    await rt.db.member_phones.delete_many({"member_id": member_id})
+    await rt.db.sms_codes.delete_many({"member_id": member_id})
     await rt.flush("members", [member_id])
     return True
 
@@ -182,7 +185,7 @@ async def member_data(rt: Runtime, q: GetMemberData) -> PersonalData | None:
     membership: dict[str, Value] = {
         "member_id": doc["_id"],
         "state": doc.get("state"),
-        "email": doc.get("email"),
+        "email": email_of(doc.get("email")),
         "phone": doc.get("phone"),
         "birth_year": doc.get("birth_year"),
         "gender": doc.get("gender"),

@@ -78,6 +78,8 @@ async def expire_pending(rt: Runtime, now: datetime | None = None) -> int:
         ids = [m["_id"] for m in due]
         await rt.db.signup_tokens.delete_many({"member_id": {"$in": ids}})
         await rt.db.leave_links.delete_many({"member_id": {"$in": ids}})
+        await rt.db.member_phones.delete_many({"member_id": {"$in": ids}})
+        await rt.db.sms_codes.delete_many({"member_id": {"$in": ids}})
         erased += sum(moved.values())
         if len(due) < BATCH:
             break

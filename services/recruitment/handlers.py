@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import structlog
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from contracts.addresses import InvalidPhone, normalise_phone
 from contracts.bands import age_band
 from contracts.dispatch import SendMessage
 from contracts.envelope import Envelope
@@ -52,7 +54,11 @@ async def register_tenant(rt: Runtime, cmd: RegisterTenant) -> None:
     await rt.db.tenants.update_one(
         {"_id": cmd.tenant},
         {
-            "$set": {"display_name": cmd.display_name, "districts": list(cmd.districts)},
+            "$set": {
+                "display_name": cmd.display_name,
+                "districts": list(cmd.districts),
+                "country": cmd.country,
+            },
             "$setOnInsert": {
                 "created_at": cmd.occurred_at,
                 counts.COUNTERS["active"]: 0,
@@ -102,16 +108,33 @@ def _checked_email(raw: str) -> str:
         raise Rejected("invalid e-mail address") from exc
 
 
+def country_of(council: Document) -> str:
+    """The council's country, by which its residents' mobile numbers are read."""
+    return str(council.get("country") or "SE")
+
+
+def checked_phone(raw: str, council: Document) -> str:
+    """A mobile number of the council's country in E.164, or ``Rejected``."""
+    try:
+        return normalise_phone(raw, country_of(council))
+    except InvalidPhone as exc:
+        raise Rejected("invalid mobile number") from exc
+
+
 def _details(cmd: EnrolMember | ImportMember, council: Document) -> domain.MemberDetails:
-    """The member a single sign-up or import command describes, its e-mail and district
-    checked (the district against the council's list, if it keeps one)."""
+    """The member a single sign-up or import command describes, its e-mail, mobile number and
+    district checked (the district against the council's list, if it keeps one)."""
     district = cmd.district.strip()
     code = domain.district_code(_districts(council), district)
     if code is None:
         raise Rejected("district not on the council's list")
+    phone = getattr(cmd, "phone", "")
+    if not cmd.email and not phone:
+        raise Rejected("neither an e-mail address nor a mobile number")
     return domain.MemberDetails(
         member_id=cmd.member_id,
-        email=_checked_email(cmd.email),
+        email=_checked_email(cmd.email) if cmd.email else "",
+        phone=checked_phone(phone, council) if phone else "",
         birth_year=cmd.birth_year,
         gender=cmd.gender,
         district=district,
@@ -132,13 +155,14 @@ def _member_document(
     return {
         "_id": member.member_id,
         "tenant": cmd.tenant,
-        "email": member.email,
+        "email": member.email or domain.no_email(member.member_id),
         "birth_year": member.birth_year,
         "gender": member.gender,
         "district": member.district,
         "district_code": member.district_code,
         "locale": member.locale,
         "consent": {"version": consent_version, "given_at": cmd.occurred_at, "source": source},
+        **({"phone": member.phone} if member.phone else {}),
         "state": state,
         "enrolled_by": cmd.message_id,
         "created_at": cmd.occurred_at,
@@ -148,7 +172,13 @@ def _member_document(
 
 
 def _contact(
-    rt: Runtime, cmd: Envelope, member_id: str, email: str, locale: str, council: str
+    rt: Runtime,
+    cmd: Envelope,
+    member_id: str,
+    email: str,
+    locale: str,
+    council: str,
+    phone: str = "",
 ) -> tuple[ContactRecorded, Document]:
     """The contact for dispatch, with the member's own link to leave the panel (sealed), and
     that link's record here (its token's hash), to store before the contact goes out."""
@@ -156,7 +186,8 @@ def _contact(
     contact = ContactRecorded.follow(
         cmd,
         member_id=member_id,
-        email=email,
+        email=domain.email_of(email),
+        phone=phone or None,
         locale=locale,
         council=council,
         sealed=rt.sealer.seal_params(
@@ -171,7 +202,9 @@ def _member_events(
 ) -> tuple[ContactRecorded, MemberEnrolled, Document]:
     """What an imported member's document carries in its outbox: contacts, then enrolment;
     and the record of the member's link to leave."""
-    contact, leave = _contact(rt, cmd, member.member_id, member.email, member.locale, council)
+    contact, leave = _contact(
+        rt, cmd, member.member_id, member.email, member.locale, council, member.phone
+    )
     enrolled = MemberEnrolled.follow(
         cmd,
         member_id=member.member_id,
@@ -182,7 +215,7 @@ def _member_events(
     return contact, enrolled, leave
 
 
-async def _check_against_panel(rt: Runtime, cmd: EnrolMember) -> None:
+async def check_against_panel(rt: Runtime, cmd: EnrolMember) -> None:
     """A sign-up fits the panel: old enough, and agreeing to a version of its consent text
     (the portal checks both first; this is the rule's home)."""
     settings = panels.settings_of(await panels.panel_document(rt, cmd.tenant))
@@ -190,6 +223,25 @@ async def _check_against_panel(rt: Runtime, cmd: EnrolMember) -> None:
         raise Rejected(f"younger than the panel's minimum age ({settings.min_age})")
     if cmd.consent_version not in await panels.consent_versions(rt, cmd.tenant):
         raise Rejected("unknown version of the consent text")
+
+
+async def claim_phone(rt: Runtime, tenant: str, phone: str, member_id: str) -> bool:
+    """Make ``phone`` this member's in the council (one member per number, as per address):
+    a document keyed by a hash of council and number. False if it is another member's."""
+    key = domain.phone_key(tenant, phone)
+    try:
+        await rt.db.member_phones.insert_one({"_id": key, "tenant": tenant, "member_id": member_id})
+    except DuplicateKeyError:
+        claim = await rt.db.member_phones.find_one({"_id": key})
+        return claim is not None and claim["member_id"] == member_id
+    return True
+
+
+async def release_phone(rt: Runtime, tenant: str, phone: str, member_id: str) -> None:
+    """Give up a claim on ``phone`` made for a sign-up that did not become a member."""
+    await rt.db.member_phones.delete_one(
+        {"_id": domain.phone_key(tenant, phone), "member_id": member_id}
+    )
 
 
 MAIL_INTERVAL = timedelta(hours=3)
@@ -207,7 +259,10 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
     council_doc = await _council(rt, cmd.tenant)
     council = str(council_doc["display_name"])
     member = _details(cmd, council_doc)
-    await _check_against_panel(rt, cmd)
+    await check_against_panel(rt, cmd)
+    if member.phone and not await claim_phone(rt, cmd.tenant, member.phone, cmd.member_id):
+        # The number is another member's: this sign-up is confirmed by mail, without it.
+        member = dataclasses.replace(member, phone="")
     email = member.email
     token = new_token()
     hashed = token_hash(token)
@@ -224,7 +279,7 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
         },
         upsert=True,
     )
-    contact, leave = _contact(rt, cmd, cmd.member_id, email, cmd.locale, council)
+    contact, leave = _contact(rt, cmd, cmd.member_id, email, cmd.locale, council, member.phone)
     await rt.db.leave_links.insert_one(leave)
     document = {
         **_member_document(
@@ -241,6 +296,8 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
         )
     except DuplicateKeyError:
         await rt.db.leave_links.delete_one({"_id": leave["_id"]})  # never sent
+        if member.phone:
+            await release_phone(rt, cmd.tenant, member.phone, cmd.member_id)
         await _signed_up_again(rt, cmd, member, council, token)
         return
     await counts.move(rt, cmd.tenant, pending=1)
@@ -260,7 +317,7 @@ async def _signed_up_again(
     if existing is None or existing.get("enrolled_by") == cmd.message_id:
         return  # a redelivery of a sign-up already recorded
     if existing["state"] == "pending":
-        await _take_newest_details(rt, cmd, member, existing["_id"])
+        await take_newest_details(rt, cmd, member, existing)
     # Numbers, not datetimes: see ``infra.store.epoch_ms``.
     last = existing.get("mailed_at_ms") or epoch_ms(existing["created_at"])
     if existing["state"] != "pending" or epoch_ms(cmd.occurred_at) - last < epoch_ms(MAIL_INTERVAL):
@@ -283,14 +340,17 @@ async def _signed_up_again(
         await rt.db.signup_tokens.delete_one({"_id": hashed})
 
 
-async def _take_newest_details(
-    rt: Runtime, cmd: EnrolMember, member: domain.MemberDetails, member_id: str
+async def take_newest_details(
+    rt: Runtime, cmd: EnrolMember, member: domain.MemberDetails, existing: Document
 ) -> None:
     """A pending member takes a newer sign-up's details and consent (an older one, delivered
     late, changes nothing); the contact book learns the language."""
+    member_id = existing["_id"]
     signed_up = epoch_ms(cmd.occurred_at)
     council = str((await _council(rt, cmd.tenant))["display_name"])
-    contact, leave = _contact(rt, cmd, member_id, member.email, cmd.locale, council)
+    contact, leave = _contact(
+        rt, cmd, member_id, existing["email"], cmd.locale, council, existing.get("phone", "")
+    )
     await rt.db.leave_links.insert_one(leave)
     result = await rt.db.members.update_one(
         {
@@ -341,10 +401,18 @@ async def _member_of_link(rt: Runtime, tenant: str, hashed: str) -> Document | N
 async def confirm_membership(rt: Runtime, cmd: ConfirmMembership) -> None:
     """Activate the member whose link this is; the outcome is kept for the portal."""
     member = await _member_of_link(rt, cmd.tenant, token_hash(cmd.token))
-    status, reason = "done", None
     if member is None:
-        status, reason = "refused", "unknown_token"
-    elif member["state"] == "pending":
+        await rt.settle(cmd, "refused", "unknown_token")
+        return
+    status, reason = await activate(rt, cmd, member)
+    await rt.settle(cmd, status, reason)
+
+
+async def activate(rt: Runtime, cmd: Envelope, member: Document) -> tuple[str, str | None]:
+    """Make a pending member active, once, for ``cmd`` (a confirmation by link or code):
+    ("done", None), or ("refused", "already_used") if another confirmation came first."""
+    status, reason = "done", None
+    if member["state"] == "pending":
         event = MemberEnrolled.follow(
             cmd,
             member_id=member["_id"],
@@ -376,7 +444,7 @@ async def confirm_membership(rt: Runtime, cmd: ConfirmMembership) -> None:
             await counts.move(rt, cmd.tenant, active=1, pending=-1)
     elif member.get("confirmed_by") != cmd.message_id:
         status, reason = "refused", "already_used"
-    await rt.settle(cmd, status, reason)
+    return status, reason
 
 
 async def get_sign_up(rt: Runtime, q: GetSignUp) -> SignUpView | None:
@@ -385,7 +453,7 @@ async def get_sign_up(rt: Runtime, q: GetSignUp) -> SignUpView | None:
     if member is None or member["state"] != "pending":
         return None
     return SignUpView(
-        email=member["email"],
+        email=domain.email_of(member["email"]) or "",
         birth_year=member["birth_year"],
         gender=member["gender"],
         district=member["district"],
@@ -408,6 +476,7 @@ async def list_tenants(rt: Runtime, _: ListTenants) -> TenantList:
                 tenant=doc["_id"],
                 display_name=doc["display_name"],
                 districts=tuple(doc.get("districts") or ()),
+                country=country_of(doc),
                 members_active=active,
                 members_pending=pending,
             )

@@ -50,6 +50,7 @@ from contracts.panels import (
 )
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
+    ConfirmByCode,
     ConfirmMembership,
     ContactRecorded,
     EnrolMember,
@@ -89,6 +90,7 @@ from services.recruitment import (
     panels,
     rotation,
     self_service,
+    sms_codes,
 )
 
 PUBLISHES = (
@@ -150,7 +152,10 @@ def build_router(rt: Runtime) -> NatsRouter:
 
     @subscriber(router, EnrolMember, "recruitment_enrol_member")
     async def on_enrol_member(cmd: EnrolMember) -> None:
-        await handlers.enrol_member(rt, cmd)
+        if cmd.email:
+            await handlers.enrol_member(rt, cmd)
+        else:  # by mobile number only: confirmed by a code sent by SMS
+            await sms_codes.enrol_by_phone(rt, cmd)
 
     @subscriber(router, ImportMember, "recruitment_import_member")
     async def on_import_member(cmd: ImportMember) -> None:
@@ -247,6 +252,11 @@ def build_router(rt: Runtime) -> NatsRouter:
         return await campaigns.get_invitation_code(rt, q)
 
     _add_self_service(router, rt)
+
+    @subscriber(router, ConfirmByCode, "recruitment_confirm_by_code")
+    async def on_confirm_by_code(cmd: ConfirmByCode) -> None:
+        await sms_codes.confirm_by_code(rt, cmd)
+
     return router
 
 

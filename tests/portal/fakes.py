@@ -53,6 +53,7 @@ from contracts.panels import (
 )
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
+    ConfirmByCode,
     ConfirmMembership,
     EnrolMember,
     EraseMember,
@@ -288,7 +289,7 @@ class FakeGateway:
         if not self.push_outcomes:
             return None
         command = next((c for c in self.commands if c.message_id == command_id), None)
-        if isinstance(command, ConfirmMembership):
+        if isinstance(command, ConfirmMembership | ConfirmByCode):
             return None if self.membership.status == "pending" else self.membership
         if isinstance(command, SubmitResponse):
             return None if self.response.status == "pending" else self.response
@@ -594,4 +595,7 @@ class FakeGateway:
         return self.panel
 
     async def renew_membership(self, command: RenewMembership) -> None:
+        self.commands.append(command)
+
+    async def confirm_by_code(self, command: ConfirmByCode) -> None:
         self.commands.append(command)

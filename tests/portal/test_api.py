@@ -66,6 +66,7 @@ async def test_sign_up(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
         "member_id": command.member_id,
         "status": "done",
         "reason": None,
+        "confirm_by": "link",
     }
     assert command.gender == "undisclosed"
     assert command.consent_version == "2026-1"

@@ -153,3 +153,44 @@ async def test_a_round_through_the_pages(stack: Stack) -> None:
 
         public = await poll(public_page, "the public results")
         assert "1 medlem svarade, av 1 inbjudna." in text_of(public.text)
+
+
+async def test_a_resident_joins_by_mobile_through_the_pages(stack: Stack) -> None:
+    await publish(stack.js, RegisterTenant(tenant="gnosjo", display_name="Gnosjö kommun"))
+    settings = PortalSettings(
+        **stack.infra.bus("portal"),
+        mongodb_url=stack.infra.mongodb_url,
+        portal_tenant_cache_seconds=0.0,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), client_for(app) as web:
+
+        async def home() -> bool:
+            return (await web.get("/t/gnosjo/")).status_code == 200
+
+        await poll(home, "the council")
+        joined = await web.post(
+            "/t/gnosjo/join",
+            data={
+                "phone": "070-765 43 21",
+                "birth_year": "1979",
+                "gender": "female",
+                "district": "Hillerstorp",
+                "consent": "yes",
+            },
+        )
+        assert joined.status_code == 200  # the code page
+
+        async def code() -> str | None:
+            for sms in stack.devtools.sms.messages(number="+46707654321"):
+                if match := re.match(r"^(\d{6}) ", sms["message"]):
+                    return match.group(1)
+            return None
+
+        found = await poll(code, "the SMS with the code")
+        data = {"phone": "+46707654321", "code": found}
+        confirmed = await web.post("/t/gnosjo/join/code", data=data)
+        assert confirmed.status_code == 200
+        assert "Välkommen" in text_of(confirmed.text)
+        again = await web.post("/t/gnosjo/join/code", data=data)
+        assert again.status_code == 409

@@ -390,8 +390,12 @@ async def test_districts_leave_recruitment_only_as_the_councils_list_names_them(
     await wait_until(two_enrolled, timeout=20, what="two members in rounds")
     coded = sorted([d["district"] async for d in panelists.find({"tenant": tenant})])
     assert coded == ["Kisa", "Rimforsa"]
-    report = await ask(stack.nc, GetImport(tenant=tenant, import_id="districts"), ImportView)
-    assert report is not None
+    # The report is written after the members' events go out: it can come a moment later.
+    report = await wait_until(
+        lambda: ask(stack.nc, GetImport(tenant=tenant, import_id="districts"), ImportView),
+        timeout=10,
+        what="the import's report",
+    )
     assert [(r.row, r.reason) for r in report.rejections] == [(3, "invalid_district")]
     # What the resident wrote stays in recruitment, beside its code.
     stored = await stack.services["recruitment"].runtime.db.members.find_one(

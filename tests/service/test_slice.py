@@ -154,6 +154,8 @@ async def test_a_round_from_sign_up_to_feedback(stack: Stack) -> None:
         view = await ask(stack.nc, GetRound(tenant=T, round_id=round_id), RoundView)
         return view is not None and view.state == expected
 
+    # Created before it is approved: the two commands have consumers of their own.
+    await wait_until(lambda: state("draft"), timeout=15, what="round drafted")
     await publish(stack.js, ApproveRound(tenant=T, round_id=round_id, approved_by="styrgrupp"))
     await wait_until(lambda: state("approved"), timeout=15, what="round approved")
     await publish(stack.js, OpenRound(tenant=T, round_id=round_id))
