@@ -14,15 +14,13 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import Command, Event, Query
+from contracts.recruitment import Connection as Connection
 from contracts.text import OneLine, TrimmedText
 
 PANEL_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 GENERAL = "general"
 """The council's general panel."""
 
-Connection = Literal["resident", "second_home", "pupil", "business_owner", "moved_away"]
-"""How someone may be connected to the council: lives there, owns a second home there, goes
-to one of its schools, runs a business there, or moved away from it."""
 ChannelOffered = Literal["email", "sms", "paper"]
 
 DEFAULT_CONSENT_VERSION = "2026-1"

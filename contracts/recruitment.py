@@ -10,6 +10,9 @@ from contracts.envelope import Command, Event, Query
 from contracts.text import OneLine
 
 Gender = Literal["female", "male", "other", "undisclosed"]
+Connection = Literal["resident", "second_home", "pupil", "business_owner", "moved_away"]
+"""How someone may be connected to the council: lives there, owns a second home there, goes
+to one of its schools, runs a business there, or moved away from it."""
 HeardFrom = Literal["", "letter", "friend", "newspaper", "event", "social_media", "other"]
 """Where a resident heard of the panel ("" if not said): what brings people in."""
 Country = Literal["SE", "NO"]
@@ -70,6 +73,14 @@ class EnrolMember(Command):
     works_for_council: bool | None = Field(
         default=None,
         description="Whether the resident works for the council (optional; None: not said).",
+    )
+    connection: Connection = Field(
+        default="resident",
+        description="How the resident is connected to the council (the panel says which "
+        "connections may join; see contracts.panels).",
+    )
+    topics: tuple[OneLine, ...] = Field(
+        default=(), max_length=30, description="Topics of the panel's the resident follows."
     )
 
 

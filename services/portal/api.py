@@ -9,6 +9,7 @@ their owner.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.feedback import PublishedList
 from contracts.membership import MemberList
+from contracts.panels import Connection
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ErasureView,
@@ -109,6 +111,14 @@ class SignUpRequest(_Model):
     )
     works_for_council: bool | None = Field(
         default=None, description="Whether the resident works for the council (optional)."
+    )
+    connection: Connection = Field(
+        default="resident",
+        description="How the resident is connected to the council (see GET .../panel: the "
+        "connections the panel takes).",
+    )
+    topics: list[str] = Field(
+        default_factory=list, max_length=30, description="Topics of the panel's to follow."
     )
 
 
@@ -238,11 +248,21 @@ async def sign_up(
         heard_from=body.heard_from,
         works_for_council={True: "yes", False: "no", None: ""}[body.works_for_council],
     )
-    if valid is None:
+    panel = await portal.panel_for_residents(council.tenant)
+    if body.connection not in panel.settings.connections:
+        errors["connection"] = "The panel does not take members connected this way."
+    if not set(body.topics) <= set(panel.settings.topics):
+        errors["topics"] = "A topic the panel does not offer."
+    if datetime.now(UTC).year - body.birth_year < panel.settings.min_age:
+        errors["birth_year"] = f"The panel takes members from {panel.settings.min_age} years."
+    if valid is None or errors:
         raise ApiError(400, "invalid sign-up", errors)
+    valid = dataclasses.replace(valid, connection=body.connection, topics=tuple(body.topics))
     if valid.phone:
         await portal.check_rate("number", valid.phone)
-    command, settled = await portal.sign_up(council.tenant, valid, body.locale or lang)
+    command, settled = await portal.sign_up(
+        council.tenant, valid, body.locale or lang, panel.consent_version
+    )
     return SignUpAccepted(
         message_id=command.message_id,
         member_id=command.member_id,

@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from contracts.campaigns import CampaignView
-from services.portal import domain
 from services.portal.api import ApiError
 from services.portal.campaign_api import REGISTER_MAX_BYTES, send_register
 from services.portal.dependencies import (
@@ -296,7 +295,7 @@ async def invitation(
         invited=view,
         code=code,
         values=values,
-        consent_version=domain.CONSENT_VERSION,
+        consent_version=(await portal.panel_for_residents(council.tenant)).consent_version,
     )
 
 
@@ -324,7 +323,7 @@ async def join_invited(
             code=code,
             values=values,
             errors=errors,
-            consent_version=domain.CONSENT_VERSION,
+            consent_version=(await portal.panel_for_residents(council.tenant)).consent_version,
         )
     settled = await portal.redeem(council.tenant, code, values["email"], lang)
     if settled.outcome.reason == "invalid_email":
@@ -338,6 +337,6 @@ async def join_invited(
             code=code,
             values=values,
             errors=errors,
-            consent_version=domain.CONSENT_VERSION,
+            consent_version=(await portal.panel_for_residents(council.tenant)).consent_version,
         )
     return render(request, "invited_done.html", council=council, outcome=settled.outcome)

@@ -18,6 +18,7 @@ from typing import Final, cast, get_args
 from pydantic import ValidationError
 
 from contracts.addresses import InvalidEmail, InvalidPhone, normalise_email, normalise_phone
+from contracts.panels import Connection
 from contracts.recruitment import Gender, HeardFrom, PopulationRow
 from contracts.rounds import OneLine as OneLine  # for the API's request bodies
 from contracts.rounds import Question, clean_line, clean_text
@@ -105,6 +106,10 @@ class SignUp:
     works_for_council: bool | None = None
     phone: str = ""
     """Mobile number in E.164 ("" if none); without an address, an SMS code confirms."""
+    connection: Connection = "resident"
+    """How the resident is connected to the council (when the panel takes more than residents)."""
+    topics: tuple[str, ...] = ()
+    """The panel's topics the resident follows."""
 
     @property
     def by_code(self) -> bool:

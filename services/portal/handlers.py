@@ -121,6 +121,15 @@ has its own allowance. ``number`` counts per mobile number, not per client: sign
 codes typed for one number."""
 
 NEW_TENANT_RECHECK_SECONDS = 1.0
+PANEL_CACHE_SECONDS = 10.0
+"""How long the sign-up pages reuse a council's panel settings."""
+DEFAULT_PANEL = PanelView(
+    panel=GENERAL,
+    settings=PanelSettings(),
+    consent_text="",
+    consent_version=CONSENT_VERSION,
+    consent_versions=(),
+)
 """How often an unknown council slug may refresh the cached list of councils."""
 
 REGION_TENANT = "region"
@@ -196,6 +205,7 @@ class Portal:
         self.login_form_key = derive(key, "login-form")
         """Keys the login forms' hidden tokens (see ``login_csrf``)."""
         self._tenants: tuple[TenantView, ...] | None = None
+        self._panels: dict[str, tuple[float, PanelView]] = {}
         self._tenants_at = 0.0
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -298,7 +308,11 @@ class Portal:
     # -- residents --------------------------------------------------------------------------
 
     async def sign_up(
-        self, tenant: str, sign_up: SignUp, language: str
+        self,
+        tenant: str,
+        sign_up: SignUp,
+        language: str,
+        consent_version: str = CONSENT_VERSION,
     ) -> tuple[EnrolMember, Settled]:
         """Ask recruitment to enrol a resident and wait briefly until it has; a mail follows.
 
@@ -313,7 +327,9 @@ class Portal:
             district=sign_up.district,
             heard_from=sign_up.heard_from,
             works_for_council=sign_up.works_for_council,
-            consent_version=CONSENT_VERSION,
+            connection=sign_up.connection,
+            topics=sign_up.topics,
+            consent_version=consent_version,
             locale="en" if language == "en" else "sv",
         )
         await self._send(command, self.gateway.enrol_member)
@@ -746,11 +762,12 @@ class Portal:
 
     async def redeem(self, tenant: str, code: str, email: str, language: str) -> Settled:
         """Join the panel with an invitation code; wait briefly for the outcome."""
+        panel = await self.panel_for_residents(tenant)
         command = RedeemInvitation(
             **self._envelope(tenant),
             code=code,
             email=email,
-            consent_version=CONSENT_VERSION,
+            consent_version=panel.consent_version,
             locale="en" if language == "en" else "sv",
         )
         return await self._follow(command, self.gateway.redeem_invitation)
@@ -783,3 +800,18 @@ class Portal:
             return Settled("", Outcome(status="refused", reason="unknown_token"))
         command = RenewMembership(**self._envelope(tenant), token=token)
         return await self._follow(command, self.gateway.renew_membership)
+
+    async def panel_for_residents(self, tenant: str) -> PanelView:
+        """The general panel as the sign-up pages show it, cached for a few seconds; the
+        built-in defaults (and text version, which recruitment always accepts) if recruitment
+        does not answer, so that residents can still sign up."""
+        now = self._clock()
+        cached = self._panels.get(tenant)
+        if cached is not None and now - cached[0] < PANEL_CACHE_SECONDS:
+            return cached[1]
+        try:
+            view = await self.panel(tenant)
+        except QueryFailed:
+            return cached[1] if cached is not None else DEFAULT_PANEL
+        self._panels[tenant] = (now, view)
+        return view

@@ -7,6 +7,7 @@ under ``/t/<tenant>/staff/``, region admin pages under ``/region/``, developer p
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from contracts.panels import PanelView
 from contracts.recruitment import Outcome
 from services.portal import domain, login_csrf
 from services.portal.accounts import SESSION_COOKIE, Session
@@ -32,6 +34,7 @@ from services.portal.dependencies import (
 from services.portal.handlers import DevtoolsUnavailable, Portal, WrongState
 from services.portal.i18n import N_
 from services.portal.rendering import render
+from services.portal.settings_pages import CONNECTIONS
 
 log = structlog.get_logger()
 
@@ -72,10 +75,40 @@ async def council_home(request: Request, council: CouncilDep) -> Response:
     return render(request, "home.html", council=council)
 
 
+def _panel_check(
+    form: FormData, panel: PanelView, birth_year: str, year: int
+) -> tuple[str, tuple[str, ...], dict[str, str]]:
+    """The sign-up's connection and topics as the panel offers them, and what does not fit
+    the panel (too young, a connection it does not take)."""
+    errors: dict[str, str] = {}
+    connection = _field(form, "connection") or "resident"
+    if connection not in panel.settings.connections:
+        errors["connection"] = N_("Choose how you are connected to the council.")
+    topics = tuple(t for t in form.getlist("topics") if t in panel.settings.topics)
+    if birth_year.strip().isdigit() and year - int(birth_year) < panel.settings.min_age:
+        errors["birth_year"] = N_("You are younger than this panel takes members.")
+    return connection, topics, errors
+
+
+def _join_page(
+    request: Request, council: Any, panel: PanelView, status: int = 200, **context: Any
+) -> Response:
+    return render(
+        request,
+        "join.html",
+        status,
+        council=council,
+        panel=panel,
+        connections=CONNECTIONS,
+        min_age=panel.settings.min_age,
+        **context,
+    )
+
+
 @router.get("/t/{tenant}/join", response_class=HTMLResponse)
-async def join_form(request: Request, council: CouncilDep) -> Response:
-    """The sign-up form."""
-    return render(request, "join.html", council=council, consent_version=domain.CONSENT_VERSION)
+async def join_form(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
+    """The sign-up form, with the panel's consent text and questions."""
+    return _join_page(request, council, await portal.panel_for_residents(council.tenant))
 
 
 @router.post("/t/{tenant}/join", response_class=HTMLResponse)
@@ -99,26 +132,40 @@ async def join(
         "phone",
     )
     values = {name: _field(form, name) for name in fields}
+    year = datetime.now(UTC).year
+    panel = await portal.panel_for_residents(council.tenant)
     sign_up, errors = domain.check_sign_up(
         **values,
         consent=_field(form, "consent") == "yes",
-        this_year=datetime.now(UTC).year,
+        this_year=year,
         districts=council.districts,
         country=council.country,
     )
-    if sign_up is None:
-        return render(
+    connection, topics, misfits = _panel_check(form, panel, values["birth_year"], year)
+    errors = {**misfits, **errors}
+    if sign_up is None or misfits:
+        return _join_page(
             request,
-            "join.html",
+            council,
+            panel,
             400,
-            council=council,
-            values={**values, "consent": _field(form, "consent")},
+            values={
+                **values,
+                "consent": _field(form, "consent"),
+                "connection": connection,
+                "topics": list(topics),
+            },
             errors=errors,
-            consent_version=domain.CONSENT_VERSION,
         )
+    sign_up = dataclasses.replace(sign_up, connection=connection, topics=topics)  # type: ignore[arg-type]
     if sign_up.phone:
         await portal.check_rate("number", sign_up.phone)
-    await portal.sign_up(council.tenant, sign_up, lang)
+    # The version of the text the page showed (one the panel knows; recruitment checks).
+    shown = _field(form, "consent_version")
+    version = (
+        shown if shown in {v.version for v in panel.consent_versions} else panel.consent_version
+    )
+    await portal.sign_up(council.tenant, sign_up, lang, version)
     if sign_up.by_code:
         # The code page, with the number filled in: the resident types the code from the SMS.
         values = {"phone": sign_up.phone}

@@ -197,6 +197,8 @@ async def member_data(rt: Runtime, q: GetMemberData) -> PersonalData | None:
         "signed_up": _text(doc.get("created_at")),
         "confirmed": _text(doc.get("confirmed_at")),
         "paused_until": doc.get("paused_until") or None,
+        "connection_to_the_council": doc.get("connection") or None,
+        "topics_followed": ", ".join(doc.get("topics") or ()) or None,
     }
     return PersonalData(
         service="recruitment",

@@ -44,6 +44,8 @@ PERSONAL_FIELDS = (
     "works_for_council",
     "person",
     "campaign",
+    "connection",
+    "topics",
 )
 
 

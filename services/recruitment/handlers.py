@@ -168,6 +168,8 @@ def _member_document(
         "created_at": cmd.occurred_at,
         # Its term (rotation) runs from here; a confirmation starts it again.
         "term_started_ms": epoch_ms(cmd.occurred_at),
+        "connection": str(getattr(cmd, "connection", "resident")),
+        "topics": [str(t) for t in getattr(cmd, "topics", ())],
     }
 
 
@@ -223,6 +225,10 @@ async def check_against_panel(rt: Runtime, cmd: EnrolMember) -> None:
         raise Rejected(f"younger than the panel's minimum age ({settings.min_age})")
     if cmd.consent_version not in await panels.consent_versions(rt, cmd.tenant):
         raise Rejected("unknown version of the consent text")
+    if cmd.connection not in settings.connections:
+        raise Rejected(f"the panel does not take members connected as {cmd.connection}")
+    if not set(cmd.topics) <= set(settings.topics):
+        raise Rejected("a topic the panel does not offer")
 
 
 async def claim_phone(rt: Runtime, tenant: str, phone: str, member_id: str) -> bool:

@@ -88,3 +88,70 @@ async def test_the_panel_api_and_roles(
             "/api/t/gnosjo/panel", json=body, headers={"X-CSRF-Token": token}
         )
         assert refused.status_code == 403
+
+
+async def test_the_join_page_follows_the_panels_settings(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    from contracts.panels import ConsentVersion, PanelSettings, PanelView
+    from contracts.recruitment import EnrolMember
+    from tests.portal.test_public_pages import JOIN
+
+    gateway.panel = PanelView(
+        panel="general",
+        settings=PanelSettings(
+            min_age=18, connections=("resident", "second_home"), topics=("Skola", "Trafik")
+        ),
+        consent_text="Vi sparar dina uppgifter för panelen.\n\nDu kan lämna när du vill.",
+        consent_version="2026-3",
+        consent_versions=(
+            ConsentVersion(version="2026-1", since="", members=10),
+            ConsentVersion(version="2026-3", since="2026-11-01", members=0),
+        ),
+    )
+    page = await client.get("/t/gnosjo/join")
+    check_page(page.text)
+    assert "<p>Vi sparar dina uppgifter för panelen.</p>" in page.text
+    assert 'name="consent_version" value="2026-3"' in page.text
+    assert 'id="connection-second_home"' in page.text
+    assert 'value="Trafik"' in page.text
+    young = await client.post("/t/gnosjo/join", data={**JOIN, "birth_year": "2010"})
+    assert young.status_code == 400
+    assert "Du är yngre än panelen tar emot medlemmar." in young.text
+    assert gateway.sent(EnrolMember) == []
+    joined = await client.post(
+        "/t/gnosjo/join",
+        data={
+            **JOIN,
+            "connection": "second_home",
+            "topics": ["Trafik", "Not offered"],
+            "consent_version": "2026-3",
+        },
+    )
+    assert joined.status_code == 303
+    [command] = gateway.sent(EnrolMember)
+    assert (command.connection, command.topics, command.consent_version) == (
+        "second_home",
+        ("Trafik",),
+        "2026-3",
+    )
+    # A version the panel does not know is replaced by the current one.
+    await client.post(
+        "/t/gnosjo/join",
+        data={**JOIN, "email": "b@example.se", "consent_version": "1999-1"},
+    )
+    assert gateway.sent(EnrolMember)[-1].consent_version == "2026-3"
+    # The API refuses a connection the panel does not take.
+    pupil = await client.post(
+        "/api/t/gnosjo/members",
+        json={
+            "email": "c@example.se",
+            "birth_year": 1990,
+            "gender": "male",
+            "district": "Hillerstorp",
+            "consent": True,
+            "connection": "pupil",
+        },
+    )
+    assert pupil.status_code == 400
+    assert "connection" in pupil.json()["errors"]

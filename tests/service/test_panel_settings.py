@@ -82,16 +82,24 @@ async def test_settings_versions_sign_up_rules_and_the_rounds_cap(stack: Stack) 
             "consent_version": "1999-9",
         }
     )
-    for cmd in (ok, young, unknown):
+    pupil = ok.model_copy(
+        update={
+            "message_id": str(uuid.uuid4()),
+            "member_id": str(uuid.uuid4()),
+            "email": "elev@example.se",
+            "connection": "pupil",
+        }
+    )
+    for cmd in (ok, young, unknown, pupil):
         await publish(stack.js, cmd)
 
     async def refused() -> set[str]:
         return {d.original_message_id for d in await list_dead_letters(stack.js)}
 
     await wait_until(
-        lambda: _contains(refused, {young.message_id, unknown.message_id}),
+        lambda: _contains(refused, {young.message_id, unknown.message_id, pupil.message_id}),
         timeout=15,
-        what="the two sign-ups refused",
+        what="the three sign-ups refused",
     )
     members = stack.services["recruitment"].runtime.db.members
     assert await members.find_one({"email": "ny@example.se"}) is not None
