@@ -315,3 +315,55 @@ class Letters(BaseModel):
     closes_on: str = Field(description="Last day to join.")
     total: int = Field(description="Letters in the campaign.")
     letters: tuple[Letter, ...] = Field(description="This page's letters, in draw order.")
+
+
+OPEN_CAMPAIGN_PATTERN = r"^[a-z0-9][a-z0-9-]{1,39}$"
+"""An open campaign's slug, as its sign-up link carries it (``/t/<council>/join?via=<slug>``)."""
+FRIEND = "friend"
+"""The standing tell-a-friend link every council has: members pass it on."""
+
+
+class StartOpenCampaign(Command):
+    """An open recruitment campaign: a sign-up link of its own, for a set time, towards a
+    target size; the sign-ups and joins through it are counted. Starting one again with the
+    same slug changes its title, dates and target."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "start_open_campaign"
+
+    slug: str = Field(pattern=OPEN_CAMPAIGN_PATTERN, description="Its link's name, e.g. var-2027.")
+    title: OneLine = Field(min_length=2, max_length=120, description="E.g. 'Spring fair 2027'.")
+    starts_on: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="First day (YYYY-MM-DD).")
+    ends_on: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Last day (YYYY-MM-DD).")
+    target: int = Field(ge=1, le=1_000_000, description="Members to gain through it.")
+
+
+class ListOpenCampaigns(Query):
+    """The council's open campaigns and the tell-a-friend link, with their counts; the reply
+    is ``OpenCampaignList``."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "list_open_campaigns"
+
+
+class OpenCampaignView(BaseModel):
+    """An open campaign and how it goes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    slug: str = Field(description="Its link's name.")
+    title: str = Field(description="Its title.")
+    starts_on: str = Field(description="First day ('' for the tell-a-friend link).")
+    ends_on: str = Field(description="Last day ('' for the tell-a-friend link).")
+    target: int | None = Field(description="Members to gain (None for the tell-a-friend link).")
+    state: Literal["upcoming", "running", "ended"] = Field(description="Where it stands today.")
+    signed_up: int = Field(description="Sign-ups through its link.")
+    joined: int = Field(description="Of them, members now (confirmed).")
+
+
+class OpenCampaignList(BaseModel):
+    """Reply to ``ListOpenCampaigns``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    campaigns: tuple[OpenCampaignView, ...] = Field(description="Tell-a-friend first, then newest.")

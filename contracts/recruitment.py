@@ -82,6 +82,11 @@ class EnrolMember(Command):
     topics: tuple[OneLine, ...] = Field(
         default=(), max_length=30, description="Topics of the panel's the resident follows."
     )
+    via: str = Field(
+        default="",
+        pattern=r"^([a-z0-9][a-z0-9-]{1,39})?$",
+        description="The open campaign (or 'friend') whose link the resident came through.",
+    )
 
 
 class ConfirmMembership(Command):

@@ -42,6 +42,8 @@ MESSAGES: tuple[type[Envelope], ...] = (
     campaigns.GetRegisterRejections,
     campaigns.GetLetters,
     campaigns.GetInvitationCode,
+    campaigns.StartOpenCampaign,
+    campaigns.ListOpenCampaigns,
     rounds.CreateRound,
     rounds.ApproveRound,
     rounds.OpenRound,

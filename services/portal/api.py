@@ -120,6 +120,11 @@ class SignUpRequest(_Model):
     topics: list[str] = Field(
         default_factory=list, max_length=30, description="Topics of the panel's to follow."
     )
+    via: str = Field(
+        default="",
+        pattern=r"^([a-z0-9][a-z0-9-]{1,39})?$",
+        description="The open campaign (or 'friend') whose link brought the resident.",
+    )
 
 
 class SignUpAccepted(Accepted):
@@ -257,7 +262,9 @@ async def sign_up(
         errors["birth_year"] = f"The panel takes members from {panel.settings.min_age} years."
     if valid is None or errors:
         raise ApiError(400, "invalid sign-up", errors)
-    valid = dataclasses.replace(valid, connection=body.connection, topics=tuple(body.topics))
+    valid = dataclasses.replace(
+        valid, connection=body.connection, topics=tuple(body.topics), via=body.via
+    )
     if valid.phone:
         await portal.check_rate("number", valid.phone)
     command, settled = await portal.sign_up(

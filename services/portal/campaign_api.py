@@ -19,7 +19,13 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
-from contracts.campaigns import CAMPAIGN_ID_PATTERN, CampaignList, CampaignView, InvitedView
+from contracts.campaigns import (
+    CAMPAIGN_ID_PATTERN,
+    CampaignList,
+    CampaignView,
+    InvitedView,
+    OpenCampaignList,
+)
 from services.portal.api import (
     CONTACT_ROLES,
     PROBLEMS,
@@ -354,3 +360,49 @@ async def redeem(
         response.status_code = 404
         return OutcomeReply(message_id=settled.message_id, status="refused", reason=outcome.reason)
     return _outcome(response, settled.message_id, outcome)
+
+
+class NewOpenCampaign(_Model):
+    """An open campaign: a sign-up link of its own, for a set time, towards a target."""
+
+    slug: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,39}$", description="Its link's name (not 'friend')."
+    )
+    title: OneLine = Field(min_length=2, max_length=120, description="Its title.")
+    starts_on: date = Field(description="First day.")
+    ends_on: date = Field(description="Last day.")
+    target: int = Field(ge=1, le=1_000_000, description="Members to gain through it.")
+
+
+@router.get("/t/{tenant}/open-campaigns", response_model=OpenCampaignList, responses=STAFF_PROBLEMS)
+async def open_campaigns(
+    council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> OpenCampaignList:
+    """The tell-a-friend link and the open campaigns, each with the sign-ups and joins that
+    came through its link (``/t/<council>/join?via=<slug>``)."""
+    return await portal.open_campaigns(council.tenant)
+
+
+@router.put(
+    "/t/{tenant}/open-campaigns",
+    response_model=OutcomeReply,
+    responses={**STAFF_PROBLEMS, 409: {"description": "Refused: see reason."}},
+)
+async def start_open_campaign(
+    body: NewOpenCampaign,
+    response: Response,
+    council: CouncilDep,
+    portal: PortalDep,
+    staff: StaffPostDep,
+) -> OutcomeReply:
+    """Start an open campaign, or change its title, dates and target (its counts stay).
+    Refused: ``reserved_slug`` (friend), ``ends_before_it_starts``."""
+    settled = await portal.start_open_campaign(
+        council.tenant,
+        body.slug,
+        body.title,
+        body.starts_on.isoformat(),
+        body.ends_on.isoformat(),
+        body.target,
+    )
+    return _outcome(response, settled.message_id, settled.outcome)

@@ -4,6 +4,7 @@ invited (type the code from the letter, or follow its QR code)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -90,9 +91,60 @@ async def campaigns(
         council=council,
         staff=staff,
         campaigns=listing.campaigns,
+        open_campaigns=(await portal.open_campaigns(council.tenant)).campaigns,
+        join_url=_join_url(portal, council.tenant),
         states=STATES,
         values={"exclude_drawn_months": "24"},
+        notice=_notice(request),
     )
+
+
+def _join_url(portal: Any, tenant: str) -> str:
+    return f"{portal.settings.portal_url.rstrip('/')}/t/{tenant}/join"
+
+
+@router.post("/t/{tenant}/staff/open-campaigns", response_class=HTMLResponse)
+async def new_open_campaign(
+    request: Request, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> Response:
+    """Start an open campaign: a sign-up link of its own, for a time, towards a target."""
+    form = await request.form()
+    values = {k: _field(form, k) for k in ("slug", "open_title", "starts_on", "ends_on", "target")}
+    errors: dict[str, str] = {}
+    slug = values["slug"].lower()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,39}", slug) or slug == "friend":
+        errors["slug"] = N_("Use 2 to 40 small letters, digits and dashes, for example var-2027.")
+    title = " ".join(values["open_title"].split())
+    if not 2 <= len(title) <= 120:
+        errors["open_title"] = N_("Give the campaign a title of 2 to 120 characters.")
+    try:
+        if date.fromisoformat(values["ends_on"]) < date.fromisoformat(values["starts_on"]):
+            errors["ends_on"] = N_("The last day cannot come before the first.")
+    except ValueError:
+        errors["starts_on"] = N_("Give the first and last day as dates (YYYY-MM-DD).")
+    target = values["target"]
+    if not (target.isdigit() and 1 <= int(target) <= 1_000_000):
+        errors["target"] = N_("Give the target as a whole number of members.")
+    if errors:
+        listing = await portal.campaigns(council.tenant)
+        return render(
+            request,
+            "staff_campaigns.html",
+            400,
+            council=council,
+            staff=staff,
+            campaigns=listing.campaigns,
+            open_campaigns=(await portal.open_campaigns(council.tenant)).campaigns,
+            join_url=_join_url(portal, council.tenant),
+            states=STATES,
+            values={**values, "exclude_drawn_months": "24"},
+            errors=errors,
+        )
+    settled = await portal.start_open_campaign(
+        council.tenant, slug, title, values["starts_on"], values["ends_on"], int(target)
+    )
+    notice = "created" if settled.outcome.status == "done" else "pending"
+    return _see_other(f"/t/{council.tenant}/staff/campaigns?notice={notice}#open-heading")
 
 
 @router.post("/t/{tenant}/staff/campaigns", response_class=HTMLResponse)

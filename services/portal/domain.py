@@ -110,6 +110,8 @@ class SignUp:
     """How the resident is connected to the council (when the panel takes more than residents)."""
     topics: tuple[str, ...] = ()
     """The panel's topics the resident follows."""
+    via: str = ""
+    """The open campaign (or 'friend') whose link brought the resident, if any."""
 
     @property
     def by_code(self) -> bool:

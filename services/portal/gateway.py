@@ -31,8 +31,11 @@ from contracts.campaigns import (
     InvitedView,
     Letters,
     ListCampaigns,
+    ListOpenCampaigns,
+    OpenCampaignList,
     RedeemInvitation,
     RegisterRejections,
+    StartOpenCampaign,
 )
 from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command
@@ -280,6 +283,14 @@ class Gateway(Protocol):
 
     async def renew_membership(self, command: RenewMembership) -> None:
         """recruitment: a member renews their term through the link in the notice."""
+        ...
+
+    async def start_open_campaign(self, command: StartOpenCampaign) -> None:
+        """recruitment: an open campaign's sign-up link, dates and target."""
+        ...
+
+    async def list_open_campaigns(self, query: ListOpenCampaigns) -> OpenCampaignList:
+        """recruitment: the open campaigns and the tell-a-friend link, with their counts."""
         ...
 
     async def outcome(self, command_id: str, timeout: float) -> Outcome | None:
@@ -652,3 +663,14 @@ class NatsGateway:
     async def confirm_by_code(self, command: ConfirmByCode) -> None:
         """recruitment: a resident typed the code from the SMS."""
         await self._send(command)
+
+    async def start_open_campaign(self, command: StartOpenCampaign) -> None:
+        """recruitment: an open campaign's sign-up link, dates and target."""
+        await self._send(command)
+
+    async def list_open_campaigns(self, query: ListOpenCampaigns) -> OpenCampaignList:
+        """recruitment: the open campaigns and the tell-a-friend link, with their counts."""
+        reply = await ask(self._nc, query, OpenCampaignList, timeout=self._timeout)
+        if reply is None:
+            raise QueryFailed("recruitment gave no open campaigns")
+        return reply

@@ -37,7 +37,10 @@ from contracts.campaigns import (
     InvitedView,
     Letter,
     ListCampaigns,
+    ListOpenCampaigns,
+    OpenCampaignList,
     RedeemInvitation,
+    StartOpenCampaign,
 )
 from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command, Query
@@ -70,6 +73,7 @@ from contracts.recruitment import (
     PopulationRow,
     Representativeness,
     SetPopulation,
+    Share,
     SignUpView,
     TenantView,
 )
@@ -122,6 +126,8 @@ codes typed for one number."""
 
 NEW_TENANT_RECHECK_SECONDS = 1.0
 PANEL_CACHE_SECONDS = 10.0
+WELCOME_CACHE_SECONDS = 300.0
+"""How long the sign-up page reuses the groups it especially welcomes (counting is linear)."""
 """How long the sign-up pages reuse a council's panel settings."""
 DEFAULT_PANEL = PanelView(
     panel=GENERAL,
@@ -206,6 +212,7 @@ class Portal:
         """Keys the login forms' hidden tokens (see ``login_csrf``)."""
         self._tenants: tuple[TenantView, ...] | None = None
         self._panels: dict[str, tuple[float, PanelView]] = {}
+        self._welcome: dict[str, tuple[float, tuple[tuple[str, Share], ...]]] = {}
         self._tenants_at = 0.0
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -329,6 +336,7 @@ class Portal:
             works_for_council=sign_up.works_for_council,
             connection=sign_up.connection,
             topics=sign_up.topics,
+            via=sign_up.via,
             consent_version=consent_version,
             locale="en" if language == "en" else "sv",
         )
@@ -815,3 +823,46 @@ class Portal:
             return cached[1] if cached is not None else DEFAULT_PANEL
         self._panels[tenant] = (now, view)
         return view
+
+    async def start_open_campaign(
+        self, tenant: str, slug: str, title: str, starts_on: str, ends_on: str, target: int
+    ) -> Settled:
+        """Start (or change) an open campaign; wait briefly until recruitment has."""
+        command = StartOpenCampaign(
+            **self._envelope(tenant),
+            slug=slug,
+            title=title,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            target=target,
+        )
+        return await self._follow(command, self.gateway.start_open_campaign)
+
+    async def open_campaigns(self, tenant: str) -> OpenCampaignList:
+        """The open campaigns and the tell-a-friend link, with their counts."""
+        query = ListOpenCampaigns(**self._envelope(tenant))
+        return await self._ask(query, self.gateway.list_open_campaigns)
+
+    async def welcome_groups(self, tenant: str) -> tuple[tuple[str, Share], ...]:
+        """The groups the panel lacks most (age band, gender, district at least 5 points below
+        their population share), for the sign-up page; cached for five minutes, and none if
+        there are no population figures or recruitment does not answer."""
+        now = self._clock()
+        cached = self._welcome.get(tenant)
+        if cached is not None and now - cached[0] < WELCOME_CACHE_SECONDS:
+            return cached[1]
+        try:
+            view = await self.representativeness(tenant)
+        except QueryFailed:
+            return cached[1] if cached is not None else ()
+        groups: tuple[tuple[str, Share], ...] = ()
+        if view is not None:
+            shares = [
+                *(("age", s) for s in view.by_age_band),
+                *(("gender", s) for s in view.by_gender),
+                *(("district", s) for s in view.by_district),
+            ]
+            lacking = sorted((g for g in shares if g[1].gap <= -5), key=lambda g: g[1].gap)
+            groups = tuple(lacking[:3])
+        self._welcome[tenant] = (now, groups)
+        return groups

@@ -110,6 +110,7 @@ def _my_page(
         council=council,
         me=me,
         member_csrf=membership.csrf_token(portal, found.session),
+        friend_link=f"{portal.settings.portal_url.rstrip('/')}/t/{council.tenant}/join?via=friend",
         values=values,
         notice=notice if notice in NOTICES else None,
         **context,

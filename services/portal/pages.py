@@ -105,10 +105,25 @@ def _join_page(
     )
 
 
+_VIA_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
+
+
+def _via(value: str | None) -> str:
+    """An open campaign's (or the tell-a-friend) link name, if it is one."""
+    return value if value and _VIA_RE.fullmatch(value) else ""
+
+
 @router.get("/t/{tenant}/join", response_class=HTMLResponse)
 async def join_form(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
-    """The sign-up form, with the panel's consent text and questions."""
-    return _join_page(request, council, await portal.panel_for_residents(council.tenant))
+    """The sign-up form, with the panel's consent text and questions, and the groups the
+    panel especially needs."""
+    return _join_page(
+        request,
+        council,
+        await portal.panel_for_residents(council.tenant),
+        welcome=await portal.welcome_groups(council.tenant),
+        values={"via": _via(request.query_params.get("via"))},
+    )
 
 
 @router.post("/t/{tenant}/join", response_class=HTMLResponse)
@@ -154,10 +169,16 @@ async def join(
                 "consent": _field(form, "consent"),
                 "connection": connection,
                 "topics": list(topics),
+                "via": _via(_field(form, "via")),
             },
             errors=errors,
         )
-    sign_up = dataclasses.replace(sign_up, connection=connection, topics=topics)  # type: ignore[arg-type]
+    sign_up = dataclasses.replace(
+        sign_up,
+        connection=connection,  # type: ignore[arg-type]
+        topics=topics,
+        via=_via(_field(form, "via")),
+    )
     if sign_up.phone:
         await portal.check_rate("number", sign_up.phone)
     # The version of the text the page showed (one the panel knows; recruitment checks).

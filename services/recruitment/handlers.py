@@ -41,7 +41,14 @@ from infra.bus import Rejected
 from infra.service import Runtime
 from infra.store import DUPLICATE_KEY, Document, epoch_ms, new_document, with_outbox
 from infra.tokens import new_token, token_hash
-from services.recruitment import counts, domain, expiry, panels, representativeness
+from services.recruitment import (
+    counts,
+    domain,
+    expiry,
+    open_campaigns,
+    panels,
+    representativeness,
+)
 
 log = structlog.get_logger()
 
@@ -169,6 +176,7 @@ def _member_document(
         # Its term (rotation) runs from here; a confirmation starts it again.
         "term_started_ms": epoch_ms(cmd.occurred_at),
         "connection": str(getattr(cmd, "connection", "resident")),
+        "via": str(getattr(cmd, "via", "")),
         "topics": [str(t) for t in getattr(cmd, "topics", ())],
     }
 
@@ -307,6 +315,7 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
         await _signed_up_again(rt, cmd, member, council, token)
         return
     await counts.move(rt, cmd.tenant, pending=1)
+    await open_campaigns.signed_up(rt, cmd.tenant, cmd.via)
     await rt.flush("members", [cmd.member_id])
 
 
@@ -448,6 +457,7 @@ async def activate(rt: Runtime, cmd: Envelope, member: Document) -> tuple[str, s
             status, reason = "refused", "already_used"
         else:
             await counts.move(rt, cmd.tenant, active=1, pending=-1)
+            await open_campaigns.joined(rt, cmd.tenant, str(member.get("via") or ""))
     elif member.get("confirmed_by") != cmd.message_id:
         status, reason = "refused", "already_used"
     return status, reason

@@ -32,7 +32,7 @@ from infra import outcomes
 from infra.bus import Rejected
 from infra.service import Runtime
 from infra.store import epoch_ms, new_document, with_outbox
-from services.recruitment import counts, domain, handlers
+from services.recruitment import counts, domain, handlers, open_campaigns
 
 log = structlog.get_logger()
 
@@ -155,6 +155,7 @@ async def enrol_by_phone(rt: Runtime, cmd: EnrolMember) -> None:
         await rt.db.leave_links.delete_one({"_id": leave["_id"]})
         return
     await counts.move(rt, cmd.tenant, pending=1)
+    await open_campaigns.signed_up(rt, cmd.tenant, cmd.via)
     await rt.flush("members", [cmd.member_id])
 
 

@@ -19,8 +19,11 @@ from contracts.campaigns import (
     InvitedView,
     Letters,
     ListCampaigns,
+    ListOpenCampaigns,
+    OpenCampaignList,
     RedeemInvitation,
     RegisterRejections,
+    StartOpenCampaign,
 )
 from contracts.dispatch import ContactForgotten, SendMessage
 from contracts.membership import (
@@ -87,6 +90,7 @@ from services.recruitment import (
     erasure,
     handlers,
     member_search,
+    open_campaigns,
     panels,
     rotation,
     self_service,
@@ -198,6 +202,14 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, RenewMembership, "recruitment_renew_membership")
     async def on_renew(cmd: RenewMembership) -> None:
         await rotation.renew(rt, cmd)
+
+    @subscriber(router, StartOpenCampaign, "recruitment_start_open_campaign")
+    async def on_start_open_campaign(cmd: StartOpenCampaign) -> None:
+        await open_campaigns.start(rt, cmd)
+
+    @answers(router, ListOpenCampaigns, "recruitment")
+    async def q_open_campaigns(q: ListOpenCampaigns) -> OpenCampaignList:
+        return await open_campaigns.list_open(rt, q)
 
     @answers(router, GetPanel, "recruitment")
     async def q_panel(q: GetPanel) -> PanelView | None:

@@ -21,8 +21,12 @@ from contracts.campaigns import (
     Letter,
     Letters,
     ListCampaigns,
+    ListOpenCampaigns,
+    OpenCampaignList,
+    OpenCampaignView,
     RedeemInvitation,
     RegisterRejections,
+    StartOpenCampaign,
 )
 from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command, Query
@@ -228,6 +232,18 @@ class FakeGateway:
         self.invited: dict[str, InvitedView] = {}
         """What each invitation code stands for (by the code as typed or linked)."""
         self.redeem_outcome = Outcome(status="done")
+        self.open_campaigns: list[OpenCampaignView] = [
+            OpenCampaignView(
+                slug="friend",
+                title="",
+                starts_on="",
+                ends_on="",
+                target=None,
+                state="running",
+                signed_up=4,
+                joined=3,
+            )
+        ]
         self.panel = PanelView(
             panel="general",
             settings=PanelSettings(),
@@ -599,3 +615,22 @@ class FakeGateway:
 
     async def confirm_by_code(self, command: ConfirmByCode) -> None:
         self.commands.append(command)
+
+    async def start_open_campaign(self, command: StartOpenCampaign) -> None:
+        self.commands.append(command)
+        self.open_campaigns.append(
+            OpenCampaignView(
+                slug=command.slug,
+                title=command.title,
+                starts_on=command.starts_on,
+                ends_on=command.ends_on,
+                target=command.target,
+                state="running",
+                signed_up=0,
+                joined=0,
+            )
+        )
+
+    async def list_open_campaigns(self, query: ListOpenCampaigns) -> OpenCampaignList:
+        self._asked(query)
+        return OpenCampaignList(campaigns=tuple(self.open_campaigns))

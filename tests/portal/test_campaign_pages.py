@@ -434,3 +434,80 @@ async def test_members_are_searched_without_contacts_and_roles_gate_personal_dat
         assert refused.status_code == 403
         letters = await analyst.get("/api/t/gnosjo/campaigns/any-campaign/letters.pdf")
         assert letters.status_code == 403
+
+
+@pytest.mark.usefixtures("accounts")
+async def test_open_campaign_links_count_sign_ups_and_the_join_page_welcomes_what_is_lacking(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    from contracts.campaigns import StartOpenCampaign
+    from contracts.recruitment import EnrolMember, Representativeness, Share
+    from tests.portal.test_public_pages import JOIN
+
+    csrf = await staff_csrf(client)
+    page = await client.get("/t/gnosjo/staff/campaigns")
+    assert "?via=friend" in page.text
+    bad = await client.post(
+        "/t/gnosjo/staff/open-campaigns",
+        data={"csrf_token": csrf, "slug": "Friend!", "open_title": "x", "target": "0"},
+    )
+    assert bad.status_code == 400
+    check_page(bad.text)
+    made = await client.post(
+        "/t/gnosjo/staff/open-campaigns",
+        data={
+            "csrf_token": csrf,
+            "slug": "var-2027",
+            "open_title": "Vårmarknaden",
+            "starts_on": "2027-04-01",
+            "ends_on": "2027-04-30",
+            "target": "50",
+        },
+    )
+    assert made.status_code == 303
+    [started] = gateway.sent(StartOpenCampaign)
+    assert (started.slug, started.target) == ("var-2027", 50)
+    listed = await client.get("/t/gnosjo/staff/campaigns")
+    assert '<progress max="50" value="0"' in listed.text
+    api = (await client.get("/api/t/gnosjo/open-campaigns")).json()
+    assert [c["slug"] for c in api["campaigns"]] == ["friend", "var-2027"]
+
+    # The join page carries the link's name into the sign-up, and names what the panel lacks.
+    gateway.representativeness = Representativeness(
+        source="SCB 2025",
+        index=70.0,
+        members_compared=100,
+        members_not_compared=0,
+        by_age_band=(
+            Share(
+                group="16-29",
+                members=5,
+                panel_share=5.0,
+                population_share=20.0,
+                gap=-15.0,
+                to_match=20,
+            ),
+        ),
+        by_gender=(
+            Share(
+                group="male",
+                members=40,
+                panel_share=40.0,
+                population_share=50.0,
+                gap=-10.0,
+                to_match=10,
+            ),
+        ),
+        by_district=(),
+        recruit_next=(),
+        rejected_rows=(),
+    )
+    join = await client.get("/t/gnosjo/join?via=var-2027")
+    check_page(join.text)
+    assert "Panelen behöver särskilt fler:" in join.text
+    assert "personer i åldern 16-29, män." in text_of(join.text)
+    assert 'name="via" value="var-2027"' in join.text
+    odd = await client.get("/t/gnosjo/join?via=<script>")
+    assert 'name="via"' not in odd.text
+    await client.post("/t/gnosjo/join", data={**JOIN, "via": "var-2027"})
+    assert gateway.sent(EnrolMember)[-1].via == "var-2027"

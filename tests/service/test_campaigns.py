@@ -418,3 +418,74 @@ async def test_staff_search_members_by_background_and_never_see_contacts(stack: 
     other = await ask(stack.nc, SearchMembers(tenant="ale"), MemberList)
     assert other is not None
     assert other.members == ()
+
+
+async def test_sign_ups_through_an_open_campaign_or_a_friends_link_are_counted(
+    stack: Stack,
+) -> None:
+    import re
+
+    from contracts.campaigns import ListOpenCampaigns, OpenCampaignList, StartOpenCampaign
+    from contracts.recruitment import ConfirmMembership, EnrolMember
+
+    await _council(stack)
+    start = StartOpenCampaign(
+        tenant=T,
+        slug="var-2027",
+        title="Vårmarknaden",
+        starts_on="2026-01-01",
+        ends_on="2099-12-31",
+        target=10,
+    )
+    await publish(stack.js, start)
+    assert (await recruitment_outcome(stack, T, start.message_id)).status == "done"
+    reserved = start.model_copy(update={"message_id": str(uuid.uuid4()), "slug": "friend"})
+    await publish(stack.js, reserved)
+    assert (await recruitment_outcome(stack, T, reserved.message_id)).reason == "reserved_slug"
+
+    def sign_up(n: int, via: str) -> EnrolMember:
+        return EnrolMember(
+            tenant=T,
+            member_id=str(uuid.uuid4()),
+            email=f"via{n}@example.se",
+            birth_year=1980,
+            gender="female",
+            district="Kisa",
+            consent_version="2026-1",
+            via=via,
+        )
+
+    sign_ups = [sign_up(1, "var-2027"), sign_up(2, "var-2027"), sign_up(3, "friend")]
+    for cmd in sign_ups:
+        await publish(stack.js, cmd)
+        await publish(stack.js, cmd)  # a duplicate delivery counts nothing twice
+
+    def link_for(address: str) -> str | None:
+        items, _ = stack.devtools.mailbox.list_mails(limit=1000)
+        for item in items:
+            mail = stack.devtools.mailbox.get_mail(item.id)
+            if address in str(mail.to):
+                found = re.search(r"/join/confirm/([A-Za-z0-9_-]+)", mail.text)
+                if found:
+                    return found.group(1)
+        return None
+
+    token = await wait_until(lambda: link_for("via1@example.se"), timeout=15, what="the mail")
+    confirm = ConfirmMembership(tenant=T, token=token)
+    await publish(stack.js, confirm)
+    assert (await recruitment_outcome(stack, T, confirm.message_id)).status == "done"
+
+    async def counted() -> OpenCampaignList | None:
+        reply = await ask(stack.nc, ListOpenCampaigns(tenant=T), OpenCampaignList)
+        if reply is None:
+            return None
+        by_slug = {c.slug: c for c in reply.campaigns}
+        ready = "var-2027" in by_slug and by_slug["var-2027"].joined == 1
+        return reply if ready and by_slug["friend"].signed_up == 1 else None
+
+    reply = await wait_until(counted, timeout=15, what="the counts")
+    by_slug = {c.slug: c for c in reply.campaigns}
+    assert (by_slug["var-2027"].signed_up, by_slug["var-2027"].joined) == (2, 1)
+    assert (by_slug["friend"].signed_up, by_slug["friend"].joined) == (1, 0)
+    assert by_slug["var-2027"].state == "running"
+    assert by_slug["var-2027"].target == 10
