@@ -42,6 +42,8 @@ from services.portal import (
     campaign_api,
     campaign_pages,
     member_api,
+    member_import_api,
+    member_import_pages,
     member_pages,
     pages,
     panel_pages,
@@ -300,6 +302,8 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(panel_pages.router)
     app.include_router(member_api.router)
     app.include_router(member_pages.router)
+    app.include_router(member_import_api.router)
+    app.include_router(member_import_pages.router)
     _add_operations(app, metrics)
     _add_error_handlers(app)
     return app

@@ -60,9 +60,12 @@ from contracts.recruitment import (
     EraseMember,
     ErasureView,
     GetErasure,
+    GetImport,
     GetPanelHistory,
     GetRepresentativeness,
     GetSignUp,
+    ImportMembers,
+    ImportView,
     LeavePanel,
     ListTenants,
     MembershipOutcome,
@@ -315,6 +318,14 @@ class Gateway(Protocol):
 
     async def erase_my_membership(self, command: EraseMyMembership) -> None:
         """recruitment: the signed-in member asks for erasure."""
+        ...
+
+    async def import_members(self, command: ImportMembers) -> None:
+        """recruitment: one batch of a file of members staff uploaded."""
+        ...
+
+    async def get_import(self, query: GetImport) -> ImportView | None:
+        """recruitment: how an import of members went so far, or None before any batch."""
         ...
 
 
@@ -620,3 +631,11 @@ class NatsGateway:
         if reply is None:
             raise QueryFailed("recruitment gave no member list")
         return reply
+
+    async def import_members(self, command: ImportMembers) -> None:
+        """recruitment: one batch of a file of members staff uploaded."""
+        await self._send(command)
+
+    async def get_import(self, query: GetImport) -> ImportView | None:
+        """recruitment: how an import of members went so far."""
+        return await ask(self._nc, query, ImportView, timeout=self._timeout)
