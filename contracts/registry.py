@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from contracts import campaigns, dispatch, feedback, membership, recruitment, rounds
+from contracts import (
+    campaigns,
+    contacts,
+    dispatch,
+    feedback,
+    membership,
+    recruitment,
+    rounds,
+)
 from contracts.envelope import Envelope
 
 OWNERS = ("recruitment", "rounds", "dispatch", "feedback")
@@ -72,6 +80,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     membership.MemberBackgroundChanged,
     membership.MemberPaused,
     membership.MemberResumed,
+    contacts.ListInvalidContacts,
 )
 
 

@@ -57,8 +57,14 @@ from infra.sealing import Unsealable
 from infra.service import Runtime
 from infra.store import DUPLICATE_KEY, Document, epoch_ms, with_outbox
 from infra.tokens import derived_id
-from services.dispatch import templates
-from services.dispatch.channels import ChannelError, SmtpPool, compose, envelope_sender
+from services.dispatch import invalid_contacts, templates
+from services.dispatch.channels import (
+    ChannelError,
+    ContactRefused,
+    SmtpPool,
+    compose,
+    envelope_sender,
+)
 
 log = structlog.get_logger()
 
@@ -70,6 +76,9 @@ BATCH = 256
 """Most commands claimed, or sends recorded, in one store round trip."""
 RECORD_RETRIES = (0.2, 1.0, 3.0)
 """Pauses between attempts to record a mail that went out (a store hiccup must not resend it)."""
+DONE = ("sent", "failed")
+"""A message in one of these states is never sent again: it went out, or its recipient was
+refused for good."""
 
 
 def _lease_ms() -> int:
@@ -103,6 +112,8 @@ class Outgoing:
 
     recipient: str
     data: bytes
+    to_contact: bool = True
+    """Whether ``recipient`` is the contact book's (not a new address being confirmed)."""
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
@@ -181,6 +192,10 @@ class Mailroom:
         try:
             try:
                 await self._pool.send(self._sender, outgoing.recipient, outgoing.data)
+            except ContactRefused as refused:
+                # Retrying cannot help: the message is done, and the contact listed for staff.
+                await self._failed(cmd, outgoing, refused.reason)
+                return
             except ChannelError:
                 # Give the claim back at once so the retry is not held up by the lease.
                 try:
@@ -231,7 +246,7 @@ class Mailroom:
             sent = await self._states(cmds, list(refused))
             for i, reason in refused.items():
                 record = sent.get(cmds[i].message_id)
-                results[i] = None if record and record["state"] == "sent" else reason
+                results[i] = None if record and record["state"] in DONE else reason
         # Most commands are new: insert their claims straight away. One that exists already
         # (a redelivery, a copy, a dead sender's) is looked at below.
         contested = await self._insert_claims(cmds, list(ready), now, lease_until, token, results)
@@ -244,7 +259,7 @@ class Mailroom:
         takeovers = []
         for i in contested:
             record = records.get(cmds[i].message_id)
-            if record is not None and record["state"] == "sent":
+            if record is not None and record["state"] in DONE:
                 results[i] = None
             elif record is not None and (record.get("lease_until_ms") or 0) < now_ms:
                 takeovers.append(i)  # its sender died (or gave the claim back)
@@ -273,7 +288,7 @@ class Mailroom:
                 record = records.get(cmds[i].message_id)
                 if record is not None and record.get("claim") == token:
                     results[i] = ready[i]
-                elif record is not None and record["state"] == "sent":
+                elif record is not None and record["state"] in DONE:
                     results[i] = None
                 else:
                     results[i] = self._in_flight(cmds[i], record, now_ms)
@@ -331,7 +346,8 @@ class Mailroom:
                     params |= self._rt.sealer.open_params(sealed)
             params |= cmd.params
             # A mail to confirm a new address goes there, not to the contact book's.
-            recipient = params.pop("recipient", None) or contact["email"]
+            new_address = params.pop("recipient", None)
+            recipient = new_address or contact["email"]
         except Unsealable as exc:
             raise Rejected(f"sealed values cannot be opened: {exc}") from exc
         try:
@@ -348,7 +364,7 @@ class Mailroom:
             )
         except ValueError as exc:
             raise Rejected(f"cannot compose the mail: {exc}") from exc
-        return Outgoing(recipient, data)
+        return Outgoing(recipient, data, to_contact=not new_address)
 
     def _claim_document(
         self, cmd: SendMessage, now: datetime, lease_until: int, token: str
@@ -373,6 +389,17 @@ class Mailroom:
         # Try again just after the holder's lease would end; at once if it already has.
         delay = min(max(left, 0.0), CLAIM_LEASE.total_seconds()) + 1.0
         return SendInFlight(f"another sender holds {cmd.message_id}", delay)
+
+    async def _failed(self, cmd: SendMessage, outgoing: Outgoing, reason: str) -> None:
+        """The recipient was refused for good: the message is done (``failed``, with the
+        reason) and, if it went to the contact book's address, the member is listed."""
+        await self._rt.db.messages.update_one(
+            {"_id": cmd.message_id, "state": "sending"},
+            {"$set": {"state": "failed", "reason": reason, "failed_at_ms": epoch_ms()}},
+        )
+        if outgoing.to_contact:
+            await invalid_contacts.record(self._rt, cmd, outgoing.recipient, reason)
+        log.info("recipient refused for good", send_id=cmd.message_id, reason=reason)
 
     # --- stage 3: record --------------------------------------------------------------
 

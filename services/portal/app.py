@@ -41,6 +41,7 @@ from services.portal import (
     audit,
     campaign_api,
     campaign_pages,
+    contact_health,
     member_api,
     member_import_api,
     member_import_pages,
@@ -304,6 +305,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(member_pages.router)
     app.include_router(member_import_api.router)
     app.include_router(member_import_pages.router)
+    app.include_router(contact_health.router)
     _add_operations(app, metrics)
     _add_error_handlers(app)
     return app

@@ -34,6 +34,7 @@ from contracts.campaigns import (
     RedeemInvitation,
     RegisterRejections,
 )
+from contracts.contacts import InvalidContacts, ListInvalidContacts
 from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command
 from contracts.feedback import ListPublished, PublishedList, PublishFeedback
@@ -326,6 +327,10 @@ class Gateway(Protocol):
 
     async def get_import(self, query: GetImport) -> ImportView | None:
         """recruitment: how an import of members went so far, or None before any batch."""
+        ...
+
+    async def list_invalid_contacts(self, query: ListInvalidContacts) -> InvalidContacts:
+        """dispatch: members whose contact failed for good (never the address)."""
         ...
 
 
@@ -639,3 +644,10 @@ class NatsGateway:
     async def get_import(self, query: GetImport) -> ImportView | None:
         """recruitment: how an import of members went so far."""
         return await ask(self._nc, query, ImportView, timeout=self._timeout)
+
+    async def list_invalid_contacts(self, query: ListInvalidContacts) -> InvalidContacts:
+        """dispatch: members whose contact failed for good."""
+        reply = await ask(self._nc, query, InvalidContacts, timeout=self._timeout)
+        if reply is None:
+            raise QueryFailed("dispatch gave no list of invalid contacts")
+        return reply

@@ -24,6 +24,7 @@ from contracts.campaigns import (
     RedeemInvitation,
     RegisterRejections,
 )
+from contracts.contacts import InvalidContact, InvalidContacts, ListInvalidContacts
 from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command, Query
 from contracts.feedback import ListPublished, PublishedList, PublishedRound, PublishFeedback
@@ -605,4 +606,19 @@ class FakeGateway:
             ),
             next_batch=page[1][0].batch_no if len(page) > 1 else None,
             batches_expected=next((c.batch_no for c in batches if c.last_batch), None),
+        )
+
+    # -- invalid contacts (appended) -----------------------------------------------------
+
+    invalid_contacts: tuple[InvalidContact, ...] = ()
+    """What dispatch lists as members whose contact failed for good."""
+
+    async def list_invalid_contacts(self, query: ListInvalidContacts) -> InvalidContacts:
+        self._asked(query)
+        found = [c for c in self.invalid_contacts if f"{c.member_id}:{c.channel}" > query.after]
+        page = found[: query.limit]
+        more = len(found) > query.limit
+        return InvalidContacts(
+            contacts=tuple(page),
+            next_after=f"{page[-1].member_id}:{page[-1].channel}" if more else None,
         )
