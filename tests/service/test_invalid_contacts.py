@@ -6,6 +6,7 @@ change of language does not, and erasure deletes the entry."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from contracts.contacts import InvalidContacts, ListInvalidContacts
 from contracts.dispatch import GetMemberData, SendMessage
@@ -85,6 +86,19 @@ async def test_a_refused_address_is_listed_until_it_changes(stack: Stack) -> Non
     await publish(
         stack.js,
         ContactRecorded(tenant=T, member_id=gone, email="gone@mailbox.invalid", locale="en"),
+    )
+    await _contacts_handled(stack)
+    assert gone in {c.member_id for c in (await _listed(stack)).contacts}
+
+    # An older event with another address, delivered late, changes nothing either.
+    await publish(
+        stack.js,
+        ContactRecorded(
+            tenant=T,
+            member_id=gone,
+            email="older@kinda.example",
+            occurred_at=datetime.now(UTC) - timedelta(days=1),
+        ),
     )
     await _contacts_handled(stack)
     assert gone in {c.member_id for c in (await _listed(stack)).contacts}
