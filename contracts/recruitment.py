@@ -297,6 +297,23 @@ class MemberRow(BaseModel):
     gender: str = Field(description="One of female, male, other, undisclosed.")
     district: str = Field(description="District of residence (1-80 characters).")
     locale: str = Field(default="sv", description="Preferred language: sv or en.")
+    consent_date: str = Field(
+        default="",
+        max_length=40,
+        description=(
+            "When the member gave consent, as the source recorded it: YYYY-MM-DD, or an ISO "
+            "date and time. A date after today, or one that cannot be read, rejects the row. "
+            "Empty: the command's time."
+        ),
+    )
+    consent_version: str = Field(
+        default="",
+        max_length=80,
+        description=(
+            "Version of the consent text this member agreed to (at most 40 characters); "
+            "empty: the command's ``consent_version``."
+        ),
+    )
 
 
 class ImportMembers(Command):
@@ -322,8 +339,30 @@ class ImportMembers(Command):
         description="Row number of rows[0] in the source; rejected rows are named by it.",
     )
     consent_version: str = Field(max_length=40, description="Version of the consent text given.")
-    source: Literal["paper", "phone", "register_sample", "demo"] = Field(
-        description="Where the consents were collected."
+    source: Literal["paper", "phone", "register_sample", "demo", "file"] = Field(
+        description=(
+            "Where the consents were collected; ``file``: a file of members staff uploaded, "
+            "e.g. a previous vendor's export (``consent_source`` names it)."
+        )
+    )
+    consent_source: OneLine = Field(
+        default="",
+        max_length=120,
+        description=(
+            "Where the consent evidence comes from, as staff name it (e.g. 'Netigate export "
+            "2026'): kept with each member's consent instead of ``source`` when given."
+        ),
+    )
+    require_consent_evidence: bool = Field(
+        default=False,
+        description=(
+            "Reject rows without their own consent date (missing_consent_date) or consent "
+            "version (missing_consent_version), as for a file from a previous vendor."
+        ),
+    )
+    last_batch: bool = Field(
+        default=False,
+        description="This is the import's last batch: ``GetImport`` knows how many to expect.",
     )
     rows: tuple[MemberRow, ...] = Field(
         min_length=1, max_length=MAX_IMPORT_ROWS, description="The members, in source order."
@@ -339,7 +378,9 @@ class RowRejection(BaseModel):
     reason: str = Field(
         description="Why, as a code: invalid_member_id, invalid_email, invalid_birth_year, "
         "invalid_gender, invalid_district, invalid_locale, duplicate_email, "
-        "duplicate_member_id (both within the batch), already_member, member_id_taken."
+        "duplicate_member_id (both within the batch), already_member, member_id_taken, "
+        "invalid_consent_date, future_consent_date, invalid_consent_version, "
+        "missing_consent_date, missing_consent_version."
     )
 
 
@@ -361,6 +402,11 @@ class GetImport(Query):
     name: ClassVar[str] = "get_import"
 
     import_id: str = Field(pattern=IMPORT_ID_PATTERN, description="The import's id.")
+    from_batch: int = Field(
+        default=1,
+        ge=1,
+        description="List the rejected rows of the batches from this number on (paging).",
+    )
 
 
 class ImportView(BaseModel):
@@ -373,7 +419,21 @@ class ImportView(BaseModel):
     accepted: int = Field(description="Rows accepted in all handled batches.")
     rejected: int = Field(description="Rows rejected in all handled batches.")
     rejections: tuple[RowRejection, ...] = Field(
-        description="Rejected rows by row number (at most the first 1000)."
+        description=(
+            "Rejected rows by row number, of whole batches from ``from_batch`` on, as many "
+            "batches as fit in about 1000 rows (at least one)."
+        )
+    )
+    next_batch: int | None = Field(
+        default=None,
+        description="Ask again with this ``from_batch`` for more rejected rows; None: no more.",
+    )
+    batches_expected: int | None = Field(
+        default=None,
+        description=(
+            "How many batches the import has, once its last batch (``last_batch``) is handled; "
+            "None before, or for an import that does not say."
+        ),
     )
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from contracts import campaigns, dispatch, feedback, membership, panels, recruitment, rounds
+from contracts import (
+    campaigns,
+    contacts,
+    dispatch,
+    feedback,
+    membership,
+    panels,
+    recruitment,
+    rounds,
+)
 from contracts.envelope import Envelope
 
 OWNERS = ("recruitment", "rounds", "dispatch", "feedback")
@@ -78,6 +87,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     membership.MemberBackgroundChanged,
     membership.MemberPaused,
     membership.MemberResumed,
+    contacts.ListInvalidContacts,
 )
 
 

@@ -1,4 +1,6 @@
-"""The mailbox's SMTP server: accepts every mail and hands it to a :class:`Mailbox`.
+"""The mailbox's SMTP server: accepts every mail and hands it to a :class:`Mailbox`, except
+to addresses at a ``.invalid`` domain, which it refuses for good (550), as a real server
+refuses a mailbox that does not exist.
 
 A small ``asyncio.Protocol`` speaking the part of SMTP (RFC 5321) a mailer uses: EHLO/HELO,
 MAIL, RCPT, DATA, RSET, NOOP, VRFY, HELP, QUIT, with 8BITMIME, SMTPUTF8, SIZE and
@@ -185,6 +187,9 @@ class _Session(asyncio.Protocol):
         if match is None or not arg.upper().startswith(b"TO:") or not match.group(1):
             return b"501 Syntax: RCPT TO: <address>\r\n"
         address = match.group(1).decode("utf-8", "replace")
+        if address.rpartition("@")[2].lower().endswith(".invalid"):
+            # RFC 2606's reserved domain: how tests and demos get a permanent refusal.
+            return b"550 5.1.1 Mailbox unavailable\r\n"
         if not self._server.open.is_set():
             # Paused: hold this transaction (and what the client sent after it) until resumed.
             self._waiting = asyncio.get_running_loop().create_task(self._hold(address))

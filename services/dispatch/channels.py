@@ -19,6 +19,29 @@ class ChannelError(Exception):
     """The provider refused or could not be reached; the send is retried."""
 
 
+class ContactRefused(ChannelError):
+    """The provider refused the recipient for good (an SMTP 5xx reply to RCPT): no retry can
+    help until the member's contact changes. ``reason`` is a code (``smtp_550``), never the
+    server's text, which can quote the address."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def permanent_refusal(exc: BaseException) -> str | None:
+    """The reason code if ``exc`` is the server refusing the recipient for good, else None."""
+    refused: list[aiosmtplib.SMTPRecipientRefused] = []
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        refused = list(exc.recipients)
+    elif isinstance(exc, aiosmtplib.SMTPRecipientRefused):
+        refused = [exc]
+    codes = [r.code for r in refused]
+    if codes and all(500 <= code < 600 for code in codes):
+        return f"smtp_{codes[0]}"
+    return None
+
+
 IDLE_CHECK_SECONDS = 20.0
 """A connection idle longer than this is checked with NOOP first (servers drop idle ones)."""
 
@@ -109,7 +132,8 @@ class SmtpPool:
         return client
 
     async def send(self, sender: str, recipient: str, data: bytes) -> None:
-        """Send one composed mail; ``ChannelError`` if the server refuses or cannot be reached."""
+        """Send one composed mail; ``ContactRefused`` if the server refuses the recipient for
+        good, ``ChannelError`` if it refuses otherwise or cannot be reached."""
         async with self._slots:
             client: aiosmtplib.SMTP | None = None
             try:
@@ -120,6 +144,9 @@ class SmtpPool:
             except (aiosmtplib.SMTPException, OSError) as exc:
                 if client is not None and client.is_connected:
                     client.close()
+                refusal = permanent_refusal(exc)
+                if refusal is not None:
+                    raise ContactRefused(refusal) from exc
                 # Type and SMTP code only: the server's text can quote the recipient address.
                 code = getattr(exc, "code", "")
                 raise ChannelError(f"smtp: {type(exc).__name__} {code}".strip()) from exc

@@ -11,6 +11,7 @@ from infra.batching import keep_latest
 from infra.service import Runtime
 from infra.store import Document
 from infra.tokens import derived_id
+from services.dispatch import invalid_contacts
 from services.dispatch.mailroom import ContactMissing, Mailroom, SendInFlight, forgotten_key
 
 __all__ = [
@@ -24,8 +25,10 @@ __all__ = [
 
 
 async def contact_recorded(rt: Runtime, evt: ContactRecorded) -> None:
-    """Keep the member's contact details (the replica erasure will also reach)."""
+    """Keep the member's contact details (the replica erasure will also reach); a contact
+    that changed takes the member off the list of invalid contacts."""
     await keep_latest(rt, "contacts", evt, _contact)
+    await invalid_contacts.contact_recorded(rt, evt)
 
 
 async def member_erased(rt: Runtime, evt: MemberErased) -> None:
@@ -35,6 +38,7 @@ async def member_erased(rt: Runtime, evt: MemberErased) -> None:
     and ``ContactForgotten`` for recruitment, sent from a document named after the erasure
     message, not the member."""
     await rt.db.contacts.delete_one({"_id": f"{evt.tenant}:{evt.member_id}"})
+    await invalid_contacts.forget(rt, evt.tenant, evt.member_id)
     await rt.db.forgotten.update_one(
         {"_id": forgotten_key(evt.tenant, evt.member_id)},
         {"$set": {"on": datetime.now(UTC).date().isoformat()}},
@@ -55,9 +59,11 @@ async def member_data(rt: Runtime, q: GetMemberData) -> PersonalData:
         {"member_id": q.member_id, "tenant": q.tenant},
         {"template": 1, "channel": 1, "state": 1, "created_at": 1, "sent_at": 1},
     ).to_list()
+    refused = await invalid_contacts.entries(rt, q.tenant, q.member_id)
     return PersonalData(
         service="dispatch",
         sections={
+            "contact_refused": refused,
             "contact": [
                 {
                     "email": contact.get("email"),

@@ -57,10 +57,11 @@ from infra.sealing import Unsealable
 from infra.service import Runtime
 from infra.store import DUPLICATE_KEY, Document, epoch_ms, with_outbox
 from infra.tokens import derived_id
-from services.dispatch import templates
+from services.dispatch import invalid_contacts, templates
 from services.dispatch.channels import (
     ChannelError,
     ChannelRefused,
+    ContactRefused,
     SmsClient,
     SmtpPool,
     compose,
@@ -77,6 +78,9 @@ BATCH = 256
 """Most commands claimed, or sends recorded, in one store round trip."""
 RECORD_RETRIES = (0.2, 1.0, 3.0)
 """Pauses between attempts to record a mail that went out (a store hiccup must not resend it)."""
+DONE_STATES = ("sent", "rejected", "failed")
+"""A message in one of these states is never sent again: it went out, the SMS provider refused
+it for good (rejected), or the mail server refused its recipient for good (failed)."""
 
 
 def _lease_ms() -> int:
@@ -112,11 +116,8 @@ class Outgoing:
     data: bytes
     channel: str = "email"
     """The channel it goes on: "email", or "sms" (``data`` is then the text, UTF-8)."""
-
-
-DONE_STATES = ("sent", "rejected")
-"""A message in one of these states is never sent again (rejected: refused for good by the
-SMS provider)."""
+    to_contact: bool = True
+    """Whether ``recipient`` is the contact book's (not a new address being confirmed)."""
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
@@ -203,7 +204,11 @@ class Mailroom:
             try:
                 await self._deliver(outgoing)
             except ChannelRefused as exc:
-                await self._reject(cmd, str(exc))
+                await self._reject(cmd, outgoing, str(exc))
+                return
+            except ContactRefused as refused:
+                # Retrying cannot help: the message is done, and the contact listed for staff.
+                await self._failed(cmd, outgoing, refused.reason)
                 return
             except ChannelError:
                 # Give the claim back at once so the retry is not held up by the lease.
@@ -229,12 +234,17 @@ class Mailroom:
         else:
             await self._pool.send(self._sender, outgoing.recipient, outgoing.data)
 
-    async def _reject(self, cmd: SendMessage, reason: str) -> None:
-        """Record a message the provider refused for good: never sent, never retried."""
+    async def _reject(self, cmd: SendMessage, outgoing: Outgoing, reason: str) -> None:
+        """Record a message the provider refused for good: never sent, never retried; a
+        number refused is listed for staff like a refused address."""
         await self._rt.db.messages.update_one(
             {"_id": cmd.message_id, "state": "sending", "owner": self.owner},
             {"$set": {"state": "rejected", "reason": reason, "rejected_at": datetime.now(UTC)}},
         )
+        if outgoing.channel == "sms" and outgoing.to_contact:
+            await invalid_contacts.record(
+                self._rt, cmd, outgoing.recipient, "sms_refused", channel="sms"
+            )
         log.warning("message refused by the provider", reason=reason)
 
     # --- stage 1: claim ---------------------------------------------------------------
@@ -378,7 +388,8 @@ class Mailroom:
                     params |= self._rt.sealer.open_params(sealed)
             params |= cmd.params
             # A mail to confirm a new address goes there, not to the contact book's.
-            recipient = params.pop("recipient", None) or contact["email"]
+            new_address = params.pop("recipient", None)
+            recipient = new_address or contact["email"]
         except Unsealable as exc:
             raise Rejected(f"sealed values cannot be opened: {exc}") from exc
         try:
@@ -395,7 +406,7 @@ class Mailroom:
             )
         except ValueError as exc:
             raise Rejected(f"cannot compose the mail: {exc}") from exc
-        return Outgoing(recipient, data)
+        return Outgoing(recipient, data, to_contact=not new_address)
 
     def _params(self, cmd: SendMessage, contact: Document) -> dict[str, str]:
         try:
@@ -438,6 +449,19 @@ class Mailroom:
         # Try again just after the holder's lease would end; at once if it already has.
         delay = min(max(left, 0.0), CLAIM_LEASE.total_seconds()) + 1.0
         return SendInFlight(f"another sender holds {cmd.message_id}", delay)
+
+    async def _failed(self, cmd: SendMessage, outgoing: Outgoing, reason: str) -> None:
+        """The recipient was refused for good: the message is done (``failed``, with the
+        reason) and, if it went to the contact book's address, the member is listed."""
+        await self._rt.db.messages.update_one(
+            {"_id": cmd.message_id, "state": "sending"},
+            {"$set": {"state": "failed", "reason": reason, "failed_at_ms": epoch_ms()}},
+        )
+        if outgoing.to_contact:
+            await invalid_contacts.record(
+                self._rt, cmd, outgoing.recipient, reason, channel=outgoing.channel
+            )
+        log.info("recipient refused for good", send_id=cmd.message_id, reason=reason)
 
     # --- stage 3: record --------------------------------------------------------------
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from faststream.nats import NatsRouter
 
+from contracts.contacts import InvalidContacts, ListInvalidContacts
 from contracts.dispatch import ContactForgotten, GetMemberData, MessageSent, SendMessage
 from contracts.personal_data import PersonalData
 from contracts.recruitment import ContactRecorded, MemberErased
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.dispatch import handlers
+from services.dispatch import handlers, invalid_contacts
 
 SEND_BATCH = 256
 """Commands pulled from the stream in one fetch."""
@@ -51,5 +52,9 @@ def build_router(rt: Runtime) -> NatsRouter:
     )
     async def on_send(cmd: SendMessage) -> None:
         await handlers.send_message(rt, cmd)
+
+    @answers(router, ListInvalidContacts, "dispatch")
+    async def q_invalid_contacts(q: ListInvalidContacts) -> InvalidContacts:
+        return await invalid_contacts.list_invalid(rt, q)
 
     return router

@@ -41,7 +41,10 @@ from services.portal import (
     audit,
     campaign_api,
     campaign_pages,
+    contact_health,
     member_api,
+    member_import_api,
+    member_import_pages,
     member_pages,
     pages,
     panel_pages,
@@ -307,6 +310,9 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(member_pages.router)
     app.include_router(sign_up_by_code.router)
     app.include_router(sign_up_by_code.pages)
+    app.include_router(member_import_api.router)
+    app.include_router(member_import_pages.router)
+    app.include_router(contact_health.router)
     _add_operations(app, metrics)
     _add_error_handlers(app)
     return app

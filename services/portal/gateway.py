@@ -37,6 +37,7 @@ from contracts.campaigns import (
     RegisterRejections,
     StartOpenCampaign,
 )
+from contracts.contacts import InvalidContacts, ListInvalidContacts
 from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command
 from contracts.feedback import ListPublished, PublishedList, PublishFeedback
@@ -65,9 +66,12 @@ from contracts.recruitment import (
     EraseMember,
     ErasureView,
     GetErasure,
+    GetImport,
     GetPanelHistory,
     GetRepresentativeness,
     GetSignUp,
+    ImportMembers,
+    ImportView,
     LeavePanel,
     ListTenants,
     MembershipOutcome,
@@ -343,6 +347,18 @@ class Gateway(Protocol):
 
     async def confirm_by_code(self, command: ConfirmByCode) -> None:
         """recruitment: a resident typed the code from the SMS after signing up by mobile."""
+        ...
+
+    async def import_members(self, command: ImportMembers) -> None:
+        """recruitment: one batch of a file of members staff uploaded."""
+        ...
+
+    async def get_import(self, query: GetImport) -> ImportView | None:
+        """recruitment: how an import of members went so far, or None before any batch."""
+        ...
+
+    async def list_invalid_contacts(self, query: ListInvalidContacts) -> InvalidContacts:
+        """dispatch: members whose contact failed for good (never the address)."""
         ...
 
 
@@ -659,6 +675,7 @@ class NatsGateway:
 
     async def renew_membership(self, command: RenewMembership) -> None:
         """recruitment: a member renews their term through the link in the notice."""
+        await self._send(command)
 
     async def confirm_by_code(self, command: ConfirmByCode) -> None:
         """recruitment: a resident typed the code from the SMS."""
@@ -673,4 +690,19 @@ class NatsGateway:
         reply = await ask(self._nc, query, OpenCampaignList, timeout=self._timeout)
         if reply is None:
             raise QueryFailed("recruitment gave no open campaigns")
+        return reply
+
+    async def import_members(self, command: ImportMembers) -> None:
+        """recruitment: one batch of a file of members staff uploaded."""
+        await self._send(command)
+
+    async def get_import(self, query: GetImport) -> ImportView | None:
+        """recruitment: how an import of members went so far."""
+        return await ask(self._nc, query, ImportView, timeout=self._timeout)
+
+    async def list_invalid_contacts(self, query: ListInvalidContacts) -> InvalidContacts:
+        """dispatch: members whose contact failed for good."""
+        reply = await ask(self._nc, query, InvalidContacts, timeout=self._timeout)
+        if reply is None:
+            raise QueryFailed("dispatch gave no list of invalid contacts")
         return reply

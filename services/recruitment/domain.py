@@ -6,6 +6,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import get_args
 
 from contracts.addresses import InvalidEmail as InvalidEmail  # raised by the handlers
@@ -17,6 +18,7 @@ GENDERS = frozenset(get_args(Gender))
 LOCALES = frozenset({"sv", "en"})
 BIRTH_YEARS = range(1900, 2101)
 DISTRICT_MAX = 80
+CONSENT_VERSION_MAX = 40
 
 
 class RowRejected(ValueError):
@@ -41,6 +43,37 @@ class MemberDetails:
     """The district as the council's list names it ("" when the council keeps no list)."""
     phone: str = ""
     """Mobile number in E.164, "" if none."""
+    consent_version: str = ""
+    """The row's own consent text version ("" : the batch's)."""
+    consent_given: str = ""
+    """When the row says consent was given, normalised: ``YYYY-MM-DD``, or an ISO date and
+    time in UTC ("" : the row does not say)."""
+
+
+def consent_given(text: str, today: date | None = None) -> str:
+    """A consent date as a source wrote it, normalised (see ``MemberDetails.consent_given``);
+    ``RowRejected`` if it cannot be read (``invalid_consent_date``) or is after today
+    (``future_consent_date``). A time without a zone is kept as written: the source's local
+    time, which nothing here can convert."""
+    value = text.strip()
+    today = today or datetime.now(UTC).date()
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            normalised = day.isoformat()
+        else:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(UTC)
+            day = moment.date()
+            normalised = moment.isoformat()
+    except ValueError:
+        raise RowRejected("invalid_consent_date") from None
+    if day > today:
+        raise RowRejected("future_consent_date")
+    if day.year < 1900:
+        raise RowRejected("invalid_consent_date")
+    return normalised
 
 
 def district_code(districts: Sequence[str], district: str) -> str | None:
@@ -58,10 +91,17 @@ def district_code(districts: Sequence[str], district: str) -> str | None:
     return None
 
 
-def check_row(row: MemberRow, districts: Sequence[str] = ()) -> MemberDetails:
+def check_row(
+    row: MemberRow,
+    districts: Sequence[str] = (),
+    *,
+    require_consent_evidence: bool = False,
+    today: date | None = None,
+) -> MemberDetails:
     """The details of one import row, or ``RowRejected`` naming the first field that is wrong.
 
-    A council that keeps a list of districts accepts only rows whose district is on it."""
+    A council that keeps a list of districts accepts only rows whose district is on it. With
+    ``require_consent_evidence`` a row must name its own consent date and version."""
     if not MEMBER_ID_RE.fullmatch(row.member_id):
         raise RowRejected("invalid_member_id")
     try:
@@ -78,13 +118,37 @@ def check_row(row: MemberRow, districts: Sequence[str] = ()) -> MemberDetails:
         raise RowRejected("invalid_district")
     if row.locale not in LOCALES:
         raise RowRejected("invalid_locale")
+    if not row.consent_date.strip():
+        if require_consent_evidence:
+            raise RowRejected("missing_consent_date")
+        given = ""
+    else:
+        given = consent_given(row.consent_date, today)
+    version = row.consent_version.strip()
+    if not version and require_consent_evidence:
+        raise RowRejected("missing_consent_version")
+    if len(version) > CONSENT_VERSION_MAX or not version.isprintable():
+        raise RowRejected("invalid_consent_version")
     return MemberDetails(
-        row.member_id, email, row.birth_year, row.gender, district, row.locale, code
+        row.member_id,
+        email,
+        row.birth_year,
+        row.gender,
+        district,
+        row.locale,
+        code,
+        consent_version=version,
+        consent_given=given,
     )
 
 
 def check_rows(
-    rows: Iterable[MemberRow], first_row: int = 1, districts: Sequence[str] = ()
+    rows: Iterable[MemberRow],
+    first_row: int = 1,
+    districts: Sequence[str] = (),
+    *,
+    require_consent_evidence: bool = False,
+    today: date | None = None,
 ) -> tuple[list[tuple[int, MemberDetails]], list[tuple[int, str]]]:
     """Split a batch into (row number, details) to import and (row number, reason) to reject.
 
@@ -97,7 +161,9 @@ def check_rows(
     ids: set[str] = set()
     for number, row in enumerate(rows, start=first_row):
         try:
-            member = check_row(row, districts)
+            member = check_row(
+                row, districts, require_consent_evidence=require_consent_evidence, today=today
+            )
         except RowRejected as exc:
             rejected.append((number, exc.reason))
             continue

@@ -209,6 +209,8 @@ async def member_data(rt: Runtime, q: GetMemberData) -> PersonalData | None:
                     "version": _text(consent.get("version")),
                     "given": _text(consent.get("given_at")),
                     "source": _text(consent.get("source")),
+                    "imported": _text(consent.get("imported_at")),
+                    "import_id": _text(consent.get("import_id")),
                 }
             ],
         },

@@ -53,7 +53,8 @@ from services.recruitment import (
 log = structlog.get_logger()
 
 REJECTIONS_SHOWN = 1000
-"""Most rejected rows ``GetImport`` lists (the counts cover all of them)."""
+"""About as many rejected rows as ``GetImport`` lists at once (whole batches; the counts
+cover all of them, and ``next_batch`` pages on)."""
 
 
 async def register_tenant(rt: Runtime, cmd: RegisterTenant) -> None:
@@ -538,7 +539,12 @@ async def import_members(rt: Runtime, cmd: ImportMembers) -> None:
         if report["tenant"] != cmd.tenant:
             raise Rejected("import id belongs to another council")
         return  # handled before: its members' messages are published by the relay's sweep
-    checked, rejections = domain.check_rows(cmd.rows, cmd.first_row, _districts(council))
+    checked, rejections = domain.check_rows(
+        cmd.rows,
+        cmd.first_row,
+        _districts(council),
+        require_consent_evidence=cmd.require_consent_evidence,
+    )
     documents: list[Document] = []
     events: list[tuple[ContactRecorded, MemberEnrolled]] = []
     leaves: list[Document] = []
@@ -549,7 +555,11 @@ async def import_members(rt: Runtime, cmd: ImportMembers) -> None:
         document = _member_document(
             cmd, member, consent_version=cmd.consent_version, state="active", source=cmd.source
         )
-        document.update(confirmed_at=cmd.occurred_at, import_batch=batch_id)
+        document.update(
+            confirmed_at=cmd.occurred_at,
+            import_batch=batch_id,
+            consent=_imported_consent(cmd, member),
+        )
         documents.append(new_document(document, *events[-1]))
     collided: set[int] = set()
     if leaves:
@@ -592,6 +602,7 @@ async def import_members(rt: Runtime, cmd: ImportMembers) -> None:
                 "batch_no": cmd.batch_no,
                 "command_id": cmd.message_id,
                 "source": cmd.source,
+                "last_batch": "yes" if cmd.last_batch else "no",
                 "rows": len(cmd.rows),
                 "accepted": accepted,
                 "rejected": len(rejections),
@@ -608,6 +619,19 @@ async def import_members(rt: Runtime, cmd: ImportMembers) -> None:
     )
     if earlier:
         await rt.flush("members", earlier)  # left behind if an earlier copy stopped midway
+
+
+def _imported_consent(cmd: ImportMembers, member: domain.MemberDetails) -> Document:
+    """The consent evidence an imported member is stored with: the row's version and date
+    where it gives them (else the batch's version and the command's time), where the evidence
+    comes from, and which import brought it in, when."""
+    return {
+        "version": member.consent_version or cmd.consent_version,
+        "given_at": member.consent_given or cmd.occurred_at,
+        "source": cmd.consent_source or cmd.source,
+        "imported_at": cmd.occurred_at,
+        "import_id": cmd.import_id,
+    }
 
 
 async def _sort_collisions(
@@ -649,9 +673,17 @@ async def get_import(rt: Runtime, q: GetImport) -> ImportView | None:
     if not reports:
         return None
     reports.sort(key=lambda r: int(r["batch_no"]))
-    rejections = sorted(
-        (int(r["row"]), str(r["reason"])) for doc in reports for r in doc["rejections"]
-    )
+    # Whole batches from q.from_batch on, as many as fit in REJECTIONS_SHOWN rows.
+    rejections: list[tuple[int, str]] = []
+    next_batch: int | None = None
+    for doc in reports:
+        if int(doc["batch_no"]) < q.from_batch:
+            continue
+        if rejections and len(rejections) + len(doc["rejections"]) > REJECTIONS_SHOWN:
+            next_batch = int(doc["batch_no"])
+            break
+        rejections.extend((int(r["row"]), str(r["reason"])) for r in doc["rejections"])
+    rejections.sort()
     return ImportView(
         import_id=q.import_id,
         batches=tuple(
@@ -665,8 +697,10 @@ async def get_import(rt: Runtime, q: GetImport) -> ImportView | None:
         ),
         accepted=sum(int(r["accepted"]) for r in reports),
         rejected=sum(int(r["rejected"]) for r in reports),
-        rejections=tuple(
-            RowRejection(row=row, reason=reason) for row, reason in rejections[:REJECTIONS_SHOWN]
+        rejections=tuple(RowRejection(row=row, reason=reason) for row, reason in rejections),
+        next_batch=next_batch,
+        batches_expected=next(
+            (int(r["batch_no"]) for r in reports if r.get("last_batch") == "yes"), None
         ),
     )
 

@@ -28,6 +28,7 @@ from contracts.campaigns import (
     RegisterRejections,
     StartOpenCampaign,
 )
+from contracts.contacts import InvalidContact, InvalidContacts, ListInvalidContacts
 from contracts.dispatch import GetMemberData as DispatchMemberData
 from contracts.envelope import Command, Query
 from contracts.feedback import ListPublished, PublishedList, PublishedRound, PublishFeedback
@@ -63,9 +64,13 @@ from contracts.recruitment import (
     EraseMember,
     ErasureView,
     GetErasure,
+    GetImport,
     GetPanelHistory,
     GetRepresentativeness,
     GetSignUp,
+    ImportBatch,
+    ImportMembers,
+    ImportView,
     LeavePanel,
     ListTenants,
     MembershipOutcome,
@@ -634,3 +639,62 @@ class FakeGateway:
     async def list_open_campaigns(self, query: ListOpenCampaigns) -> OpenCampaignList:
         self._asked(query)
         return OpenCampaignList(campaigns=tuple(self.open_campaigns))
+
+    # -- member imports (appended) -------------------------------------------------------
+
+    imports_handled: int | None = None
+    """How many batches of each import recruitment has handled (None: every one sent)."""
+
+    async def import_members(self, command: ImportMembers) -> None:
+        self.commands.append(command)
+
+    async def get_import(self, query: GetImport) -> ImportView | None:
+        """Batches as recruitment would report them: a row whose e-mail has no @ is rejected
+        (invalid_email); each page lists one batch's rejections."""
+        self._asked(query)
+        batches = [
+            c
+            for c in self.sent(ImportMembers)
+            if c.tenant == query.tenant and c.import_id == query.import_id
+        ][: self.imports_handled]
+        if not batches:
+            return None
+        reports = []
+        for c in batches:
+            bad = [c.first_row + i for i, r in enumerate(c.rows) if "@" not in r.email]
+            reports.append((c, bad))
+        page = [(c, bad) for c, bad in reports if c.batch_no >= query.from_batch]
+        return ImportView(
+            import_id=query.import_id,
+            batches=tuple(
+                ImportBatch(
+                    batch_no=c.batch_no,
+                    rows=len(c.rows),
+                    accepted=len(c.rows) - len(bad),
+                    rejected=len(bad),
+                )
+                for c, bad in reports
+            ),
+            accepted=sum(len(c.rows) - len(bad) for c, bad in reports),
+            rejected=sum(len(bad) for _, bad in reports),
+            rejections=tuple(
+                RowRejection(row=n, reason="invalid_email") for n in (page[0][1] if page else [])
+            ),
+            next_batch=page[1][0].batch_no if len(page) > 1 else None,
+            batches_expected=next((c.batch_no for c in batches if c.last_batch), None),
+        )
+
+    # -- invalid contacts (appended) -----------------------------------------------------
+
+    invalid_contacts: tuple[InvalidContact, ...] = ()
+    """What dispatch lists as members whose contact failed for good."""
+
+    async def list_invalid_contacts(self, query: ListInvalidContacts) -> InvalidContacts:
+        self._asked(query)
+        found = [c for c in self.invalid_contacts if f"{c.member_id}:{c.channel}" > query.after]
+        page = found[: query.limit]
+        more = len(found) > query.limit
+        return InvalidContacts(
+            contacts=tuple(page),
+            next_after=f"{page[-1].member_id}:{page[-1].channel}" if more else None,
+        )
