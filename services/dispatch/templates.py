@@ -88,6 +88,26 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "If it was not you, you can ignore this message.\n",
         ),
     },
+    "register_invitation": {
+        "sv": (
+            "Inbjudan till medborgarpanelen i $council",
+            "Hej!\n\nDu har lottats fram bland kommunens invånare för att bjudas in till "
+            "medborgarpanelen i $council. Panelen får några frågor om året om sådant kommunen "
+            "ska besluta om, och politikerna berättar vad de gjort med svaren.\n\n"
+            "Gå med via din personliga länk senast $closes:\n$link\n\n"
+            "Eller skriv in koden $code på kommunens panelsida. Vill du inte vara med behöver "
+            "du inte göra något: dina uppgifter raderas när inbjudan går ut.\n",
+        ),
+        "en": (
+            "Invitation to the citizen panel of $council",
+            "Hello,\n\nYou have been chosen at random among the residents to be invited to the "
+            "citizen panel of $council. The panel is asked a few questions a year, and the "
+            "politicians tell it what they did with the answers.\n\n"
+            "Join through your personal link by $closes:\n$link\n\n"
+            "Or type the code $code on the council's panel page. If you do not want to take "
+            "part, do nothing: your details are erased when the invitation ends.\n",
+        ),
+    },
     "term_ending": {
         "sv": (
             "Din tid i medborgarpanelen tar snart slut",
@@ -169,6 +189,20 @@ _SMS_TEMPLATES: dict[str, dict[str, str]] = {
     "feedback_published": {
         "sv": "Medborgarpanelen i $council: så användes svaren i $title: $link",
         "en": "Citizen panel of $council: how the answers to $title were used: $link",
+    },
+    "register_invitation": {
+        "sv": "Du har lottats fram till medborgarpanelen i $council. Gå med senast $closes: "
+        "$link (kod $code)",
+        "en": "You have been drawn for the citizen panel of $council. Join by $closes: "
+        "$link (code $code)",
+    },
+    "term_ending": {
+        "sv": "Medborgarpanelen i $council: din tid som medlem tar slut $ends. Tack!",
+        "en": "Citizen panel of $council: your term ends on $ends. Thank you!",
+    },
+    "term_ending_renewable": {
+        "sv": "Medborgarpanelen i $council: din tid tar slut $ends. Vill du stanna? $link",
+        "en": "Citizen panel of $council: your term ends on $ends. Stay on? $link",
     },
 }
 """SMS texts: short, each names the council (no footer: every part of an SMS costs)."""

@@ -37,7 +37,7 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
         NAME,
         build_router=build_router,
         indexes=create_indexes,
-        outbox_collections=["members", "panels"],
+        outbox_collections=["members", "panels", "invitees"],
         settings=settings,
     )
     members = Gauge(

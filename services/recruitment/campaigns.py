@@ -52,10 +52,11 @@ from contracts.campaigns import (
     RegisterRejections,
     StratumView,
 )
-from contracts.recruitment import RowRejection
+from contracts.dispatch import SendMessage
+from contracts.recruitment import ContactRecorded, MemberErased, RowRejection
 from infra.bus import Rejected
 from infra.service import Runtime
-from infra.store import DUPLICATE_KEY, Document, epoch_ms, new_document
+from infra.store import DUPLICATE_KEY, Document, epoch_ms, new_document, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
 from services.recruitment import counts, domain, panels, register
 from services.recruitment.handlers import _council, _districts, _member_document, _member_events
@@ -382,12 +383,26 @@ async def _picked_people(
     return found
 
 
+def contact_id(invitee_id: str) -> str:
+    """The id a person drawn has in dispatch's contact book, and as a member if they join."""
+    return derived_id("invitee", invitee_id)
+
+
 def _invitee(
-    rt: Runtime, cmd: DrawSample, n: int, stratum: int, key: str, person: register.Person
+    rt: Runtime,
+    cmd: DrawSample,
+    n: int,
+    stratum: int,
+    key: str,
+    person: register.Person,
+    council: Document,
+    closes_on: str,
 ) -> Document:
+    """A person drawn, with their codes; with an e-mail address or mobile number from the
+    register, the document carries the contact for dispatch and the invitation itself."""
     token, code = new_token(), register.new_short_code()
     link = f"{rt.settings.portal_url.rstrip('/')}/t/{cmd.tenant}/invited/{token}"
-    return {
+    doc = {
         "_id": f"{cmd.campaign_id}:{n:06d}",
         "tenant": cmd.tenant,
         "campaign": cmd.campaign_id,
@@ -407,6 +422,29 @@ def _invitee(
         "sealed": rt.sealer.seal_params({"link": link, "code": code}),
         "state": "invited",
     }
+    if not (person.email or person.mobile):
+        return doc
+    doc["contacted"] = "yes"
+    who = contact_id(str(doc["_id"]))
+    contact = ContactRecorded(
+        tenant=cmd.tenant,
+        message_id=derived_id(str(doc["_id"]), "contact"),
+        correlation_id=cmd.correlation_id,
+        member_id=who,
+        email=person.email or None,
+        phone=person.mobile or None,
+        council=str(council["display_name"]),
+    )
+    invitation = SendMessage(
+        tenant=cmd.tenant,
+        message_id=derived_id(str(doc["_id"]), "invitation"),
+        correlation_id=cmd.correlation_id,
+        member_id=who,
+        template="register_invitation",
+        params={"closes": closes_on},
+        sealed=rt.sealer.seal_params({"link": link, "code": register.show_code(code)}),
+    )
+    return new_document(doc, contact, invitation)
 
 
 async def _write_invitees(
@@ -415,7 +453,14 @@ async def _write_invitees(
     """Store an invitation per person drawn; those an earlier attempt wrote stay as they are
     (their codes may be printed already). A code that collides with another campaign's is
     made again."""
-    documents = [_invitee(rt, cmd, n, h, key, p) for n, (h, key, p) in enumerate(drawn, 1)]
+    campaign = await rt.db.campaigns.find_one({"_id": cmd.campaign_id}, {"closes_on": 1})
+    council = await _council(rt, cmd.tenant)
+    closes_on = str((campaign or {}).get("closes_on", ""))
+
+    def make(n: int, h: int, key: str, person: register.Person) -> Document:
+        return _invitee(rt, cmd, n, h, key, person, council, closes_on)
+
+    documents = [make(n, h, key, p) for n, (h, key, p) in enumerate(drawn, 1)]
     for start in range(0, len(documents), WRITE_CHUNK):
         todo = documents[start : start + WRITE_CHUNK]
         for _ in range(5):
@@ -427,13 +472,17 @@ async def _write_invitees(
             ids = [d["_id"] for d in todo]
             there = {d["_id"] async for d in rt.db.invitees.find({"_id": {"$in": ids}}, {"_id": 1})}
             todo = [
-                _invitee(rt, cmd, int(d["_id"].rsplit(":", 1)[1]), d["stratum"], d["person"], p)
+                make(int(d["_id"].rsplit(":", 1)[1]), d["stratum"], d["person"], p)
                 for d, p in ((d, _person_of(d)) for d in todo if d["_id"] not in there)
             ]
             if not todo:
                 break
         else:
             raise RuntimeError("could not store invitations")  # retried by the bus
+    # The invitations by mail or SMS go out now (the relay's sweep would, a little later).
+    contacted = [d["_id"] for d in documents if d.get("contacted")]
+    for start in range(0, len(contacted), WRITE_CHUNK):
+        await rt.flush("invitees", contacted[start : start + WRITE_CHUNK])
     invited: dict[int, int] = defaultdict(int)
     for h, _, _ in drawn:
         invited[h] += 1
@@ -484,6 +533,21 @@ async def forget_person(rt: Runtime, tenant: str, key: str) -> None:
     await rt.db.drawn_persons.delete_one({"_id": f"{tenant}:{key}"})
 
 
+async def _forget_contact(rt: Runtime, tenant: str, invitee_id: str) -> None:
+    """Dispatch forgets the contact a person drawn was invited at (once)."""
+    forget = MemberErased(
+        tenant=tenant,
+        message_id=derived_id(invitee_id, "forget"),
+        member_id=contact_id(invitee_id),
+        reason="unconfirmed",
+    )
+    await rt.db.invitees.update_one(
+        {"_id": invitee_id, "contacted": "yes"},
+        with_outbox({"$set": {"contacted": "forgotten"}}, forget),
+    )
+    await rt.flush("invitees", [invitee_id])
+
+
 async def close_campaign(rt: Runtime, cmd: CloseCampaign) -> None:
     """Close the campaign now (staff)."""
     campaign = await _campaign(rt, cmd.tenant, cmd.campaign_id)
@@ -501,6 +565,11 @@ async def _close(rt: Runtime, campaign: Document) -> None:
         {"_id": campaign_id}, {"$set": {"state": "closed", "closed_at_ms": epoch_ms()}}
     )
     await rt.db.register_rows.delete_many({"_id": _id_range(campaign_id)})
+    # People mailed or texted who did not join: dispatch forgets the contact it was given.
+    async for invitee in rt.db.invitees.find(
+        {"campaign": campaign_id, "contacted": "yes", "state": "invited"}, {"_id": 1}
+    ):
+        await _forget_contact(rt, str(campaign["tenant"]), str(invitee["_id"]))
     await rt.db.invitees.update_many(
         {"campaign": campaign_id, "link_hash": {"$exists": True}},
         {"$unset": dict.fromkeys((*IDENTITY, "link_hash", "code_hash"), "")},
@@ -558,7 +627,7 @@ async def redeem_invitation(rt: Runtime, cmd: RedeemInvitation) -> None:
         await rt.settle(cmd, "refused", "invalid_email")
         return
     council = await _council(rt, cmd.tenant)
-    member_id = derived_id("invitee", invitee["_id"])
+    member_id = contact_id(str(invitee["_id"]))
     member = domain.MemberDetails(
         member_id=member_id,
         email=email,
@@ -604,6 +673,14 @@ async def redeem_invitation(rt: Runtime, cmd: RedeemInvitation) -> None:
     )
     if new and joined.matched_count:
         await counts.move(rt, cmd.tenant, active=1)
+    elif (
+        not new
+        and invitee.get("contacted") == "yes"
+        and await rt.db.members.find_one({"_id": member_id}, {"_id": 1}) is None
+    ):
+        # The address given is another member's: the contact the invitation was sent to is
+        # not a member's, and dispatch forgets it.
+        await _forget_contact(rt, cmd.tenant, str(invitee["_id"]))
     await rt.flush("members", [member_id])
     await rt.settle(cmd, "done")
 

@@ -489,3 +489,84 @@ async def test_sign_ups_through_an_open_campaign_or_a_friends_link_are_counted(
     assert (by_slug["friend"].signed_up, by_slug["friend"].joined) == (1, 0)
     assert by_slug["var-2027"].state == "running"
     assert by_slug["var-2027"].target == 10
+
+
+async def test_people_drawn_with_a_known_contact_are_invited_by_mail_or_sms(stack: Stack) -> None:
+    import re
+
+    await _council(stack)
+    rows = [
+        person(0, email="anna.register@example.se"),
+        person(1, mobile="070-123 45 67"),
+        person(2),
+        person(3, email="taken@example.se"),
+    ]
+    await create(stack, "mail")
+    await load(stack, "mail", rows)
+    assert (await draw(stack, "mail", 4)).status == "done"
+
+    def mails() -> dict[str, str]:
+        items, _ = stack.devtools.mailbox.list_mails(limit=100)
+        found = {}
+        for item in items:
+            mail = stack.devtools.mailbox.get_mail(item.id)
+            if "/invited/" in mail.text:
+                found[str(mail.to)] = mail.text
+        return found
+
+    invited = await wait_until(
+        lambda: mails() if len(mails()) == 2 else None, timeout=15, what="mails"
+    )
+    [anna] = [text for to, text in invited.items() if "anna.register" in to]
+    assert "Kinda kommun" in anna
+    texts = await wait_until(
+        lambda: stack.devtools.sms.messages(number="+46701234567") or None,
+        timeout=15,
+        what="the SMS",
+    )
+    assert "/invited/" in texts[0]["message"]
+    # Anna joins through the mailed link; the owner of "taken@" is a member already and
+    # gives that address; the others never answer and the campaign closes.
+    token = re.search(r"/invited/([A-Za-z0-9_-]+)", anna)
+    assert token
+    assert (await redeem(stack, token.group(1), "anna.register@example.se")).status == "done"
+    taken_text = next(text for to, text in invited.items() if "taken@" in to)
+    code = re.search(r"[0-9A-Z]{5}-[0-9A-Z]{5}", taken_text)
+    assert code
+    await _member_with(stack, "already@example.se")
+    assert (await redeem(stack, code.group(0), "already@example.se")).status == "done"
+    close = CloseCampaign(tenant=T, campaign_id="mail")
+    await publish(stack.js, close)
+    assert (await recruitment_outcome(stack, T, close.message_id)).status == "done"
+    contacts = stack.services["dispatch"].runtime.db.contacts
+
+    async def forgotten() -> bool:
+        kept = [json.dumps(c, default=str) async for c in contacts.find({})]
+        text = "\n".join(kept)
+        return "taken@example.se" not in text and "+46701234567" not in text
+
+    await wait_until(forgotten, timeout=15, what="dispatch forgetting who did not join")
+    text = "\n".join([json.dumps(c, default=str) async for c in contacts.find({})])
+    assert "anna.register@example.se" in text  # she is a member now
+
+
+async def _member_with(stack: Stack, email: str) -> None:
+    from contracts.recruitment import ImportMember
+
+    await publish(
+        stack.js,
+        ImportMember(
+            tenant=T,
+            member_id=str(uuid.uuid4()),
+            email=email,
+            birth_year=1970,
+            gender="male",
+            district="Kisa",
+            consent_version="2026-1",
+            source="paper",
+        ),
+    )
+    members = stack.services["recruitment"].runtime.db.members
+    await wait_until(
+        lambda: members.find_one({"email": email}), timeout=10, what="the member imported"
+    )
