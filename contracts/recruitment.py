@@ -588,3 +588,31 @@ class ConfirmByCode(Command):
 
     phone: str = Field(min_length=1, max_length=32, description="The mobile number, E.164.")
     code: str = Field(pattern=r"^[0-9]{6}$", description="The 6-digit code from the SMS.")
+
+
+class GetRepresentativenessHistory(Query):
+    """How representative the panel was, month by month (the index at each month's last
+    daily snapshot); the reply is ``RepresentativenessHistory``."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "get_representativeness_history"
+
+    months: int = Field(default=12, ge=1, le=120, description="How many months back.")
+
+
+class IndexPoint(BaseModel):
+    """The index on one day."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    day: str = Field(description="YYYY-MM-DD.")
+    index: float = Field(description="The representativeness index that day (0-100).")
+    members_compared: int = Field(description="Active members it compared.")
+
+
+class RepresentativenessHistory(BaseModel):
+    """Reply to ``GetRepresentativenessHistory``: oldest first, one point per month."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    points: tuple[IndexPoint, ...] = Field(description="Oldest first.")

@@ -32,6 +32,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     recruitment.SetPopulation,
     recruitment.GetRepresentativeness,
     recruitment.GetPanelHistory,
+    recruitment.GetRepresentativenessHistory,
     recruitment.ListTenants,
     recruitment.MembershipOutcome,
     recruitment.GetSignUp,

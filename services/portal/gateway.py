@@ -69,6 +69,7 @@ from contracts.recruitment import (
     GetImport,
     GetPanelHistory,
     GetRepresentativeness,
+    GetRepresentativenessHistory,
     GetSignUp,
     ImportMembers,
     ImportView,
@@ -78,6 +79,7 @@ from contracts.recruitment import (
     Outcome,
     PanelHistory,
     Representativeness,
+    RepresentativenessHistory,
     SetPopulation,
     SignUpView,
     TenantList,
@@ -295,6 +297,12 @@ class Gateway(Protocol):
 
     async def list_open_campaigns(self, query: ListOpenCampaigns) -> OpenCampaignList:
         """recruitment: the open campaigns and the tell-a-friend link, with their counts."""
+        ...
+
+    async def get_representativeness_history(
+        self, query: GetRepresentativenessHistory
+    ) -> RepresentativenessHistory:
+        """recruitment: the representativeness index month by month."""
         ...
 
     async def outcome(self, command_id: str, timeout: float) -> Outcome | None:
@@ -706,3 +714,10 @@ class NatsGateway:
         if reply is None:
             raise QueryFailed("dispatch gave no list of invalid contacts")
         return reply
+
+    async def get_representativeness_history(
+        self, query: GetRepresentativenessHistory
+    ) -> RepresentativenessHistory:
+        """recruitment: the representativeness index month by month."""
+        reply = await ask(self._nc, query, RepresentativenessHistory, timeout=self._timeout)
+        return reply or RepresentativenessHistory(points=())

@@ -64,6 +64,7 @@ from contracts.recruitment import (
     GetErasure,
     GetPanelHistory,
     GetRepresentativeness,
+    GetRepresentativenessHistory,
     GetSignUp,
     LeavePanel,
     ListTenants,
@@ -72,6 +73,7 @@ from contracts.recruitment import (
     PanelHistory,
     PopulationRow,
     Representativeness,
+    RepresentativenessHistory,
     SetPopulation,
     Share,
     SignUpView,
@@ -866,3 +868,8 @@ class Portal:
             groups = tuple(lacking[:3])
         self._welcome[tenant] = (now, groups)
         return groups
+
+    async def index_history(self, tenant: str, months: int = 12) -> RepresentativenessHistory:
+        """The representativeness index month by month, oldest first."""
+        query = GetRepresentativenessHistory(**self._envelope(tenant), months=months)
+        return await self._ask(query, self.gateway.get_representativeness_history)

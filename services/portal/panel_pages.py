@@ -52,6 +52,7 @@ async def _page(
 ) -> Response:
     view = await portal.representativeness(council.tenant)
     history = await portal.panel_history(council.tenant, 12)
+    index_points = (await portal.index_history(council.tenant)).points
     charts = (
         {
             "age": chart(view.by_age_band),
@@ -70,6 +71,7 @@ async def _page(
         view=view,
         charts=charts,
         history=history.months,
+        index_points=index_points,
         **context,
     )
 

@@ -8,7 +8,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from infra import outcomes
 from infra.service import Runtime, Service, ServiceSettings
 from infra.store import Document
-from services.recruitment import campaigns, counts, expiry, rotation, self_service
+from services.recruitment import (
+    campaigns,
+    counts,
+    expiry,
+    index_history,
+    rotation,
+    self_service,
+)
 from services.recruitment.subscribers import build_router
 
 NAME = "recruitment"
@@ -73,4 +80,6 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
     service.in_background(campaigns.close_forever)
     # Terms end (rotation): members are told a month before, then retire.
     service.in_background(rotation.rotate_forever)
+    # The representativeness index, once a day per council, for its history.
+    service.in_background(index_history.snapshot_forever)
     return service

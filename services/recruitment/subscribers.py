@@ -64,6 +64,7 @@ from contracts.recruitment import (
     GetMemberData,
     GetPanelHistory,
     GetRepresentativeness,
+    GetRepresentativenessHistory,
     GetSignUp,
     ImportMember,
     ImportMembers,
@@ -77,6 +78,7 @@ from contracts.recruitment import (
     PanelHistory,
     RegisterTenant,
     Representativeness,
+    RepresentativenessHistory,
     SetPopulation,
     SignUpView,
     TenantList,
@@ -89,6 +91,7 @@ from services.recruitment import (
     counts,
     erasure,
     handlers,
+    index_history,
     member_search,
     open_campaigns,
     panels,
@@ -210,6 +213,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, ListOpenCampaigns, "recruitment")
     async def q_open_campaigns(q: ListOpenCampaigns) -> OpenCampaignList:
         return await open_campaigns.list_open(rt, q)
+
+    @answers(router, GetRepresentativenessHistory, "recruitment")
+    async def q_index_history(q: GetRepresentativenessHistory) -> RepresentativenessHistory:
+        return await index_history.history(rt, q)
 
     @answers(router, GetPanel, "recruitment")
     async def q_panel(q: GetPanel) -> PanelView | None:

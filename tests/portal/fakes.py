@@ -67,6 +67,7 @@ from contracts.recruitment import (
     GetImport,
     GetPanelHistory,
     GetRepresentativeness,
+    GetRepresentativenessHistory,
     GetSignUp,
     ImportBatch,
     ImportMembers,
@@ -77,6 +78,7 @@ from contracts.recruitment import (
     Outcome,
     PanelHistory,
     Representativeness,
+    RepresentativenessHistory,
     RowRejection,
     SetPopulation,
     SignUpView,
@@ -237,6 +239,7 @@ class FakeGateway:
         self.invited: dict[str, InvitedView] = {}
         """What each invitation code stands for (by the code as typed or linked)."""
         self.redeem_outcome = Outcome(status="done")
+        self.index_history = RepresentativenessHistory(points=())
         self.open_campaigns: list[OpenCampaignView] = [
             OpenCampaignView(
                 slug="friend",
@@ -698,3 +701,9 @@ class FakeGateway:
             contacts=tuple(page),
             next_after=f"{page[-1].member_id}:{page[-1].channel}" if more else None,
         )
+
+    async def get_representativeness_history(
+        self, query: GetRepresentativenessHistory
+    ) -> RepresentativenessHistory:
+        self._asked(query)
+        return self.index_history

@@ -98,3 +98,22 @@ async def test_population_figures_are_loaded_from_a_file(
     assert [(r.district, r.age_band, r.gender, r.population) for r in command.rows] == [
         ("Hillerstorp", "16-29", "female", 412)
     ]
+
+
+async def test_the_panel_page_shows_the_index_over_time(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    from contracts.recruitment import IndexPoint, RepresentativenessHistory
+
+    await form_login(client, "/t/gnosjo/staff/login", "anna")
+    gateway.index_history = RepresentativenessHistory(
+        points=(
+            IndexPoint(day="2026-10-31", index=71.2, members_compared=100),
+            IndexPoint(day="2026-11-24", index=74.9, members_compared=118),
+        )
+    )
+    page = await client.get("/t/gnosjo/staff/panel")
+    check_page(page.text)
+    text = text_of(page.text)
+    assert "Indexet över tid" in text
+    assert "2026-10-31 71.2 100" in text

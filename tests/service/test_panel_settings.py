@@ -216,3 +216,45 @@ async def test_terms_end_with_a_notice_a_renewal_or_a_retirement(stack: Stack) -
     history = await ask(stack.nc, GetPanelHistory(tenant=T, months=1), PanelHistory)
     assert history is not None
     assert (history.months[-1].left, history.months[-1].retired) == (1, 1)
+
+
+async def test_the_index_is_kept_day_by_day_and_read_month_by_month(stack: Stack) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from contracts.recruitment import (
+        GetRepresentativeness,
+        GetRepresentativenessHistory,
+        PopulationRow,
+        Representativeness,
+        RepresentativenessHistory,
+        SetPopulation,
+    )
+    from services.recruitment import index_history
+
+    await open_round(stack)  # 40 members in Centrum (a council without districts)
+    cells = tuple(
+        PopulationRow(district="", age_band=b, gender=g, population=100)
+        for b in ("16-29", "30-44", "45-64", "65-79", "80+")
+        for g in ("female", "male")
+    )
+    await publish(stack.js, SetPopulation(tenant=T, source="SCB 2025", rows=cells))
+
+    async def measured() -> Representativeness | None:
+        return await ask(stack.nc, GetRepresentativeness(tenant=T), Representativeness)
+
+    now = await wait_until(measured, timeout=15, what="the population figures")
+    rt = stack.services["recruitment"].runtime
+    today = datetime.now(UTC)
+    assert await index_history.snapshot(rt, today - timedelta(days=40)) == 1
+    assert await index_history.snapshot(rt, today - timedelta(days=35)) == 1
+    assert await index_history.snapshot(rt, today) == 1
+    assert await index_history.snapshot(rt, today) == 1  # the day's snapshot, updated
+    reply = await ask(
+        stack.nc, GetRepresentativenessHistory(tenant=T, months=3), RepresentativenessHistory
+    )
+    assert reply is not None
+    days = [p.day for p in reply.points]
+    assert days[-1] == today.date().isoformat()
+    assert len(days) == len({d[:7] for d in days})  # one point per month
+    assert reply.points[-1].index == now.index
+    assert reply.points[-1].members_compared == now.members_compared
