@@ -58,6 +58,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     rounds.ApproveRound,
     rounds.OpenRound,
     rounds.CloseRound,
+    rounds.NoteOutreach,
     rounds.SubmitResponse,
     rounds.RoundOpened,
     rounds.RoundClosed,

@@ -178,6 +178,45 @@ class QuestionResult(BaseModel):
     by_gender: tuple[BreakdownCell, ...] = Field(description="Breakdown by gender.")
 
 
+class Turnout(BaseModel):
+    """How many of one group were invited to a round and answered (groups of fewer than the
+    suppression threshold invited are not shown)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dimension: Literal["age_band", "gender", "district"] = Field(description="The breakdown.")
+    group: str = Field(description="The group, e.g. 16-29, female, Kisa.")
+    invited: int = Field(description="Members of the group invited.")
+    answered: int = Field(description="Of them, those who answered.")
+    rate: float = Field(description="Answered / invited, 0-100.")
+
+
+class OutreachNote(BaseModel):
+    """Staff's note on a group that did not take part, and how it was reached instead."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    groups: str = Field(description="The groups that did not take part.")
+    method: str = Field(description="The other method that reached them, and what it gave.")
+    noted_by: str = Field(description="Staff username.")
+    noted_on: str = Field(description="Day (YYYY-MM-DD).")
+
+
+class NoteOutreach(Command):
+    """After a round, staff note which groups did not take part and which other method
+    reached them (a school visit, a street survey, a meeting)."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "note_outreach"
+
+    round_id: str = Field(description="The round.")
+    groups: OneLine = Field(min_length=2, max_length=200, description="Who did not take part.")
+    method: TrimmedText = Field(
+        min_length=2, max_length=2000, description="How they were reached instead."
+    )
+    noted_by: str = Field(min_length=1, max_length=80, description="Staff username.")
+
+
 class RoundResults(BaseModel):
     """Results of a round."""
 
@@ -193,6 +232,12 @@ class RoundResults(BaseModel):
             "Set while an open round has fewer answers than this: only the response rate is "
             "shown (``questions`` is empty) until then."
         ),
+    )
+    turnout: tuple[Turnout, ...] = Field(
+        default=(), description="Once closed: who took part, by age band, gender and district."
+    )
+    outreach: tuple[OutreachNote, ...] = Field(
+        default=(), description="Staff's notes on groups reached by other methods."
     )
 
 

@@ -94,6 +94,7 @@ from contracts.rounds import (
     GetRound,
     InvitationView,
     ListRounds,
+    NoteOutreach,
     OpenRound,
     ResponseOutcome,
     RoundList,
@@ -303,6 +304,10 @@ class Gateway(Protocol):
         self, query: GetRepresentativenessHistory
     ) -> RepresentativenessHistory:
         """recruitment: the representativeness index month by month."""
+        ...
+
+    async def note_outreach(self, command: NoteOutreach) -> None:
+        """rounds: staff's note on groups reached by other methods after a round."""
         ...
 
     async def outcome(self, command_id: str, timeout: float) -> Outcome | None:
@@ -721,3 +726,7 @@ class NatsGateway:
         """recruitment: the representativeness index month by month."""
         reply = await ask(self._nc, query, RepresentativenessHistory, timeout=self._timeout)
         return reply or RepresentativenessHistory(points=())
+
+    async def note_outreach(self, command: NoteOutreach) -> None:
+        """rounds: staff's note on groups reached by other methods after a round."""
+        await self._send(command)

@@ -89,6 +89,7 @@ from contracts.rounds import (
     GetRound,
     InvitationView,
     ListRounds,
+    NoteOutreach,
     OpenRound,
     ResponseOutcome,
     RoundList,
@@ -873,3 +874,16 @@ class Portal:
         """The representativeness index month by month, oldest first."""
         query = GetRepresentativenessHistory(**self._envelope(tenant), months=months)
         return await self._ask(query, self.gateway.get_representativeness_history)
+
+    async def note_outreach(
+        self, tenant: str, round_id: str, groups: str, method: str, noted_by: str
+    ) -> Settled:
+        """Keep a note on groups reached by other methods; wait briefly until rounds has."""
+        command = NoteOutreach(
+            **self._envelope(tenant),
+            round_id=round_id,
+            groups=groups,
+            method=method,
+            noted_by=noted_by,
+        )
+        return await self.settle(await self._send(command, self.gateway.note_outreach))

@@ -595,6 +595,33 @@ async def feedback(
     return _see_other(f"/t/{council.tenant}/staff/rounds/{round_id}/results?notice=feedback")
 
 
+@router.post("/t/{tenant}/staff/rounds/{round_id}/outreach", response_class=HTMLResponse)
+async def outreach(
+    request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> Response:
+    """Note which groups did not take part and which other method reached them."""
+    view = await portal.round(council.tenant, round_id)
+    if view is None:
+        raise HTTPException(status_code=404)
+    form = await request.form()
+    groups = " ".join(_field(form, "groups").split())
+    method = _field(form, "method").strip()
+    errors: dict[str, str] = {}
+    if not 2 <= len(groups) <= 200:
+        errors["groups"] = N_("Name the groups, in 2 to 200 characters.")
+    if not 2 <= len(method) <= 2000:
+        errors["method"] = N_("Say how they were reached instead, in 2 to 2000 characters.")
+    if view.state not in ("open", "closed"):
+        errors["groups"] = N_("Notes can be added once the round is open.")
+    if errors:
+        values = {"groups": groups, "method": method}
+        return await _results_page(
+            request, council, portal, staff, round_id, 400, values=values, errors=errors
+        )
+    await portal.note_outreach(council.tenant, round_id, groups, method, staff.account.username)
+    return _see_other(f"/t/{council.tenant}/staff/rounds/{round_id}/results#outreach-heading")
+
+
 # -- region admin --------------------------------------------------------------------------
 
 

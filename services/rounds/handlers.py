@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import UTC, datetime
 
 from pymongo import UpdateOne
@@ -25,7 +26,9 @@ from contracts.rounds import (
     InvitationView,
     ListRounds,
     MemberForgotten,
+    NoteOutreach,
     OpenRound,
+    OutreachNote,
     Question,
     ResponseOutcome,
     RoundClosed,
@@ -34,6 +37,7 @@ from contracts.rounds import (
     RoundResults,
     RoundView,
     SubmitResponse,
+    Turnout,
 )
 from infra import outcomes
 from infra.batching import keep_latest
@@ -347,6 +351,7 @@ async def close_round(rt: Runtime, cmd: CloseRound) -> None:
         )
     # The final figures, counted once from the invitations (the live counters may lag).
     invited, responded = await answers.count_invitations(rt, cmd.round_id)
+    turnout = await _turnout(rt, cmd.round_id)
     await _transition(
         rt,
         cmd.tenant,
@@ -359,6 +364,9 @@ async def close_round(rt: Runtime, cmd: CloseRound) -> None:
                     "closed_at": cmd.occurred_at,
                     "invited": invited,
                     "responded": responded,
+                    # Who took part, by group (counted once, here): JSON text, as district
+                    # names may hold characters a field name cannot.
+                    "turnout_json": json.dumps(turnout),
                 }
             },
             RoundClosed.follow(
@@ -483,7 +491,100 @@ async def get_results(rt: Runtime, q: GetResults) -> RoundResults | None:
         response_rate=rate,
         suppression_threshold=domain.SUPPRESSION_THRESHOLD,
         questions=domain.question_results(view.questions, respondents),
+        turnout=_turnout_view(doc),
+        outreach=await _outreach(rt, q.tenant, q.round_id),
     )
+
+
+DIMENSIONS = ("age_band", "gender", "district")
+
+
+async def _turnout(rt: Runtime, round_id: str) -> list[list[object]]:
+    """[dimension, group, invited, answered] for each group of the round's invitations, in
+    one pass over them (linear: only when the round closes)."""
+    cells: dict[tuple[str, str], list[int]] = {}
+    cursor = await rt.db.invitations.aggregate(
+        [
+            {"$match": {"round_id": round_id}},
+            {
+                "$group": {
+                    "_id": {
+                        "$concat": [
+                            "$age_band",
+                            "|",
+                            "$gender",
+                            "|",
+                            {"$ifNull": ["$district", ""]},
+                            "|",
+                            "$state",
+                        ]
+                    },
+                    "n": {"$sum": 1},
+                }
+            },
+        ]
+    )
+    async for row in cursor:
+        band, gender, district, state = str(row["_id"]).split("|", 3)
+        for dimension, group in zip(DIMENSIONS, (band, gender, district), strict=True):
+            if not group:
+                continue
+            cell = cells.setdefault((dimension, group), [0, 0])
+            cell[0] += int(row["n"])
+            if state == "answered":
+                cell[1] += int(row["n"])
+    return [[d, g, n, a] for (d, g), (n, a) in sorted(cells.items())]
+
+
+def _turnout_view(doc: Document) -> tuple[Turnout, ...]:
+    """The closed round's turnout, groups too small to show left out."""
+    rows = json.loads(doc.get("turnout_json") or "[]")
+    return tuple(
+        Turnout(
+            dimension=d,
+            group=g,
+            invited=n,
+            answered=a,
+            rate=domain.response_rate(n, a),
+        )
+        for d, g, n, a in rows
+        if n >= domain.SUPPRESSION_THRESHOLD
+    )
+
+
+async def _outreach(rt: Runtime, tenant: str, round_id: str) -> tuple[OutreachNote, ...]:
+    notes = await rt.db.outreach_notes.find({"tenant": tenant, "round_id": round_id}).to_list()
+    return tuple(
+        OutreachNote(
+            groups=n["groups"], method=n["method"], noted_by=n["noted_by"], noted_on=n["noted_on"]
+        )
+        for n in sorted(notes, key=lambda n: int(n["at_ms"]))
+    )
+
+
+async def note_outreach(rt: Runtime, cmd: NoteOutreach) -> None:
+    """Keep staff's note on a round (once per command); only on an open or closed round."""
+    doc = await rt.db.rounds.find_one({"_id": cmd.round_id, "tenant": cmd.tenant}, {"state": 1})
+    if doc is None:
+        await rt.settle(cmd, "refused", "unknown_round")
+        return
+    if doc["state"] not in ("open", "closed"):
+        await rt.settle(cmd, "refused", "not_yet_open")
+        return
+    with contextlib.suppress(DuplicateKeyError):
+        await rt.db.outreach_notes.insert_one(
+            {
+                "_id": cmd.message_id,
+                "tenant": cmd.tenant,
+                "round_id": cmd.round_id,
+                "groups": cmd.groups,
+                "method": cmd.method,
+                "noted_by": cmd.noted_by,
+                "noted_on": cmd.occurred_at.date().isoformat(),
+                "at_ms": epoch_ms(cmd.occurred_at),
+            }
+        )
+    await rt.settle(cmd, "done")
 
 
 async def get_invitation(rt: Runtime, q: GetInvitation) -> InvitationView | None:

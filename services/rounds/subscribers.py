@@ -21,6 +21,7 @@ from contracts.rounds import (
     InvitationView,
     ListRounds,
     MemberForgotten,
+    NoteOutreach,
     OpenRound,
     ResponseOutcome,
     RoundList,
@@ -70,6 +71,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, RoundOpened, "rounds_invite_panel", batch_size=1)
     async def on_opened(evt: RoundOpened) -> None:
         await handlers.invite_panel(rt, evt)
+
+    @subscriber(router, NoteOutreach, "rounds_note_outreach")
+    async def on_note_outreach(cmd: NoteOutreach) -> None:
+        await handlers.note_outreach(rt, cmd)
 
     @subscriber(router, CloseRound, "rounds_close_round")
     async def on_close(cmd: CloseRound) -> None:

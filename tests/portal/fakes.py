@@ -96,6 +96,7 @@ from contracts.rounds import (
     GetRound,
     InvitationView,
     ListRounds,
+    NoteOutreach,
     OpenRound,
     OptionCount,
     Question,
@@ -707,3 +708,6 @@ class FakeGateway:
     ) -> RepresentativenessHistory:
         self._asked(query)
         return self.index_history
+
+    async def note_outreach(self, command: NoteOutreach) -> None:
+        self.commands.append(command)
