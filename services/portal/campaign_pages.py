@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from contracts.campaigns import CampaignView
+from contracts.campaigns import CampaignView, InvitedView
 from services.portal.api import ApiError
 from services.portal.campaign_api import REGISTER_MAX_BYTES, send_register
 from services.portal.dependencies import (
@@ -24,6 +24,7 @@ from services.portal.dependencies import (
     StaffPostDep,
     client_address,
 )
+from services.portal.handlers import Portal
 from services.portal.i18n import N_
 from services.portal.rendering import render
 
@@ -56,6 +57,13 @@ def _see_other(url: str) -> RedirectResponse:
 def _notice(request: Request) -> str | None:
     notice = request.query_params.get("notice")
     return notice if notice in NOTICES else None
+
+
+async def _campaign_or_404(portal: Portal, tenant: str, campaign_id: str) -> CampaignView:
+    view = await portal.campaign(tenant, campaign_id) if len(campaign_id) <= 64 else None
+    if view is None:
+        raise HTTPException(status_code=404)
+    return view
 
 
 def _check_new_campaign(
@@ -211,9 +219,7 @@ async def campaign(
     request: Request, campaign_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
 ) -> Response:
     """One campaign: the import's progress, the draw, the strata and their conversion."""
-    view = await portal.campaign(council.tenant, campaign_id) if len(campaign_id) <= 64 else None
-    if view is None:
-        raise HTTPException(status_code=404)
+    view = await _campaign_or_404(portal, council.tenant, campaign_id)
     return await _campaign_page(request, council, staff, view, values={"size": "1000"})
 
 
@@ -226,9 +232,7 @@ async def upload_register(
     request: Request, campaign_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
 ) -> Response:
     """The extract, uploaded as a file (spooled to disk by the form parser), sent on."""
-    view = await portal.campaign(council.tenant, campaign_id) if len(campaign_id) <= 64 else None
-    if view is None:
-        raise HTTPException(status_code=404)
+    view = await _campaign_or_404(portal, council.tenant, campaign_id)
     form = await request.form()
     upload = form.get("register")
     if not isinstance(upload, UploadFile) or not upload.filename:
@@ -249,9 +253,7 @@ async def draw(
     request: Request, campaign_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
 ) -> Response:
     """Draw the sample."""
-    view = await portal.campaign(council.tenant, campaign_id) if len(campaign_id) <= 64 else None
-    if view is None:
-        raise HTTPException(status_code=404)
+    view = await _campaign_or_404(portal, council.tenant, campaign_id)
     form = await request.form()
     values = {k: _field(form, k) for k in ("size", "method", "expected_response_pct", "seed")}
     errors: dict[str, str] = {}
@@ -292,9 +294,7 @@ async def close(
     request: Request, campaign_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
 ) -> Response:
     """Close the campaign now."""
-    view = await portal.campaign(council.tenant, campaign_id) if len(campaign_id) <= 64 else None
-    if view is None:
-        raise HTTPException(status_code=404)
+    await _campaign_or_404(portal, council.tenant, campaign_id)
     settled = await portal.close_campaign(council.tenant, campaign_id)
     notice = "closed" if settled.outcome.status == "done" else "pending"
     log.info("campaign closed", username=staff.account.username, campaign=campaign_id)
@@ -330,6 +330,30 @@ async def code_typed(request: Request, council: CouncilDep, portal: PortalDep) -
     return _see_other(f"/t/{council.tenant}/invited/{typed}")
 
 
+async def _invitation_page(
+    request: Request,
+    council: Any,
+    portal: Any,
+    view: InvitedView | None,
+    code: str,
+    status: int,
+    values: dict[str, str],
+    errors: dict[str, str] | None = None,
+) -> Response:
+    panel = await portal.panel_for_residents(council.tenant)
+    return render(
+        request,
+        "invited.html",
+        status,
+        council=council,
+        invited=view,
+        code=code,
+        values=values,
+        errors=errors or {},
+        consent_version=panel.consent_version,
+    )
+
+
 @router.get("/t/{tenant}/invited/{code}", response_class=HTMLResponse)
 async def invitation(
     request: Request, code: str, council: CouncilDep, portal: PortalDep
@@ -339,16 +363,7 @@ async def invitation(
     view = await portal.invited(council.tenant, code)
     status = 200 if view is not None and view.state == "invited" else 404
     values = {"email": view.email} if view is not None else {}
-    return render(
-        request,
-        "invited.html",
-        status,
-        council=council,
-        invited=view,
-        code=code,
-        values=values,
-        consent_version=(await portal.panel_for_residents(council.tenant)).consent_version,
-    )
+    return await _invitation_page(request, council, portal, view, code, status, values)
 
 
 @router.post("/t/{tenant}/invited/{code}", response_class=HTMLResponse)
@@ -366,29 +381,10 @@ async def join_invited(
     if values["consent"] != "yes":
         errors["consent"] = N_("You must give your consent to join the panel.")
     if view is None or view.state != "invited" or errors:
-        return render(
-            request,
-            "invited.html",
-            400 if view is not None and view.state == "invited" else 404,
-            council=council,
-            invited=view,
-            code=code,
-            values=values,
-            errors=errors,
-            consent_version=(await portal.panel_for_residents(council.tenant)).consent_version,
-        )
+        status = 400 if view is not None and view.state == "invited" else 404
+        return await _invitation_page(request, council, portal, view, code, status, values, errors)
     settled = await portal.redeem(council.tenant, code, values["email"], lang)
     if settled.outcome.reason == "invalid_email":
         errors["email"] = N_("Enter your e-mail address, like name@example.se.")
-        return render(
-            request,
-            "invited.html",
-            400,
-            council=council,
-            invited=view,
-            code=code,
-            values=values,
-            errors=errors,
-            consent_version=(await portal.panel_for_residents(council.tenant)).consent_version,
-        )
+        return await _invitation_page(request, council, portal, view, code, 400, values, errors)
     return render(request, "invited_done.html", council=council, outcome=settled.outcome)
