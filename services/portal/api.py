@@ -258,6 +258,10 @@ async def sign_up(
         errors["connection"] = "The panel does not take members connected this way."
     if not set(body.topics) <= set(panel.settings.topics):
         errors["topics"] = "A topic the panel does not offer."
+    if body.email and "email" not in panel.settings.channels:
+        errors["email"] = "The panel takes part by SMS: give a mobile number instead."
+    elif not body.email and "sms" not in panel.settings.channels:
+        errors["phone"] = "The panel takes part by e-mail: give an e-mail address."
     if datetime.now(UTC).year - body.birth_year < panel.settings.min_age:
         errors["birth_year"] = f"The panel takes members from {panel.settings.min_age} years."
     if valid is None or errors:

@@ -87,6 +87,11 @@ def _panel_check(
     topics = tuple(t for t in form.getlist("topics") if t in panel.settings.topics)
     if birth_year.strip().isdigit() and year - int(birth_year) < panel.settings.min_age:
         errors["birth_year"] = N_("You are younger than this panel takes members.")
+    channels = panel.settings.channels
+    if _field(form, "email") and "email" not in channels:
+        errors["email"] = N_("This panel takes part by SMS: give a mobile number instead.")
+    elif not _field(form, "email") and _field(form, "phone") and "sms" not in channels:
+        errors["email"] = N_("This panel takes part by e-mail: give an e-mail address.")
     return connection, topics, errors
 
 

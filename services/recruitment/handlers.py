@@ -238,6 +238,10 @@ async def check_against_panel(rt: Runtime, cmd: EnrolMember) -> None:
         raise Rejected(f"the panel does not take members connected as {cmd.connection}")
     if not set(cmd.topics) <= set(settings.topics):
         raise Rejected("a topic the panel does not offer")
+    if cmd.email and "email" not in settings.channels:
+        raise Rejected("the panel does not offer e-mail")
+    if not cmd.email and "sms" not in settings.channels:
+        raise Rejected("the panel does not offer SMS")
 
 
 async def claim_phone(rt: Runtime, tenant: str, phone: str, member_id: str) -> bool:

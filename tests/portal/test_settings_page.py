@@ -155,3 +155,34 @@ async def test_the_join_page_follows_the_panels_settings(
     )
     assert pupil.status_code == 400
     assert "connection" in pupil.json()["errors"]
+
+
+async def test_the_join_page_offers_only_the_panels_channels(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    from contracts.panels import PanelSettings
+    from contracts.recruitment import EnrolMember
+    from tests.portal.test_public_pages import JOIN
+
+    gateway.panel = gateway.panel.model_copy(
+        update={"settings": PanelSettings(channels=("email",))}
+    )
+    page = await client.get("/t/gnosjo/join")
+    check_page(page.text)
+    assert 'id="phone"' not in page.text
+    by_sms = {**JOIN, "email": "", "phone": "070-123 45 67"}
+    refused = await client.post("/t/gnosjo/join", data=by_sms)
+    assert refused.status_code == 400
+    assert "Den här panelen deltar via e-post" in refused.text
+    api = await client.post(
+        "/api/t/gnosjo/members",
+        json={
+            "phone": "070-123 45 67",
+            "birth_year": 1990,
+            "gender": "male",
+            "district": "Hillerstorp",
+            "consent": True,
+        },
+    )
+    assert api.status_code == 400
+    assert gateway.sent(EnrolMember) == []

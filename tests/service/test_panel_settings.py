@@ -49,7 +49,11 @@ async def test_settings_versions_sign_up_rules_and_the_rounds_cap(stack: Stack) 
     await configure(stack, min_age=18, max_rounds_per_half_year=1)
     assert (await panel(stack)).consent_version == f"{year}-2"
     await configure(
-        stack, TEXT + " Du kan lämna när du vill.", min_age=18, max_rounds_per_half_year=1
+        stack,
+        TEXT + " Du kan lämna när du vill.",
+        min_age=18,
+        max_rounds_per_half_year=1,
+        channels=("email",),
     )
     view = await panel(stack)
     assert view.consent_version == f"{year}-3"
@@ -90,16 +94,27 @@ async def test_settings_versions_sign_up_rules_and_the_rounds_cap(stack: Stack) 
             "connection": "pupil",
         }
     )
-    for cmd in (ok, young, unknown, pupil):
+    texter = ok.model_copy(
+        update={
+            "message_id": str(uuid.uuid4()),
+            "member_id": str(uuid.uuid4()),
+            "email": "",
+            "phone": "+46701234567",
+        }
+    )
+    for cmd in (ok, young, unknown, pupil, texter):
         await publish(stack.js, cmd)
 
     async def refused() -> set[str]:
         return {d.original_message_id for d in await list_dead_letters(stack.js)}
 
     await wait_until(
-        lambda: _contains(refused, {young.message_id, unknown.message_id, pupil.message_id}),
+        lambda: _contains(
+            refused,
+            {young.message_id, unknown.message_id, pupil.message_id, texter.message_id},
+        ),
         timeout=15,
-        what="the three sign-ups refused",
+        what="the four sign-ups refused",
     )
     members = stack.services["recruitment"].runtime.db.members
     assert await members.find_one({"email": "ny@example.se"}) is not None
