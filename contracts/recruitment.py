@@ -541,6 +541,10 @@ class Representativeness(BaseModel):
     rejected_rows: tuple[RowRejection, ...] = Field(
         description="Population rows that were not taken, and why."
     )
+    by_cell: tuple[Share, ...] = Field(
+        default=(),
+        description="Every crossed cell (district · age band · gender), by name.",
+    )
 
 
 class GetPanelHistory(Query):

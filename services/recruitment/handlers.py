@@ -765,6 +765,7 @@ async def get_representativeness(
         by_gender=found.by_gender,
         by_district=found.by_district,
         recruit_next=found.recruit_next,
+        by_cell=found.by_cell,
         rejected_rows=tuple(
             RowRejection(row=r["row"], reason=r["reason"]) for r in doc["rejected"]
         ),

@@ -67,6 +67,7 @@ class Comparison:
     by_gender: tuple[Share, ...]
     by_district: tuple[Share, ...]
     recruit_next: tuple[Share, ...]
+    by_cell: tuple[Share, ...] = ()
 
 
 def compare(population: dict[Cell, int], members: Iterable[Cell]) -> Comparison:
@@ -112,6 +113,7 @@ def compare(population: dict[Cell, int], members: Iterable[Cell]) -> Comparison:
         by_gender=shares(2),
         by_district=districts,
         recruit_next=tuple(below[:RECRUIT_NEXT]),
+        by_cell=tuple(sorted(crossed, key=lambda s: s.group)),
     )
 
 

@@ -51,6 +51,10 @@ async def test_the_panel_page_shows_the_index_the_gaps_and_the_months(
         by_district=(share("Hillerstorp", 30.0, 35.0),),
         recruit_next=(share("Hillerstorp · 16-29 · male", 1.0, 6.0),),
         rejected_rows=(),
+        by_cell=(
+            share("Hillerstorp · 16-29 · female", 3.0, 5.5),
+            share("Hillerstorp · 16-29 · male", 1.0, 6.0),
+        ),
     )
     gateway.history = PanelHistory(
         months=(PanelMonth(month="2026-10", joined=14, left=2, size_at_end=118),)
@@ -64,6 +68,7 @@ async def test_the_panel_page_shows_the_index_the_gaps_and_the_months(
     assert "-12.0" in text  # the gap of 16-29, in percentage points
     # One chart per dimension, each bar scaled to the largest share shown.
     assert page.text.count('class="share-chart"') == 3
+    assert "Hillerstorp · 16-29 · female" in text  # every crossed cell, in a details element
     assert re.search(r'class="chart-panel"', page.text)
 
 

@@ -40,6 +40,13 @@ def test_the_index_is_one_minus_the_dissimilarity_and_names_whom_to_recruit() ->
     ]
     assert found.recruit_next[0].to_match == 13  # (0.25·40 − 0) / 0.75
     assert [s.group for s in found.by_district] == ["Kisa"]
+    # Every crossed cell, by name, with its own shares.
+    assert [(s.group, s.members, s.gap) for s in found.by_cell] == [
+        ("Kisa · 16-29 · female", 0, -25.0),
+        ("Kisa · 16-29 · male", 0, -25.0),
+        ("Kisa · 65-79 · female", 30, 50.0),
+        ("Kisa · 65-79 · male", 10, 0.0),
+    ]
 
 
 def test_population_rows_are_checked_one_by_one() -> None:
