@@ -307,7 +307,13 @@ async def change_my_details(rt: Runtime, cmd: ChangeMyDetails) -> None:
         )
     if cmd.locale != member.get("locale"):  # the contact book renders mails in this language
         contact, leave = handlers._contact(
-            rt, cmd, member["_id"], member["email"], cmd.locale, str(council["display_name"])
+            rt,
+            cmd,
+            member["_id"],
+            member["email"],
+            cmd.locale,
+            str(council["display_name"]),
+            str(member.get("phone") or ""),  # the contact book keeps the number too
         )
         await rt.db.leave_links.insert_one(leave)  # before the contact that carries it
         events.append(contact)
@@ -403,7 +409,13 @@ async def confirm_email_change(rt: Runtime, cmd: ConfirmEmailChange) -> None:
     if member["email"] != email:
         council = str((await handlers._council(rt, cmd.tenant))["display_name"])
         contact, leave = handlers._contact(
-            rt, cmd, member["_id"], email, member.get("locale") or "sv", council
+            rt,
+            cmd,
+            member["_id"],
+            email,
+            member.get("locale") or "sv",
+            council,
+            str(member.get("phone") or ""),  # the contact book keeps the number too
         )
         await rt.db.leave_links.insert_one(leave)
         try:

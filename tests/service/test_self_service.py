@@ -410,3 +410,30 @@ async def _invitation(stack: Stack, round_id: str, member_id: str) -> dict[str, 
         "rounds"
     ].runtime.db.invitations.find_one({"_id": f"{round_id}:{member_id}"})
     return found
+
+
+async def test_changing_the_language_keeps_the_mobile_number_in_the_contact_book(
+    stack: Stack,
+) -> None:
+    await _council(stack)
+    member_id, email = await _member(stack, 7)
+    # The member also has a mobile number (as a sign-up with both would leave them).
+    recruitment = stack.services["recruitment"].runtime.db
+    await recruitment.members.update_one({"_id": member_id}, {"$set": {"phone": "+46701234567"}})
+    session, opened = await _session(stack, await _sign_in_link(stack, email))
+    assert opened.status == "done"
+    change = ChangeMyDetails(
+        tenant=T, session=session, birth_year=1960, gender="female", district="Kisa", locale="en"
+    )
+    assert (await _settled(stack, change)).status == "done"
+    contacts = stack.services["dispatch"].runtime.db.contacts
+
+    async def in_english() -> bool:
+        contact = await contacts.find_one({"_id": f"{T}:{member_id}"})
+        return contact is not None and contact.get("locale") == "en"
+
+    await wait_until(in_english, timeout=15, what="the contact book in English")
+    contact = await contacts.find_one({"_id": f"{T}:{member_id}"})
+    assert contact is not None
+    assert contact["phone"] == "+46701234567"
+    assert contact["email"] == email
