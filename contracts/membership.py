@@ -88,6 +88,10 @@ class MyMembership(BaseModel):
     email_change_to: str | None = Field(
         description="A new address awaiting confirmation from its mailbox, if any."
     )
+    topics: tuple[str, ...] = Field(default=(), description="Topics the member follows.")
+    topics_offered: tuple[str, ...] = Field(
+        default=(), description="Topics the panel offers to follow."
+    )
 
 
 class ChangeMyDetails(Command):
@@ -106,6 +110,11 @@ class ChangeMyDetails(Command):
     heard_from: HeardFrom = Field(default="", description="Where they heard of the panel.")
     works_for_council: bool | None = Field(
         default=None, description="Works for the council (None: not said)."
+    )
+    topics: tuple[str, ...] | None = Field(
+        default=None,
+        max_length=30,
+        description="Topics to follow, from the panel's (None: unchanged).",
     )
 
 

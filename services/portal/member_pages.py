@@ -232,7 +232,13 @@ async def change_details(request: Request, council: CouncilDep, portal: PortalDe
     details, locale, errors = membership.check_details(values, council, found.me)
     if details is None:
         return _my_page(request, council, portal, found, 400, values=values, errors=errors)
-    settled = await membership.change_details(portal, council.tenant, found, details, locale)
+    topics = None
+    if _field(form, "topics_shown") == "yes":
+        offered = set(found.me.topics_offered)
+        topics = tuple(t for t in form.getlist("topics") if isinstance(t, str) and t in offered)
+    settled = await membership.change_details(
+        portal, council.tenant, found, details, locale, topics
+    )
     return _after(request, council, portal, found, settled.outcome, "saved", values)
 
 

@@ -158,9 +158,15 @@ def check_details(
 
 
 async def change_details(
-    portal: Portal, tenant: str, member: Member, details: SignUp, locale: Language
+    portal: Portal,
+    tenant: str,
+    member: Member,
+    details: SignUp,
+    locale: Language,
+    topics: tuple[str, ...] | None = None,
 ) -> Settled:
-    """Send the member's new details and wait briefly for the outcome."""
+    """Send the member's new details (and topics, when the form showed them) and wait
+    briefly for the outcome."""
     command = ChangeMyDetails(
         **portal._envelope(tenant),
         session=member.session,
@@ -170,6 +176,7 @@ async def change_details(
         locale=locale,
         heard_from=details.heard_from,
         works_for_council=details.works_for_council,
+        topics=topics,
     )
     return await portal._follow(command, portal.gateway.change_my_details)
 

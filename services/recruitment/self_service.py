@@ -40,7 +40,7 @@ from infra import outcomes
 from infra.service import Runtime
 from infra.store import Document, epoch_ms, with_outbox
 from infra.tokens import new_token, token_hash
-from services.recruitment import domain, erasure, handlers
+from services.recruitment import domain, erasure, handlers, panels
 
 LINK_MINUTES = 30
 """How long a sign-in link works (once)."""
@@ -233,6 +233,8 @@ async def get_my_membership(rt: Runtime, q: GetMyMembership) -> MyMembership | N
         works_for_council={"yes": True, "no": False}.get(works),
         paused_until=_pause_shown(member),
         email_change_to=change["email"] if change else None,
+        topics=tuple(str(t) for t in member.get("topics") or ()),
+        topics_offered=tuple(panels.settings_of(await panels.panel_document(rt, q.tenant)).topics),
     )
 
 
@@ -288,6 +290,12 @@ async def change_my_details(rt: Runtime, cmd: ChangeMyDetails) -> None:
         "heard_from": cmd.heard_from,
         "works_for_council": handlers._yes_no(cmd.works_for_council),
     }
+    if cmd.topics is not None:
+        offered = panels.settings_of(await panels.panel_document(rt, cmd.tenant)).topics
+        if not set(cmd.topics) <= set(offered):
+            await rt.settle(cmd, "refused", "topic_not_offered")
+            return
+        fields["topics"] = list(cmd.topics)
     background = (cmd.birth_year, cmd.gender, code) != (
         member.get("birth_year"),
         member.get("gender"),

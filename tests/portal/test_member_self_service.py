@@ -313,3 +313,31 @@ async def test_the_json_api_does_the_same(
     for path in ("", "/sign-in", "/session", "/email", "/email/confirm", "/pause", "/data"):
         assert f"/api/t/{{tenant}}/me{path}" in paths, path
     assert "/api/t/{tenant}/me/erasure" in paths
+
+
+async def test_members_choose_the_topics_they_follow(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    gateway.me = gateway.me.model_copy(
+        update={"topics": ("Skola",), "topics_offered": ("Skola", "Trafik")}
+    )
+    csrf = await _signed_in(client)
+    page = await client.get(ME)
+    check_page(page.text)
+    assert 'value="Skola" checked' in page.text
+    assert 'value="Trafik">' in page.text
+    saved = await client.post(
+        f"{ME}/details",
+        data={
+            **DETAILS,
+            "csrf_token": csrf,
+            "topics_shown": "yes",
+            "topics": ["Trafik", "Not offered"],
+        },
+    )
+    assert saved.status_code == 303
+    [change] = gateway.sent(ChangeMyDetails)
+    assert change.topics == ("Trafik",)
+    # A form without the topics leaves them as they are.
+    await client.post(f"{ME}/details", data={**DETAILS, "csrf_token": csrf})
+    assert gateway.sent(ChangeMyDetails)[-1].topics is None

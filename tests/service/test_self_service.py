@@ -437,3 +437,35 @@ async def test_changing_the_language_keeps_the_mobile_number_in_the_contact_book
     assert contact is not None
     assert contact["phone"] == "+46701234567"
     assert contact["email"] == email
+
+
+async def test_a_member_changes_the_topics_they_follow(stack: Stack) -> None:
+    from contracts.panels import ConfigurePanel, PanelSettings
+
+    await _council(stack)
+    configure = ConfigurePanel(
+        tenant=T,
+        settings=PanelSettings(topics=("Skola", "Trafik")),
+        consent_text="Vi sparar dina uppgifter för panelen tills du lämnar den.",
+    )
+    assert (await _settled(stack, configure)).status == "done"
+    _, email = await _member(stack, 8)
+    session, _ = await _session(stack, await _sign_in_link(stack, email))
+    me = await _me(stack, session)
+    assert me is not None
+    assert (me.topics, me.topics_offered) == ((), ("Skola", "Trafik"))
+    change = ChangeMyDetails(
+        tenant=T,
+        session=session,
+        birth_year=1960,
+        gender="female",
+        district="Kisa",
+        locale="sv",
+        topics=("Trafik",),
+    )
+    assert (await _settled(stack, change)).status == "done"
+    me = await _me(stack, session)
+    assert me is not None
+    assert me.topics == ("Trafik",)
+    odd = change.model_copy(update={"message_id": str(uuid.uuid4()), "topics": ("Fiske",)})
+    assert (await _settled(stack, odd)).reason == "topic_not_offered"
