@@ -63,12 +63,12 @@ async def test_the_panel_page_shows_the_index_the_gaps_and_the_months(
     check_page(page.text)
     text = text_of(page.text)
     assert "81.4" in text
-    assert "Hillerstorp · 16-29 · male: 10 medlemmar till" in text
+    assert "Hillerstorp · 16-29 · Man: 10 medlemmar till" in text
     assert "2026-10" in text
     assert "-12.0" in text  # the gap of 16-29, in percentage points
     # One chart per dimension, each bar scaled to the largest share shown.
     assert page.text.count('class="share-chart"') == 3
-    assert "Hillerstorp · 16-29 · female" in text  # every crossed cell, in a details element
+    assert "Hillerstorp · 16-29 · Kvinna" in text  # every crossed cell, in a details element
     assert re.search(r'class="chart-panel"', page.text)
 
 
