@@ -8,14 +8,12 @@ The portal chooses each member's id (a UUID) here.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Iterator
 from typing import IO
 
 from contracts.recruitment import MAX_IMPORT_ROWS, MemberRow
-from services.portal.register_file import RegisterFileError
+from services.portal.register_file import RegisterFileError, open_table
 
 REQUIRED = ("email", "birth_year", "gender", "district", "consent_date", "consent_version")
 OPTIONAL = ("locale",)
@@ -82,16 +80,6 @@ FIELD_MAX = {
 COLUMNS_HELP = "email, birth_year, gender, district, consent_date, consent_version, locale"
 
 
-def _column(title: str) -> str:
-    key = " ".join(title.strip().lower().split())
-    return ALIASES.get(key, key.replace(" ", "_"))
-
-
-def _delimiter(line: str) -> str:
-    counts = {d: line.count(d) for d in (";", ",", "\t")}
-    return max(counts, key=lambda d: counts[d])
-
-
 def _year(text: str) -> int:
     """The birth year as a number; 0 (which recruitment refuses) if it is none."""
     text = text.strip()
@@ -121,19 +109,8 @@ def batches(
 
     ``RegisterFileError`` before the first batch if the file is empty, lacks a required column
     or has no rows."""
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-    first = text.readline()
-    if not first.strip():
-        raise RegisterFileError("The file is empty.")
-    delimiter = _delimiter(first)
-    header = [_column(title) for title in next(csv.reader([first], delimiter=delimiter))]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise RegisterFileError(
-            f"Missing columns: {', '.join(missing)}. The columns are: {COLUMNS_HELP}."
-        )
+    reader, header = open_table(stream, REQUIRED, ALIASES, COLUMNS_HELP)
     where = {c: header.index(c) for c in (*REQUIRED, *OPTIONAL) if c in header}
-    reader = csv.reader(text, delimiter=delimiter)
     batch: list[MemberRow] = []
     held: tuple[int, list[MemberRow]] | None = None  # sent once we know whether it is last
     first_row = number = 1

@@ -63,14 +63,30 @@ class RegisterFileError(ValueError):
     """The file cannot be read as an extract at all (nothing of it was sent)."""
 
 
-def _column(title: str) -> str:
-    key = " ".join(title.strip().lower().split())
-    return ALIASES.get(key, key.replace(" ", "_"))
+def open_table(
+    stream: IO[bytes], required: tuple[str, ...], aliases: dict[str, str], columns_help: str
+) -> tuple[Iterator[list[str]], list[str]]:
+    """A CSV upload's rows (as they stream) and its header's column names, aliases resolved.
 
-
-def _delimiter(line: str) -> str:
-    counts = {d: line.count(d) for d in (";", ",", "\t")}
-    return max(counts, key=lambda d: counts[d])
+    UTF-8 (a BOM is skipped); bytes that are not UTF-8 become U+FFFD. Comma, semicolon or tab,
+    whichever the header uses most. ``RegisterFileError`` for an empty file or a header that
+    lacks a required column (before anything is sent)."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    first = text.readline()
+    if not first.strip():
+        raise RegisterFileError("The file is empty.")
+    counts = {d: first.count(d) for d in (";", ",", "\t")}
+    delimiter = max(counts, key=lambda d: counts[d])
+    header = []
+    for title in next(csv.reader([first], delimiter=delimiter)):
+        key = " ".join(title.strip().lower().split())
+        header.append(aliases.get(key, key.replace(" ", "_")))
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise RegisterFileError(
+            f"Missing columns: {', '.join(missing)}. The columns are: {columns_help}."
+        )
+    return csv.reader(text, delimiter=delimiter), header
 
 
 def batches(
@@ -81,20 +97,9 @@ def batches(
     U+FFFD, which recruitment refuses in any value, row by row.
 
     ``RegisterFileError`` before the first batch if the header lacks a required column."""
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-    first = text.readline()
-    if not first.strip():
-        raise RegisterFileError("The file is empty.")
-    delimiter = _delimiter(first)
-    header = [_column(title) for title in next(csv.reader([first], delimiter=delimiter))]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise RegisterFileError(
-            f"Missing columns: {', '.join(missing)}. The columns are: {COLUMNS_HELP}."
-        )
+    reader, header = open_table(stream, REQUIRED, ALIASES, COLUMNS_HELP)
     # Where each of REGISTER_COLUMNS is in the file (None: not there, always "").
     where = [header.index(c) if c in header else None for c in REGISTER_COLUMNS]
-    reader = csv.reader(text, delimiter=delimiter)
     batch: list[RegisterRow] = []
     first_row = number = 1
     size_so_far = 0
