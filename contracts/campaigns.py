@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.envelope import Command, Query
+from contracts.recruitment import OPEN_CAMPAIGN_PATTERN as OPEN_CAMPAIGN_PATTERN
 from contracts.recruitment import HeardFrom, RowRejection
 from contracts.text import OneLine
 
@@ -317,8 +318,6 @@ class Letters(BaseModel):
     letters: tuple[Letter, ...] = Field(description="This page's letters, in draw order.")
 
 
-OPEN_CAMPAIGN_PATTERN = r"^[a-z0-9][a-z0-9-]{1,39}$"
-"""An open campaign's slug, as its sign-up link carries it (``/t/<council>/join?via=<slug>``)."""
 FRIEND = "friend"
 """The standing tell-a-friend link every council has: members pass it on."""
 

@@ -10,6 +10,11 @@ from contracts.envelope import Command, Event, Query
 from contracts.text import OneLine
 
 Gender = Literal["female", "male", "other", "undisclosed"]
+OPEN_CAMPAIGN_PATTERN = r"^[a-z0-9][a-z0-9-]{1,39}$"
+"""An open campaign's name, as its sign-up link carries it (``/t/<council>/join?via=<name>``)."""
+VIA_PATTERN = r"^([a-z0-9][a-z0-9-]{1,39})?$"
+"""What a sign-up says brought it: an open campaign's name, or '' for nothing."""
+
 Connection = Literal["resident", "second_home", "pupil", "business_owner", "moved_away"]
 """How someone may be connected to the council: lives there, owns a second home there, goes
 to one of its schools, runs a business there, or moved away from it."""
@@ -84,7 +89,7 @@ class EnrolMember(Command):
     )
     via: str = Field(
         default="",
-        pattern=r"^([a-z0-9][a-z0-9-]{1,39})?$",
+        pattern=VIA_PATTERN,
         description="The open campaign (or 'friend') whose link the resident came through.",
     )
 

@@ -22,6 +22,7 @@ from contracts.membership import MemberList
 from contracts.panels import Connection
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
+    VIA_PATTERN,
     ErasureView,
     Gender,
     HeardFrom,
@@ -122,7 +123,7 @@ class SignUpRequest(_Model):
     )
     via: str = Field(
         default="",
-        pattern=r"^([a-z0-9][a-z0-9-]{1,39})?$",
+        pattern=VIA_PATTERN,
         description="The open campaign (or 'friend') whose link brought the resident.",
     )
 

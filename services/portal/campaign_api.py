@@ -21,6 +21,7 @@ from pydantic import Field
 
 from contracts.campaigns import (
     CAMPAIGN_ID_PATTERN,
+    OPEN_CAMPAIGN_PATTERN,
     CampaignList,
     CampaignView,
     InvitedView,
@@ -365,9 +366,7 @@ async def redeem(
 class NewOpenCampaign(_Model):
     """An open campaign: a sign-up link of its own, for a set time, towards a target."""
 
-    slug: str = Field(
-        pattern=r"^[a-z0-9][a-z0-9-]{1,39}$", description="Its link's name (not 'friend')."
-    )
+    slug: str = Field(pattern=OPEN_CAMPAIGN_PATTERN, description="Its link's name (not 'friend').")
     title: OneLine = Field(min_length=2, max_length=120, description="Its title.")
     starts_on: date = Field(description="First day.")
     ends_on: date = Field(description="Last day.")

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from contracts.campaigns import CampaignView, InvitedView
+from contracts.campaigns import FRIEND, OPEN_CAMPAIGN_PATTERN, CampaignView, InvitedView
 from services.portal.api import ApiError
 from services.portal.campaign_api import REGISTER_MAX_BYTES, send_register
 from services.portal.dependencies import (
@@ -120,7 +120,7 @@ async def new_open_campaign(
     values = {k: _field(form, k) for k in ("slug", "open_title", "starts_on", "ends_on", "target")}
     errors: dict[str, str] = {}
     slug = values["slug"].lower()
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,39}", slug) or slug == "friend":
+    if not re.fullmatch(OPEN_CAMPAIGN_PATTERN, slug) or slug == FRIEND:
         errors["slug"] = N_("Use 2 to 40 small letters, digits and dashes, for example var-2027.")
     title = " ".join(values["open_title"].split())
     if not 2 <= len(title) <= 120:

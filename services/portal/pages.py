@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from contracts.panels import PanelView
-from contracts.recruitment import Outcome
+from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, Outcome
 from services.portal import domain, login_csrf
 from services.portal.accounts import SESSION_COOKIE, Session
 from services.portal.dependencies import (
@@ -110,7 +110,7 @@ def _join_page(
     )
 
 
-_VIA_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
+_VIA_RE = re.compile(OPEN_CAMPAIGN_PATTERN)
 
 
 def _via(value: str | None) -> str:

@@ -162,18 +162,7 @@ async def save_settings(
         except ValidationError:
             errors["_form"] = N_("Some settings are not valid.")
     if settings is None:
-        return render(
-            request,
-            "staff_settings.html",
-            400,
-            council=council,
-            staff=staff,
-            view=view,
-            connections=CONNECTIONS,
-            channels=CHANNELS,
-            values=values,
-            errors=errors,
-        )
+        return _page(request, council, staff, view, 400, values=values, errors=errors)
     settled = await portal.configure_panel(council.tenant, settings, values["consent_text"])
     notice = "saved" if settled.outcome.status == "done" else "pending"
     return RedirectResponse(f"/t/{council.tenant}/staff/settings?notice={notice}", 303)

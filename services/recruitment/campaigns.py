@@ -533,7 +533,7 @@ async def forget_person(rt: Runtime, tenant: str, key: str) -> None:
     await rt.db.drawn_persons.delete_one({"_id": f"{tenant}:{key}"})
 
 
-async def _forget_contact(rt: Runtime, tenant: str, invitee_id: str) -> None:
+async def _forget_contact(rt: Runtime, tenant: str, invitee_id: str, *, flush: bool = True) -> None:
     """Dispatch forgets the contact a person drawn was invited at (once)."""
     forget = MemberErased(
         tenant=tenant,
@@ -545,7 +545,8 @@ async def _forget_contact(rt: Runtime, tenant: str, invitee_id: str) -> None:
         {"_id": invitee_id, "contacted": "yes"},
         with_outbox({"$set": {"contacted": "forgotten"}}, forget),
     )
-    await rt.flush("invitees", [invitee_id])
+    if flush:
+        await rt.flush("invitees", [invitee_id])
 
 
 async def close_campaign(rt: Runtime, cmd: CloseCampaign) -> None:
@@ -566,10 +567,16 @@ async def _close(rt: Runtime, campaign: Document) -> None:
     )
     await rt.db.register_rows.delete_many({"_id": _id_range(campaign_id)})
     # People mailed or texted who did not join: dispatch forgets the contact it was given.
-    async for invitee in rt.db.invitees.find(
-        {"campaign": campaign_id, "contacted": "yes", "state": "invited"}, {"_id": 1}
-    ):
-        await _forget_contact(rt, str(campaign["tenant"]), str(invitee["_id"]))
+    forgetting = [
+        str(invitee["_id"])
+        async for invitee in rt.db.invitees.find(
+            {"campaign": campaign_id, "contacted": "yes", "state": "invited"}, {"_id": 1}
+        )
+    ]
+    for invitee_id in forgetting:
+        await _forget_contact(rt, str(campaign["tenant"]), invitee_id, flush=False)
+    for start in range(0, len(forgetting), WRITE_CHUNK):
+        await rt.flush("invitees", forgetting[start : start + WRITE_CHUNK])
     await rt.db.invitees.update_many(
         {"campaign": campaign_id, "link_hash": {"$exists": True}},
         {"$unset": dict.fromkeys((*IDENTITY, "link_hash", "code_hash"), "")},
