@@ -20,12 +20,22 @@ from pathlib import Path
 
 from infra.natsauth import USERS, BusLogin, local_authorization, new_password
 
+_HANDED_OUT: set[int] = set()
+"""Ports ``free_port`` has returned in this process. A port is only free until something
+binds it, and the system may offer the same one again before then: a stack picks all its
+ports first and starts its servers afterwards, so a second pick must never repeat a first."""
+
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that is free right now and not handed out before by this
+    process."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def executable(name: str) -> str:

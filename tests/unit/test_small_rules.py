@@ -87,3 +87,10 @@ def test_every_mail_names_its_council_and_how_to_leave() -> None:
     assert "The citizen panel of Ale kommun" in both.body
     # Without a council name (a contact recorded before names were sent), no footer.
     assert "--" not in templates.render("round_invitation", "sv", params).body
+
+
+def test_free_ports_are_never_handed_out_twice() -> None:
+    from devstack.processes import free_port
+
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == 200
