@@ -50,6 +50,11 @@ class CreateCampaign(Command):
         le=120,
         description="People drawn by an earlier campaign in this many months are left out.",
     )
+    panel: str = Field(
+        default="general",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        description="The council's panel those who redeem their invitation join.",
+    )
 
 
 REGISTER_COLUMNS = (
@@ -235,6 +240,7 @@ class CampaignView(BaseModel):
     created_on: str = Field(description="Day it was created (YYYY-MM-DD).")
     closes_on: str = Field(description="Last day its codes can be redeemed.")
     exclude_drawn_months: int = Field(description="Recently drawn people left out (months).")
+    panel: str = Field(default="general", description="The panel those who join join.")
     batches_expected: int | None = Field(description="Batches sent; None while sending.")
     batches_done: int = Field(description="Batches imported so far.")
     rows: int = Field(description="Rows imported so far.")

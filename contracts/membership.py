@@ -225,6 +225,9 @@ class SearchMembers(Query):
     member_id: str = Field(
         default="", max_length=36, description="A member id, or its beginning; '' any."
     )
+    panels: tuple[str, ...] = Field(
+        default=(), max_length=20, description="Members of any of these panels; () any."
+    )
     after: str = Field(default="", max_length=36, description="Start after this member id.")
     limit: int = Field(default=50, ge=1, le=200, description="Members in this page.")
 
@@ -242,6 +245,7 @@ class MemberSummary(BaseModel):
     district: str = Field(description="District (coded).")
     source: str = Field(description="How they joined: web, paper, phone, register_sample…")
     joined_on: str = Field(description="Day they signed up or were imported (YYYY-MM-DD).")
+    panels: tuple[str, ...] = Field(default=("general",), description="Panels they belong to.")
 
 
 class MemberList(BaseModel):

@@ -4,21 +4,24 @@ half-year, the membership term, the topics members can follow, and the consent t
 every change is a new version (members keep the version they agreed to).
 
 Every council has its general panel, ``general``; its settings are the defaults below until
-staff change them.
+staff change them. A council may add more (a youth panel, a district's panel, a committee's),
+each with its own members, eligibility, remit and owner: configuring a panel of a new name
+creates it. A member belongs to one or more of the council's panels; a round asks one panel.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import Command, Event, Query
+from contracts.membership import SessionToken
+from contracts.recruitment import GENERAL_PANEL, PANEL_PATTERN
 from contracts.recruitment import Connection as Connection
 from contracts.text import OneLine, TrimmedText
 
-PANEL_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
-GENERAL = "general"
+GENERAL = GENERAL_PANEL
 """The council's general panel."""
 
 ChannelOffered = Literal["email", "sms", "paper"]
@@ -39,7 +42,24 @@ class PanelSettings(BaseModel):
     remit: TrimmedText = Field(
         default="", max_length=1000, description="What the panel is asked about, for whom."
     )
+    owner: OneLine = Field(
+        default="",
+        max_length=120,
+        description="Who owns the panel: the committee or department it serves ('' : the "
+        "council as a whole). Staff accounts limited to panels see only theirs.",
+    )
     min_age: int = Field(default=16, ge=13, le=25, description="Youngest age to join.")
+    max_age: int | None = Field(
+        default=None,
+        ge=13,
+        le=120,
+        description="Oldest age to stay eligible to join (a youth panel: 19); None: no limit.",
+    )
+    districts: tuple[OneLine, ...] = Field(
+        default=(),
+        max_length=200,
+        description="The districts whose residents may join (a district's panel); empty: all.",
+    )
     connections: tuple[Connection, ...] = Field(
         default=("resident",),
         min_length=1,
@@ -128,3 +148,84 @@ class RenewMembership(Command):
     name: ClassVar[str] = "renew_membership"
 
     token: str = Field(min_length=20, max_length=100, description="The token from the link.")
+
+
+class ListPanels(Query):
+    """The council's panels, the general one first; the reply is ``PanelList``."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "list_panels"
+
+
+class PanelSummary(BaseModel):
+    """One of the council's panels in the list."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    panel: str = Field(description="The panel.")
+    name: str = Field(description="Its name.")
+    owner: str = Field(description="Who owns it ('' : the council).")
+    remit: str = Field(description="What it is asked about.")
+    members: int = Field(description="Active members.")
+
+
+class PanelList(BaseModel):
+    """Reply to ``ListPanels``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    panels: tuple[PanelSummary, ...] = Field(description="The panels, the general one first.")
+
+
+class ChangeMyPanels(Command):
+    """A signed-in member chooses which of the council's panels they belong to (each one
+    they join must take them: age, connection, district, channel). At least one."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "change_my_panels"
+
+    session: SessionToken = Field(min_length=20, max_length=100, description="The session.")
+    panels: tuple[Annotated[str, Field(pattern=PANEL_PATTERN)], ...] = Field(
+        min_length=1, max_length=20, description="The panels to belong to from now on."
+    )
+
+
+class MemberPanelsChanged(Event):
+    """A member's panels changed: rounds invites them to the rounds of these panels only."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "member_panels_changed"
+
+    member_id: str = Field(description="The member.")
+    panels: tuple[str, ...] = Field(min_length=1, description="The panels they belong to now.")
+    revision: int = Field(description="Grows with each change: a late, older one changes nothing.")
+
+
+class GetMyPanels(Query):
+    """The signed-in member's panels and the council's others, each saying whether it takes
+    them; the reply is ``MyPanels``, or not found for an unknown or expired session."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "get_my_panels"
+
+    session: SessionToken = Field(min_length=20, max_length=100, description="The session.")
+
+
+class PanelChoice(BaseModel):
+    """One of the council's panels as a member sees it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    panel: str = Field(description="The panel.")
+    name: str = Field(description="Its name.")
+    remit: str = Field(description="What it is asked about.")
+    member: bool = Field(description="Whether the member belongs to it.")
+    eligible: bool = Field(description="Whether it takes the member (age, connection, district).")
+
+
+class MyPanels(BaseModel):
+    """Reply to ``GetMyPanels``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    panels: tuple[PanelChoice, ...] = Field(description="The council's panels, general first.")

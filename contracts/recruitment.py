@@ -22,6 +22,10 @@ HeardFrom = Literal["", "letter", "friend", "newspaper", "event", "social_media"
 """Where a resident heard of the panel ("" if not said): what brings people in."""
 Country = Literal["SE", "NO"]
 """A council's country (ISO 3166): how its residents' mobile numbers are read."""
+PANEL_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+"""A panel's name within its council (``general``, ``youth``, ``north-district``, …)."""
+GENERAL_PANEL = "general"
+"""Every council's general panel."""
 
 
 class RegisterTenant(Command):
@@ -91,6 +95,11 @@ class EnrolMember(Command):
         default="",
         pattern=VIA_PATTERN,
         description="The open campaign (or 'friend') whose link the resident came through.",
+    )
+    panel: str = Field(
+        default=GENERAL_PANEL,
+        pattern=PANEL_PATTERN,
+        description="The council's panel the resident joins (its settings decide who may).",
     )
 
 
@@ -184,6 +193,11 @@ class MemberEnrolled(Event):
             "District of residence as the council's list names it (coded); empty when the "
             "council keeps no list. What the resident typed stays in recruitment."
         )
+    )
+    panels: tuple[str, ...] = Field(
+        default=(GENERAL_PANEL,),
+        min_length=1,
+        description="The council's panels the member belongs to (rounds of these invite them).",
     )
 
 
@@ -504,6 +518,13 @@ class GetRepresentativeness(Query):
 
     owner: ClassVar[str] = "recruitment"
     name: ClassVar[str] = "get_representativeness"
+
+    panel: str = Field(
+        default="",
+        pattern=r"^([a-z0-9][a-z0-9-]{0,39})?$",
+        description="One panel (against the population it draws from: its districts and "
+        "ages), or '' for every member of the council.",
+    )
 
 
 class Share(BaseModel):

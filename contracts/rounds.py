@@ -39,6 +39,11 @@ class CreateRound(Command):
         min_length=1, max_length=2000, description="What the answers will be used for."
     )
     questions: tuple[Question, ...] = Field(min_length=1, max_length=50, description="Questions.")
+    panel: str = Field(
+        default="general",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        description="The council's panel whose members the round asks.",
+    )
 
 
 class ApproveRound(Command):
@@ -115,6 +120,7 @@ class RoundView(BaseModel):
     invited: int = Field(description="Members invited so far.")
     responded: int = Field(description="Members who answered.")
     created_at: datetime = Field(description="When it was drafted.")
+    panel: str = Field(default="general", description="The panel it asks.")
 
 
 class ListRounds(Query):
@@ -122,6 +128,10 @@ class ListRounds(Query):
 
     owner: ClassVar[str] = "rounds"
     name: ClassVar[str] = "list_rounds"
+
+    panels: tuple[str, ...] = Field(
+        default=(), max_length=20, description="Only the rounds of these panels; () every one."
+    )
 
 
 class RoundList(BaseModel):

@@ -53,6 +53,7 @@ from contracts.campaigns import (
     StratumView,
 )
 from contracts.dispatch import SendMessage
+from contracts.panels import GENERAL
 from contracts.recruitment import ContactRecorded, MemberErased, RowRejection
 from infra.bus import Rejected
 from infra.service import Runtime
@@ -134,6 +135,9 @@ async def create_campaign(rt: Runtime, cmd: CreateCampaign) -> None:
     if closes < _today():
         await rt.settle(cmd, "refused", "closes_in_the_past")
         return
+    if cmd.panel != GENERAL and await panels.panel_document(rt, cmd.tenant, cmd.panel) is None:
+        await rt.settle(cmd, "refused", "unknown_panel")
+        return
     await _salt(rt, cmd.tenant)
     try:
         await rt.db.campaigns.insert_one(
@@ -143,6 +147,7 @@ async def create_campaign(rt: Runtime, cmd: CreateCampaign) -> None:
                 "title": cmd.title,
                 "closes_on": cmd.closes_on,
                 "exclude_drawn_months": cmd.exclude_drawn_months,
+                "panel": cmd.panel,
                 "state": "importing",
                 "created_by": cmd.message_id,
                 "created_at_ms": epoch_ms(cmd.occurred_at),
@@ -270,13 +275,16 @@ async def _reports(rt: Runtime, campaign_id: str, fields: Iterable[str]) -> list
     return reports
 
 
-async def _panel_by_stratum(rt: Runtime, tenant: str, districts: list[str]) -> dict[int, int]:
-    """Active members per stratum of the council (those in none are not counted)."""
+async def _panel_by_stratum(
+    rt: Runtime, tenant: str, districts: list[str], panel_name: str
+) -> dict[int, int]:
+    """Active members of the panel per stratum (those in none are not counted)."""
     index = {s: i for i, s in enumerate(register.strata(districts))}
     year = _today().year
     panel: dict[int, int] = defaultdict(int)
     async for m in rt.db.members.find(
-        {"tenant": tenant, "state": "active"}, {"birth_year": 1, "gender": 1, "district_code": 1}
+        {"tenant": tenant, "state": "active", **panels.members_of(panel_name)},
+        {"birth_year": 1, "gender": 1, "district_code": 1},
     ):
         key = (m.get("district_code", "") if districts else "", age_band(m["birth_year"], year))
         h = index.get((*key, m["gender"]))
@@ -320,7 +328,11 @@ async def draw_sample(rt: Runtime, cmd: DrawSample) -> None:
     for report in reports:
         for h, n in report["strata"].items():
             eligible[int(h)] += int(n)
-    panel = await _panel_by_stratum(rt, cmd.tenant, districts) if cmd.method == "boost" else {}
+    panel = (
+        await _panel_by_stratum(rt, cmd.tenant, districts, str(campaign.get("panel") or GENERAL))
+        if cmd.method == "boost"
+        else {}
+    )
     allocation = register.allocate(
         cmd.size,
         eligible,
@@ -651,6 +663,7 @@ async def redeem_invitation(rt: Runtime, cmd: RedeemInvitation) -> None:
             consent_version=cmd.consent_version,
             state="active",
             source="register_sample",
+            panel=str(campaign.get("panel") or GENERAL),
         ),
         "confirmed_at": cmd.occurred_at,
         "person": invitee["person"],
@@ -658,7 +671,9 @@ async def redeem_invitation(rt: Runtime, cmd: RedeemInvitation) -> None:
         "heard_from": cmd.heard_from,
         "works_for_council": "",
     }
-    contact, enrolled, leave = _member_events(rt, cmd, member, str(council["display_name"]))
+    contact, enrolled, leave = _member_events(
+        rt, cmd, member, str(council["display_name"]), str(campaign.get("panel") or GENERAL)
+    )
     new = True
     try:
         await rt.db.leave_links.insert_one(leave)
@@ -768,6 +783,7 @@ async def _view(rt: Runtime, campaign: Document, *, strata: bool) -> CampaignVie
         created_on=_date(int(campaign["created_at_ms"])),
         closes_on=campaign["closes_on"],
         exclude_drawn_months=int(campaign["exclude_drawn_months"]),
+        panel=str(campaign.get("panel") or GENERAL),
         batches_expected=campaign.get("batches_expected"),
         batches_done=len(reports),
         rows=sum(int(r["rows"]) for r in reports),

@@ -13,6 +13,7 @@ from contracts.addresses import InvalidPhone, normalise_phone
 from contracts.bands import age_band
 from contracts.dispatch import SendMessage
 from contracts.envelope import Envelope
+from contracts.panels import GENERAL
 from contracts.recruitment import (
     ConfirmMembership,
     ContactRecorded,
@@ -158,8 +159,10 @@ def _member_document(
     consent_version: str,
     state: str,
     source: str,
+    panel: str | None = None,
 ) -> Document:
-    """A member as stored, with where and when consent was given."""
+    """A member as stored, with where and when consent was given, in ``panel`` (the
+    command's, or the general panel)."""
     return {
         "_id": member.member_id,
         "tenant": cmd.tenant,
@@ -179,6 +182,7 @@ def _member_document(
         "connection": str(getattr(cmd, "connection", "resident")),
         "via": str(getattr(cmd, "via", "")),
         "topics": [str(t) for t in getattr(cmd, "topics", ())],
+        "panels": [panel or str(getattr(cmd, "panel", GENERAL))],
     }
 
 
@@ -209,7 +213,11 @@ def _contact(
 
 
 def _member_events(
-    rt: Runtime, cmd: Envelope, member: domain.MemberDetails, council: str
+    rt: Runtime,
+    cmd: Envelope,
+    member: domain.MemberDetails,
+    council: str,
+    panel: str = GENERAL,
 ) -> tuple[ContactRecorded, MemberEnrolled, Document]:
     """What an imported member's document carries in its outbox: contacts, then enrolment;
     and the record of the member's link to leave."""
@@ -222,26 +230,39 @@ def _member_events(
         birth_year=member.birth_year,
         gender=member.gender,
         district=member.district_code,
+        panels=(panel,),
     )
     return contact, enrolled, leave
 
 
-async def check_against_panel(rt: Runtime, cmd: EnrolMember) -> None:
-    """A sign-up fits the panel: old enough, and agreeing to a version of its consent text
-    (the portal checks both first; this is the rule's home)."""
-    settings = panels.settings_of(await panels.panel_document(rt, cmd.tenant))
-    if cmd.occurred_at.year - cmd.birth_year < settings.min_age:
-        raise Rejected(f"younger than the panel's minimum age ({settings.min_age})")
-    if cmd.consent_version not in await panels.consent_versions(rt, cmd.tenant):
-        raise Rejected("unknown version of the consent text")
-    if cmd.connection not in settings.connections:
-        raise Rejected(f"the panel does not take members connected as {cmd.connection}")
-    if not set(cmd.topics) <= set(settings.topics):
-        raise Rejected("a topic the panel does not offer")
-    if cmd.email and "email" not in settings.channels:
-        raise Rejected("the panel does not offer e-mail")
+async def check_against_panel(
+    rt: Runtime, cmd: EnrolMember, member: domain.MemberDetails | None = None
+) -> None:
+    """A sign-up fits the panel it is for: the panel exists, takes the resident (age,
+    connection, district, channel), offers the topics, and the resident agrees to a version
+    of its consent text (the portal checks these first; this is the rules' home)."""
+    doc = await panels.panel_document(rt, cmd.tenant, cmd.panel)
+    if doc is None and cmd.panel != GENERAL:
+        raise Rejected(f"no panel {cmd.panel} in this council")
+    settings = panels.settings_of(doc)
     if not cmd.email and "sms" not in settings.channels:
         raise Rejected("the panel does not offer SMS")
+    if cmd.email and "email" not in settings.channels:
+        raise Rejected("the panel does not offer e-mail")
+    problem = panels.eligibility_problem(
+        settings,
+        age=cmd.occurred_at.year - cmd.birth_year,
+        connection=cmd.connection,
+        district_code=member.district_code if member else cmd.district,
+        email=bool(cmd.email),
+        phone=bool(cmd.phone),
+    )
+    if problem:
+        raise Rejected(problem)
+    if cmd.consent_version not in await panels.consent_versions(rt, cmd.tenant, cmd.panel):
+        raise Rejected("unknown version of the consent text")
+    if not set(cmd.topics) <= set(settings.topics):
+        raise Rejected("a topic the panel does not offer")
 
 
 async def claim_phone(rt: Runtime, tenant: str, phone: str, member_id: str) -> bool:
@@ -278,7 +299,7 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
     council_doc = await _council(rt, cmd.tenant)
     council = str(council_doc["display_name"])
     member = _details(cmd, council_doc)
-    await check_against_panel(rt, cmd)
+    await check_against_panel(rt, cmd, member)
     if member.phone and not await claim_phone(rt, cmd.tenant, member.phone, cmd.member_id):
         # The number is another member's: this sign-up is confirmed by mail, without it.
         member = dataclasses.replace(member, phone="")
@@ -396,6 +417,7 @@ async def take_newest_details(
                         "given_at": cmd.occurred_at,
                         "source": "web",
                     },
+                    "panels": [cmd.panel],
                     "signed_up_at_ms": signed_up,
                 }
             },
@@ -440,6 +462,7 @@ async def activate(rt: Runtime, cmd: Envelope, member: Document) -> tuple[str, s
             gender=member["gender"],
             # Members recorded before districts were coded have no code: none goes out.
             district=member.get("district_code", ""),
+            panels=tuple(panels.panels_of(member)),
         )
         result = await rt.db.members.update_one(
             {"_id": member["_id"], "tenant": cmd.tenant, "state": "pending"},
@@ -742,6 +765,13 @@ async def get_representativeness(
     population = {
         (c["district"], c["age_band"], c["gender"]): c["population"] for c in doc["cells"]
     }
+    query: Document = {"tenant": q.tenant, "state": "active"}
+    if q.panel:
+        panel_doc = await panels.panel_document(rt, q.tenant, q.panel)
+        if panel_doc is None and q.panel != GENERAL:
+            return None
+        population = panels.population_of(panels.settings_of(panel_doc), population)
+        query |= panels.members_of(q.panel)
     by_district = any(district for district, _, _ in population)
     year = datetime.now(UTC).year
     members = [
@@ -750,10 +780,7 @@ async def get_representativeness(
             age_band(m["birth_year"], year),
             m["gender"],
         )
-        async for m in rt.db.members.find(
-            {"tenant": q.tenant, "state": "active"},
-            {"birth_year": 1, "gender": 1, "district_code": 1},
-        )
+        async for m in rt.db.members.find(query, {"birth_year": 1, "gender": 1, "district_code": 1})
     ]
     found = representativeness.compare(population, members)
     return Representativeness(

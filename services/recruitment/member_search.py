@@ -8,6 +8,7 @@ from typing import Any
 from contracts.bands import AGE_BANDS, age_band
 from contracts.membership import MemberList, MemberSummary, SearchMembers
 from infra.service import Runtime
+from services.recruitment import panels
 
 
 def _day(value: Any) -> str:
@@ -28,6 +29,9 @@ async def search_members(rt: Runtime, q: SearchMembers) -> MemberList:
         found["state"] = {"$in": ["active", "pending"]}
     if q.state == "paused":
         found["paused_until"] = {"$gte": today.isoformat()}
+    if q.panels:
+        # A member of any of them: each panel's filter is a containment test ($all).
+        found["$and"] = [{"$or": [panels.members_of(p) for p in q.panels]}]
     if q.district:
         found["district_code"] = q.district
     if q.gender:
@@ -46,7 +50,16 @@ async def search_members(rt: Runtime, q: SearchMembers) -> MemberList:
     if id_range:
         found["_id"] = id_range
     fields = dict.fromkeys(
-        ("state", "birth_year", "gender", "district_code", "consent", "created_at", "paused_until"),
+        (
+            "state",
+            "birth_year",
+            "gender",
+            "district_code",
+            "consent",
+            "created_at",
+            "paused_until",
+            "panels",
+        ),
         1,
     )
     page = await rt.db.members.find(found, fields).sort("_id", 1).limit(q.limit + 1).to_list()
@@ -63,6 +76,7 @@ async def search_members(rt: Runtime, q: SearchMembers) -> MemberList:
                 district=m.get("district_code", ""),
                 source=(m.get("consent") or {}).get("source", ""),
                 joined_on=_day(m.get("created_at")),
+                panels=tuple(panels.panels_of(m)),
             )
         )
     more = len(page) > q.limit

@@ -4,7 +4,9 @@
 consent text and its version, and in its outbox the ``PanelConfigured`` that tells rounds.
 ``consent_texts`` keeps every version's text (``<council>:<panel>:<n>``), so what each member
 agreed to can always be shown. A council's general panel that was never configured has the
-defaults and the built-in text (version ``DEFAULT_CONSENT_VERSION``).
+defaults and the built-in text (version ``DEFAULT_CONSENT_VERSION``); any other panel exists
+once configured. A member's ``panels`` lists the panels they belong to (members recorded
+before a council had several have none: they are the general panel's, see ``members_of``).
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
+from contracts.bands import AGE_BANDS
 from contracts.panels import (
     DEFAULT_CONSENT_VERSION,
     GENERAL,
     ConfigurePanel,
     ConsentVersion,
     GetPanel,
+    ListPanels,
     PanelConfigured,
+    PanelList,
     PanelSettings,
+    PanelSummary,
     PanelView,
 )
 from infra.bus import Rejected, RetryLater
@@ -50,6 +56,57 @@ def settings_of(doc: Document | None) -> PanelSettings:
     return PanelSettings() if doc is None else PanelSettings.model_validate(doc["settings"])
 
 
+def members_of(panel: str) -> Document:
+    """The filter of a panel's members (array containment with ``$all``, which the embedded
+    store serves; the general panel also has the members recorded before there were more)."""
+    if panel == GENERAL:
+        return {"$or": [{"panels": {"$all": [GENERAL]}}, {"panels": {"$exists": False}}]}
+    return {"panels": {"$all": [panel]}}
+
+
+def panels_of(member: Document) -> list[str]:
+    """The panels a stored member belongs to."""
+    return [str(p) for p in member.get("panels") or [GENERAL]]
+
+
+def eligibility_problem(
+    settings: PanelSettings,
+    *,
+    age: int,
+    connection: str,
+    district_code: str,
+    email: bool,
+    phone: bool,
+) -> str | None:
+    """Why the panel does not take someone (a short reason), or None if it does."""
+    if age < settings.min_age:
+        return f"younger than the panel's minimum age ({settings.min_age})"
+    if settings.max_age is not None and age > settings.max_age:
+        return f"older than the panel's maximum age ({settings.max_age})"
+    if connection not in settings.connections:
+        return f"the panel does not take members connected as {connection}"
+    if settings.districts and district_code not in settings.districts:
+        return "the panel takes members from other districts"
+    if not (email and "email" in settings.channels) and not (phone and "sms" in settings.channels):
+        return "the panel does not offer the member's channel"
+    return None
+
+
+def population_of(
+    settings: PanelSettings, population: dict[tuple[str, str, str], int]
+) -> dict[tuple[str, str, str], int]:
+    """The part of the council's population a panel draws from: its districts (all when it
+    names none) and the age bands that overlap its ages."""
+    high = settings.max_age if settings.max_age is not None else 200
+    bands = {name for name, low, top in AGE_BANDS if low <= high and top >= settings.min_age}
+    return {
+        cell: n
+        for cell, n in population.items()
+        if cell[1] in bands
+        and (not settings.districts or not cell[0] or cell[0] in settings.districts)
+    }
+
+
 async def consent_versions(rt: Runtime, tenant: str, panel: str = GENERAL) -> set[str]:
     """Every version of the panel's consent text a sign-up may name."""
     versions = {DEFAULT_CONSENT_VERSION} if panel == GENERAL else set()
@@ -62,6 +119,14 @@ async def configure_panel(rt: Runtime, cmd: ConfigurePanel) -> None:
     """Store the settings; a changed consent text becomes the next version. A command older
     than the settings in place (a late redelivery) changes nothing."""
     await _council(rt, cmd.tenant)
+    council = await rt.db.tenants.find_one({"_id": cmd.tenant}, {"districts": 1})
+    listed = set((council or {}).get("districts") or ())
+    if not set(cmd.settings.districts) <= listed:
+        await rt.settle(cmd, "refused", "district_not_listed")
+        return
+    if cmd.settings.max_age is not None and cmd.settings.max_age < cmd.settings.min_age:
+        await rt.settle(cmd, "refused", "max_age_below_min_age")
+        return
     key = _key(cmd.tenant, cmd.panel)
     doc = await rt.db.panels.find_one({"_id": key})
     at = epoch_ms(cmd.occurred_at)
@@ -131,7 +196,7 @@ async def get_panel(rt: Runtime, q: GetPanel) -> PanelView | None:
     counts: dict[str, int] = {}
     cursor = await rt.db.members.aggregate(
         [
-            {"$match": {"tenant": q.tenant, "state": "active"}},
+            {"$match": {"tenant": q.tenant, "state": "active", **members_of(q.panel)}},
             {"$group": {"_id": "$consent.version", "n": {"$sum": 1}}},
         ]
     )
@@ -162,3 +227,28 @@ async def get_panel(rt: Runtime, q: GetPanel) -> PanelView | None:
         consent_version=str(doc["consent_version"]) if doc else DEFAULT_CONSENT_VERSION,
         consent_versions=tuple(versions),
     )
+
+
+async def list_panels(rt: Runtime, q: ListPanels) -> PanelList:
+    """The council's panels, the general one first, each with its active members."""
+    docs = {str(d["panel"]): d async for d in rt.db.panels.find({"tenant": q.tenant})}
+    names = [GENERAL, *sorted(p for p in docs if p != GENERAL)]
+    members = dict.fromkeys(names, 0)
+    # One pass over the active members (a staff page's figure, not a hot path).
+    async for m in rt.db.members.find({"tenant": q.tenant, "state": "active"}, {"panels": 1}):
+        for panel in panels_of(m):
+            if panel in members:
+                members[panel] += 1
+    summaries = []
+    for name in names:
+        settings = settings_of(docs.get(name))
+        summaries.append(
+            PanelSummary(
+                panel=name,
+                name=settings.name,
+                owner=settings.owner,
+                remit=settings.remit,
+                members=members[name],
+            )
+        )
+    return PanelList(panels=tuple(summaries))

@@ -121,7 +121,7 @@ async def enrol_by_phone(rt: Runtime, cmd: EnrolMember) -> None:
     council_doc = await handlers._council(rt, cmd.tenant)
     council = str(council_doc["display_name"])
     member = handlers._details(cmd, council_doc)
-    await handlers.check_against_panel(rt, cmd)
+    await handlers.check_against_panel(rt, cmd, member)
     key = domain.phone_key(cmd.tenant, member.phone)
     if not await handlers.claim_phone(rt, cmd.tenant, member.phone, cmd.member_id):
         await _signed_up_again(rt, cmd, member, council, key)

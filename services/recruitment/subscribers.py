@@ -45,9 +45,15 @@ from contracts.membership import (
     SearchMembers,
 )
 from contracts.panels import (
+    ChangeMyPanels,
     ConfigurePanel,
+    GetMyPanels,
     GetPanel,
+    ListPanels,
+    MemberPanelsChanged,
+    MyPanels,
     PanelConfigured,
+    PanelList,
     PanelView,
     RenewMembership,
 )
@@ -92,6 +98,7 @@ from services.recruitment import (
     erasure,
     handlers,
     index_history,
+    member_panels,
     member_search,
     open_campaigns,
     panels,
@@ -109,6 +116,7 @@ PUBLISHES = (
     MemberPaused,
     MemberResumed,
     PanelConfigured,
+    MemberPanelsChanged,
 )
 """What this service publishes (through its outbox), for the AsyncAPI document."""
 
@@ -221,6 +229,18 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, GetPanel, "recruitment")
     async def q_panel(q: GetPanel) -> PanelView | None:
         return await panels.get_panel(rt, q)
+
+    @answers(router, ListPanels, "recruitment")
+    async def q_panels(q: ListPanels) -> PanelList:
+        return await panels.list_panels(rt, q)
+
+    @answers(router, GetMyPanels, "recruitment")
+    async def q_my_panels(q: GetMyPanels) -> MyPanels | None:
+        return await member_panels.get_my_panels(rt, q)
+
+    @subscriber(router, ChangeMyPanels, "recruitment_change_my_panels")
+    async def on_change_my_panels(cmd: ChangeMyPanels) -> None:
+        await member_panels.change_my_panels(rt, cmd)
 
     # -- invited recruitment (campaigns) -----------------------------------------------------
 

@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.dispatch import SendMessage
 from contracts.feedback import FeedbackPublished
 from contracts.membership import MemberBackgroundChanged, MemberPaused, MemberResumed
-from contracts.panels import PanelConfigured
+from contracts.panels import MemberPanelsChanged, PanelConfigured
 from contracts.personal_data import PersonalData
 from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
 from contracts.rounds import (
@@ -64,6 +64,7 @@ def _panelist(e: MemberEnrolled) -> Document:
         "birth_year": e.birth_year,
         "gender": e.gender,
         "district": e.district,
+        "panels": list(e.panels),
         "state": "active",
     }
 
@@ -145,6 +146,7 @@ async def create_round(rt: Runtime, cmd: CreateRound) -> None:
                 "title": cmd.title,
                 "purpose": cmd.purpose,
                 "questions": [q.model_dump() for q in cmd.questions],
+                "panel": cmd.panel,
                 "state": "draft",
                 "invited": 0,
                 "responded": 0,
@@ -243,8 +245,9 @@ async def panel_configured(rt: Runtime, evt: PanelConfigured) -> None:
         )
 
 
-async def rounds_cap(rt: Runtime, tenant: str) -> int:
-    doc = await rt.db.panel_settings.find_one({"_id": f"{tenant}:general"})
+async def rounds_cap(rt: Runtime, tenant: str, panel: str = "general") -> int:
+    """The most rounds a member of ``panel`` is invited to in half a year."""
+    doc = await rt.db.panel_settings.find_one({"_id": f"{tenant}:{panel}"})
     return int(doc["max_rounds_per_half_year"]) if doc else DEFAULT_ROUNDS_CAP
 
 
@@ -296,8 +299,11 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
 
     opened_ms = epoch_ms(evt.occurred_at)
     today = opened_ms // DAY_MS
-    cap = await rounds_cap(rt, evt.tenant)
+    panel = str(round_doc.get("panel") or "general")
+    cap = await rounds_cap(rt, evt.tenant, panel)
     async for member in rt.db.panelists.find({"tenant": evt.tenant, "state": "active"}):
+        if panel not in (member.get("panels") or ["general"]):
+            continue  # the round asks another of the council's panels
         if int(member.get("paused_until_ms") or 0) > opened_ms:
             continue  # paused when the round opened
         recent = [d for d in member.get("invited_days") or () if today - int(d) < HALF_YEAR_DAYS]
@@ -452,13 +458,15 @@ def _view(doc: Document) -> RoundView:
         invited=invited,
         responded=responded,
         created_at=doc["created_at"],
+        panel=str(doc.get("panel") or "general"),
     )
 
 
 async def list_rounds(rt: Runtime, q: ListRounds) -> RoundList:
     """The council's rounds, newest first."""
     docs = await rt.db.rounds.find({"tenant": q.tenant}).sort("created_at", -1).to_list()
-    return RoundList(rounds=tuple([_view(d) for d in docs]))
+    views = [_view(d) for d in docs]
+    return RoundList(rounds=tuple(v for v in views if not q.panels or v.panel in q.panels))
 
 
 async def get_round(rt: Runtime, q: GetRound) -> RoundView | None:
@@ -634,6 +642,15 @@ async def member_paused(rt: Runtime, evt: MemberPaused) -> None:
     await rt.db.panelists.update_one(
         {"_id": f"{evt.tenant}:{evt.member_id}", **_newer("pause_revision", evt.revision)},
         {"$set": {"paused_until_ms": _day_start_ms(evt.until), "pause_revision": evt.revision}},
+    )
+
+
+async def member_panels_changed(rt: Runtime, evt: MemberPanelsChanged) -> None:
+    """Invite the member to the rounds of their new panels from now on (an older change
+    delivered late changes nothing)."""
+    await rt.db.panelists.update_one(
+        {"_id": f"{evt.tenant}:{evt.member_id}", **_newer("panels_revision", evt.revision)},
+        {"$set": {"panels": list(evt.panels), "panels_revision": evt.revision}},
     )
 
 

@@ -7,7 +7,7 @@ from faststream.nats import NatsRouter
 from contracts.dispatch import SendMessage
 from contracts.feedback import FeedbackPublished
 from contracts.membership import MemberBackgroundChanged, MemberPaused, MemberResumed
-from contracts.panels import PanelConfigured
+from contracts.panels import MemberPanelsChanged, PanelConfigured
 from contracts.personal_data import PersonalData
 from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
 from contracts.rounds import (
@@ -47,6 +47,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, MemberEnrolled, "rounds_member_enrolled", batch_size=200, max_workers=32)
     async def on_member_enrolled(evt: MemberEnrolled) -> None:
         await handlers.member_enrolled(rt, evt)
+
+    @subscriber(router, MemberPanelsChanged, "rounds_member_panels_changed")
+    async def on_member_panels_changed(evt: MemberPanelsChanged) -> None:
+        await handlers.member_panels_changed(rt, evt)
 
     @subscriber(router, PanelConfigured, "rounds_panel_configured")
     async def on_panel_configured(evt: PanelConfigured) -> None:
