@@ -36,6 +36,7 @@ MIN_PASSWORD_LENGTH: Final = 8
 
 _USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 _TENANT_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+_PANEL_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so both failures take the same time.
 _DUMMY_HASH: Final = _hasher.hash(secrets.token_urlsafe(16))
@@ -52,6 +53,10 @@ class Account:
     username: str
     tenant: str | None
     role: str
+    panels: tuple[str, ...] = ()
+    """The council's panels this account works with; () for every one. A council that
+    wants a panel's owner (a committee, the youth office) to see only its own panels gives
+    that owner's accounts the list."""
 
     @property
     def is_region_admin(self) -> bool:
@@ -61,6 +66,10 @@ class Account:
     def may_act_for(self, tenant: str) -> bool:
         """Whether this account may work in council ``tenant``'s staff pages."""
         return self.is_region_admin or self.tenant == tenant
+
+    def sees_panel(self, panel: str) -> bool:
+        """Whether this account works with ``panel`` (every panel unless limited)."""
+        return not self.panels or panel in self.panels
 
 
 @dataclass(frozen=True)
@@ -99,9 +108,15 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
 
 
 async def create_account(
-    db: AsyncDatabase[Document], username: str, password: str, tenant: str | None, role: str
+    db: AsyncDatabase[Document],
+    username: str,
+    password: str,
+    tenant: str | None,
+    role: str,
+    panels: tuple[str, ...] = (),
 ) -> Account:
-    """Create a staff account, or replace the password, tenant and role of an existing one.
+    """Create a staff account, or replace the password, tenant, role and panels of an
+    existing one (``panels``: the council's panels it works with; () for every one).
 
     ``tenant`` is the council's slug, or None for a region admin (role ``region_admin``).
     The account's open sessions end, so a changed role or council takes effect at once.
@@ -119,6 +134,10 @@ async def create_account(
         raise InvalidAccount("region admins have no tenant; every other account has one")
     if tenant is not None and not _TENANT_RE.fullmatch(tenant):
         raise InvalidAccount(f"not a council slug: {tenant!r}")
+    if len(panels) > 20 or not all(_PANEL_RE.fullmatch(p) for p in panels):
+        raise InvalidAccount("panels must be up to 20 panel names")
+    if panels and tenant is None:
+        raise InvalidAccount("a region admin works with every panel")
     password_hash = await asyncio.to_thread(_hasher.hash, password)
     await db.accounts.replace_one(
         {"_id": name},
@@ -127,12 +146,13 @@ async def create_account(
             "password_hash": password_hash,
             "tenant": tenant,
             "role": role,
+            "panels": list(panels),
             "updated_at": datetime.now(UTC),
         },
         upsert=True,
     )
     await db.sessions.delete_many({"username": name})
-    return Account(username=name, tenant=tenant, role=role)
+    return Account(username=name, tenant=tenant, role=role, panels=tuple(panels))
 
 
 FREE_FAILURES: Final = 5
@@ -204,7 +224,12 @@ async def authenticate(db: AsyncDatabase[Document], username: str, password: str
     if _hasher.check_needs_rehash(stored):
         rehashed = await asyncio.to_thread(_hasher.hash, password)
         await db.accounts.update_one({"_id": name}, {"$set": {"password_hash": rehashed}})
-    return Account(username=name, tenant=doc.get("tenant"), role=str(doc["role"]))
+    return Account(
+        username=name,
+        tenant=doc.get("tenant"),
+        role=str(doc["role"]),
+        panels=tuple(doc.get("panels") or ()),
+    )
 
 
 async def open_session(
@@ -222,6 +247,7 @@ async def open_session(
             "username": account.username,
             "tenant": account.tenant,
             "role": account.role,
+            "panels": list(account.panels),
             "csrf_token": session.csrf_token,
             "created_at": now,
             "expires_at": session.expires_at,
@@ -242,7 +268,12 @@ async def find_session(db: AsyncDatabase[Document], token: str | None) -> Sessio
         expires_at = expires_at.replace(tzinfo=UTC)
     if expires_at <= datetime.now(UTC):
         return None
-    account = Account(username=doc["username"], tenant=doc.get("tenant"), role=doc["role"])
+    account = Account(
+        username=doc["username"],
+        tenant=doc.get("tenant"),
+        role=doc["role"],
+        panels=tuple(doc.get("panels") or ()),
+    )
     return Session(account=account, csrf_token=doc["csrf_token"], expires_at=expires_at)
 
 

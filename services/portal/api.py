@@ -22,6 +22,7 @@ from contracts.membership import MemberList
 from contracts.panels import Connection
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
+    PANEL_PATTERN,
     VIA_PATTERN,
     ErasureView,
     Gender,
@@ -32,6 +33,7 @@ from contracts.recruitment import (
 )
 from contracts.rounds import InvitationView, Question, RoundList, RoundResults, RoundView
 from contracts.text import clean_line
+from infra.queries import QueryFailed
 from services.portal import audit, domain
 from services.portal.accounts import SESSION_COOKIE, Session
 from services.portal.dependencies import (
@@ -44,6 +46,7 @@ from services.portal.dependencies import (
 )
 from services.portal.domain import OneLine, TrimmedText
 from services.portal.handlers import Portal, WrongState
+from services.portal.panel_scope import figures_panel, panel_filter
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/api", tags=["api"])
@@ -126,6 +129,11 @@ class SignUpRequest(_Model):
         pattern=VIA_PATTERN,
         description="The open campaign (or 'friend') whose link brought the resident.",
     )
+    panel: str = Field(
+        default="general",
+        pattern=PANEL_PATTERN,
+        description="The council's panel to join (see GET /api/t/<council>/panels).",
+    )
 
 
 class SignUpAccepted(Accepted):
@@ -186,6 +194,11 @@ class RoundRequest(_Model):
         min_length=1, max_length=2000, description="What answers are used for."
     )
     questions: list[Question] = Field(min_length=1, max_length=50, description="Questions.")
+    panel: str = Field(
+        default="general",
+        pattern=PANEL_PATTERN,
+        description="The council's panel the round asks (see GET .../panels).",
+    )
 
 
 class RoundAccepted(Accepted):
@@ -254,7 +267,10 @@ async def sign_up(
         heard_from=body.heard_from,
         works_for_council={True: "yes", False: "no", None: ""}[body.works_for_council],
     )
-    panel = await portal.panel_for_residents(council.tenant)
+    try:
+        panel = await portal.panel_for_residents(council.tenant, body.panel)
+    except QueryFailed:
+        raise ApiError(404, "no such panel") from None
     if body.connection not in panel.settings.connections:
         errors["connection"] = "The panel does not take members connected this way."
     if not set(body.topics) <= set(panel.settings.topics):
@@ -263,8 +279,13 @@ async def sign_up(
         errors["email"] = "The panel takes part by SMS: give a mobile number instead."
     elif not body.email and "sms" not in panel.settings.channels:
         errors["phone"] = "The panel takes part by e-mail: give an e-mail address."
-    if datetime.now(UTC).year - body.birth_year < panel.settings.min_age:
+    age = datetime.now(UTC).year - body.birth_year
+    if age < panel.settings.min_age:
         errors["birth_year"] = f"The panel takes members from {panel.settings.min_age} years."
+    elif panel.settings.max_age is not None and age > panel.settings.max_age:
+        errors["birth_year"] = f"The panel takes members up to {panel.settings.max_age} years."
+    if panel.settings.districts and valid and valid.district not in panel.settings.districts:
+        errors["district"] = "The panel takes members from other districts."
     if valid is None or errors:
         raise ApiError(400, "invalid sign-up", errors)
     valid = dataclasses.replace(
@@ -273,7 +294,7 @@ async def sign_up(
     if valid.phone:
         await portal.check_rate("number", valid.phone)
     command, settled = await portal.sign_up(
-        council.tenant, valid, body.locale or lang, panel.consent_version
+        council.tenant, valid, body.locale or lang, panel.consent_version, panel.panel
     )
     return SignUpAccepted(
         message_id=command.message_id,
@@ -436,7 +457,7 @@ async def close_session(request: Request, portal: PortalDep, staff: StaffPostDep
 @router.get("/t/{tenant}/rounds", response_model=RoundList, responses=STAFF_PROBLEMS)
 async def list_rounds(council: CouncilDep, portal: PortalDep, staff: StaffDep) -> RoundList:
     """The council's rounds, newest first."""
-    return await portal.rounds(council.tenant)
+    return await portal.rounds(council.tenant, staff.account.panels)
 
 
 @router.post(
@@ -449,8 +470,12 @@ async def create_round(
     errors = domain.check_questions(body.questions)
     if errors:
         raise ApiError(400, "invalid questions", errors)
+    if not staff.account.sees_panel(body.panel) or body.panel not in {
+        p.panel for p in (await portal.panels(council.tenant)).panels
+    }:
+        raise ApiError(400, "invalid round", {"panel": "One of the council's panels (yours)."})
     draft = domain.RoundDraft(
-        title=body.title, purpose=body.purpose, questions=tuple(body.questions)
+        title=body.title, purpose=body.purpose, questions=tuple(body.questions), panel=body.panel
     )
     command = await portal.create_round(council.tenant, draft)
     outcome = (await portal.settle(command.message_id)).outcome
@@ -467,7 +492,7 @@ async def get_round(
     round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
 ) -> RoundView:
     """One of the council's rounds."""
-    view = await portal.round(council.tenant, round_id)
+    view = await portal.round(council.tenant, round_id, staff.account.panels)
     if view is None:
         raise ApiError(404, "unknown round")
     return view
@@ -626,12 +651,15 @@ async def set_population(
     responses=STAFF_PROBLEMS,
 )
 async def representativeness(
-    council: CouncilDep, portal: PortalDep, staff: StaffDep
+    council: CouncilDep,
+    portal: PortalDep,
+    staff: StaffDep,
+    panel: Annotated[str, Query(max_length=40, description="One panel; '' every member.")] = "",
 ) -> Representativeness:
-    """The active panel against the population: shares and gaps by age band, gender and
-    district, the index (100 × (1 − dissimilarity) over the crossed cells) and the groups
-    to recruit next."""
-    view = await portal.representativeness(council.tenant)
+    """The active members (of one panel, against the population it draws from) compared
+    with the population: shares and gaps by age band, gender and district, the index
+    (100 × (1 − dissimilarity) over the crossed cells) and the groups to recruit next."""
+    view = await portal.representativeness(council.tenant, figures_panel(staff, panel))
     if view is None:
         raise ApiError(404, "no population figures yet: PUT them to /population")
     return view
@@ -698,7 +726,7 @@ async def results(
     round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
 ) -> RoundResults:
     """A round's results, with breakdowns by age band and gender (small groups suppressed)."""
-    view = await portal.results(council.tenant, round_id)
+    view = await portal.results(council.tenant, round_id, staff.account.panels)
     if view is None:
         raise ApiError(404, "unknown round")
     return view
@@ -718,7 +746,7 @@ async def publish_feedback(
     staff: StaffPostDep,
 ) -> Accepted:
     """Publish the council's feedback on a closed round."""
-    view = await portal.round(council.tenant, round_id)
+    view = await portal.round(council.tenant, round_id, staff.account.panels)
     if view is None:
         raise ApiError(404, "unknown round")
     if view.state != "closed":
@@ -784,9 +812,12 @@ async def search_members(
     member_id: Annotated[str, Query(max_length=36, description="An id or its beginning.")] = "",
     after: Annotated[str, Query(max_length=36, description="next_after of the last page.")] = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    panel: Annotated[str, Query(max_length=40, description="One panel's members.")] = "",
 ) -> MemberList:
-    """The council's members by state, district, age band and gender, without contact
-    details (any staff role), a page at a time."""
+    """The council's members by state, district, age band, gender and panel, without
+    contact details (any staff role), a page at a time. An account limited to some panels
+    sees their members only."""
+    panels = panel_filter(staff, panel)
     return await portal.search_members(
         council.tenant,
         state=state,
@@ -796,4 +827,5 @@ async def search_members(
         member_id=member_id,
         after=after,
         limit=limit,
+        panels=panels,
     )

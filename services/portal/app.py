@@ -46,6 +46,7 @@ from services.portal import (
     member_import_api,
     member_import_pages,
     member_pages,
+    member_panel_pages,
     pages,
     panel_pages,
     renew_pages,
@@ -308,6 +309,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(renew_pages.router)
     app.include_router(member_api.router)
     app.include_router(member_pages.router)
+    app.include_router(member_panel_pages.router)
     app.include_router(sign_up_by_code.router)
     app.include_router(sign_up_by_code.pages)
     app.include_router(member_import_api.router)

@@ -69,6 +69,11 @@ class NewCampaign(_Model):
     exclude_drawn_months: int = Field(
         default=24, ge=0, le=120, description="Leave out people drawn in this many months."
     )
+    panel: str = Field(
+        default="general",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        description="The council's panel those who redeem their invitation join.",
+    )
 
 
 class CampaignCreated(_Model):
@@ -153,8 +158,14 @@ async def create_campaign(
     sample drawn; the codes work until ``closes_on``, after which the extract is deleted."""
     if body.closes_on < date.today():
         raise ApiError(400, "invalid campaign", {"closes_on": "The last day has passed."})
+    if not staff.account.sees_panel(body.panel):
+        raise ApiError(404, "no such panel")
     campaign_id, settled = await portal.create_campaign(
-        council.tenant, body.title, body.closes_on.isoformat(), body.exclude_drawn_months
+        council.tenant,
+        body.title,
+        body.closes_on.isoformat(),
+        body.exclude_drawn_months,
+        body.panel,
     )
     if settled.outcome.status == "refused":
         raise ApiError(409, f"campaign refused: {settled.outcome.reason}")

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from contracts.campaigns import FRIEND, OPEN_CAMPAIGN_PATTERN, CampaignView, InvitedView
+from contracts.panels import GENERAL
 from services.portal.api import ApiError
 from services.portal.campaign_api import REGISTER_MAX_BYTES, send_register
 from services.portal.dependencies import (
@@ -26,6 +27,7 @@ from services.portal.dependencies import (
 )
 from services.portal.handlers import Portal
 from services.portal.i18n import N_
+from services.portal.panel_scope import visible
 from services.portal.rendering import render
 
 log = structlog.get_logger()
@@ -102,6 +104,7 @@ async def campaigns(
         open_campaigns=(await portal.open_campaigns(council.tenant)).campaigns,
         join_url=_join_url(portal, council.tenant),
         states=STATES,
+        panels=visible(staff, await portal.panels(council.tenant)).panels,
         values={"exclude_drawn_months": "24"},
         notice=_notice(request),
     )
@@ -145,6 +148,7 @@ async def new_open_campaign(
             open_campaigns=(await portal.open_campaigns(council.tenant)).campaigns,
             join_url=_join_url(portal, council.tenant),
             states=STATES,
+            panels=visible(staff, await portal.panels(council.tenant)).panels,
             values={**values, "exclude_drawn_months": "24"},
             errors=errors,
         )
@@ -173,11 +177,19 @@ async def new_campaign(
             staff=staff,
             campaigns=listing.campaigns,
             states=STATES,
+            panels=visible(staff, await portal.panels(council.tenant)).panels,
             values=values,
             errors=errors,
         )
     title, closes_on, months = checked
-    campaign_id, settled = await portal.create_campaign(council.tenant, title, closes_on, months)
+    panel = _field(form, "panel") or GENERAL
+    if not staff.account.sees_panel(panel) or panel not in {
+        p.panel for p in (await portal.panels(council.tenant)).panels
+    }:
+        raise HTTPException(status_code=404, detail="no such panel")
+    campaign_id, settled = await portal.create_campaign(
+        council.tenant, title, closes_on, months, panel
+    )
     notice = "created" if settled.outcome.status == "done" else "pending"
     return _see_other(f"/t/{council.tenant}/staff/campaigns/{campaign_id}?notice={notice}")
 

@@ -248,6 +248,7 @@ class RoundDraft:
     title: str
     purpose: str
     questions: tuple[Question, ...]
+    panel: str = "general"
 
 
 def check_round_form(

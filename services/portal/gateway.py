@@ -57,7 +57,17 @@ from contracts.membership import (
     SearchMembers,
 )
 from contracts.outcomes import CommandSettled, outcome_subject
-from contracts.panels import ConfigurePanel, GetPanel, PanelView, RenewMembership
+from contracts.panels import (
+    ChangeMyPanels,
+    ConfigurePanel,
+    GetMyPanels,
+    GetPanel,
+    ListPanels,
+    MyPanels,
+    PanelList,
+    PanelView,
+    RenewMembership,
+)
 from contracts.personal_data import PersonalData
 from contracts.recruitment import (
     ConfirmByCode,
@@ -286,6 +296,18 @@ class Gateway(Protocol):
 
     async def get_panel(self, query: GetPanel) -> PanelView | None:
         """recruitment: a panel's settings and current consent text."""
+        ...
+
+    async def list_panels(self, query: ListPanels) -> PanelList:
+        """recruitment: the council's panels with their members."""
+        ...
+
+    async def get_my_panels(self, query: GetMyPanels) -> MyPanels | None:
+        """recruitment: the signed-in member's panels and the council's others."""
+        ...
+
+    async def change_my_panels(self, command: ChangeMyPanels) -> None:
+        """recruitment: the signed-in member chooses their panels."""
         ...
 
     async def renew_membership(self, command: RenewMembership) -> None:
@@ -685,6 +707,21 @@ class NatsGateway:
     async def get_panel(self, query: GetPanel) -> PanelView | None:
         """recruitment: a panel's settings and current consent text."""
         return await ask(self._nc, query, PanelView, timeout=self._timeout)
+
+    async def list_panels(self, query: ListPanels) -> PanelList:
+        """recruitment: the council's panels with their members."""
+        reply = await ask(self._nc, query, PanelList, timeout=self._timeout)
+        if reply is None:
+            raise QueryFailed("recruitment gave no panel list")
+        return reply
+
+    async def get_my_panels(self, query: GetMyPanels) -> MyPanels | None:
+        """recruitment: the signed-in member's panels and the council's others."""
+        return await ask(self._nc, query, MyPanels, timeout=self._timeout)
+
+    async def change_my_panels(self, command: ChangeMyPanels) -> None:
+        """recruitment: the signed-in member chooses their panels."""
+        await self._send(command)
 
     async def renew_membership(self, command: RenewMembership) -> None:
         """recruitment: a member renews their term through the link in the notice."""

@@ -50,6 +50,8 @@ from contracts.panels import (
     GENERAL,
     ConfigurePanel,
     GetPanel,
+    ListPanels,
+    PanelList,
     PanelSettings,
     PanelView,
     RenewMembership,
@@ -323,6 +325,7 @@ class Portal:
         sign_up: SignUp,
         language: str,
         consent_version: str = CONSENT_VERSION,
+        panel: str = GENERAL,
     ) -> tuple[EnrolMember, Settled]:
         """Ask recruitment to enrol a resident and wait briefly until it has; a mail follows.
 
@@ -342,6 +345,7 @@ class Portal:
             via=sign_up.via,
             consent_version=consent_version,
             locale="en" if language == "en" else "sv",
+            panel=panel,
         )
         await self._send(command, self.gateway.enrol_member)
         return command, await self.settle(command.message_id)
@@ -417,17 +421,24 @@ class Portal:
 
     # -- staff ------------------------------------------------------------------------------
 
-    async def rounds(self, tenant: str) -> RoundList:
-        """The council's rounds, newest first."""
-        return await self._ask(ListRounds(**self._envelope(tenant)), self.gateway.list_rounds)
+    async def rounds(self, tenant: str, panels: tuple[str, ...] = ()) -> RoundList:
+        """The council's rounds (of ``panels`` only, if given), newest first."""
+        query = ListRounds(**self._envelope(tenant), panels=panels)
+        return await self._ask(query, self.gateway.list_rounds)
 
-    async def round(self, tenant: str, round_id: str) -> RoundView | None:
-        """One of the council's rounds; None for an unknown id or another council's round."""
+    async def round(
+        self, tenant: str, round_id: str, panels: tuple[str, ...] = ()
+    ) -> RoundView | None:
+        """One of the council's rounds; None for an unknown id, another council's round, or
+        (``panels`` given: a staff account limited to them) a round of another panel."""
         if not is_round_id(round_id):
             return None
-        return await self._ask(
+        view = await self._ask(
             GetRound(**self._envelope(tenant), round_id=round_id), self.gateway.get_round
         )
+        if view is not None and panels and view.panel not in panels:
+            return None
+        return view
 
     async def create_round(self, tenant: str, draft: RoundDraft) -> CreateRound:
         """Draft a new round."""
@@ -437,6 +448,7 @@ class Portal:
             title=draft.title,
             purpose=draft.purpose,
             questions=draft.questions,
+            panel=draft.panel,
         )
         await self._send(command, self.gateway.create_round)
         return command
@@ -449,7 +461,7 @@ class Portal:
         Raises ``WrongState`` when the action does not fit the round's state (e.g. a second
         click on Approve), so no command is sent that the owner would refuse.
         """
-        view = await self.round(tenant, round_id)
+        view = await self.round(tenant, round_id, account.panels)
         if view is None:
             return None
         if NEXT_ACTION.get(view.state) != action:
@@ -481,9 +493,14 @@ class Portal:
             return None
         return view
 
-    async def results(self, tenant: str, round_id: str) -> RoundResults | None:
-        """A round's results; None for an unknown id or another council's round."""
+    async def results(
+        self, tenant: str, round_id: str, panels: tuple[str, ...] = ()
+    ) -> RoundResults | None:
+        """A round's results; None for an unknown id, another council's round, or a round of
+        a panel outside ``panels`` (when given)."""
         if not is_round_id(round_id):
+            return None
+        if panels and await self.round(tenant, round_id, panels) is None:
             return None
         return await self._ask(
             GetResults(**self._envelope(tenant), round_id=round_id), self.gateway.get_results
@@ -514,9 +531,10 @@ class Portal:
         query = GetPanelHistory(**self._envelope(tenant), months=months)
         return await self._ask(query, self.gateway.get_panel_history)
 
-    async def representativeness(self, tenant: str) -> Representativeness | None:
-        """The panel against the population, or None while no figures are set."""
-        query = GetRepresentativeness(**self._envelope(tenant))
+    async def representativeness(self, tenant: str, panel: str = "") -> Representativeness | None:
+        """The council's members (or one panel's) against the population, or None while no
+        figures are set."""
+        query = GetRepresentativeness(**self._envelope(tenant), panel=panel)
         return await self._ask(query, self.gateway.get_representativeness)
 
     async def erasure(self, tenant: str, member_id: str) -> ErasureView | None:
@@ -649,7 +667,12 @@ class Portal:
     # -- invited recruitment (campaigns) -------------------------------------------------------
 
     async def create_campaign(
-        self, tenant: str, title: str, closes_on: str, exclude_drawn_months: int
+        self,
+        tenant: str,
+        title: str,
+        closes_on: str,
+        exclude_drawn_months: int,
+        panel: str = GENERAL,
     ) -> tuple[str, Settled]:
         """Start a campaign; wait briefly until recruitment has it."""
         command = CreateCampaign(
@@ -658,6 +681,7 @@ class Portal:
             title=title,
             closes_on=closes_on,
             exclude_drawn_months=exclude_drawn_months,
+            panel=panel,
         )
         return command.campaign_id, await self._follow(command, self.gateway.create_campaign)
 
@@ -805,6 +829,10 @@ class Portal:
         )
         return await self._follow(command, self.gateway.configure_panel)
 
+    async def panels(self, tenant: str) -> PanelList:
+        """The council's panels, the general one first, with their members."""
+        return await self._ask(ListPanels(**self._envelope(tenant)), self.gateway.list_panels)
+
     async def renew(self, tenant: str, token: str) -> Settled:
         """Renew a member's term through the link in the notice; wait briefly for it."""
         if not is_link_token(token):
@@ -812,19 +840,25 @@ class Portal:
         command = RenewMembership(**self._envelope(tenant), token=token)
         return await self._follow(command, self.gateway.renew_membership)
 
-    async def panel_for_residents(self, tenant: str) -> PanelView:
-        """The general panel as the sign-up pages show it, cached for a few seconds; the
-        built-in defaults (and text version, which recruitment always accepts) if recruitment
-        does not answer, so that residents can still sign up."""
+    async def panel_for_residents(self, tenant: str, panel: str = GENERAL) -> PanelView:
+        """A panel as the sign-up pages show it, cached for a few seconds. For the general
+        panel, the built-in defaults (and text version, which recruitment always accepts) if
+        recruitment does not answer, so that residents can still sign up; for another panel
+        ``QueryFailed`` (unknown, or recruitment silent) unless it was cached."""
         now = self._clock()
-        cached = self._panels.get(tenant)
+        key = f"{tenant}:{panel}"
+        cached = self._panels.get(key)
         if cached is not None and now - cached[0] < PANEL_CACHE_SECONDS:
             return cached[1]
         try:
-            view = await self.panel(tenant)
+            view = await self.panel(tenant, panel)
         except QueryFailed:
-            return cached[1] if cached is not None else DEFAULT_PANEL
-        self._panels[tenant] = (now, view)
+            if cached is not None:
+                return cached[1]
+            if panel != GENERAL:
+                raise
+            return DEFAULT_PANEL
+        self._panels[key] = (now, view)
         return view
 
     async def start_open_campaign(

@@ -17,8 +17,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from contracts.panels import PanelView
-from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, Outcome
+from contracts.panels import GENERAL, PanelView
+from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, PANEL_PATTERN, Outcome
+from infra.queries import QueryFailed
 from services.portal import domain, login_csrf
 from services.portal.accounts import SESSION_COOKIE, Session
 from services.portal.dependencies import (
@@ -87,6 +88,12 @@ def _panel_check(
     topics = tuple(t for t in form.getlist("topics") if t in panel.settings.topics)
     if birth_year.strip().isdigit() and year - int(birth_year) < panel.settings.min_age:
         errors["birth_year"] = N_("You are younger than this panel takes members.")
+    oldest = panel.settings.max_age
+    if birth_year.strip().isdigit() and oldest is not None and year - int(birth_year) > oldest:
+        errors["birth_year"] = N_("You are older than this panel takes members.")
+    district = " ".join(_field(form, "district").split())
+    if panel.settings.districts and district and district not in panel.settings.districts:
+        errors["district"] = N_("This panel takes members from other districts.")
     channels = panel.settings.channels
     if _field(form, "email") and "email" not in channels:
         errors["email"] = N_("This panel takes part by SMS: give a mobile number instead.")
@@ -118,15 +125,32 @@ def _via(value: str | None) -> str:
     return value if value and _VIA_RE.fullmatch(value) else ""
 
 
+_PANEL_RE = re.compile(PANEL_PATTERN)
+
+
+async def _resident_panel(portal: Portal, tenant: str, name: str | None) -> PanelView:
+    """The panel a sign-up page is for (``?panel=``; the general one by default); 404 for a
+    panel the council does not run."""
+    if not name or name == GENERAL:
+        return await portal.panel_for_residents(tenant)
+    if not _PANEL_RE.fullmatch(name):
+        raise HTTPException(status_code=404, detail="no such panel")
+    try:
+        return await portal.panel_for_residents(tenant, name)
+    except QueryFailed:
+        raise HTTPException(status_code=404, detail="no such panel") from None
+
+
 @router.get("/t/{tenant}/join", response_class=HTMLResponse)
 async def join_form(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """The sign-up form, with the panel's consent text and questions, and the groups the
     panel especially needs."""
+    panel = await _resident_panel(portal, council.tenant, request.query_params.get("panel"))
     return _join_page(
         request,
         council,
-        await portal.panel_for_residents(council.tenant),
-        welcome=await portal.welcome_groups(council.tenant),
+        panel,
+        welcome=await portal.welcome_groups(council.tenant) if panel.panel == GENERAL else (),
         values={"via": _via(request.query_params.get("via"))},
     )
 
@@ -153,7 +177,7 @@ async def join(
     )
     values = {name: _field(form, name) for name in fields}
     year = datetime.now(UTC).year
-    panel = await portal.panel_for_residents(council.tenant)
+    panel = await _resident_panel(portal, council.tenant, _field(form, "panel"))
     sign_up, errors = domain.check_sign_up(
         **values,
         consent=_field(form, "consent") == "yes",
@@ -191,7 +215,7 @@ async def join(
     version = (
         shown if shown in {v.version for v in panel.consent_versions} else panel.consent_version
     )
-    await portal.sign_up(council.tenant, sign_up, lang, version)
+    await portal.sign_up(council.tenant, sign_up, lang, version, panel.panel)
     if sign_up.by_code:
         # The code page, with the number filled in: the resident types the code from the SMS.
         values = {"phone": sign_up.phone}
@@ -443,14 +467,30 @@ async def staff_rounds(
     request: Request, council: CouncilDep, portal: PortalDep, staff: StaffDep
 ) -> Response:
     """The council's rounds."""
-    listing = await portal.rounds(council.tenant)
+    listing = await portal.rounds(council.tenant, staff.account.panels)
     return render(request, "staff_rounds.html", council=council, staff=staff, rounds=listing.rounds)
 
 
+async def _round_panels(portal: Portal, tenant: str, staff: Session) -> list[tuple[str, str]]:
+    """The panels a new round may ask (the account's), as (panel, name)."""
+    listed = (await portal.panels(tenant)).panels
+    return [(p.panel, p.name) for p in listed if staff.account.sees_panel(p.panel)]
+
+
 @router.get("/t/{tenant}/staff/rounds/new", response_class=HTMLResponse)
-async def new_round_form(request: Request, council: CouncilDep, staff: StaffDep) -> Response:
-    """The form for a new round."""
-    return render(request, "staff_round_new.html", council=council, staff=staff)
+async def new_round_form(
+    request: Request, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> Response:
+    """The form for a new round (the panel it asks, when the council has several)."""
+    panels = await _round_panels(portal, council.tenant, staff)
+    return render(
+        request,
+        "staff_round_new.html",
+        council=council,
+        staff=staff,
+        panels=panels,
+        values={"panel": panels[0][0] if panels else GENERAL},
+    )
 
 
 @router.post("/t/{tenant}/staff/rounds/new", response_class=HTMLResponse)
@@ -464,16 +504,22 @@ async def new_round(
         for name in ("title", "purpose", "choice_text", "choice_options", "free_text")
     }
     draft, errors = domain.check_round_form(**values)
-    if draft is None:
+    panels = await _round_panels(portal, council.tenant, staff)
+    panel = _field(form, "panel") or GENERAL
+    if panel not in {p for p, _ in panels}:
+        errors["panel"] = N_("Choose one of your panels.")
+    if draft is None or errors:
         return render(
             request,
             "staff_round_new.html",
             400,
             council=council,
             staff=staff,
-            values=values,
+            panels=panels,
+            values={**values, "panel": panel},
             errors=errors,
         )
+    draft = dataclasses.replace(draft, panel=panel)
     command = await portal.create_round(council.tenant, draft)
     view = await portal.wait_for_round(council.tenant, command.round_id, command.message_id)
     notice = "created" if view is not None else "pending"
@@ -485,7 +531,7 @@ async def staff_round(
     request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
 ) -> Response:
     """One round: its state, response rate and the next step in its life cycle."""
-    view = await portal.round(council.tenant, round_id)
+    view = await portal.round(council.tenant, round_id, staff.account.panels)
     notice = _notice(request)
     if view is None:
         if notice == "pending" and domain.is_round_id(round_id):
@@ -553,7 +599,7 @@ async def _results_page(
     status_code: int = 200,
     **context: Any,
 ) -> Response:
-    results = await portal.results(council.tenant, round_id)
+    results = await portal.results(council.tenant, round_id, staff.account.panels)
     if results is None:
         raise HTTPException(status_code=404)
     feedback = None
@@ -585,7 +631,7 @@ async def feedback(
     request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
 ) -> Response:
     """Publish the council's feedback on a closed round."""
-    view = await portal.round(council.tenant, round_id)
+    view = await portal.round(council.tenant, round_id, staff.account.panels)
     if view is None:
         raise HTTPException(status_code=404)
     form = await request.form()
@@ -605,7 +651,7 @@ async def outreach(
     request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
 ) -> Response:
     """Note which groups did not take part and which other method reached them."""
-    view = await portal.round(council.tenant, round_id)
+    view = await portal.round(council.tenant, round_id, staff.account.panels)
     if view is None:
         raise HTTPException(status_code=404)
     form = await request.form()

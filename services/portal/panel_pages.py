@@ -18,6 +18,7 @@ from contracts.text import clean_line
 from services.portal import audit, domain
 from services.portal.dependencies import CouncilDep, PortalDep, StaffDep, StaffPostDep
 from services.portal.i18n import N_
+from services.portal.panel_scope import figures_panel, panel_filter, visible
 from services.portal.rendering import render
 
 log = structlog.get_logger()
@@ -50,7 +51,9 @@ def chart(shares: tuple[Share, ...]) -> dict[str, Any]:
 async def _page(
     request: Request, council: Any, staff: Any, portal: Any, status: int = 200, **context: Any
 ) -> Response:
-    view = await portal.representativeness(council.tenant)
+    chosen = figures_panel(staff, request.query_params.get("panel"))
+    view = await portal.representativeness(council.tenant, chosen)
+    panels = visible(staff, await portal.panels(council.tenant)).panels
     history = await portal.panel_history(council.tenant, 12)
     index_points = (await portal.index_history(council.tenant)).points
     charts = (
@@ -72,6 +75,8 @@ async def _page(
         charts=charts,
         history=history.months,
         index_points=index_points,
+        panels=panels,
+        chosen=chosen,
         **context,
     )
 
@@ -143,7 +148,10 @@ async def members(
 ) -> Response:
     """The council's members, filtered, without contact details."""
     params = request.query_params
-    values = {k: params.get(k, "") for k in ("state", "district", "age_band", "gender", "after")}
+    values = {
+        k: params.get(k, "") for k in ("state", "district", "age_band", "gender", "after", "panel")
+    }
+    chosen = panel_filter(staff, values["panel"])
     if values["state"] not in ("active", "pending", "paused", "any"):
         values["state"] = "active"
     if values["gender"] not in ("", "female", "male", "other", "undisclosed"):
@@ -160,6 +168,7 @@ async def members(
         age_band=values["age_band"],
         gender=values["gender"],
         after=after,
+        panels=chosen,
     )
     next_query = (
         str(request.url.include_query_params(after=listing.next_after).query)
@@ -173,6 +182,7 @@ async def members(
         staff=staff,
         members=listing.members,
         values=values,
+        panels=visible(staff, await portal.panels(council.tenant)).panels,
         bands=BAND_NAMES,
         next_query=next_query,
     )

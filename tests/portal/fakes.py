@@ -49,10 +49,17 @@ from contracts.membership import (
     SearchMembers,
 )
 from contracts.panels import (
+    ChangeMyPanels,
     ConfigurePanel,
     ConsentVersion,
+    GetMyPanels,
     GetPanel,
+    ListPanels,
+    MyPanels,
+    PanelChoice,
+    PanelList,
     PanelSettings,
+    PanelSummary,
     PanelView,
     RenewMembership,
 )
@@ -112,6 +119,7 @@ from infra.queries import QueryFailed
 from infra.tokens import token_hash
 
 C = TypeVar("C", bound=Command)
+Q = TypeVar("Q", bound=Query)
 
 TOKEN = "t" * 43
 """A well-formed personal-link token."""
@@ -260,6 +268,7 @@ class FakeGateway:
             consent_version="2026-1",
             consent_versions=(ConsentVersion(version="2026-1", since="", members=12),),
         )
+        self.other_panels: dict[str, PanelView] = {}
         self.members: list[MemberSummary] = [
             MemberSummary(
                 member_id=f"0000000{n}-0000-4000-8000-000000000000",
@@ -300,6 +309,10 @@ class FakeGateway:
     def sent(self, kind: type[C]) -> list[C]:
         """The commands of one type sent so far."""
         return [c for c in self.commands if isinstance(c, kind)]
+
+    def asked(self, kind: type[Q]) -> list[Q]:
+        """The queries of one type asked so far."""
+        return [q for q in self.queries if isinstance(q, kind)]
 
     def _asked(self, query: Query) -> None:
         self.queries.append(query)
@@ -394,7 +407,11 @@ class FakeGateway:
 
     async def list_rounds(self, query: ListRounds) -> RoundList:
         self._asked(query)
-        mine = [v for (t, _), v in self.rounds.items() if t == query.tenant]
+        mine = [
+            v
+            for (t, _), v in self.rounds.items()
+            if t == query.tenant and (not query.panels or v.panel in query.panels)
+        ]
         return RoundList(rounds=tuple(mine))
 
     async def get_round(self, query: GetRound) -> RoundView | None:
@@ -416,7 +433,7 @@ class FakeGateway:
                 questions=command.questions,
                 invited=0,
                 responded=0,
-            )
+            ).model_copy(update={"panel": command.panel})
 
     async def approve_round(self, command: ApproveRound) -> None:
         self.commands.append(command)
@@ -594,6 +611,7 @@ class FakeGateway:
             for m in self.members
             if (not query.district or m.district == query.district)
             and (not query.gender or m.gender == query.gender)
+            and (not query.panels or set(query.panels) & set(m.panels))
             and m.member_id > query.after
         ]
         page = found[: query.limit]
@@ -602,22 +620,72 @@ class FakeGateway:
 
     async def configure_panel(self, command: ConfigurePanel) -> None:
         self.commands.append(command)
-        versions = self.panel.consent_versions
-        version = self.panel.consent_version
-        if command.consent_text != self.panel.consent_text:
-            version = f"2026-{len(versions) + 1}"
+        current = self.panel if command.panel == "general" else self.other_panels.get(command.panel)
+        versions = current.consent_versions if current else ()
+        version = current.consent_version if current else ""
+        if current is None or command.consent_text != current.consent_text:
+            prefix = "" if command.panel == "general" else f"{command.panel}-"
+            version = f"{prefix}2026-{len(versions) + 1}"
             versions = (*versions, ConsentVersion(version=version, since="2026-11-24", members=0))
-        self.panel = PanelView(
+        view = PanelView(
             panel=command.panel,
             settings=command.settings,
             consent_text=command.consent_text,
             consent_version=version,
             consent_versions=versions,
         )
+        if command.panel == "general":
+            self.panel = view
+        else:
+            self.other_panels[command.panel] = view
 
     async def get_panel(self, query: GetPanel) -> PanelView | None:
         self._asked(query)
-        return self.panel
+        if query.panel == "general":
+            return self.panel
+        return self.other_panels.get(query.panel)
+
+    async def list_panels(self, query: ListPanels) -> PanelList:
+        self._asked(query)
+        views = [self.panel, *(self.other_panels[k] for k in sorted(self.other_panels))]
+        return PanelList(
+            panels=tuple(
+                PanelSummary(
+                    panel=v.panel,
+                    name=v.settings.name,
+                    owner=v.settings.owner,
+                    remit=v.settings.remit,
+                    members=sum(1 for m in self.members if v.panel in m.panels),
+                )
+                for v in views
+            )
+        )
+
+    my_panels: tuple[str, ...] = ("general",)
+    """The signed-in member's panels (``get_my_panels``)."""
+
+    async def get_my_panels(self, query: GetMyPanels) -> MyPanels | None:
+        self._asked(query)
+        if (query.tenant, token_hash(query.session)) not in self.member_sessions:
+            return None
+        views = [self.panel, *(self.other_panels[k] for k in sorted(self.other_panels))]
+        return MyPanels(
+            panels=tuple(
+                PanelChoice(
+                    panel=v.panel,
+                    name=v.settings.name,
+                    remit=v.settings.remit,
+                    member=v.panel in self.my_panels,
+                    eligible=v.settings.max_age is None,
+                )
+                for v in views
+            )
+        )
+
+    async def change_my_panels(self, command: ChangeMyPanels) -> None:
+        self.commands.append(command)
+        if self.apply_commands:
+            self.my_panels = command.panels
 
     async def renew_membership(self, command: RenewMembership) -> None:
         self.commands.append(command)
