@@ -18,7 +18,13 @@ class SendMessage(Command):
     name: ClassVar[str] = "send_message"
 
     member_id: str = Field(description="Recipient; dispatch looks the contact up.")
-    channel: Channel = Field(default="email", description="Channel to send on.")
+    channel: Channel = Field(
+        default="email",
+        description=(
+            "Channel to send on. The default, email, goes by SMS to a member who prefers SMS "
+            "(contact book) and has a number, unless ``keep_channel``."
+        ),
+    )
     template: str = Field(
         pattern=r"^[a-z0-9_]{1,60}$", description="Template name, e.g. round_invitation."
     )
@@ -31,6 +37,13 @@ class SendMessage(Command):
         description=(
             "More template values that must not rest in the clear (personal links), sealed "
             "with the installation's seal keys; only dispatch opens them, to render."
+        ),
+    )
+    keep_channel: bool = Field(
+        default=False,
+        description=(
+            "Send on ``channel`` whatever the member prefers: for a message that must reach one "
+            "address (the e-mail sign-in link, the link confirming a new address)."
         ),
     )
 

@@ -1,5 +1,5 @@
-"""Member self-service, owned by ``recruitment``: a member signs in by a mailed link, sees and
-changes their details, pauses, and asks for erasure.
+"""Member self-service, owned by ``recruitment``: a member signs in by a mailed link or a code
+sent by SMS, sees and changes their details, pauses, and asks for erasure.
 
 Identity stays in recruitment: it keeps the member sessions (only a hash of each session's
 token) and the portal passes the cookie's token in every self-service query and command, so
@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import Command, Event, Query
-from contracts.recruitment import Gender, HeardFrom
+from contracts.recruitment import Gender, HeardFrom, PreferredChannel
 
 SessionToken = str
 """A member session's token, the cookie's value (the portal makes it; recruitment keeps only
@@ -50,6 +50,45 @@ class OpenMemberSession(Command):
     )
 
 
+class RequestSignInCode(Command):
+    """A resident asks for a sign-in code by SMS. If the number is an active member's in the
+    council, recruitment texts a 6-digit code (valid 10 minutes, 5 tries, single use);
+    otherwise nothing happens, and the outcome is the same either way."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "request_sign_in_code"
+
+    phone: str = Field(
+        min_length=1,
+        max_length=32,
+        description=(
+            "The mobile number the resident typed, E.164 or as the council's country writes "
+            "it; recruitment normalises it."
+        ),
+    )
+
+
+class OpenMemberSessionByCode(Command):
+    """Exchange the code from a sign-in SMS for a member session (the code is used up).
+
+    Refused: ``invalid_code`` (wrong, void after 5 wrong tries, or no code for the number: one
+    answer for all, so nobody learns whether a number is a member's), ``expired`` and
+    ``already_used`` (said only to whoever typed the right code)."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "open_member_session_by_code"
+
+    phone: str = Field(min_length=1, max_length=32, description="The mobile number, E.164.")
+    code: str = Field(pattern=r"^[0-9]{6}$", description="The 6-digit code from the SMS.")
+    session_hash: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description=(
+            "SHA-256 (hex) of the new session's token, which the portal keeps in the member's "
+            "cookie only (as for ``OpenMemberSession``)."
+        ),
+    )
+
+
 class CloseMemberSession(Command):
     """Sign out: the member session ends."""
 
@@ -75,7 +114,7 @@ class MyMembership(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     member_id: str = Field(description="The member.")
-    email: str = Field(description="The member's e-mail address.")
+    email: str = Field(description="The member's e-mail address ('' if none).")
     birth_year: int = Field(description="Year of birth.")
     gender: Gender = Field(description="Gender.")
     district: str = Field(description="District, as given (from the council's list if it has one).")
@@ -91,6 +130,15 @@ class MyMembership(BaseModel):
     topics: tuple[str, ...] = Field(default=(), description="Topics the member follows.")
     topics_offered: tuple[str, ...] = Field(
         default=(), description="Topics the panel offers to follow."
+    )
+    phone: str = Field(default="", description="The member's mobile number, E.164 ('' if none).")
+    channel: PreferredChannel = Field(
+        default="email",
+        description="How round invitations and other panel messages reach the member.",
+    )
+    channels_offered: tuple[str, ...] = Field(
+        default=("email", "sms"),
+        description="The channels the panel offers (SMS may be chosen only where it is one).",
     )
 
 
@@ -115,6 +163,13 @@ class ChangeMyDetails(Command):
         default=None,
         max_length=30,
         description="Topics to follow, from the panel's (None: unchanged).",
+    )
+    channel: PreferredChannel | None = Field(
+        default=None,
+        description=(
+            "How panel messages should reach the member (None: unchanged); sms needs a mobile "
+            "number and a panel that offers SMS, email an e-mail address."
+        ),
     )
 
 

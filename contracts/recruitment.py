@@ -20,6 +20,9 @@ Connection = Literal["resident", "second_home", "pupil", "business_owner", "move
 to one of its schools, runs a business there, or moved away from it."""
 HeardFrom = Literal["", "letter", "friend", "newspaper", "event", "social_media", "other"]
 """Where a resident heard of the panel ("" if not said): what brings people in."""
+PreferredChannel = Literal["email", "sms"]
+"""How a member with both an e-mail address and a mobile number wants panel messages (round
+invitations, results, notices) to reach them."""
 Country = Literal["SE", "NO"]
 """A council's country (ISO 3166): how its residents' mobile numbers are read."""
 PANEL_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
@@ -67,6 +70,13 @@ class EnrolMember(Command):
         description=(
             "The resident's mobile number ('' if none), E.164 or as the council's country "
             "writes it; recruitment normalises it to E.164 and refuses an invalid one."
+        ),
+    )
+    channel: PreferredChannel = Field(
+        default="email",
+        description=(
+            "How panel messages should reach the resident when both an address and a number "
+            "are given (sms only where the panel offers SMS); with one of them, that one."
         ),
     )
     birth_year: int = Field(ge=1900, le=2100, description="Year of birth (for age bands).")
@@ -131,6 +141,13 @@ class ContactRecorded(Event):
         description=(
             "The member's own link to leave the panel, sealed with the installation's seal "
             "keys (it is a working link: only dispatch opens it, to put it in every mail)."
+        ),
+    )
+    channel: PreferredChannel = Field(
+        default="email",
+        description=(
+            "How the member wants panel messages: a message sent on the default channel goes "
+            "by SMS to a member who prefers SMS and has a number."
         ),
     )
 

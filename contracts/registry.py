@@ -82,6 +82,8 @@ MESSAGES: tuple[type[Envelope], ...] = (
     feedback.ListPublished,
     membership.RequestSignIn,
     membership.OpenMemberSession,
+    membership.RequestSignInCode,
+    membership.OpenMemberSessionByCode,
     membership.CloseMemberSession,
     membership.GetMyMembership,
     membership.ChangeMyDetails,

@@ -95,6 +95,8 @@ def _contact(e: ContactRecorded) -> Document:
         "phone": e.phone,
         "locale": e.locale,
         "council": e.council,
+        # How the member wants panel messages: the mailroom sends SMS to one who chose them.
+        "channel": e.channel,
         # The member's link to leave, kept sealed: a copy of the database yields no link.
         "sealed": e.sealed,
         "updated_at": e.occurred_at,

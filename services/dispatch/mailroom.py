@@ -126,6 +126,20 @@ def _retrieve(future: asyncio.Future[None]) -> None:
         future.exception()
 
 
+def _channel(cmd: SendMessage, contact: Document) -> str:
+    """The channel a message goes on: a member with only a mobile number gets everything by
+    SMS, and one who prefers SMS (and has a number) every message sent on the default
+    channel that has an SMS text, unless the message must keep its channel (it goes to one
+    address: a sign-in link, a new address to confirm)."""
+    if cmd.channel != "email" or not contact.get("phone"):
+        return cmd.channel
+    if not contact.get("email"):
+        return "sms"
+    if contact.get("channel") == "sms" and not cmd.keep_channel and templates.has_sms(cmd.template):
+        return "sms"
+    return "email"
+
+
 class Mailroom:
     """Sends ``SendMessage`` commands for one dispatch process, in batches."""
 
@@ -372,9 +386,7 @@ class Mailroom:
     def _compose(self, cmd: SendMessage, contact: Document | None) -> Outgoing:
         if contact is None:
             raise ContactMissing(cmd.member_id)
-        channel = cmd.channel
-        if channel == "email" and not contact.get("email") and contact.get("phone"):
-            channel = "sms"  # a member with only a mobile number gets everything by SMS
+        channel = _channel(cmd, contact)
         if channel == "sms" and contact.get("phone"):
             return Outgoing(contact["phone"], self._sms_text(cmd, contact).encode(), "sms")
         if channel != "email" or not contact.get("email"):

@@ -182,6 +182,12 @@ _SMS_TEMPLATES: dict[str, dict[str, str]] = {
         "sv": "$code är din kod till medborgarpanelen i $council. Den gäller i $minutes minuter.",
         "en": "$code is your code for the citizen panel of $council. It is valid $minutes minutes.",
     },
+    "member_sign_in_code": {
+        "sv": "$code är din kod för att logga in i medborgarpanelen i $council. Den gäller en "
+        "gång i $minutes minuter.",
+        "en": "$code is your code to sign in to the citizen panel of $council. It works once, "
+        "for $minutes minutes.",
+    },
     "round_invitation": {
         "sv": "Medborgarpanelen i $council: ny enkät, $title. Svara här: $link",
         "en": "Citizen panel of $council: new questions, $title. Answer here: $link",
@@ -206,6 +212,11 @@ _SMS_TEMPLATES: dict[str, dict[str, str]] = {
     },
 }
 """SMS texts: short, each names the council (no footer: every part of an SMS costs)."""
+
+
+def has_sms(template: str) -> bool:
+    """Whether ``template`` has an SMS text (one without goes by e-mail only)."""
+    return template in _SMS_TEMPLATES
 
 
 def render_sms(template: str, locale: str, params: dict[str, str]) -> str:

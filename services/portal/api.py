@@ -29,6 +29,7 @@ from contracts.recruitment import (
     HeardFrom,
     Outcome,
     PanelHistory,
+    PreferredChannel,
     Representativeness,
 )
 from contracts.rounds import InvitationView, Question, RoundList, RoundResults, RoundView
@@ -123,6 +124,14 @@ class SignUpRequest(_Model):
     )
     topics: list[str] = Field(
         default_factory=list, max_length=30, description="Topics of the panel's to follow."
+    )
+    channel: PreferredChannel = Field(
+        default="email",
+        description=(
+            "How round invitations and other panel messages reach the resident who gives both "
+            "an e-mail address and a mobile number: email, or sms where the panel offers SMS "
+            "(see GET .../panel: channels)."
+        ),
     )
     via: str = Field(
         default="",
@@ -279,6 +288,11 @@ async def sign_up(
         errors["email"] = "The panel takes part by SMS: give a mobile number instead."
     elif not body.email and "sms" not in panel.settings.channels:
         errors["phone"] = "The panel takes part by e-mail: give an e-mail address."
+    channel, channel_error = domain.check_channel(
+        body.channel, phone=body.phone, offered=panel.settings.channels
+    )
+    if channel_error:
+        errors["channel"] = channel_error
     age = datetime.now(UTC).year - body.birth_year
     if age < panel.settings.min_age:
         errors["birth_year"] = f"The panel takes members from {panel.settings.min_age} years."
@@ -289,7 +303,7 @@ async def sign_up(
     if valid is None or errors:
         raise ApiError(400, "invalid sign-up", errors)
     valid = dataclasses.replace(
-        valid, connection=body.connection, topics=tuple(body.topics), via=body.via
+        valid, connection=body.connection, topics=tuple(body.topics), via=body.via, channel=channel
     )
     if valid.phone:
         await portal.check_rate("number", valid.phone)

@@ -13,13 +13,13 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, cast, get_args
+from typing import Final, Literal, cast, get_args
 
 from pydantic import ValidationError
 
 from contracts.addresses import InvalidEmail, InvalidPhone, normalise_email, normalise_phone
 from contracts.panels import Connection
-from contracts.recruitment import Gender, HeardFrom, PopulationRow
+from contracts.recruitment import Gender, HeardFrom, PopulationRow, PreferredChannel
 from contracts.rounds import OneLine as OneLine  # for the API's request bodies
 from contracts.rounds import Question, clean_line, clean_text
 from contracts.rounds import TrimmedText as TrimmedText  # for the API's request bodies
@@ -112,6 +112,8 @@ class SignUp:
     """The panel's topics the resident follows."""
     via: str = ""
     """The open campaign (or 'friend') whose link brought the resident, if any."""
+    channel: PreferredChannel = "email"
+    """How panel messages should reach the resident when they give an address and a number."""
 
     @property
     def by_code(self) -> bool:
@@ -131,6 +133,42 @@ def check_phone(phone: str, country: str) -> tuple[str, str | None]:
         return normalise_phone(phone, country), None
     except InvalidPhone:
         return "", PHONE_ERRORS.get(country, PHONE_ERRORS["SE"])
+
+
+def check_channel(
+    chosen: str, *, phone: str, offered: Sequence[str]
+) -> tuple[PreferredChannel, str | None]:
+    """The channel a resident chose for panel messages ('' : e-mail), or e-mail with the
+    message to show: SMS needs a mobile number and a panel that offers SMS."""
+    if chosen in ("", "email"):
+        return "email", None
+    if chosen != "sms":
+        return "email", N_("Choose one of the options.")
+    if "sms" not in offered:
+        return "email", N_("This panel does not send its messages by SMS.")
+    if not phone.strip():
+        return "email", N_("Give your mobile number to get the panel's messages by SMS.")
+    return "sms", None
+
+
+SignInBy = Literal["email", "phone"]
+
+
+def check_sign_in(raw: str, country: str) -> tuple[tuple[SignInBy, str] | None, Errors]:
+    """What a resident typed to sign in, normalised: an e-mail address (it has an @) or a
+    mobile number of the council's country; or the message to show (field ``contact``)."""
+    value = raw.strip()
+    if "@" in value:
+        try:
+            return ("email", normalise_email(value)), {}
+        except InvalidEmail:
+            return None, {"contact": N_("Enter an e-mail address in the form name@example.se.")}
+    if not any(c.isdigit() for c in value):
+        return None, {"contact": N_("Enter your e-mail address or your mobile number.")}
+    number, error = check_phone(value, country)
+    if error:
+        return None, {"contact": error}
+    return ("phone", number), {}
 
 
 def check_sign_up(

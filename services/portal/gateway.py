@@ -51,8 +51,10 @@ from contracts.membership import (
     MemberList,
     MyMembership,
     OpenMemberSession,
+    OpenMemberSessionByCode,
     PauseMembership,
     RequestSignIn,
+    RequestSignInCode,
     ResumeMembership,
     SearchMembers,
 )
@@ -351,6 +353,14 @@ class Gateway(Protocol):
 
     async def close_member_session(self, command: CloseMemberSession) -> None:
         """recruitment: end a member session."""
+        ...
+
+    async def request_sign_in_code(self, command: RequestSignInCode) -> None:
+        """recruitment: text a sign-in code if the number is an active member's."""
+        ...
+
+    async def open_member_session_by_code(self, command: OpenMemberSessionByCode) -> None:
+        """recruitment: exchange the code from a sign-in SMS for a member session."""
         ...
 
     async def get_my_membership(self, query: GetMyMembership) -> MyMembership | None:
@@ -663,6 +673,14 @@ class NatsGateway:
 
     async def close_member_session(self, command: CloseMemberSession) -> None:
         """recruitment: end a member session."""
+        await self._send(command)
+
+    async def request_sign_in_code(self, command: RequestSignInCode) -> None:
+        """recruitment: text a sign-in code if the number is an active member's."""
+        await self._send(command)
+
+    async def open_member_session_by_code(self, command: OpenMemberSessionByCode) -> None:
+        """recruitment: exchange the code from a sign-in SMS for a member session."""
         await self._send(command)
 
     async def get_my_membership(self, query: GetMyMembership) -> MyMembership | None:

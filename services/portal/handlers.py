@@ -335,6 +335,7 @@ class Portal:
             member_id=str(uuid.uuid4()),
             email=sign_up.email,
             phone=sign_up.phone,
+            channel=sign_up.channel,
             birth_year=sign_up.birth_year,
             gender=sign_up.gender,
             district=sign_up.district,

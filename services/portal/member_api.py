@@ -4,6 +4,8 @@ the member's pages (``member_pages``).
 ``POST …/me/sign-in`` asks for a mailed link (the answer is the same for any address);
 ``POST …/me/session`` exchanges the link's token for the member session cookie and returns
 the session's CSRF token, which every later change sends in the ``X-CSRF-Token`` header.
+A member with a mobile number may instead ask for a code by SMS (``POST …/me/sign-in/sms``)
+and exchange it for the session the same way (``POST …/me/session/code``).
 The session is recruitment's: the portal passes the cookie's token on, and keeps nothing.
 """
 
@@ -17,9 +19,17 @@ from pydantic import Field
 
 from contracts.addresses import InvalidEmail, normalise_email
 from contracts.membership import MyMembership
-from contracts.recruitment import Gender, HeardFrom, Outcome
-from services.portal import membership
-from services.portal.api import PROBLEMS, Accepted, ApiError, MemberData, OutcomeReply, _Model
+from contracts.recruitment import Gender, HeardFrom, Outcome, PreferredChannel
+from services.portal import domain, membership
+from services.portal.api import (
+    PROBLEMS,
+    Accepted,
+    ApiError,
+    MemberData,
+    OutcomeReply,
+    Problem,
+    _Model,
+)
 from services.portal.dependencies import CSRF_HEADER, CouncilDep, PortalDep, client_address
 from services.portal.domain import TrimmedText
 
@@ -36,6 +46,23 @@ class SignInRequest(_Model):
     """The address to send a sign-in link to."""
 
     email: TrimmedText = Field(min_length=1, max_length=254, description="E-mail address.")
+
+
+class SignInCodeRequest(_Model):
+    """The mobile number to text a sign-in code to."""
+
+    phone: TrimmedText = Field(
+        min_length=1,
+        max_length=32,
+        description="Mobile number, E.164 or as the council's country writes it.",
+    )
+
+
+class CodeSignInRequest(_Model):
+    """The mobile number and the code the sign-in SMS carried."""
+
+    phone: TrimmedText = Field(max_length=32, description="The mobile number the code went to.")
+    code: TrimmedText = Field(max_length=10, description="The 6-digit code from the SMS.")
 
 
 class LinkRequest(_Model):
@@ -66,6 +93,13 @@ class DetailsRequest(_Model):
     locale: Literal["sv", "en"] = Field(description="Language of the panel's mail.")
     heard_from: HeardFrom = Field(default="", description="Where they heard of the panel.")
     works_for_council: bool | None = Field(default=None, description="Works for the council.")
+    channel: PreferredChannel | None = Field(
+        default=None,
+        description=(
+            "How panel messages reach the member: email, or sms for a member with a mobile "
+            "number where the panel offers SMS (see ``channels_offered``); null: unchanged."
+        ),
+    )
 
 
 class EmailRequest(_Model):
@@ -147,6 +181,57 @@ async def open_session(
     return MemberSessionReply(csrf_token=membership.csrf_token(portal, session))
 
 
+@router.post("/t/{tenant}/me/sign-in/sms", status_code=202, responses=PROBLEMS)
+async def request_sign_in_code(
+    body: SignInCodeRequest, request: Request, council: CouncilDep, portal: PortalDep
+) -> None:
+    """Ask for a sign-in code by SMS (6 digits, single use, 10 minutes, 5 tries). 202 whether
+    or not the number is a member's; rate limited per client and per number."""
+    await portal.check_rate("member_sign_in", client_address(request))
+    phone, error = domain.check_phone(body.phone, council.country)
+    if error:
+        raise ApiError(400, "invalid mobile number", {"phone": "invalid"})
+    await portal.check_rate("member_sign_in_address", f"{council.tenant}:{phone}")
+    await membership.request_sign_in_code(portal, council.tenant, phone)
+
+
+@router.post(
+    "/t/{tenant}/me/session/code",
+    response_model=MemberSessionReply,
+    responses={
+        **PROBLEMS,
+        202: {"model": Problem, "description": "pending: still being processed."},
+        404: {
+            "model": Problem,
+            "description": "invalid_code: wrong, void after 5 wrong tries, or no code.",
+        },
+        409: {"model": Problem, "description": "already_used: the code was already used."},
+        410: {"model": Problem, "description": "expired: the code has expired."},
+    },
+)
+async def open_session_by_code(
+    body: CodeSignInRequest,
+    request: Request,
+    response: Response,
+    council: CouncilDep,
+    portal: PortalDep,
+) -> MemberSessionReply:
+    """Exchange the code from a sign-in SMS for the member session cookie, as ``…/session``
+    does a link's token; 400 for a number or code that cannot be one."""
+    await portal.check_rate("confirm", client_address(request))
+    checked, errors = domain.check_code(body.phone, body.code, council.country)
+    if checked is None:
+        raise ApiError(400, "invalid code request", errors)
+    phone, code = checked
+    await portal.check_rate("number", phone)
+    session, outcome = await membership.open_session_by_code(portal, council.tenant, phone, code)
+    if session is None:
+        status = {"expired": 410, "already_used": 409}.get(outcome.reason or "", 404)
+        raise ApiError(202 if outcome.status == "pending" else status, outcome.reason or "pending")
+    membership.set_cookie(response, request, session)
+    return MemberSessionReply(csrf_token=membership.csrf_token(portal, session))
+
+
 @router.delete("/t/{tenant}/me/session", status_code=204, responses=MEMBER_PROBLEMS)
 async def close_session(
     request: Request, council: CouncilDep, portal: PortalDep, found: MemberChangeDep
@@ -187,7 +272,9 @@ async def change_details(
     details, locale, errors = membership.check_details(values, council, found.me)
     if details is None:
         raise ApiError(400, "invalid details", errors)
-    settled = await membership.change_details(portal, council.tenant, found, details, locale)
+    settled = await membership.change_details(
+        portal, council.tenant, found, details, locale, channel=body.channel
+    )
     return _accepted(response, settled.message_id, settled.outcome)
 
 

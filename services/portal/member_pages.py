@@ -1,5 +1,5 @@
-"""The member's own pages under ``/t/<tenant>/me``: sign in by a mailed link, see and change
-one's details, pause, copy one's data, ask for erasure, sign out.
+"""The member's own pages under ``/t/<tenant>/me``: sign in by a mailed link or a code sent by
+SMS, see and change one's details, pause, copy one's data, ask for erasure, sign out.
 
 Links from mail open a page with a button (a POST), so a mail scanner that follows links
 uses nothing up. Every POST of a signed-in member carries the session's CSRF token, besides
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from fastapi import APIRouter, HTTPException, Request
@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from contracts.addresses import InvalidEmail, normalise_email
-from contracts.recruitment import Outcome, TenantView
+from contracts.recruitment import Outcome, PreferredChannel, TenantView
 from services.portal import domain, membership
 from services.portal.dependencies import CouncilDep, PortalDep, client_address
 from services.portal.handlers import Portal
@@ -44,8 +44,18 @@ REFUSALS = {
     "invalid_day": ("until", N_("Enter a date in the form 2027-03-31.")),
     "day_passed": ("until", N_("Choose a date after today and at most a year from now.")),
     "too_long": ("until", N_("Choose a date after today and at most a year from now.")),
+    "no_phone": ("channel", N_("Give your mobile number to get the panel's messages by SMS.")),
+    "sms_not_offered": ("channel", N_("This panel does not send its messages by SMS.")),
+    "no_email": ("channel", N_("Add an e-mail address first to get the panel's messages by it.")),
 }
 """What a refused self-service command means on the form, by reason."""
+
+CODE_REFUSALS = {
+    "expired": (410, N_("The code has expired. Ask for a new one.")),
+    "already_used": (409, N_("The code has already been used. Ask for a new one to sign in.")),
+}
+"""What a refused sign-in code means on the code page, by reason (any other: wrong)."""
+WRONG_CODE = N_("The code is wrong or no longer valid. Check the SMS, or ask for a new code.")
 
 
 def _field(form: FormData, name: str) -> str:
@@ -98,6 +108,7 @@ def _my_page(
         "locale": me.locale,
         "heard_from": me.heard_from,
         "works_for_council": works,
+        "channel": me.channel,
         "email": "",
         "until": "",
     }
@@ -110,6 +121,7 @@ def _my_page(
         council=council,
         me=me,
         member_csrf=membership.csrf_token(portal, found.session),
+        channel_choice=membership.channel_choice(me),
         friend_link=f"{portal.settings.portal_url.rstrip('/')}/t/{council.tenant}/join?via=friend",
         values=values,
         notice=notice if notice in NOTICES else None,
@@ -137,26 +149,72 @@ async def my_page(request: Request, council: CouncilDep, portal: PortalDep) -> R
 
 @router.post("/t/{tenant}/me/sign-in", response_class=HTMLResponse)
 async def sign_in(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
-    """Ask for a sign-in link. The answer is the same whether or not the address is a
-    member; requests are limited per client and per address."""
+    """Ask for a sign-in link by e-mail, or a code by SMS (the field takes either). The
+    answer is the same whether or not the address or number is a member's; requests are
+    limited per client and per address or number."""
     await portal.check_rate("member_sign_in", client_address(request))
     form = await request.form()
-    raw = _field(form, "email").strip()
-    try:
-        email = normalise_email(raw)
-    except InvalidEmail:
-        errors = {"email": N_("Enter an e-mail address in the form name@example.se.")}
+    raw = _field(form, "contact").strip()
+    checked, errors = domain.check_sign_in(raw, council.country)
+    if checked is None:
         return render(
             request,
             "me_sign_in.html",
             400,
             council=council,
-            values={"email": raw},
+            values={"contact": raw},
             errors=errors,
         )
-    await portal.check_rate("member_sign_in_address", f"{council.tenant}:{email}")
-    await membership.request_sign_in(portal, council.tenant, email)
+    by, address = checked
+    await portal.check_rate("member_sign_in_address", f"{council.tenant}:{address}")
+    if by == "phone":
+        await membership.request_sign_in_code(portal, council.tenant, address)
+        return render(
+            request, "me_sign_in_code.html", council=council, values={"phone": address}, sent=True
+        )
+    await membership.request_sign_in(portal, council.tenant, address)
     return render(request, "me_sign_in_sent.html", council=council)
+
+
+@router.get("/t/{tenant}/me/code", response_class=HTMLResponse)
+async def code_form(request: Request, council: CouncilDep) -> Response:
+    """Where the code from a sign-in SMS is typed."""
+    return render(request, "me_sign_in_code.html", council=council, values={})
+
+
+@router.post("/t/{tenant}/me/code", response_class=HTMLResponse)
+async def use_code(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
+    """The code is used up for a session cookie, as a mailed link is; a code that does not
+    open one is refused on the form, with why where the right code was typed."""
+    await portal.check_rate("confirm", client_address(request))
+    form = await request.form()
+    values = {"phone": _field(form, "phone"), "code": _field(form, "code")}
+    checked, errors = domain.check_code(values["phone"], values["code"], council.country)
+    if checked is None:
+        return render(
+            request, "me_sign_in_code.html", 400, council=council, values=values, errors=errors
+        )
+    phone, code = checked
+    await portal.check_rate("number", phone)
+    session, outcome = await membership.open_session_by_code(portal, council.tenant, phone, code)
+    if session is not None:
+        response = _see_other(_home(council))
+        membership.set_cookie(response, request, session)
+        return response
+    if outcome.status == "pending":
+        return render(
+            request, "me_link.html", 202, council=council, outcome=outcome, kind="sign_in"
+        )
+    status, message = CODE_REFUSALS.get(outcome.reason or "", (400, WRONG_CODE))
+    values["code"] = ""
+    return render(
+        request,
+        "me_sign_in_code.html",
+        status,
+        council=council,
+        values=values,
+        errors={"code": message},
+    )
 
 
 @router.get("/t/{tenant}/me/sign-in/{token}", response_class=HTMLResponse)
@@ -229,6 +287,7 @@ async def change_details(request: Request, council: CouncilDep, portal: PortalDe
         return _see_other(_home(council, "no_session"))
     fields = ("birth_year", "gender", "district", "locale", "heard_from", "works_for_council")
     values = {name: _field(form, name) for name in fields}
+    values["channel"] = _field(form, "channel") or found.me.channel
     details, locale, errors = membership.check_details(values, council, found.me)
     if details is None:
         return _my_page(request, council, portal, found, 400, values=values, errors=errors)
@@ -236,8 +295,11 @@ async def change_details(request: Request, council: CouncilDep, portal: PortalDe
     if _field(form, "topics_shown") == "yes":
         offered = set(found.me.topics_offered)
         topics = tuple(t for t in form.getlist("topics") if isinstance(t, str) and t in offered)
+    # The channel only when the form offered the choice (a member without it keeps theirs).
+    chosen = values["channel"] if membership.channel_choice(found.me) else None
+    channel = cast(PreferredChannel | None, chosen)  # checked by check_details
     settled = await membership.change_details(
-        portal, council.tenant, found, details, locale, topics
+        portal, council.tenant, found, details, locale, topics, channel
     )
     return _after(request, council, portal, found, settled.outcome, "saved", values)
 

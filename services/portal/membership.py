@@ -28,13 +28,15 @@ from contracts.membership import (
     GetMyMembership,
     MyMembership,
     OpenMemberSession,
+    OpenMemberSessionByCode,
     PauseMembership,
     RequestSignIn,
+    RequestSignInCode,
     ResumeMembership,
 )
 from contracts.personal_data import PersonalData
 from contracts.recruitment import GetMemberData as RecruitmentMemberData
-from contracts.recruitment import Outcome, TenantView
+from contracts.recruitment import Outcome, PreferredChannel, TenantView
 from contracts.rounds import GetMemberData as RoundsMemberData
 from infra.queries import QueryFailed
 from infra.tokens import new_token, token_hash
@@ -129,6 +131,26 @@ async def open_session(portal: Portal, tenant: str, link: str) -> tuple[str | No
     return (session if settled.outcome.status == "done" else None), settled.outcome
 
 
+async def request_sign_in_code(portal: Portal, tenant: str, phone: str) -> None:
+    """Ask recruitment to text a sign-in code to ``phone`` (E.164, checked); the same whether
+    or not it is a member's number."""
+    command = RequestSignInCode(**portal._envelope(tenant), phone=phone)
+    await portal._send(command, portal.gateway.request_sign_in_code)
+
+
+async def open_session_by_code(
+    portal: Portal, tenant: str, phone: str, code: str
+) -> tuple[str | None, Outcome]:
+    """Exchange a sign-in code from an SMS for a session, as ``open_session`` does a link
+    (refused: ``invalid_code``, ``expired``, ``already_used``)."""
+    session = new_token()
+    command = OpenMemberSessionByCode(
+        **portal._envelope(tenant), phone=phone, code=code, session_hash=token_hash(session)
+    )
+    settled = await portal._follow(command, portal.gateway.open_member_session_by_code)
+    return (session if settled.outcome.status == "done" else None), settled.outcome
+
+
 async def close_session(portal: Portal, tenant: str, session: str) -> None:
     """Sign out (recruitment forgets the session)."""
     command = CloseMemberSession(**portal._envelope(tenant), session=session)
@@ -142,6 +164,8 @@ def check_details(
     of it); the details, the language, and a message per wrong field."""
     details, errors = check_sign_up(
         email=me.email,
+        phone=me.phone,
+        country=council.country,
         birth_year=values.get("birth_year", ""),
         gender=values.get("gender", ""),
         district=values.get("district", ""),
@@ -154,7 +178,15 @@ def check_details(
     locale = values.get("locale", "")
     if locale not in LANGUAGES:
         errors["locale"] = N_("Choose one of the options.")
+    if values.get("channel") not in (None, "email", "sms"):
+        errors["channel"] = N_("Choose one of the options.")
     return (None if errors else details), cast(Language, locale or "sv"), errors
+
+
+def channel_choice(me: MyMembership) -> bool:
+    """Whether the member may choose how panel messages reach them: they have an address and
+    a number, and the panel offers SMS."""
+    return bool(me.email and me.phone and "sms" in me.channels_offered)
 
 
 async def change_details(
@@ -164,9 +196,10 @@ async def change_details(
     details: SignUp,
     locale: Language,
     topics: tuple[str, ...] | None = None,
+    channel: PreferredChannel | None = None,
 ) -> Settled:
-    """Send the member's new details (and topics, when the form showed them) and wait
-    briefly for the outcome."""
+    """Send the member's new details (and topics and channel, when the form showed them) and
+    wait briefly for the outcome."""
     command = ChangeMyDetails(
         **portal._envelope(tenant),
         session=member.session,
@@ -177,6 +210,7 @@ async def change_details(
         heard_from=details.heard_from,
         works_for_council=details.works_for_council,
         topics=topics,
+        channel=channel,
     )
     return await portal._follow(command, portal.gateway.change_my_details)
 

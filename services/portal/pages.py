@@ -186,6 +186,11 @@ async def join(
         country=council.country,
     )
     connection, topics, misfits = _panel_check(form, panel, values["birth_year"], year)
+    channel, channel_error = domain.check_channel(
+        _field(form, "channel"), phone=values["phone"], offered=panel.settings.channels
+    )
+    if channel_error:
+        misfits["channel"] = channel_error
     errors = {**misfits, **errors}
     if sign_up is None or misfits:
         return _join_page(
@@ -196,6 +201,7 @@ async def join(
             values={
                 **values,
                 "consent": _field(form, "consent"),
+                "channel": _field(form, "channel"),
                 "connection": connection,
                 "topics": list(topics),
                 "via": _via(_field(form, "via")),
@@ -207,6 +213,7 @@ async def join(
         connection=connection,  # type: ignore[arg-type]
         topics=topics,
         via=_via(_field(form, "via")),
+        channel=channel,
     )
     if sign_up.phone:
         await portal.check_rate("number", sign_up.phone)

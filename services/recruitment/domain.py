@@ -214,3 +214,20 @@ def phone_key(tenant: str, phone: str) -> str:
     """The id of a mobile number's claim and SMS code in a council: a hash, so neither
     document keeps the number in the clear."""
     return hashlib.sha256(f"phone:{tenant}:{phone}".encode()).hexdigest()
+
+
+def preferred_channel(email: str | None, phone: str | None, chosen: object) -> str:
+    """How panel messages reach a member: the only channel they gave, else their choice
+    (e-mail unless they chose SMS)."""
+    if not email and phone:
+        return "sms"
+    if not phone:
+        return "email"
+    return "sms" if chosen == "sms" else "email"
+
+
+def channel_of(member: dict[str, object]) -> str:
+    """A stored member's preferred channel (``preferred_channel`` of their record)."""
+    return preferred_channel(
+        email_of(member.get("email")), str(member.get("phone") or ""), member.get("channel")
+    )

@@ -97,6 +97,7 @@ def _confirmation(
         member_id=member_id,
         template="confirm_membership",
         params={"council": council},
+        keep_channel=True,  # it confirms the address itself
         # The working link is sealed: no copy of the outbox or the queue can confirm.
         sealed=rt.sealer.seal_params(
             {"link": domain.confirm_link(rt.settings.portal_url, cmd.tenant, token)}
@@ -194,9 +195,11 @@ def _contact(
     locale: str,
     council: str,
     phone: str = "",
+    channel: str = "email",
 ) -> tuple[ContactRecorded, Document]:
     """The contact for dispatch, with the member's own link to leave the panel (sealed), and
-    that link's record here (its token's hash), to store before the contact goes out."""
+    that link's record here (its token's hash), to store before the contact goes out;
+    ``channel``: how the member wants panel messages (``domain.preferred_channel``)."""
     token = new_token()
     contact = ContactRecorded.follow(
         cmd,
@@ -208,6 +211,7 @@ def _contact(
         sealed=rt.sealer.seal_params(
             {"leave_link": domain.leave_link(rt.settings.portal_url, cmd.tenant, token)}
         ),
+        channel=channel,
     )
     return contact, {"_id": token_hash(token), "tenant": cmd.tenant, "member_id": member_id}
 
@@ -263,6 +267,8 @@ async def check_against_panel(
         raise Rejected("unknown version of the consent text")
     if not set(cmd.topics) <= set(settings.topics):
         raise Rejected("a topic the panel does not offer")
+    if cmd.channel == "sms" and "sms" not in settings.channels:
+        raise Rejected("SMS chosen, and the panel does not offer it")
 
 
 async def claim_phone(rt: Runtime, tenant: str, phone: str, member_id: str) -> bool:
@@ -319,12 +325,16 @@ async def enrol_member(rt: Runtime, cmd: EnrolMember) -> None:
         },
         upsert=True,
     )
-    contact, leave = _contact(rt, cmd, cmd.member_id, email, cmd.locale, council, member.phone)
+    channel = domain.preferred_channel(email, member.phone, cmd.channel)
+    contact, leave = _contact(
+        rt, cmd, cmd.member_id, email, cmd.locale, council, member.phone, channel
+    )
     await rt.db.leave_links.insert_one(leave)
     document = {
         **_member_document(
             cmd, member, consent_version=cmd.consent_version, state="pending", source="web"
         ),
+        "channel": channel,
         "heard_from": cmd.heard_from,
         "works_for_council": _yes_no(cmd.works_for_council),
         "mailed_at_ms": epoch_ms(cmd.occurred_at),
@@ -389,8 +399,10 @@ async def take_newest_details(
     member_id = existing["_id"]
     signed_up = epoch_ms(cmd.occurred_at)
     council = str((await _council(rt, cmd.tenant))["display_name"])
+    phone = str(existing.get("phone") or "")
+    channel = domain.preferred_channel(domain.email_of(existing["email"]), phone, cmd.channel)
     contact, leave = _contact(
-        rt, cmd, member_id, existing["email"], cmd.locale, council, existing.get("phone", "")
+        rt, cmd, member_id, existing["email"], cmd.locale, council, phone, channel
     )
     await rt.db.leave_links.insert_one(leave)
     result = await rt.db.members.update_one(
@@ -410,6 +422,7 @@ async def take_newest_details(
                     "district": member.district,
                     "district_code": member.district_code,
                     "locale": member.locale,
+                    "channel": channel,
                     "heard_from": cmd.heard_from,
                     "works_for_council": _yes_no(cmd.works_for_council),
                     "consent": {

@@ -1,5 +1,5 @@
-"""Member self-service: sign-in by a mailed link, the member's own details, the pause, and
-erasure on the member's own request.
+"""Member self-service: sign-in by a mailed link (by an SMS code: ``sign_in_codes``), the
+member's own details, the pause, and erasure on the member's own request.
 
 Identity and sessions stay here. A sign-in link is a document of its own keyed by the hash of
 its token (``sign_in_links``: single use, ``LINK_MINUTES`` valid); a session is keyed by the
@@ -53,8 +53,9 @@ PAUSE_DAYS = 366
 MAIL_INTERVAL = timedelta(minutes=1)
 """At most one sign-in mail per member in this long, however often it is asked for."""
 
-COLLECTIONS = ("sign_in_links", "member_sessions", "email_changes")
-"""What self-service keeps per member; erasure deletes all of it (``forget``)."""
+COLLECTIONS = ("sign_in_links", "member_sessions", "email_changes", "sign_in_codes")
+"""What self-service keeps per member; erasure deletes all of it (``forget``). (Sign-in codes
+are ``sign_in_codes``'s, one per number, replaced rather than expired.)"""
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
@@ -138,6 +139,7 @@ async def request_sign_in(rt: Runtime, cmd: RequestSignIn) -> None:
         member_id=member["_id"],
         template="member_sign_in",
         params={"council": council, "minutes": str(LINK_MINUTES)},
+        keep_channel=True,  # to the address typed, whatever the member prefers
         sealed=rt.sealer.seal_params(
             {"link": sign_in_link(rt.settings.portal_url, cmd.tenant, token)}
         ),
@@ -222,9 +224,10 @@ async def get_my_membership(rt: Runtime, q: GetMyMembership) -> MyMembership | N
         sort=[("expires_ms", -1)],
     )
     works = member.get("works_for_council") or ""
+    settings = panels.settings_of(await panels.panel_document(rt, q.tenant))
     return MyMembership(
         member_id=member["_id"],
-        email=member["email"],
+        email=domain.email_of(member["email"]) or "",
         birth_year=member["birth_year"],
         gender=member["gender"],
         district=member["district"],
@@ -234,7 +237,10 @@ async def get_my_membership(rt: Runtime, q: GetMyMembership) -> MyMembership | N
         paused_until=_pause_shown(member),
         email_change_to=change["email"] if change else None,
         topics=tuple(str(t) for t in member.get("topics") or ()),
-        topics_offered=tuple(panels.settings_of(await panels.panel_document(rt, q.tenant)).topics),
+        topics_offered=tuple(settings.topics),
+        phone=str(member.get("phone") or ""),
+        channel=domain.channel_of(member),
+        channels_offered=tuple(settings.channels),
     )
 
 
@@ -264,9 +270,22 @@ class MemberChangedMeanwhile(Exception):
     """Two changes of one member crossed; the later one is retried with back-off."""
 
 
+def check_channel(member: Document, chosen: str, offered: tuple[str, ...]) -> str | None:
+    """Why ``member`` cannot have panel messages on ``chosen`` (a reason code), or None."""
+    if chosen == "sms" and not member.get("phone"):
+        return "no_phone"
+    if chosen == "sms" and "sms" not in offered:
+        return "sms_not_offered"
+    if chosen == "email" and not domain.email_of(member.get("email")):
+        return "no_email"
+    return None
+
+
 async def change_my_details(rt: Runtime, cmd: ChangeMyDetails) -> None:
-    """Change the member's details; the background variables reach rounds, the language the
-    contact book. Refused: ``no_session``, ``district_not_listed``."""
+    """Change the member's details; the background variables reach rounds, the language and
+    the preferred channel the contact book. Refused: ``no_session``, ``district_not_listed``,
+    ``topic_not_offered``, and for the channel ``no_phone``, ``sms_not_offered``,
+    ``no_email``."""
     if await _handled_before(rt, cmd):
         return
     member = await _session_member(rt, cmd.tenant, cmd.session)
@@ -290,12 +309,19 @@ async def change_my_details(rt: Runtime, cmd: ChangeMyDetails) -> None:
         "heard_from": cmd.heard_from,
         "works_for_council": handlers._yes_no(cmd.works_for_council),
     }
+    settings = panels.settings_of(await panels.panel_document(rt, cmd.tenant))
     if cmd.topics is not None:
-        offered = panels.settings_of(await panels.panel_document(rt, cmd.tenant)).topics
-        if not set(cmd.topics) <= set(offered):
+        if not set(cmd.topics) <= set(settings.topics):
             await rt.settle(cmd, "refused", "topic_not_offered")
             return
         fields["topics"] = list(cmd.topics)
+    channel = domain.channel_of(member)
+    if cmd.channel is not None and cmd.channel != channel:
+        reason = check_channel(member, cmd.channel, tuple(settings.channels))
+        if reason is not None:
+            await rt.settle(cmd, "refused", reason)
+            return
+        fields["channel"] = channel = cmd.channel
     background = (cmd.birth_year, cmd.gender, code) != (
         member.get("birth_year"),
         member.get("gender"),
@@ -313,7 +339,8 @@ async def change_my_details(rt: Runtime, cmd: ChangeMyDetails) -> None:
                 district=code,
             )
         )
-    if cmd.locale != member.get("locale"):  # the contact book renders mails in this language
+    # The contact book renders mails in this language, and sends on this channel.
+    if cmd.locale != member.get("locale") or channel != domain.channel_of(member):
         contact, leave = handlers._contact(
             rt,
             cmd,
@@ -322,6 +349,7 @@ async def change_my_details(rt: Runtime, cmd: ChangeMyDetails) -> None:
             cmd.locale,
             str(council["display_name"]),
             str(member.get("phone") or ""),  # the contact book keeps the number too
+            channel,
         )
         await rt.db.leave_links.insert_one(leave)  # before the contact that carries it
         events.append(contact)
@@ -365,6 +393,7 @@ async def change_my_email(rt: Runtime, cmd: ChangeMyEmail) -> None:
         member_id=member["_id"],
         template="confirm_email_change",
         params={"council": council},
+        keep_channel=True,
         # The new address travels sealed with the link: dispatch sends there, not to the
         # contact book's address.
         sealed=rt.sealer.seal_params(
@@ -424,10 +453,13 @@ async def confirm_email_change(rt: Runtime, cmd: ConfirmEmailChange) -> None:
             member.get("locale") or "sv",
             council,
             str(member.get("phone") or ""),  # the contact book keeps the number too
+            domain.channel_of(member),
         )
         await rt.db.leave_links.insert_one(leave)
         try:
-            await _revise(rt, cmd, member, {"email": email}, contact)
+            # The channel stays what it was (a member who joined by SMS keeps it).
+            fields = {"email": email, "channel": domain.channel_of(member)}
+            await _revise(rt, cmd, member, fields, contact)
         except DuplicateKeyError:
             await rt.db.leave_links.delete_one({"_id": leave["_id"]})
             await rt.settle(cmd, "refused", "email_taken")

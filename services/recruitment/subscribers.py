@@ -39,8 +39,10 @@ from contracts.membership import (
     MemberResumed,
     MyMembership,
     OpenMemberSession,
+    OpenMemberSessionByCode,
     PauseMembership,
     RequestSignIn,
+    RequestSignInCode,
     ResumeMembership,
     SearchMembers,
 )
@@ -104,6 +106,7 @@ from services.recruitment import (
     panels,
     rotation,
     self_service,
+    sign_in_codes,
     sms_codes,
 )
 
@@ -300,7 +303,8 @@ def build_router(rt: Runtime) -> NatsRouter:
 
 
 def _add_self_service(router: NatsRouter, rt: Runtime) -> None:
-    """Member self-service: sign-in, the member's own details, the pause, erasure."""
+    """Member self-service: sign-in (by link or SMS code), the member's own details, the
+    pause, erasure."""
 
     @subscriber(router, RequestSignIn, "recruitment_request_sign_in")
     async def on_request_sign_in(cmd: RequestSignIn) -> None:
@@ -309,6 +313,14 @@ def _add_self_service(router: NatsRouter, rt: Runtime) -> None:
     @subscriber(router, OpenMemberSession, "recruitment_open_member_session")
     async def on_open_session(cmd: OpenMemberSession) -> None:
         await self_service.open_member_session(rt, cmd)
+
+    @subscriber(router, RequestSignInCode, "recruitment_request_sign_in_code")
+    async def on_request_sign_in_code(cmd: RequestSignInCode) -> None:
+        await sign_in_codes.request_sign_in_code(rt, cmd)
+
+    @subscriber(router, OpenMemberSessionByCode, "recruitment_open_member_session_by_code")
+    async def on_open_session_by_code(cmd: OpenMemberSessionByCode) -> None:
+        await sign_in_codes.open_member_session_by_code(rt, cmd)
 
     @subscriber(router, CloseMemberSession, "recruitment_close_member_session")
     async def on_close_session(cmd: CloseMemberSession) -> None:

@@ -43,8 +43,10 @@ from contracts.membership import (
     MemberSummary,
     MyMembership,
     OpenMemberSession,
+    OpenMemberSessionByCode,
     PauseMembership,
     RequestSignIn,
+    RequestSignInCode,
     ResumeMembership,
     SearchMembers,
 )
@@ -573,6 +575,14 @@ class FakeGateway:
         self.commands.append(command)
 
     async def open_member_session(self, command: OpenMemberSession) -> None:
+        self.commands.append(command)
+        if self.self_service.get(command.name, Outcome(status="done")).status == "done":
+            self.member_sessions[(command.tenant, command.session_hash)] = self.me
+
+    async def request_sign_in_code(self, command: RequestSignInCode) -> None:
+        self.commands.append(command)
+
+    async def open_member_session_by_code(self, command: OpenMemberSessionByCode) -> None:
         self.commands.append(command)
         if self.self_service.get(command.name, Outcome(status="done")).status == "done":
             self.member_sessions[(command.tenant, command.session_hash)] = self.me

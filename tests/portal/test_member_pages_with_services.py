@@ -56,7 +56,7 @@ async def test_a_member_manages_their_membership_through_the_pages(stack: Stack)
 
         await poll(in_panel, "the member in rounds' panel")
 
-        sent = await web.post("/t/gnosjo/me/sign-in", data={"email": EMAIL})
+        sent = await web.post("/t/gnosjo/me/sign-in", data={"contact": EMAIL})
         assert sent.status_code == 200
 
         async def sign_in_link() -> list[str]:
@@ -104,3 +104,60 @@ async def test_a_member_manages_their_membership_through_the_pages(stack: Stack)
             return await in_panel() is None
 
         await poll(gone, "the member erased from rounds")
+
+
+async def test_a_member_who_joined_by_sms_signs_in_by_a_code_through_the_pages(
+    stack: Stack,
+) -> None:
+    await publish(stack.js, RegisterTenant(tenant="gnosjo", display_name="Gnosjö kommun"))
+    phone = "+46701234567"
+    settings = PortalSettings(
+        **stack.infra.bus("portal"),
+        mongodb_url=stack.infra.mongodb_url,
+        portal_tenant_cache_seconds=0.0,
+    )
+    app = create_app(settings)
+
+    def codes() -> list[str]:
+        texts = [m["message"] for m in reversed(stack.devtools.sms.messages(number=phone))]
+        return [m.group(1) for t in texts if (m := re.match(r"^(\d{6}) ", t))]
+
+    async def code(count: int) -> str:
+        await poll(lambda: _at_least(codes(), count), f"SMS code {count}")
+        return codes()[count - 1]
+
+    async with app.router.lifespan_context(app), client_for(app) as web:
+
+        async def home() -> bool:
+            return (await web.get("/t/gnosjo/")).status_code == 200
+
+        await poll(home, "the council")
+        joined = await web.post(
+            "/t/gnosjo/join",
+            data={
+                "phone": "070-123 45 67",
+                "birth_year": "1980",
+                "gender": "female",
+                "district": "Hillerstorp",
+                "consent": "yes",
+            },
+        )
+        assert joined.status_code == 200, joined.text
+        confirmed = await web.post(
+            "/t/gnosjo/join/code", data={"phone": phone, "code": await code(1)}
+        )
+        assert confirmed.status_code == 200, confirmed.text
+
+        asked = await web.post("/t/gnosjo/me/sign-in", data={"contact": "070-123 45 67"})
+        assert asked.status_code == 200
+        signed_in = await web.post(
+            "/t/gnosjo/me/code", data={"phone": phone, "code": await code(2)}
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        assert MEMBER_COOKIE in web.cookies
+        page = await web.get("/t/gnosjo/me")
+        assert phone in page.text
+
+
+async def _at_least(items: list[str], count: int) -> bool:
+    return len(items) >= count

@@ -62,7 +62,7 @@ async def test_sign_in_asks_for_an_address_and_answers_the_same_for_anyone(
     assert "Logga in" in text_of(page.text)
     answers = []
     for email in (" Anna@Example.se ", "nobody@example.se"):
-        response = await client.post(f"{ME}/sign-in", data={"email": email})
+        response = await client.post(f"{ME}/sign-in", data={"contact": email})
         assert response.status_code == 200
         check_page(response.text)
         answers.append(text_of(response.text))
@@ -71,7 +71,7 @@ async def test_sign_in_asks_for_an_address_and_answers_the_same_for_anyone(
         "anna@example.se",
         "nobody@example.se",
     ]
-    bad = await client.post(f"{ME}/sign-in", data={"email": "not an address"})
+    bad = await client.post(f"{ME}/sign-in", data={"contact": "not an address"})
     assert bad.status_code == 400
     check_page(bad.text)
     assert len(gateway.sent(RequestSignIn)) == 2
@@ -265,13 +265,13 @@ async def test_sign_in_requests_are_limited_per_client_and_per_address(
         for n in range(3):
             transport = httpx.ASGITransport(app=application, client=(f"203.0.113.{n}", 4711))
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                response = await http.post(f"{ME}/sign-in", data={"email": "anna@example.se"})
+                response = await http.post(f"{ME}/sign-in", data={"contact": "anna@example.se"})
                 statuses.append(response.status_code)
         assert statuses == [200, 200, 429]
         # One client, ever new addresses: the client's limit holds.
         async with client_for(application) as http:
             codes = [
-                (await http.post(f"{ME}/sign-in", data={"email": f"x{n}@example.se"})).status_code
+                (await http.post(f"{ME}/sign-in", data={"contact": f"x{n}@example.se"})).status_code
                 for n in range(3)
             ]
         assert codes == [200, 200, 429]

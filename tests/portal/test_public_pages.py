@@ -105,7 +105,8 @@ async def test_down_recruitment_gives_a_503_page(
 async def test_join_form_is_accessible(client: httpx.AsyncClient) -> None:
     response = await client.get("/t/gnosjo/join")
     page = check_page(response.text)
-    assert page.radios == 6  # four genders, and yes or no to working for the council
+    # Four genders, yes or no to working for the council, and e-mail or SMS for messages.
+    assert page.radios == 8
     assert "2026-1" in response.text
     assert "politiska åsikter" in response.text
 
