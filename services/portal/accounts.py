@@ -281,3 +281,91 @@ async def close_session(db: AsyncDatabase[Document], token: str | None) -> None:
     """End a session (logging out)."""
     if token:
         await db.sessions.delete_one({"_id": _session_id(token)})
+
+
+# -- a council's own team ------------------------------------------------------------------
+
+COUNCIL_ROLES: Final = ("panel_manager", "staff", "analyst")
+"""Roles a council gives its own accounts on its team page (``region_admin`` is the
+region's: made by operations only)."""
+
+
+async def council_accounts(db: AsyncDatabase[Document], tenant: str) -> list[Account]:
+    """The council's accounts, by username."""
+    found = await db.accounts.find({"tenant": tenant}, {"password_hash": 0}).to_list()
+    return sorted(
+        (
+            Account(
+                username=str(d["_id"]),
+                tenant=tenant,
+                role=str(d["role"]),
+                panels=tuple(d.get("panels") or ()),
+            )
+            for d in found
+        ),
+        key=lambda a: a.username,
+    )
+
+
+class AccountTaken(InvalidAccount):
+    """The username belongs to another council's account or to a region admin."""
+
+
+async def set_access(
+    db: AsyncDatabase[Document], username: str, tenant: str, role: str, panels: tuple[str, ...]
+) -> tuple[Account, str | None]:
+    """Give a council account its role and panels, creating it if it does not exist; the
+    password of a new account is made here and returned once (None for an existing one,
+    whose password stays). The account's sessions end, so the change takes effect at once.
+    Raises ``AccountTaken`` for a username of another council or of a region admin, and
+    ``InvalidAccount`` for a bad username, role or panel list."""
+    name = normalise_username(username)
+    if role not in COUNCIL_ROLES:
+        raise InvalidAccount(f"role must be one of {', '.join(COUNCIL_ROLES)}")
+    existing = await db.accounts.find_one({"_id": name}, {"tenant": 1})
+    if existing is None:
+        password = secrets.token_urlsafe(12)
+        account = await create_account(db, name, password, tenant, role, panels)
+        return account, password
+    if existing.get("tenant") != tenant:
+        raise AccountTaken("this username is taken")
+    if len(panels) > 20 or not all(_PANEL_RE.fullmatch(p) for p in panels):
+        raise InvalidAccount("panels must be up to 20 panel names")
+    await db.accounts.update_one(
+        {"_id": name, "tenant": tenant},
+        {"$set": {"role": role, "panels": list(panels), "updated_at": datetime.now(UTC)}},
+    )
+    await db.sessions.delete_many({"username": name})
+    return Account(username=name, tenant=tenant, role=role, panels=panels), None
+
+
+async def remove_account(db: AsyncDatabase[Document], username: str, tenant: str) -> bool:
+    """Delete one of the council's accounts and end its sessions; False if it has none of
+    that name."""
+    name = normalise_username(username)
+    result = await db.accounts.delete_one({"_id": name, "tenant": tenant})
+    if result.deleted_count:
+        await db.sessions.delete_many({"username": name})
+    return bool(result.deleted_count)
+
+
+async def change_password(
+    db: AsyncDatabase[Document], account: Account, current: str, new: str, keep: str | None
+) -> bool:
+    """Change the account's own password if ``current`` is right (False otherwise, counted
+    as a wrong password); its sessions end but the one whose token is ``keep``. Raises
+    ``InvalidAccount`` for a new password shorter than ``MIN_PASSWORD_LENGTH``."""
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise InvalidAccount(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if await authenticate(db, account.username, current) is None:
+        return False
+    password_hash = await asyncio.to_thread(_hasher.hash, new)
+    await db.accounts.update_one(
+        {"_id": account.username},
+        {"$set": {"password_hash": password_hash, "updated_at": datetime.now(UTC)}},
+    )
+    others: Document = {"username": account.username}
+    if keep:
+        others["_id"] = {"$ne": _session_id(keep)}
+    await db.sessions.delete_many(others)
+    return True

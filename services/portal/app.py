@@ -52,6 +52,7 @@ from services.portal import (
     renew_pages,
     settings_pages,
     sign_up_by_code,
+    team_pages,
 )
 from services.portal.dependencies import NotSignedIn
 from services.portal.gateway import Gateway, NatsGateway, PublishFailed
@@ -306,6 +307,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(campaign_pages.router)
     app.include_router(panel_pages.router)
     app.include_router(settings_pages.router)
+    app.include_router(team_pages.router)
     app.include_router(renew_pages.router)
     app.include_router(member_api.router)
     app.include_router(member_pages.router)
