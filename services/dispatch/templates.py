@@ -122,6 +122,20 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "drawn instead.\n",
         ),
     },
+    "panel_leaving": {
+        "sv": (
+            "Du lämnar snart $panel",
+            "Hej!\n\nDin tid i $panel i $council tar slut $ends. Tack för att du har varit "
+            "med! Du är kvar i kommunens andra paneler du tillhör, och dina uppgifter finns "
+            "kvar för dem.\n",
+        ),
+        "en": (
+            "You will soon leave $panel",
+            "Hello,\n\nYour time in $panel of $council ends on $ends. Thank you for taking "
+            "part! You stay in the council's other panels you belong to, and your details are "
+            "kept for them.\n",
+        ),
+    },
     "term_ending_renewable": {
         "sv": (
             "Din tid i medborgarpanelen tar snart slut",
@@ -205,6 +219,10 @@ _SMS_TEMPLATES: dict[str, dict[str, str]] = {
     "term_ending": {
         "sv": "Medborgarpanelen i $council: din tid som medlem tar slut $ends. Tack!",
         "en": "Citizen panel of $council: your term ends on $ends. Thank you!",
+    },
+    "panel_leaving": {
+        "sv": "$council: din tid i $panel tar slut $ends. Du är kvar i dina andra paneler. Tack!",
+        "en": "$council: your time in $panel ends on $ends. You stay in your other panels.",
     },
     "term_ending_renewable": {
         "sv": "Medborgarpanelen i $council: din tid tar slut $ends. Vill du stanna? $link",

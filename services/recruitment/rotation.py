@@ -1,7 +1,10 @@
-"""Rotation: a member's term ends after the panel's ``term_years``. ``NOTICE_DAYS`` before,
-the member is told (with a link to renew where the panel allows it); at the end of the term,
-and no sooner than ``NOTICE_DAYS`` after the notice, the member retires: erased everywhere as
-an erasure is (``MemberErased`` with reason "retired"), counted as retired in the panel's
+"""Rotation: a member's term in a panel ends after the panel's ``term_years``, and a member
+outgrows a panel with a ``max_age`` (a youth panel) in the year they pass it. ``NOTICE_DAYS``
+before, the member is told (with a link to renew where the panel allows it and age is not the
+reason); at the end, and no sooner than ``NOTICE_DAYS`` after the notice, the member leaves
+the panel. A member of other panels too just leaves this one (``MemberPanelsChanged``; the
+notice says they stay in the others). A member of this panel only retires: erased everywhere
+as an erasure is (``MemberErased`` with reason "retired"), counted as retired in the panel's
 history. Renewing starts a new term. The draws that replace them (``boost``) aim at the strata
 the panel now lacks.
 
@@ -17,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from contracts.dispatch import SendMessage
-from contracts.panels import RenewMembership
+from contracts.panels import GENERAL, MemberPanelsChanged, RenewMembership
 from infra.service import Runtime
 from infra.store import Document, epoch_ms, with_outbox
 from infra.tokens import new_token, token_hash
@@ -51,19 +54,29 @@ async def _backfill(rt: Runtime, tenant: str) -> None:
 
 
 async def _notify(
-    rt: Runtime, member: Document, council: Document, ends_ms: int, renew: bool
+    rt: Runtime, member: Document, council: Document, ends_ms: int, renew: bool, panel: Document
 ) -> bool:
-    """Tell one member their term ends (once: guarded by the notice's absence)."""
+    """Tell one member their time in ``panel`` ends (once: guarded by the notice's absence).
+    A member of other panels too hears that they stay in those (and cannot renew here)."""
     tenant = str(member["tenant"])
+    name = str(panel["panel"])
     params = {
         "council": str(council["display_name"]),
         "ends": datetime.fromtimestamp(ends_ms / 1000, UTC).date().isoformat(),
+        "panel": panels.settings_of(panel).name,
     }
+    others = [p for p in panels.panels_of(member) if p != name]
+    renew = renew and not others
     sealed = ""
     link_doc: Document | None = None
     if renew:
         token = new_token()
-        link_doc = {"_id": token_hash(token), "tenant": tenant, "member_id": member["_id"]}
+        link_doc = {
+            "_id": token_hash(token),
+            "tenant": tenant,
+            "member_id": member["_id"],
+            "panel": name,
+        }
         sealed = rt.sealer.seal_params(
             {"link": renewal_link(rt.settings.portal_url, tenant, token)}
         )
@@ -71,13 +84,15 @@ async def _notify(
     notice = SendMessage(
         tenant=tenant,
         member_id=str(member["_id"]),
-        template="term_ending_renewable" if renew else "term_ending",
+        template="panel_leaving"
+        if others
+        else ("term_ending_renewable" if renew else "term_ending"),
         params=params,
         sealed=sealed,
     )
     result = await rt.db.members.update_one(
         {"_id": member["_id"], "state": "active", "term_notice_ms": {"$exists": False}},
-        with_outbox({"$set": {"term_notice_ms": epoch_ms()}}, notice),
+        with_outbox({"$set": {"term_notice_ms": epoch_ms(), "term_notice_panel": name}}, notice),
     )
     if not result.matched_count and link_doc is not None:
         await rt.db.renewal_links.delete_one({"_id": link_doc["_id"]})
@@ -85,59 +100,115 @@ async def _notify(
 
 
 async def rotate(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
-    """Notify the members whose term ends within ``NOTICE_DAYS`` and retire those whose term
-    has ended; how many of each."""
+    """Notify the members whose term in a panel ends within ``NOTICE_DAYS`` (or who have
+    outgrown it), and take out of the panel those whose time has ended; how many of each
+    (``left``: members who stay in other panels, ``retired``: erased)."""
     now_ms = epoch_ms(now or datetime.now(UTC))
-    done = {"notified": 0, "retired": 0}
-    async for panel in rt.db.panels.find({"settings.term_years": {"$gt": 0}}):
+    year = datetime.fromtimestamp(now_ms / 1000, UTC).year
+    done = {"notified": 0, "retired": 0, "left": 0}
+    query = {"$or": [{"settings.term_years": {"$gt": 0}}, {"settings.max_age": {"$gt": 0}}]}
+    async for panel in rt.db.panels.find(query):
         tenant = str(panel["tenant"])
         settings = panels.settings_of(panel)
         council = await rt.db.tenants.find_one({"_id": tenant})
-        if council is None or not settings.term_years:
+        if council is None:
             continue
-        term_ms = settings.term_years * YEAR_MS
         await _backfill(rt, tenant)
-        # Told in advance.
+        members_of = {"tenant": tenant, "state": "active", **panels.members_of(panel["panel"])}
+        # Whose time in the panel ends: a term that ends within the notice, or an age past
+        # the panel's (by year of birth: from the year they turn max_age + 1).
+        ending: list[Document] = []
+        if settings.term_years:
+            term_ms = settings.term_years * YEAR_MS
+            ending.append({"term_started_ms": {"$lte": now_ms - term_ms + NOTICE_DAYS * DAY_MS}})
+        if settings.max_age is not None:
+            ending.append({"birth_year": {"$lt": year - settings.max_age}})
         due = rt.db.members.find(
-            {
-                "tenant": tenant,
-                "state": "active",
-                "term_started_ms": {"$lte": now_ms - term_ms + NOTICE_DAYS * DAY_MS},
-                "term_notice_ms": {"$exists": False},
-            },
-            {"tenant": 1, "term_started_ms": 1},
+            {**members_of, "$and": [{"$or": ending}], "term_notice_ms": {"$exists": False}},
+            {"tenant": 1, "term_started_ms": 1, "birth_year": 1, "panels": 1},
         ).limit(BATCH)
         notified = []
         async for member in due:
-            ends = max(int(member["term_started_ms"]) + term_ms, now_ms + NOTICE_DAYS * DAY_MS)
-            if await _notify(rt, member, council, ends, settings.allow_renewal):
+            ends = now_ms + NOTICE_DAYS * DAY_MS
+            outgrown = settings.max_age is not None and (
+                int(member["birth_year"]) < year - settings.max_age
+            )
+            if settings.term_years and not outgrown:
+                ends = max(int(member["term_started_ms"]) + settings.term_years * YEAR_MS, ends)
+            renew = settings.allow_renewal and not outgrown
+            if await _notify(rt, member, council, ends, renew, panel):
                 notified.append(member["_id"])
         if notified:
             await rt.flush("members", notified)
         done["notified"] += len(notified)
-        # Retired: the term has ended, and the notice is at least NOTICE_DAYS old.
+        # Out of the panel: the time has ended, and the notice is at least NOTICE_DAYS old.
+        ended_by: list[Document] = []
+        if settings.term_years:
+            ended_by.append({"term_started_ms": {"$lte": now_ms - settings.term_years * YEAR_MS}})
+        if settings.max_age is not None:
+            ended_by.append({"birth_year": {"$lt": year - settings.max_age}})
         ended = (
             await rt.db.members.find(
                 {
-                    "tenant": tenant,
-                    "state": "active",
-                    "term_started_ms": {"$lte": now_ms - term_ms},
+                    **members_of,
+                    # The notice was about this panel (before panels had names: the one).
+                    "$and": [
+                        {"$or": ended_by},
+                        {
+                            "$or": [
+                                {"term_notice_panel": panel["panel"]},
+                                {"term_notice_panel": {"$exists": False}},
+                            ]
+                        },
+                    ],
                     "term_notice_ms": {"$lte": now_ms - NOTICE_DAYS * DAY_MS},
-                },
-                {"_id": 1},
+                }
             )
             .limit(BATCH)
             .to_list()
         )
         for member in ended:
+            others = [p for p in panels.panels_of(member) if p != panel["panel"]]
+            if others:
+                if await _leave_panel(rt, member, others):
+                    done["left"] += 1
+                continue
             await erasure._erase(
                 rt, None, str(member["_id"]), "rotation", tenant=tenant, reason="retired"
             )
             await rt.db.renewal_links.delete_many({"member_id": member["_id"]})
-        done["retired"] += len(ended)
-    if done["notified"] or done["retired"]:
+            done["retired"] += 1
+    if any(done.values()):
         log.info("rotation", **done)
     return done
+
+
+async def _leave_panel(rt: Runtime, member: Document, others: list[str]) -> bool:
+    """Take the member out of one panel, keeping ``others``, with ``MemberPanelsChanged``
+    for rounds in the same update, guarded by the member's revision (a change crossing it
+    waits for the next sweep). The notice is cleared: a term in the others runs on."""
+    revision = int(member.get("revision") or 0)
+    guard: Document = {"_id": member["_id"], "state": "active"}
+    guard["revision"] = revision if revision else {"$exists": False}
+    event = MemberPanelsChanged(
+        tenant=str(member["tenant"]),
+        member_id=str(member["_id"]),
+        panels=tuple(others),
+        revision=revision + 1,
+    )
+    result = await rt.db.members.update_one(
+        guard,
+        with_outbox(
+            {
+                "$set": {"panels": others, "revision": revision + 1},
+                "$unset": {"term_notice_ms": "", "term_notice_panel": ""},
+            },
+            event,
+        ),
+    )
+    if result.matched_count:
+        await rt.flush("members", [member["_id"]])
+    return bool(result.matched_count)
 
 
 async def rotate_forever(rt: Runtime) -> None:
@@ -160,7 +231,8 @@ async def renew(rt: Runtime, cmd: RenewMembership) -> None:
     if link.get("used_by") not in (None, cmd.message_id):
         await rt.settle(cmd, "refused", "already_used")
         return
-    settings = panels.settings_of(await panels.panel_document(rt, cmd.tenant))
+    panel = str(link.get("panel") or GENERAL)
+    settings = panels.settings_of(await panels.panel_document(rt, cmd.tenant, panel))
     if not settings.allow_renewal:
         await rt.settle(cmd, "refused", "renewal_not_allowed")
         return
@@ -170,6 +242,9 @@ async def renew(rt: Runtime, cmd: RenewMembership) -> None:
     )
     await rt.db.members.update_one(
         {"_id": link["member_id"], "tenant": cmd.tenant, "state": "active"},
-        {"$set": {"term_started_ms": epoch_ms(cmd.occurred_at)}, "$unset": {"term_notice_ms": ""}},
+        {
+            "$set": {"term_started_ms": epoch_ms(cmd.occurred_at)},
+            "$unset": {"term_notice_ms": "", "term_notice_panel": ""},
+        },
     )
     await rt.settle(cmd, "done")

@@ -195,8 +195,8 @@ async def test_terms_end_with_a_notice_a_renewal_or_a_retirement(stack: Stack) -
         },
     )
     done = await rotation.rotate(rt)
-    assert done == {"notified": 3, "retired": 1}
-    assert await rotation.rotate(rt) == {"notified": 0, "retired": 0}  # each once
+    assert done == {"notified": 3, "retired": 1, "left": 0}
+    assert await rotation.rotate(rt) == {"notified": 0, "retired": 0, "left": 0}  # each once
 
     def notices() -> list[str]:
         items, _ = stack.devtools.mailbox.list_mails(limit=1000)

@@ -316,3 +316,82 @@ async def test_an_imported_member_without_panels_is_the_general_panels(stack: St
         lambda: _has(_invited(stack, round_id), {member_id}), timeout=15, what="invited"
     )
     _ = ImportMember  # the path that made the member
+
+
+async def test_terms_and_ages_end_membership_of_one_panel_only(stack: Stack) -> None:
+    """A youth panel's member who has outgrown it and a term panel's member whose term is
+    over are told, then leave that panel: one who is also in another panel stays there, one
+    in no other retires. Members of the general panel are not touched by the others' rules."""
+    from datetime import timedelta
+
+    from infra.store import epoch_ms
+    from services.recruitment import rotation
+
+    await _council(stack)
+    adult, adult_email = await _member(stack, 3)  # general panel, no term
+    assert await _configure(stack, "youth", name="Ungdomspanelen", min_age=13, max_age=19) == (
+        "done:"
+    )
+    assert await _configure(stack, "kisa", name="Kisapanelen", term_years=1) == "done:"
+    teen = await _join(stack, "youth", "tonaring@example.se", YEAR - 19, "Kisa")
+    neighbour = await _join(stack, "kisa", "granne2@example.se", YEAR - 50, "Kisa")
+    rt = stack.services["recruitment"].runtime
+    db = rt.db
+    session, _ = await _session(stack, await _sign_in_link(stack, adult_email))
+    both = ChangeMyPanels(tenant=T, session=session, panels=("general", "kisa"))
+    assert (await _settled(stack, both)).status == "done"
+
+    # The teenager turns 20 this year; the two in Kisa's panel started their term 360 days
+    # ago (five days before the notice is due).
+    year_ago = epoch_ms(datetime.now(UTC) - timedelta(days=360))
+    await db.members.update_one({"_id": teen}, {"$set": {"birth_year": YEAR - 20}})
+    for member in (adult, neighbour):
+        await db.members.update_one({"_id": member}, {"$set": {"term_started_ms": year_ago}})
+    assert await rotation.rotate(rt) == {"notified": 3, "retired": 0, "left": 0}
+    assert await rotation.rotate(rt) == {"notified": 0, "retired": 0, "left": 0}
+
+    def mail_to(address: str) -> str:
+        items, _ = stack.devtools.mailbox.list_mails(limit=100, to=address)
+        texts = [stack.devtools.mailbox.get_mail(i.id).text for i in items]
+        return "\n".join(texts)
+
+    await wait_until(
+        lambda: "Kisapanelen" in mail_to(adult_email), timeout=15, what="the adult's notice"
+    )
+    assert "andra paneler" in mail_to(adult_email)  # they stay in the general panel
+    assert "/renew/" not in mail_to(adult_email)
+    await wait_until(
+        lambda: "/renew/" in mail_to("granne2@example.se"), timeout=15, what="renewal offer"
+    )
+    await wait_until(
+        lambda: "tar slut" in mail_to("tonaring@example.se"), timeout=15, what="the teen told"
+    )
+    assert "/renew/" not in mail_to("tonaring@example.se")  # age is not renewed
+
+    # A month on (the notices 31 days old, the terms over): the adult leaves Kisa's panel
+    # and stays in the general one; the other two retire.
+    old = epoch_ms(datetime.now(UTC) - timedelta(days=31))
+    two_years = epoch_ms(datetime.now(UTC) - timedelta(days=400))
+    for member in (adult, neighbour, teen):
+        await db.members.update_one(
+            {"_id": member}, {"$set": {"term_notice_ms": old, "term_started_ms": two_years}}
+        )
+    assert await rotation.rotate(rt) == {"notified": 0, "retired": 2, "left": 1}
+    kept = await db.members.find_one({"_id": adult})
+    assert kept is not None
+    assert kept["panels"] == ["general"]
+    assert "term_notice_ms" not in kept
+
+    async def retired() -> bool:
+        found = await db.members.find({"_id": {"$in": [neighbour, teen]}}).to_list()
+        return not found
+
+    await wait_until(retired, timeout=15, what="the two retired members erased")
+    panelists = stack.services["rounds"].runtime.db.panelists
+
+    async def rounds_knows() -> bool:
+        doc = await panelists.find_one({"_id": f"{T}:{adult}"})
+        return doc is not None and doc.get("panels") == ["general"]
+
+    await wait_until(rounds_knows, timeout=15, what="rounds learns the adult left")
+    assert await rotation.rotate(rt) == {"notified": 0, "retired": 0, "left": 0}
