@@ -107,6 +107,18 @@ def population_of(
     }
 
 
+async def offered_to(rt: Runtime, member: Document) -> tuple[list[str], list[str]]:
+    """The topics and the channels the member's panels offer together (each in the order
+    of the panels, the general one first), for the member's own page."""
+    topics: dict[str, None] = {}
+    channels: dict[str, None] = {}
+    for name in sorted(panels_of(member), key=lambda p: (p != GENERAL, p)):
+        settings = settings_of(await panel_document(rt, str(member["tenant"]), name))
+        topics.update(dict.fromkeys(settings.topics))
+        channels.update(dict.fromkeys(settings.channels))
+    return list(topics), list(channels)
+
+
 async def consent_versions(rt: Runtime, tenant: str, panel: str = GENERAL) -> set[str]:
     """Every version of the panel's consent text a sign-up may name."""
     versions = {DEFAULT_CONSENT_VERSION} if panel == GENERAL else set()

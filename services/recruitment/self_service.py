@@ -224,7 +224,7 @@ async def get_my_membership(rt: Runtime, q: GetMyMembership) -> MyMembership | N
         sort=[("expires_ms", -1)],
     )
     works = member.get("works_for_council") or ""
-    settings = panels.settings_of(await panels.panel_document(rt, q.tenant))
+    topics_offered, channels_offered = await panels.offered_to(rt, member)
     return MyMembership(
         member_id=member["_id"],
         email=domain.email_of(member["email"]) or "",
@@ -237,10 +237,10 @@ async def get_my_membership(rt: Runtime, q: GetMyMembership) -> MyMembership | N
         paused_until=_pause_shown(member),
         email_change_to=change["email"] if change else None,
         topics=tuple(str(t) for t in member.get("topics") or ()),
-        topics_offered=tuple(settings.topics),
+        topics_offered=tuple(topics_offered),
         phone=str(member.get("phone") or ""),
         channel=domain.channel_of(member),
-        channels_offered=tuple(settings.channels),
+        channels_offered=tuple(channels_offered),
     )
 
 
@@ -309,15 +309,15 @@ async def change_my_details(rt: Runtime, cmd: ChangeMyDetails) -> None:
         "heard_from": cmd.heard_from,
         "works_for_council": handlers._yes_no(cmd.works_for_council),
     }
-    settings = panels.settings_of(await panels.panel_document(rt, cmd.tenant))
+    topics_offered, channels_offered = await panels.offered_to(rt, member)
     if cmd.topics is not None:
-        if not set(cmd.topics) <= set(settings.topics):
+        if not set(cmd.topics) <= set(topics_offered):
             await rt.settle(cmd, "refused", "topic_not_offered")
             return
         fields["topics"] = list(cmd.topics)
     channel = domain.channel_of(member)
     if cmd.channel is not None and cmd.channel != channel:
-        reason = check_channel(member, cmd.channel, tuple(settings.channels))
+        reason = check_channel(member, cmd.channel, tuple(channels_offered))
         if reason is not None:
             await rt.settle(cmd, "refused", reason)
             return

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 
-from contracts.membership import MemberList, SearchMembers
+from contracts.membership import GetMyMembership, MemberList, MyMembership, SearchMembers
 from contracts.panels import (
     ChangeMyPanels,
     ConfigurePanel,
@@ -148,7 +148,12 @@ async def test_a_council_runs_a_youth_and_a_district_panel_beside_the_general_on
     assert await _configure(stack, "youth", name="Ungdomspanelen", min_age=13, max_age=19) == (
         "done:"
     )
-    assert await _configure(stack, "kisa", name="Kisapanelen", districts=("Kisa",)) == "done:"
+    assert (
+        await _configure(
+            stack, "kisa", name="Kisapanelen", districts=("Kisa",), topics=("Kisa torg",)
+        )
+        == "done:"
+    )
     assert (
         await _configure(stack, "north", name="Norr", districts=("Nowhere",))
         == "refused:district_not_listed"
@@ -250,6 +255,10 @@ async def test_a_council_runs_a_youth_and_a_district_panel_beside_the_general_on
         return doc is not None and doc.get("panels") == ["general", "kisa"]
 
     await wait_until(rounds_knows, timeout=15, what="rounds learns the member's panels")
+    # Their page now offers the topics of both their panels.
+    me = await ask(stack.nc, GetMyMembership(tenant=T, session=session), MyMembership)
+    assert me is not None
+    assert me.topics_offered == ("Kisa torg",)
     kisa_round = await _round(stack, "kisa")
     await wait_until(
         lambda: _has(_invited(stack, kisa_round), {adult, neighbour}),
