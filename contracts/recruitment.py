@@ -389,6 +389,11 @@ class ImportMembers(Command):
             "2026'): kept with each member's consent instead of ``source`` when given."
         ),
     )
+    panel: str = Field(
+        default=GENERAL_PANEL,
+        pattern=PANEL_PATTERN,
+        description="The council's panel the members join.",
+    )
     require_consent_evidence: bool = Field(
         default=False,
         description=(

@@ -41,9 +41,12 @@ def done(view: ImportView | None) -> bool:
     )
 
 
-async def send_members(portal: Portal, tenant: str, stream: IO[bytes], source: str) -> ImportSent:
-    """Send a file of members (on disk) to recruitment in batches as it is read; raises
-    ``RegisterFileError`` before sending anything if the file has no usable header or rows."""
+async def send_members(
+    portal: Portal, tenant: str, stream: IO[bytes], source: str, panel: str = "general"
+) -> ImportSent:
+    """Send a file of members (on disk) of ``panel`` to recruitment in batches as it is read;
+    raises ``RegisterFileError`` before sending anything if the file has no usable header or
+    rows."""
     import_id = str(uuid.uuid4())
     sent = rows = 0
     for first_row, batch, last in member_file.batches(stream):
@@ -59,6 +62,7 @@ async def send_members(portal: Portal, tenant: str, stream: IO[bytes], source: s
             source="file",
             consent_source=source,
             require_consent_evidence=True,
+            panel=panel,
             last_batch=last,
             rows=tuple(batch),
         )

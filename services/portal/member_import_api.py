@@ -115,6 +115,10 @@ async def put_members(
             description="Where the file and its consents come from, e.g. 'Netigate export 2026'.",
         ),
     ],
+    panel: Annotated[
+        str,
+        Query(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$", description="The panel they join."),
+    ] = "general",
 ) -> ImportAccepted:
     """Import a panel's members from a previous vendor's file, with the consent evidence it
     holds: CSV (UTF-8; comma, semicolon or tab) with a header naming ``email, birth_year,
@@ -127,9 +131,12 @@ async def put_members(
     (``already_member``: uploading a file again imports nobody twice) rejects the row. Follow
     the import at ``/imports/{import_id}``; ``rejections.csv`` lists the rejected rows."""
     check_role(staff.account.role)
+    known = {p.panel for p in (await portal.panels(council.tenant)).panels}
+    if panel not in known or not staff.account.sees_panel(panel):
+        raise ApiError(404, "no such panel")
     with await spool(request) as stream:
         try:
-            sent = await member_import.send_members(portal, council.tenant, stream, source)
+            sent = await member_import.send_members(portal, council.tenant, stream, source, panel)
         except RegisterFileError as exc:
             raise ApiError(400, "invalid member file", {"file": str(exc)}) from None
     log.info("member file received", username=staff.account.username, rows=sent.rows)

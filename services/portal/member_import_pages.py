@@ -18,6 +18,7 @@ from services.portal.api import CONTACT_ROLES
 from services.portal.dependencies import CouncilDep, PortalDep, StaffDep, StaffPostDep
 from services.portal.i18n import N_
 from services.portal.member_import_api import MEMBERS_MAX_BYTES
+from services.portal.panel_scope import visible
 from services.portal.register_file import RegisterFileError
 from services.portal.rendering import render
 
@@ -44,9 +45,12 @@ def _page(
 
 
 @router.get("/t/{tenant}/staff/import", response_class=HTMLResponse)
-async def import_form(request: Request, council: CouncilDep, staff: StaffDep) -> Response:
-    """The form to upload a file of members."""
-    return _page(request, council, staff, values={}, errors={})
+async def import_form(
+    request: Request, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> Response:
+    """The form to upload a file of members (and, with several panels, which they join)."""
+    panels = visible(staff, await portal.panels(council.tenant)).panels
+    return _page(request, council, staff, values={}, errors={}, panels=panels)
 
 
 @router.post(
@@ -67,14 +71,18 @@ async def upload(
         errors["source"] = N_("Say where the file comes from, in 2 to 120 characters.")
     if not isinstance(upload, UploadFile) or not upload.filename:
         errors["members"] = N_("Choose the file of members to upload.")
+    panels = visible(staff, await portal.panels(council.tenant)).panels
+    panel = str(form.get("panel") or "general")
+    if panel not in {p.panel for p in panels}:
+        errors["panel"] = N_("Choose one of your panels.")
+    values = {"source": source, "panel": panel}
     if errors or not isinstance(upload, UploadFile):
-        return _page(request, council, staff, 400, values={"source": source}, errors=errors)
+        return _page(request, council, staff, 400, values=values, errors=errors, panels=panels)
     try:
-        sent = await member_import.send_members(portal, council.tenant, upload.file, source)
+        sent = await member_import.send_members(portal, council.tenant, upload.file, source, panel)
     except RegisterFileError as exc:
-        return _page(
-            request, council, staff, 400, values={"source": source}, errors={"members": str(exc)}
-        )
+        errors = {"members": str(exc)}
+        return _page(request, council, staff, 400, values=values, errors=errors, panels=panels)
     log.info("member file received", username=staff.account.username, rows=sent.rows)
     return RedirectResponse(f"/t/{council.tenant}/staff/import/{sent.import_id}", status_code=303)
 

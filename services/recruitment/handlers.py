@@ -579,6 +579,8 @@ async def import_members(rt: Runtime, cmd: ImportMembers) -> None:
         if report["tenant"] != cmd.tenant:
             raise Rejected("import id belongs to another council")
         return  # handled before: its members' messages are published by the relay's sweep
+    if cmd.panel != GENERAL and await panels.panel_document(rt, cmd.tenant, cmd.panel) is None:
+        raise Rejected(f"no panel {cmd.panel} in this council")
     checked, rejections = domain.check_rows(
         cmd.rows,
         cmd.first_row,
@@ -589,7 +591,9 @@ async def import_members(rt: Runtime, cmd: ImportMembers) -> None:
     events: list[tuple[ContactRecorded, MemberEnrolled]] = []
     leaves: list[Document] = []
     for _, member in checked:
-        contact, enrolled, leave = _member_events(rt, cmd, member, str(council["display_name"]))
+        contact, enrolled, leave = _member_events(
+            rt, cmd, member, str(council["display_name"]), cmd.panel
+        )
         events.append((contact, enrolled))
         leaves.append(leave)
         document = _member_document(

@@ -221,3 +221,23 @@ async def test_a_member_chooses_their_panels_on_their_page(
     assert saved.status_code == 303
     [change] = gateway.sent(ChangeMyPanels)
     assert change.panels == ("general", "youth")
+
+
+async def test_a_vendor_file_is_imported_into_the_panel_chosen(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    from contracts.recruitment import ImportMembers
+    from tests.portal.test_member_import import members_file
+
+    await _youth_panel(gateway)
+    await form_login(client, "/t/gnosjo/staff/login", "anna")
+    page = await client.get("/t/gnosjo/staff/import")
+    check_page(page.text)
+    assert 'name="panel"' in page.text
+    data = {"csrf_token": _csrf(page.text), "source": "Netigate 2026", "panel": "nosuch"}
+    files = {"members": ("netigate.csv", members_file(3))}
+    refused = await client.post("/t/gnosjo/staff/import", data=data, files=files)
+    assert refused.status_code == 400
+    sent = await client.post("/t/gnosjo/staff/import", data={**data, "panel": "youth"}, files=files)
+    assert sent.status_code == 303
+    assert {c.panel for c in gateway.sent(ImportMembers)} == {"youth"}

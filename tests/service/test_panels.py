@@ -404,3 +404,58 @@ async def test_terms_and_ages_end_membership_of_one_panel_only(stack: Stack) -> 
 
     await wait_until(rounds_knows, timeout=15, what="rounds learns the adult left")
     assert await rotation.rotate(rt) == {"notified": 0, "retired": 0, "left": 0}
+
+
+async def test_a_vendor_file_moves_members_into_one_panel(stack: Stack) -> None:
+    """Members imported from a previous vendor's file join the panel the import names; an
+    import for a panel the council does not run is refused whole."""
+    from contracts.recruitment import ImportMembers, MemberRow
+
+    await _council(stack)
+    assert await _configure(stack, "youth", name="Ungdomspanelen", min_age=13, max_age=19) == (
+        "done:"
+    )
+
+    def batch(panel: str) -> ImportMembers:
+        return ImportMembers(
+            tenant=T,
+            import_id=str(uuid.uuid4()),
+            batch_no=1,
+            consent_version="",
+            source="file",
+            consent_source="Netigate 2026",
+            require_consent_evidence=True,
+            last_batch=True,
+            panel=panel,
+            rows=(
+                MemberRow(
+                    member_id=str(uuid.uuid4()),
+                    email=f"{panel}@example.se",
+                    birth_year=YEAR - 16,
+                    gender="female",
+                    district="Kisa",
+                    consent_date="2026-03-01",
+                    consent_version="netigate-1",
+                ),
+            ),
+        )
+
+    youth, unknown = batch("youth"), batch("nosuch")
+    for cmd in (youth, unknown):
+        await publish(stack.js, cmd)
+    panelists = stack.services["rounds"].runtime.db.panelists
+    member_id = youth.rows[0].member_id
+
+    async def in_youth() -> bool:
+        doc = await panelists.find_one({"_id": f"{T}:{member_id}"})
+        return doc is not None and doc.get("panels") == ["youth"]
+
+    await wait_until(in_youth, timeout=15, what="the imported member in the youth panel")
+
+    async def refused() -> bool:
+        dead = {d.original_message_id for d in await list_dead_letters(stack.js)}
+        return unknown.message_id in dead
+
+    await wait_until(refused, timeout=15, what="the import for an unknown panel refused")
+    members = stack.services["recruitment"].runtime.db.members
+    assert await members.find_one({"email": "nosuch@example.se"}) is None
