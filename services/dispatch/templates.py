@@ -122,6 +122,22 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "drawn instead.\n",
         ),
     },
+    "join_other_panel": {
+        "sv": (
+            "Du är redan med i kommunens panel",
+            "Hej!\n\nNågon, troligen du, anmälde den här adressen till $panel i $council. "
+            "Du är redan medlem i en av kommunens paneler. Vill du vara med i $panel också? "
+            "Logga in på din sida och välj den där:\n\n$link\n\n"
+            "Var det inte du behöver du inte göra något.\n",
+        ),
+        "en": (
+            "You are already on the council's panel",
+            "Hello,\n\nSomeone, probably you, signed this address up for $panel of $council. "
+            "You are already a member of one of the council's panels. Would you like to join "
+            "$panel too? Sign in to your page and choose it there:\n\n$link\n\n"
+            "If it was not you, there is nothing to do.\n",
+        ),
+    },
     "panel_leaving": {
         "sv": (
             "Du lämnar snart $panel",

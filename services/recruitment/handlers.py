@@ -369,6 +369,8 @@ async def _signed_up_again(
         return  # a redelivery of a sign-up already recorded
     if existing["state"] == "pending":
         await take_newest_details(rt, cmd, member, existing)
+    elif existing["state"] == "active":
+        await panels.signed_up_for_another(rt, cmd, existing, epoch_ms(MAIL_INTERVAL))
     # Numbers, not datetimes: see ``infra.store.epoch_ms``.
     last = existing.get("mailed_at_ms") or epoch_ms(existing["created_at"])
     if existing["state"] != "pending" or epoch_ms(cmd.occurred_at) - last < epoch_ms(MAIL_INTERVAL):

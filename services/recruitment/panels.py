@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pymongo.errors import DuplicateKeyError
 
 from contracts.bands import AGE_BANDS
+from contracts.dispatch import SendMessage
 from contracts.panels import (
     DEFAULT_CONSENT_VERSION,
     GENERAL,
@@ -29,9 +30,11 @@ from contracts.panels import (
     PanelSummary,
     PanelView,
 )
+from contracts.recruitment import EnrolMember
 from infra.bus import Rejected, RetryLater
 from infra.service import Runtime
 from infra.store import Document, epoch_ms, new_document, with_outbox
+from infra.tokens import derived_id
 
 
 async def _council(rt: Runtime, tenant: str) -> None:
@@ -117,6 +120,42 @@ async def offered_to(rt: Runtime, member: Document) -> tuple[list[str], list[str
         topics.update(dict.fromkeys(settings.topics))
         channels.update(dict.fromkeys(settings.channels))
     return list(topics), list(channels)
+
+
+OTHER_PANEL_TEMPLATE = "join_other_panel"
+
+
+async def signed_up_for_another(
+    rt: Runtime, cmd: EnrolMember, member: Document, interval_ms: int
+) -> None:
+    """An active member's address was signed up for a panel they are not in: mail them (at
+    most once per ``interval_ms``, like every sign-up mail) how to join it from their own
+    page. The page answers as for anyone; only the mailbox learns it is a member."""
+    if cmd.panel in panels_of(member):
+        return
+    now = epoch_ms(cmd.occurred_at)
+    last = member.get("mailed_at_ms")
+    if last is not None and now - int(last) < interval_ms:
+        return
+    name = settings_of(await panel_document(rt, cmd.tenant, cmd.panel)).name
+    mail = SendMessage.follow(
+        cmd,
+        message_id=derived_id(cmd.message_id, OTHER_PANEL_TEMPLATE),
+        member_id=str(member["_id"]),
+        template=OTHER_PANEL_TEMPLATE,
+        params={
+            "panel": name,
+            "link": f"{rt.settings.portal_url.rstrip('/')}/t/{cmd.tenant}/me/panels",
+        },
+        keep_channel=True,
+    )
+    # Guarded by the last mail's time: of concurrent sign-ups, one mails.
+    result = await rt.db.members.update_one(
+        {"_id": member["_id"], "state": "active", "mailed_at_ms": last},
+        with_outbox({"$set": {"mailed_at_ms": now}}, mail),
+    )
+    if result.matched_count:
+        await rt.flush("members", [member["_id"]])
 
 
 async def consent_versions(rt: Runtime, tenant: str, panel: str = GENERAL) -> set[str]:

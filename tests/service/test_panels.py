@@ -459,3 +459,48 @@ async def test_a_vendor_file_moves_members_into_one_panel(stack: Stack) -> None:
     await wait_until(refused, timeout=15, what="the import for an unknown panel refused")
     members = stack.services["recruitment"].runtime.db.members
     assert await members.find_one({"email": "nosuch@example.se"}) is None
+
+
+async def test_a_member_signing_up_for_another_panel_is_told_by_mail_how_to_join_it(
+    stack: Stack,
+) -> None:
+    await _council(stack)
+    _, email = await _member(stack, 4)  # the general panel's
+    assert await _configure(stack, "kisa", name="Kisapanelen", districts=("Kisa",)) == "done:"
+    version = (await _panel(stack, "kisa")).consent_version
+
+    def sign_up() -> EnrolMember:
+        return EnrolMember(
+            tenant=T,
+            member_id=str(uuid.uuid4()),
+            email=email,
+            birth_year=1960,
+            gender="female",
+            district="Kisa",
+            consent_version=version,
+            panel="kisa",
+        )
+
+    first = sign_up()
+    await publish(stack.js, first)
+    await wait_until(lambda: _links(stack, email, "me") or None, timeout=15, what="the mail")
+    await _settled_enrol(stack, first)  # a duplicate delivery mails nothing more
+    await _settled_enrol(stack, sign_up())  # nor does another sign-up within the hour
+    items, _ = stack.devtools.mailbox.list_mails(limit=100, to=email)
+    assert sum("Kisapanelen" in stack.devtools.mailbox.get_mail(i.id).text for i in items) == 1
+    # The sign-up made no second member, and no opt-in link.
+    members = stack.services["recruitment"].runtime.db.members
+    assert await members.count_documents({"email": email}) == 1
+    assert _links(stack, email, "join/confirm") == []
+
+
+async def _settled_enrol(stack: Stack, cmd: EnrolMember) -> None:
+    """Publish a sign-up and wait until recruitment's sign-up consumer has handled and acked
+    every message so far (a sign-up settles no outcome: it answers the same to anyone)."""
+    await publish(stack.js, cmd)
+
+    async def idle() -> bool:
+        info = await stack.js.consumer_info("RECRUITMENT_CMD", "recruitment_enrol_member")
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await wait_until(idle, timeout=15, what="recruitment's sign-up consumer")
