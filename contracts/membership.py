@@ -193,6 +193,32 @@ class ConfirmEmailChange(Command):
     token: str = Field(min_length=20, max_length=100, description="The token from the link.")
 
 
+class ChangeMyPhone(Command):
+    """The signed-in member asks to add or change their mobile number: a 6-digit code goes
+    to the new number by SMS, and the change takes effect only when the code is typed
+    (``ConfirmPhoneChange``)."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "change_my_phone"
+
+    session: SessionToken = Field(min_length=20, max_length=100, description="The session.")
+    phone: str = Field(
+        min_length=1,
+        max_length=32,
+        description="The new number (as the council's country writes it, or E.164).",
+    )
+
+
+class ConfirmPhoneChange(Command):
+    """The signed-in member typed the code sent to their new number: it takes effect."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "confirm_phone_change"
+
+    session: SessionToken = Field(min_length=20, max_length=100, description="The session.")
+    code: str = Field(min_length=1, max_length=12, description="The code from the SMS.")
+
+
 class PauseMembership(Command):
     """The signed-in member pauses: no invitations to rounds opened before ``until``."""
 

@@ -41,6 +41,8 @@ MESSAGES: tuple[type[Envelope], ...] = (
     panels.PanelConfigured,
     panels.GetPanel,
     panels.RenewMembership,
+    membership.ChangeMyPhone,
+    membership.ConfirmPhoneChange,
     panels.ListPanels,
     panels.GetMyPanels,
     panels.ChangeMyPanels,

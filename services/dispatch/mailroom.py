@@ -387,23 +387,18 @@ class Mailroom:
         if contact is None:
             raise ContactMissing(cmd.member_id)
         channel = _channel(cmd, contact)
-        if channel == "sms" and contact.get("phone"):
-            return Outgoing(contact["phone"], self._sms_text(cmd, contact).encode(), "sms")
-        if channel != "email" or not contact.get("email"):
+        # Every message names its council and carries the member's own link to leave; the
+        # command's values come last, so a template's own council name wins.
+        params = self._params(cmd, contact)
+        # A message to confirm a new address or number goes there, not to the contact book's.
+        new_address = params.pop("recipient", None)
+        if channel == "sms" and (new_address or contact.get("phone")):
+            number = new_address or contact["phone"]
+            text = self._sms_text(cmd, contact, params)
+            return Outgoing(number, text.encode(), "sms", to_contact=not new_address)
+        if channel != "email" or not (new_address or contact.get("email")):
             raise Rejected(f"no {cmd.channel} channel for this member")
-        try:
-            # Every mail names its council and carries the member's own link to leave; the
-            # command's values come last, so a template's own council name wins.
-            params = {"council": contact.get("council") or ""}
-            for sealed in (contact.get("sealed"), cmd.sealed):
-                if sealed:
-                    params |= self._rt.sealer.open_params(sealed)
-            params |= cmd.params
-            # A mail to confirm a new address goes there, not to the contact book's.
-            new_address = params.pop("recipient", None)
-            recipient = new_address or contact["email"]
-        except Unsealable as exc:
-            raise Rejected(f"sealed values cannot be opened: {exc}") from exc
+        recipient = new_address or contact["email"]
         try:
             rendered = templates.render(cmd.template, contact.get("locale") or "sv", params)
         except templates.UnknownTemplate as exc:
@@ -430,11 +425,9 @@ class Mailroom:
         except Unsealable as exc:
             raise Rejected(f"sealed values cannot be opened: {exc}") from exc
 
-    def _sms_text(self, cmd: SendMessage, contact: Document) -> str:
+    def _sms_text(self, cmd: SendMessage, contact: Document, params: dict[str, str]) -> str:
         try:
-            return templates.render_sms(
-                cmd.template, contact.get("locale") or "sv", self._params(cmd, contact)
-            )
+            return templates.render_sms(cmd.template, contact.get("locale") or "sv", params)
         except templates.UnknownTemplate as exc:
             raise Rejected(str(exc)) from exc
 

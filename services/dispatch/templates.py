@@ -212,6 +212,12 @@ _SMS_TEMPLATES: dict[str, dict[str, str]] = {
         "sv": "$code är din kod till medborgarpanelen i $council. Den gäller i $minutes minuter.",
         "en": "$code is your code for the citizen panel of $council. It is valid $minutes minutes.",
     },
+    "confirm_phone_change": {
+        "sv": "$code är din kod för att byta mobilnummer i medborgarpanelen i $council. Den "
+        "gäller i $minutes minuter.",
+        "en": "$code is your code to change your mobile number for the citizen panel of "
+        "$council. It is valid $minutes minutes.",
+    },
     "member_sign_in_code": {
         "sv": "$code är din kod för att logga in i medborgarpanelen i $council. Den gäller en "
         "gång i $minutes minuter.",

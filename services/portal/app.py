@@ -47,6 +47,7 @@ from services.portal import (
     member_import_pages,
     member_pages,
     member_panel_pages,
+    member_phone_pages,
     pages,
     panel_pages,
     renew_pages,
@@ -312,6 +313,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(member_api.router)
     app.include_router(member_pages.router)
     app.include_router(member_panel_pages.router)
+    app.include_router(member_phone_pages.router)
     app.include_router(sign_up_by_code.router)
     app.include_router(sign_up_by_code.pages)
     app.include_router(member_import_api.router)

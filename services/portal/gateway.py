@@ -44,8 +44,10 @@ from contracts.feedback import ListPublished, PublishedList, PublishFeedback
 from contracts.membership import (
     ChangeMyDetails,
     ChangeMyEmail,
+    ChangeMyPhone,
     CloseMemberSession,
     ConfirmEmailChange,
+    ConfirmPhoneChange,
     EraseMyMembership,
     GetMyMembership,
     MemberList,
@@ -310,6 +312,14 @@ class Gateway(Protocol):
 
     async def change_my_panels(self, command: ChangeMyPanels) -> None:
         """recruitment: the signed-in member chooses their panels."""
+        ...
+
+    async def change_my_phone(self, command: ChangeMyPhone) -> None:
+        """recruitment: a code to a member's new mobile number."""
+        ...
+
+    async def confirm_phone_change(self, command: ConfirmPhoneChange) -> None:
+        """recruitment: the code typed; the new number takes effect."""
         ...
 
     async def renew_membership(self, command: RenewMembership) -> None:
@@ -739,6 +749,14 @@ class NatsGateway:
 
     async def change_my_panels(self, command: ChangeMyPanels) -> None:
         """recruitment: the signed-in member chooses their panels."""
+        await self._send(command)
+
+    async def change_my_phone(self, command: ChangeMyPhone) -> None:
+        """recruitment: a code to a member's new mobile number."""
+        await self._send(command)
+
+    async def confirm_phone_change(self, command: ConfirmPhoneChange) -> None:
+        """recruitment: the code typed; the new number takes effect."""
         await self._send(command)
 
     async def renew_membership(self, command: RenewMembership) -> None:

@@ -53,7 +53,13 @@ PAUSE_DAYS = 366
 MAIL_INTERVAL = timedelta(minutes=1)
 """At most one sign-in mail per member in this long, however often it is asked for."""
 
-COLLECTIONS = ("sign_in_links", "member_sessions", "email_changes", "sign_in_codes")
+COLLECTIONS = (
+    "sign_in_links",
+    "member_sessions",
+    "email_changes",
+    "sign_in_codes",
+    "phone_changes",
+)
 """What self-service keeps per member; erasure deletes all of it (``forget``). (Sign-in codes
 are ``sign_in_codes``'s, one per number, replaced rather than expired.)"""
 

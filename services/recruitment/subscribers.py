@@ -29,8 +29,10 @@ from contracts.dispatch import ContactForgotten, SendMessage
 from contracts.membership import (
     ChangeMyDetails,
     ChangeMyEmail,
+    ChangeMyPhone,
     CloseMemberSession,
     ConfirmEmailChange,
+    ConfirmPhoneChange,
     EraseMyMembership,
     GetMyMembership,
     MemberBackgroundChanged,
@@ -104,6 +106,7 @@ from services.recruitment import (
     member_search,
     open_campaigns,
     panels,
+    phone_change,
     rotation,
     self_service,
     sign_in_codes,
@@ -333,6 +336,14 @@ def _add_self_service(router: NatsRouter, rt: Runtime) -> None:
     @subscriber(router, ChangeMyDetails, "recruitment_change_my_details")
     async def on_change_details(cmd: ChangeMyDetails) -> None:
         await self_service.change_my_details(rt, cmd)
+
+    @subscriber(router, ChangeMyPhone, "recruitment_change_my_phone")
+    async def on_change_phone(cmd: ChangeMyPhone) -> None:
+        await phone_change.change_my_phone(rt, cmd)
+
+    @subscriber(router, ConfirmPhoneChange, "recruitment_confirm_phone_change")
+    async def on_confirm_phone(cmd: ConfirmPhoneChange) -> None:
+        await phone_change.confirm_phone_change(rt, cmd)
 
     @subscriber(router, ChangeMyEmail, "recruitment_change_my_email")
     async def on_change_email(cmd: ChangeMyEmail) -> None:

@@ -35,8 +35,10 @@ from contracts.feedback import ListPublished, PublishedList, PublishedRound, Pub
 from contracts.membership import (
     ChangeMyDetails,
     ChangeMyEmail,
+    ChangeMyPhone,
     CloseMemberSession,
     ConfirmEmailChange,
+    ConfirmPhoneChange,
     EraseMyMembership,
     GetMyMembership,
     MemberList,
@@ -691,6 +693,12 @@ class FakeGateway:
                 for v in views
             )
         )
+
+    async def change_my_phone(self, command: ChangeMyPhone) -> None:
+        self.commands.append(command)
+
+    async def confirm_phone_change(self, command: ConfirmPhoneChange) -> None:
+        self.commands.append(command)
 
     async def change_my_panels(self, command: ChangeMyPanels) -> None:
         self.commands.append(command)
