@@ -47,7 +47,13 @@ from services.portal.dependencies import (
 )
 from services.portal.domain import OneLine, TrimmedText
 from services.portal.handlers import Portal, WrongState
-from services.portal.panel_scope import figures_panel, panel_filter
+from services.portal.panel_scope import (
+    council_wide,
+    figures_panel,
+    member_in_scope,
+    panel_filter,
+    trimmed,
+)
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/api", tags=["api"])
@@ -588,6 +594,8 @@ async def erase_member(
 ) -> Accepted:
     """Erase a member and everything every service holds about them (a resident's request
     by phone or letter). Responses name no one and stay. Recorded with the staff username."""
+    if not await member_in_scope(portal, council.tenant, staff, member_id):
+        raise ApiError(404, "unknown member")
     settled = await portal.erase_member(council.tenant, member_id, staff.account.username)
     if settled.outcome.reason == "unknown_member":
         raise ApiError(404, "unknown member")
@@ -608,6 +616,8 @@ async def erasure(
     member_id: Annotated[str, MEMBER_ID],
 ) -> ErasureView:
     """Where an erasure stands: who asked, when, which services have forgotten the member."""
+    if staff.account.panels:
+        raise ApiError(404, "no erasure was asked for this member")  # the council's record
     view = await portal.erasure(council.tenant, member_id)
     if view is None:
         raise ApiError(404, "no erasure was asked for this member")
@@ -642,6 +652,7 @@ async def set_population(
     (``district,age_band,gender,population``; comma or semicolon), against which the
     panel's representativeness is measured. Rows whose district or band does not fit the
     council are refused and listed with the figures."""
+    council_wide(staff)
     try:
         text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
@@ -687,7 +698,9 @@ async def panel_history(
     months: Annotated[int, Query(ge=1, le=120, description="How many months back.")] = 12,
 ) -> PanelHistory:
     """The panel month by month, oldest first: members who joined, members who left (or
-    were erased), and the size at each month's end."""
+    were erased), and the size at each month's end (the council's: not for an account
+    limited to panels)."""
+    council_wide(staff)
     return await portal.panel_history(council.tenant, months)
 
 
@@ -719,6 +732,8 @@ async def member_data(
     access to contact details (see ``CONTACT_ROLES``) are refused."""
     if staff.account.role not in CONTACT_ROLES:
         raise ApiError(403, "your role does not see members' contact details")
+    if not await member_in_scope(portal, council.tenant, staff, member_id):
+        raise ApiError(404, "unknown member")
     services = await portal.member_data(council.tenant, member_id)
     if services is None:
         raise ApiError(404, "unknown member")
@@ -795,7 +810,8 @@ async def audit_trail(
     limit: Annotated[int, Query(ge=1, le=1000, description="How many, newest first.")] = 200,
 ) -> list[AuditEntry]:
     """Who of the council's staff changed what, and who printed letters or copied a member's
-    data, newest first (kept 400 days)."""
+    data, newest first (kept 400 days; not for an account limited to panels)."""
+    council_wide(staff)
     return [
         AuditEntry(
             at=datetime.fromtimestamp(e["at_ms"] / 1000, UTC),
@@ -832,7 +848,7 @@ async def search_members(
     contact details (any staff role), a page at a time. An account limited to some panels
     sees their members only."""
     panels = panel_filter(staff, panel)
-    return await portal.search_members(
+    found = await portal.search_members(
         council.tenant,
         state=state,
         district=district,
@@ -843,3 +859,4 @@ async def search_members(
         limit=limit,
         panels=panels,
     )
+    return trimmed(staff, found)

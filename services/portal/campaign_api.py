@@ -27,6 +27,7 @@ from contracts.campaigns import (
     InvitedView,
     OpenCampaignList,
 )
+from services.portal.accounts import Session
 from services.portal.api import (
     CONTACT_ROLES,
     PROBLEMS,
@@ -126,11 +127,20 @@ async def spool(request: Request) -> tempfile.SpooledTemporaryFile[bytes]:
     return spooled
 
 
-async def campaign_or_404(portal: Portal, tenant: str, campaign_id: str) -> CampaignView:
+async def campaign_or_404(
+    portal: Portal, tenant: str, campaign_id: str, staff: Session
+) -> CampaignView:
+    """The council's campaign, of a panel this account works with; 404 otherwise."""
     view = await portal.campaign(tenant, campaign_id)
-    if view is None:
+    if view is None or not staff.account.sees_panel(view.panel):
         raise ApiError(404, "unknown campaign")
     return view
+
+
+def visible_campaigns(staff: Session, listing: CampaignList) -> CampaignList:
+    """The campaigns of the panels this account works with."""
+    mine = tuple(c for c in listing.campaigns if staff.account.sees_panel(c.panel))
+    return listing.model_copy(update={"campaigns": mine})
 
 
 async def send_register(
@@ -177,8 +187,9 @@ async def create_campaign(
 
 @router.get("/t/{tenant}/campaigns", response_model=CampaignList, responses=STAFF_PROBLEMS)
 async def list_campaigns(council: CouncilDep, portal: PortalDep, staff: StaffDep) -> CampaignList:
-    """The council's campaigns, newest first (without their strata)."""
-    return await portal.campaigns(council.tenant)
+    """The council's campaigns (of the panels this account works with), newest first
+    (without their strata)."""
+    return visible_campaigns(staff, await portal.campaigns(council.tenant))
 
 
 @router.get(
@@ -189,7 +200,7 @@ async def get_campaign(
 ) -> CampaignView:
     """A campaign: its import's progress, its draw (seed, method) and, per stratum, how many
     could be drawn, were drawn and joined (conversion)."""
-    return await campaign_or_404(portal, council.tenant, campaign_id)
+    return await campaign_or_404(portal, council.tenant, campaign_id, staff)
 
 
 @router.put(
@@ -226,7 +237,7 @@ async def put_register(
     ``födelseår``, ``kön`` work too). Every row is checked by recruitment: see the campaign
     for the progress and ``rejections.csv`` for the rows refused and why. One extract per
     campaign."""
-    view = await campaign_or_404(portal, council.tenant, campaign_id)
+    view = await campaign_or_404(portal, council.tenant, campaign_id, staff)
     with await spool(request) as stream:
         batches, rows = await send_register(portal, council.tenant, view, stream)
     log.info("register extract received", username=staff.account.username, rows=rows)
@@ -252,7 +263,7 @@ async def rejections(
 ) -> StreamingResponse:
     """The extract's refused rows and the ones left out (already members, drawn recently):
     row number and reason, never the values."""
-    await campaign_or_404(portal, council.tenant, campaign_id)
+    await campaign_or_404(portal, council.tenant, campaign_id, staff)
     return StreamingResponse(
         rejection_lines(portal, council.tenant, campaign_id),
         media_type="text/csv; charset=utf-8",
@@ -277,7 +288,7 @@ async def draw(
     × gender, proportional or boosting the strata the panel lacks. The seed is recorded (see
     the campaign); the same seed on the same extract draws the same people. Refused:
     ``import_incomplete``, ``already_drawn``, ``campaign_closed``."""
-    await campaign_or_404(portal, council.tenant, campaign_id)
+    await campaign_or_404(portal, council.tenant, campaign_id, staff)
     settled = await portal.draw_sample(
         council.tenant, campaign_id, body.size, body.method, body.expected_response_pct, body.seed
     )
@@ -298,7 +309,7 @@ async def close(
     staff: StaffPostDep,
 ) -> OutcomeReply:
     """Close the campaign now: its codes stop working and its extract is deleted."""
-    await campaign_or_404(portal, council.tenant, campaign_id)
+    await campaign_or_404(portal, council.tenant, campaign_id, staff)
     settled = await portal.close_campaign(council.tenant, campaign_id)
     log.info("campaign closed", username=staff.account.username, campaign=campaign_id)
     return _outcome(response, settled.message_id, settled.outcome)
@@ -321,6 +332,7 @@ async def letters_pdf(
     to contact details are refused: the letters hold names and addresses."""
     if staff.account.role not in CONTACT_ROLES:
         raise ApiError(403, "your role does not see names and addresses")
+    await campaign_or_404(portal, council.tenant, campaign_id, staff)
     pdf = await portal.letters_pdf(council.tenant, campaign_id, lang)
     if pdf is None:
         raise ApiError(404, "no letters: the campaign is not drawn, or closed")

@@ -15,8 +15,10 @@ from starlette.datastructures import FormData, UploadFile
 
 from contracts.campaigns import FRIEND, OPEN_CAMPAIGN_PATTERN, CampaignView, InvitedView
 from contracts.panels import GENERAL
+from infra.queries import QueryFailed
+from services.portal.accounts import Session
 from services.portal.api import ApiError
-from services.portal.campaign_api import REGISTER_MAX_BYTES, send_register
+from services.portal.campaign_api import REGISTER_MAX_BYTES, send_register, visible_campaigns
 from services.portal.dependencies import (
     CouncilDep,
     LanguageDep,
@@ -61,9 +63,11 @@ def _notice(request: Request) -> str | None:
     return notice if notice in NOTICES else None
 
 
-async def _campaign_or_404(portal: Portal, tenant: str, campaign_id: str) -> CampaignView:
+async def _campaign_or_404(
+    portal: Portal, tenant: str, campaign_id: str, staff: Session
+) -> CampaignView:
     view = await portal.campaign(tenant, campaign_id) if len(campaign_id) <= 64 else None
-    if view is None:
+    if view is None or not staff.account.sees_panel(view.panel):
         raise HTTPException(status_code=404)
     return view
 
@@ -94,7 +98,7 @@ async def campaigns(
     request: Request, council: CouncilDep, portal: PortalDep, staff: StaffDep
 ) -> Response:
     """The council's campaigns and the form to start one."""
-    listing = await portal.campaigns(council.tenant)
+    listing = visible_campaigns(staff, await portal.campaigns(council.tenant))
     return render(
         request,
         "staff_campaigns.html",
@@ -137,7 +141,7 @@ async def new_open_campaign(
     if not (target.isdigit() and 1 <= int(target) <= 1_000_000):
         errors["target"] = N_("Give the target as a whole number of members.")
     if errors:
-        listing = await portal.campaigns(council.tenant)
+        listing = visible_campaigns(staff, await portal.campaigns(council.tenant))
         return render(
             request,
             "staff_campaigns.html",
@@ -168,7 +172,7 @@ async def new_campaign(
     values = {k: _field(form, k) for k in ("title", "closes_on", "exclude_drawn_months")}
     checked, errors = _check_new_campaign(**values)
     if checked is None:
-        listing = await portal.campaigns(council.tenant)
+        listing = visible_campaigns(staff, await portal.campaigns(council.tenant))
         return render(
             request,
             "staff_campaigns.html",
@@ -231,7 +235,7 @@ async def campaign(
     request: Request, campaign_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
 ) -> Response:
     """One campaign: the import's progress, the draw, the strata and their conversion."""
-    view = await _campaign_or_404(portal, council.tenant, campaign_id)
+    view = await _campaign_or_404(portal, council.tenant, campaign_id, staff)
     return await _campaign_page(request, council, staff, view, values={"size": "1000"})
 
 
@@ -244,7 +248,7 @@ async def upload_register(
     request: Request, campaign_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
 ) -> Response:
     """The extract, uploaded as a file (spooled to disk by the form parser), sent on."""
-    view = await _campaign_or_404(portal, council.tenant, campaign_id)
+    view = await _campaign_or_404(portal, council.tenant, campaign_id, staff)
     form = await request.form()
     upload = form.get("register")
     if not isinstance(upload, UploadFile) or not upload.filename:
@@ -265,7 +269,7 @@ async def draw(
     request: Request, campaign_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
 ) -> Response:
     """Draw the sample."""
-    view = await _campaign_or_404(portal, council.tenant, campaign_id)
+    view = await _campaign_or_404(portal, council.tenant, campaign_id, staff)
     form = await request.form()
     values = {k: _field(form, k) for k in ("size", "method", "expected_response_pct", "seed")}
     errors: dict[str, str] = {}
@@ -306,7 +310,7 @@ async def close(
     request: Request, campaign_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
 ) -> Response:
     """Close the campaign now."""
-    await _campaign_or_404(portal, council.tenant, campaign_id)
+    await _campaign_or_404(portal, council.tenant, campaign_id, staff)
     settled = await portal.close_campaign(council.tenant, campaign_id)
     notice = "closed" if settled.outcome.status == "done" else "pending"
     log.info("campaign closed", username=staff.account.username, campaign=campaign_id)
@@ -352,7 +356,11 @@ async def _invitation_page(
     values: dict[str, str],
     errors: dict[str, str] | None = None,
 ) -> Response:
-    panel = await portal.panel_for_residents(council.tenant)
+    name = view.panel if view is not None else GENERAL
+    try:
+        panel = await portal.panel_for_residents(council.tenant, name)
+    except QueryFailed:
+        panel = await portal.panel_for_residents(council.tenant)
     return render(
         request,
         "invited.html",

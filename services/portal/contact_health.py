@@ -17,6 +17,7 @@ from services.portal.api import STAFF_PROBLEMS
 from services.portal.dependencies import CouncilDep, PortalDep, StaffDep
 from services.portal.handlers import Portal, current_correlation_id
 from services.portal.i18n import N_
+from services.portal.panel_scope import council_wide
 from services.portal.rendering import render
 
 router = APIRouter()
@@ -57,7 +58,9 @@ async def list_invalid(
 ) -> InvalidContacts:
     """The council's members whose contact failed for good (the mail server refused the
     address), by member id: the channel, a reason code (e.g. ``smtp_550``) and since when,
-    never the address. A member leaves the list when their contact changes."""
+    never the address. A member leaves the list when their contact changes. Not for an account
+    limited to panels (the list is the council's)."""
+    council_wide(staff)
     return await invalid_contacts(portal, council.tenant, after, limit)
 
 
@@ -66,6 +69,7 @@ async def page(
     request: Request, council: CouncilDep, portal: PortalDep, staff: StaffDep
 ) -> Response:
     """The list, a page at a time."""
+    council_wide(staff)
     after = request.query_params.get("after", "")
     listing = await invalid_contacts(portal, council.tenant, after if len(after) <= 80 else "")
     return render(

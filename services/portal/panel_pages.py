@@ -18,7 +18,13 @@ from contracts.text import clean_line
 from services.portal import audit, domain
 from services.portal.dependencies import CouncilDep, PortalDep, StaffDep, StaffPostDep
 from services.portal.i18n import N_
-from services.portal.panel_scope import figures_panel, panel_filter, visible
+from services.portal.panel_scope import (
+    council_wide,
+    figures_panel,
+    panel_filter,
+    trimmed,
+    visible,
+)
 from services.portal.rendering import render
 
 log = structlog.get_logger()
@@ -54,8 +60,10 @@ async def _page(
     chosen = figures_panel(staff, request.query_params.get("panel"))
     view = await portal.representativeness(council.tenant, chosen)
     panels = visible(staff, await portal.panels(council.tenant)).panels
-    history = await portal.panel_history(council.tenant, 12)
-    index_points = (await portal.index_history(council.tenant)).points
+    # The council's monthly figures are for accounts that see every panel.
+    whole = not staff.account.panels
+    history = (await portal.panel_history(council.tenant, 12)).months if whole else ()
+    index_points = (await portal.index_history(council.tenant)).points if whole else ()
     charts = (
         {
             "age": chart(view.by_age_band),
@@ -73,7 +81,7 @@ async def _page(
         staff=staff,
         view=view,
         charts=charts,
-        history=history.months,
+        history=history,
         index_points=index_points,
         panels=panels,
         chosen=chosen,
@@ -101,6 +109,7 @@ async def population(
     request: Request, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
 ) -> Response:
     """Load the population figures from a CSV file of official statistics."""
+    council_wide(staff)
     form = await request.form()
     upload = form.get("population")
     source_value = form.get("source")
@@ -136,6 +145,7 @@ async def audit_page(
     request: Request, council: CouncilDep, portal: PortalDep, staff: StaffDep
 ) -> Response:
     """Who of the council's staff did what, newest first."""
+    council_wide(staff)
     entries = await audit.recent(portal.db, council.tenant, 200)
     for entry in entries:
         entry["at"] = datetime.fromtimestamp(entry["at_ms"] / 1000, UTC)
@@ -180,7 +190,7 @@ async def members(
         "staff_members.html",
         council=council,
         staff=staff,
-        members=listing.members,
+        members=trimmed(staff, listing).members,
         values=values,
         panels=visible(staff, await portal.panels(council.tenant)).panels,
         bands=BAND_NAMES,

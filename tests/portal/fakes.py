@@ -485,6 +485,7 @@ class FakeGateway:
             created_on="2026-11-24",
             closes_on=command.closes_on,
             exclude_drawn_months=command.exclude_drawn_months,
+            panel=command.panel,
             batches_expected=None,
             batches_done=0,
             rows=0,

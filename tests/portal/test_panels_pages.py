@@ -241,3 +241,56 @@ async def test_a_vendor_file_is_imported_into_the_panel_chosen(
     sent = await client.post("/t/gnosjo/staff/import", data={**data, "panel": "youth"}, files=files)
     assert sent.status_code == 303
     assert {c.panel for c in gateway.sent(ImportMembers)} == {"youth"}
+
+
+async def test_a_limited_account_reaches_no_other_panels_campaigns_members_or_council_records(
+    client: httpx.AsyncClient, gateway: FakeGateway, db: Any
+) -> None:
+    from contracts.campaigns import CreateCampaign
+
+    await _youth_panel(gateway)
+    for campaign_id, panel in (("c-general", "general"), ("c-youth", "youth")):
+        await gateway.create_campaign(
+            CreateCampaign(
+                tenant="gnosjo",
+                campaign_id=campaign_id,
+                title=f"Brev {panel}",
+                closes_on="2027-03-01",
+                panel=panel,
+            )
+        )
+    # Members: the fake's first is the general panel's; make the second a youth member.
+    gateway.members[1] = gateway.members[1].model_copy(update={"panels": ("general", "youth")})
+    general_only = gateway.members[0].member_id
+    await create_account(db, "ung", PASSWORD, "gnosjo", "staff", panels=("youth",))
+    csrf = await api_login(client, "gnosjo", "ung")
+    headers = {"X-CSRF-Token": csrf}
+
+    listed = (await client.get("/api/t/gnosjo/campaigns")).json()
+    assert [c["campaign_id"] for c in listed["campaigns"]] == ["c-youth"]
+    assert (await client.get("/api/t/gnosjo/campaigns/c-general")).status_code == 404
+    assert (await client.get("/api/t/gnosjo/campaigns/c-youth")).status_code == 200
+    letters = await client.get("/api/t/gnosjo/campaigns/c-general/letters.pdf")
+    assert letters.status_code == 404
+    assert (await client.get("/t/gnosjo/staff/campaigns/c-general")).status_code == 404
+
+    # Another panel's member: no copy, no erasure; the member search shows only its panel.
+    data = await client.get(f"/api/t/gnosjo/members/{general_only}/data")
+    assert data.status_code == 404
+    erase = await client.post(f"/api/t/gnosjo/members/{general_only}/erasure", headers=headers)
+    assert erase.status_code == 404
+    found = (await client.get("/api/t/gnosjo/members")).json()
+    assert {tuple(m["panels"]) for m in found["members"]} == {("youth",)}
+
+    # The council's records are not a panel's: audit, population, monthly history, contacts.
+    assert (await client.get("/api/t/gnosjo/audit")).status_code == 403
+    assert (await client.get("/api/t/gnosjo/panel/history")).status_code == 403
+    assert (await client.get("/api/t/gnosjo/contacts/invalid")).status_code == 403
+    population = await client.put(
+        "/api/t/gnosjo/population?source=SCB",
+        content=b"district,age_band,gender,population\n,16-29,female,1\n",
+        headers={**headers, "Content-Type": "text/csv"},
+    )
+    assert population.status_code == 403
+    assert (await client.get("/t/gnosjo/staff/audit")).status_code == 403
+    assert (await client.get("/t/gnosjo/staff/panel")).status_code == 200  # its own figures
