@@ -20,7 +20,7 @@ from contracts.panels import (
     PanelChoice,
 )
 from infra.service import Runtime
-from infra.store import Document
+from infra.store import Document, epoch_ms
 from services.recruitment import domain, panels, self_service
 
 
@@ -93,5 +93,16 @@ async def change_my_panels(rt: Runtime, cmd: ChangeMyPanels) -> None:
         panels=tuple(wanted),
         revision=self_service._next_revision(member),
     )
-    await self_service._revise(rt, cmd, member, {"panels": wanted}, event)
+    fields: Document = {"panels": wanted}
+    now = epoch_ms(cmd.occurred_at)
+    for panel in wanted:
+        if panel not in current:
+            fields[f"terms.{panel}"] = now  # a term in a panel runs from joining it
+    noticed = member.get("term_notice_panel")
+    if member.get("term_notice_ms") and (noticed or GENERAL) not in wanted:
+        # Told their time in a panel was ending, and left it themselves: the notice is
+        # spent, and rotation may tell them about their other panels in time.
+        fields["term_notice_ms"] = None
+        fields["term_notice_panel"] = None
+    await self_service._revise(rt, cmd, member, fields, event)
     await rt.settle(cmd, "done")

@@ -91,7 +91,8 @@ async def _notify(
         sealed=sealed,
     )
     result = await rt.db.members.update_one(
-        {"_id": member["_id"], "state": "active", "term_notice_ms": {"$exists": False}},
+        # No notice pending: never given, renewed, or spent by leaving the panel (null).
+        {"_id": member["_id"], "state": "active", "term_notice_ms": None},
         with_outbox({"$set": {"term_notice_ms": epoch_ms(), "term_notice_panel": name}}, notice),
     )
     if not result.matched_count and link_doc is not None:
@@ -114,18 +115,19 @@ async def rotate(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
         if council is None:
             continue
         await _backfill(rt, tenant)
-        members_of = {"tenant": tenant, "state": "active", **panels.members_of(panel["panel"])}
+        name = str(panel["panel"])
+        members_of = {"tenant": tenant, "state": "active", **panels.members_of(name)}
         # Whose time in the panel ends: a term that ends within the notice, or an age past
         # the panel's (by year of birth: from the year they turn max_age + 1).
         ending: list[Document] = []
         if settings.term_years:
             term_ms = settings.term_years * YEAR_MS
-            ending.append({"term_started_ms": {"$lte": now_ms - term_ms + NOTICE_DAYS * DAY_MS}})
+            ending.append(_started_by(name, now_ms - term_ms + NOTICE_DAYS * DAY_MS))
         if settings.max_age is not None:
             ending.append({"birth_year": {"$lt": year - settings.max_age}})
         due = rt.db.members.find(
-            {**members_of, "$and": [{"$or": ending}], "term_notice_ms": {"$exists": False}},
-            {"tenant": 1, "term_started_ms": 1, "birth_year": 1, "panels": 1},
+            {**members_of, "$and": [{"$or": ending}], "term_notice_ms": None},
+            {"tenant": 1, "term_started_ms": 1, "terms": 1, "birth_year": 1, "panels": 1},
         ).limit(BATCH)
         notified = []
         async for member in due:
@@ -134,7 +136,7 @@ async def rotate(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
                 int(member["birth_year"]) < year - settings.max_age
             )
             if settings.term_years and not outgrown:
-                ends = max(int(member["term_started_ms"]) + settings.term_years * YEAR_MS, ends)
+                ends = max(_term_start(member, name) + settings.term_years * YEAR_MS, ends)
             renew = settings.allow_renewal and not outgrown
             if await _notify(rt, member, council, ends, renew, panel):
                 notified.append(member["_id"])
@@ -144,7 +146,7 @@ async def rotate(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
         # Out of the panel: the time has ended, and the notice is at least NOTICE_DAYS old.
         ended_by: list[Document] = []
         if settings.term_years:
-            ended_by.append({"term_started_ms": {"$lte": now_ms - settings.term_years * YEAR_MS}})
+            ended_by.append(_started_by(name, now_ms - settings.term_years * YEAR_MS))
         if settings.max_age is not None:
             ended_by.append({"birth_year": {"$lt": year - settings.max_age}})
         ended = (
@@ -181,6 +183,23 @@ async def rotate(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
     if any(done.values()):
         log.info("rotation", **done)
     return done
+
+
+def _started_by(panel: str, ms: int) -> Document:
+    """Members whose term in ``panel`` started by ``ms``: from joining that panel (``terms``),
+    or, for the panel they joined the council with, from their confirmation or import."""
+    return {
+        "$or": [
+            {f"terms.{panel}": {"$lte": ms}},
+            {f"terms.{panel}": {"$exists": False}, "term_started_ms": {"$lte": ms}},
+        ]
+    }
+
+
+def _term_start(member: Document, panel: str) -> int:
+    """When the member's term in ``panel`` started (see ``_started_by``)."""
+    started = (member.get("terms") or {}).get(panel)
+    return int(started if started is not None else member["term_started_ms"])
 
 
 async def _leave_panel(rt: Runtime, member: Document, others: list[str]) -> bool:
@@ -243,7 +262,10 @@ async def renew(rt: Runtime, cmd: RenewMembership) -> None:
     await rt.db.members.update_one(
         {"_id": link["member_id"], "tenant": cmd.tenant, "state": "active"},
         {
-            "$set": {"term_started_ms": epoch_ms(cmd.occurred_at)},
+            "$set": {
+                "term_started_ms": epoch_ms(cmd.occurred_at),
+                f"terms.{panel}": epoch_ms(cmd.occurred_at),
+            },
             "$unset": {"term_notice_ms": "", "term_notice_panel": ""},
         },
     )

@@ -41,7 +41,7 @@ from contracts.rounds import (
 )
 from infra import outcomes
 from infra.batching import keep_latest
-from infra.bus import Rejected
+from infra.bus import Rejected, RetryLater
 from infra.service import Runtime
 from infra.store import Document, epoch_ms, insert_new, new_document, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
@@ -648,10 +648,15 @@ async def member_paused(rt: Runtime, evt: MemberPaused) -> None:
 async def member_panels_changed(rt: Runtime, evt: MemberPanelsChanged) -> None:
     """Invite the member to the rounds of their new panels from now on (an older change
     delivered late changes nothing)."""
-    await rt.db.panelists.update_one(
-        {"_id": f"{evt.tenant}:{evt.member_id}", **_newer("panels_revision", evt.revision)},
+    key = f"{evt.tenant}:{evt.member_id}"
+    result = await rt.db.panelists.update_one(
+        {"_id": key, **_newer("panels_revision", evt.revision)},
         {"$set": {"panels": list(evt.panels), "panels_revision": evt.revision}},
     )
+    if not result.matched_count and await rt.db.panelists.find_one({"_id": key}) is None:
+        # The enrolment has not reached rounds yet (they travel apart): try again later,
+        # rather than lose the change.
+        raise RetryLater("member not in the panel replica yet", 1.0)
 
 
 async def member_resumed(rt: Runtime, evt: MemberResumed) -> None:

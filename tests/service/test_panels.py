@@ -350,12 +350,18 @@ async def test_terms_and_ages_end_membership_of_one_panel_only(stack: Stack) -> 
     both = ChangeMyPanels(tenant=T, session=session, panels=("general", "kisa"))
     assert (await _settled(stack, both)).status == "done"
 
-    # The teenager turns 20 this year; the two in Kisa's panel started their term 360 days
-    # ago (five days before the notice is due).
+    # A term in a panel runs from joining it: the adult, a member for years, only just
+    # joined Kisa's panel, so nothing is due there.
+    long_ago = epoch_ms(datetime.now(UTC) - timedelta(days=3 * 365))
+    await db.members.update_one({"_id": adult}, {"$set": {"term_started_ms": long_ago}})
+    assert await rotation.rotate(rt) == {"notified": 0, "retired": 0, "left": 0}
+
+    # The teenager turns 20 this year; the two in Kisa's panel started their term there 360
+    # days ago (five days before the notice is due).
     year_ago = epoch_ms(datetime.now(UTC) - timedelta(days=360))
     await db.members.update_one({"_id": teen}, {"$set": {"birth_year": YEAR - 20}})
-    for member in (adult, neighbour):
-        await db.members.update_one({"_id": member}, {"$set": {"term_started_ms": year_ago}})
+    await db.members.update_one({"_id": adult}, {"$set": {"terms.kisa": year_ago}})
+    await db.members.update_one({"_id": neighbour}, {"$set": {"term_started_ms": year_ago}})
     assert await rotation.rotate(rt) == {"notified": 3, "retired": 0, "left": 0}
     assert await rotation.rotate(rt) == {"notified": 0, "retired": 0, "left": 0}
 
@@ -383,8 +389,10 @@ async def test_terms_and_ages_end_membership_of_one_panel_only(stack: Stack) -> 
     two_years = epoch_ms(datetime.now(UTC) - timedelta(days=400))
     for member in (adult, neighbour, teen):
         await db.members.update_one(
-            {"_id": member}, {"$set": {"term_notice_ms": old, "term_started_ms": two_years}}
+            {"_id": member},
+            {"$set": {"term_notice_ms": old, "term_started_ms": two_years}},
         )
+    await db.members.update_one({"_id": adult}, {"$set": {"terms.kisa": two_years}})
     assert await rotation.rotate(rt) == {"notified": 0, "retired": 2, "left": 1}
     kept = await db.members.find_one({"_id": adult})
     assert kept is not None
