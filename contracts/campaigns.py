@@ -197,6 +197,7 @@ class InvitedView(BaseModel):
         description="invited: can join; joined: used; expired: the campaign closed."
     )
     closes_on: str = Field(description="Last day to join (YYYY-MM-DD).")
+    panel: str = Field(default="general", description="The panel the invitation is to.")
 
 
 class GetCampaign(Query):

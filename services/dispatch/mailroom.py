@@ -134,7 +134,9 @@ def _channel(cmd: SendMessage, contact: Document) -> str:
     if cmd.channel != "email" or not contact.get("phone"):
         return cmd.channel
     if not contact.get("email"):
-        return "sms"
+        # Only a number: everything by SMS, but a message that must keep its channel (a link
+        # to confirm a first address, sent there) stays e-mail.
+        return "email" if cmd.keep_channel else "sms"
     if contact.get("channel") == "sms" and not cmd.keep_channel and templates.has_sms(cmd.template):
         return "sms"
     return "email"

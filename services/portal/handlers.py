@@ -797,8 +797,13 @@ class Portal:
         return await self._ask(query, self.gateway.get_invitation_code)
 
     async def redeem(self, tenant: str, code: str, email: str, language: str) -> Settled:
-        """Join the panel with an invitation code; wait briefly for the outcome."""
-        panel = await self.panel_for_residents(tenant)
+        """Join the invitation's panel with its code; wait briefly for the outcome."""
+        invited = await self.invited(tenant, code)
+        name = invited.panel if invited is not None else GENERAL
+        try:
+            panel = await self.panel_for_residents(tenant, name)
+        except QueryFailed:
+            panel = await self.panel_for_residents(tenant)
         command = RedeemInvitation(
             **self._envelope(tenant),
             code=code,

@@ -206,7 +206,8 @@ async def import_register(rt: Runtime, cmd: ImportRegister) -> None:
         raise Rejected(f"campaign is {campaign['state']}: its extract cannot change")
     council = await _council(rt, cmd.tenant)
     salt = await _salt(rt, cmd.tenant)
-    settings = panels.settings_of(await panels.panel_document(rt, cmd.tenant))
+    panel = str(campaign.get("panel") or GENERAL)
+    settings = panels.settings_of(await panels.panel_document(rt, cmd.tenant, panel))
     kept, refused = register.check_rows(
         cmd.rows,
         cmd.first_row,
@@ -219,6 +220,14 @@ async def import_register(rt: Runtime, cmd: ImportRegister) -> None:
     left_out = await _excluded(
         rt, cmd.tenant, kept, int(campaign["exclude_drawn_months"]), epoch_ms(cmd.occurred_at)
     )
+    # People the campaign's panel does not take (too old for a youth panel, another
+    # district for a district's panel) are left out too.
+    for row in kept:
+        age = _today().year - row.person.birth_year
+        too_old = settings.max_age is not None and age > settings.max_age
+        elsewhere = bool(settings.districts) and row.person.district not in settings.districts
+        if row.number not in left_out and (too_old or elsewhere):
+            left_out[row.number] = "not_for_this_panel"
     parts: dict[int, list[list[Any]]] = defaultdict(list)
     for row in kept:
         if row.number not in left_out:
@@ -645,6 +654,23 @@ async def redeem_invitation(rt: Runtime, cmd: RedeemInvitation) -> None:
     except domain.InvalidEmail:
         await rt.settle(cmd, "refused", "invalid_email")
         return
+    panel = str(campaign.get("panel") or GENERAL)
+    panel_doc = await panels.panel_document(rt, cmd.tenant, panel)
+    problem = panels.eligibility_problem(
+        panels.settings_of(panel_doc),
+        age=cmd.occurred_at.year - int(invitee["birth_year"]),
+        connection="resident",
+        district_code=str(invitee["district"]),
+        email=True,
+        phone=False,
+    )
+    if problem is not None or (panel != GENERAL and panel_doc is None):
+        # The panel's rules changed since the draw (or the panel is gone): not this panel.
+        await rt.settle(cmd, "refused", "not_eligible")
+        return
+    if cmd.consent_version not in await panels.consent_versions(rt, cmd.tenant, panel):
+        await rt.settle(cmd, "refused", "unknown_consent_version")
+        return
     council = await _council(rt, cmd.tenant)
     member_id = contact_id(str(invitee["_id"]))
     member = domain.MemberDetails(
@@ -729,6 +755,7 @@ async def get_invitation_code(rt: Runtime, q: GetInvitationCode) -> InvitedView 
         email=invitee["email"],
         state=state,
         closes_on=campaign["closes_on"],
+        panel=str(campaign.get("panel") or GENERAL),
     )
 
 

@@ -34,8 +34,9 @@ def _hashes(rt: Runtime, key: str, phone: str, code: str) -> list[str]:
 
 async def change_my_phone(rt: Runtime, cmd: ChangeMyPhone) -> None:
     """Text a code to the new number; nothing changes until it is typed. Refused:
-    ``no_session``, ``invalid_phone``, ``same_phone``, ``phone_taken`` (another member's:
-    the member asking is signed in, so this tells no stranger anything)."""
+    ``no_session``, ``invalid_phone``, ``same_phone``. Whether the number is another
+    member's is told only to whoever types its code (``phone_taken`` at confirmation): the
+    answer here is the same for any number, so no one learns who is a member."""
     if await self_service._handled_before(rt, cmd):
         return
     member = await self_service._session_member(rt, cmd.tenant, cmd.session)
@@ -51,11 +52,13 @@ async def change_my_phone(rt: Runtime, cmd: ChangeMyPhone) -> None:
     if phone == member.get("phone"):
         await rt.settle(cmd, "refused", "same_phone")
         return
-    claim = await rt.db.member_phones.find_one({"_id": domain.phone_key(cmd.tenant, phone)})
-    if claim is not None and claim["member_id"] != member["_id"]:
-        await rt.settle(cmd, "refused", "phone_taken")
-        return
     key = _key(cmd.tenant, str(member["_id"]))
+    pending = await rt.db.phone_changes.find_one({"_id": key})
+    if pending is not None and pending.get("by") == cmd.message_id:
+        # A redelivery: the code in the outbox's SMS stays the one to type.
+        await rt.flush("members", [member["_id"]])
+        await rt.settle(cmd, "done")
+        return
     code = sms_codes.new_code()
     await rt.db.phone_changes.replace_one(
         {"_id": key},
@@ -66,6 +69,7 @@ async def change_my_phone(rt: Runtime, cmd: ChangeMyPhone) -> None:
                 sms_codes.CODE_TTL,
                 member_id=member["_id"],
                 phone=phone,
+                old_phone=str(member.get("phone") or ""),
                 code_hash=_hashes(rt, key, phone, code)[0],
                 attempts=0,
                 state="sent",
@@ -130,7 +134,9 @@ async def confirm_phone_change(rt: Runtime, cmd: ConfirmPhoneChange) -> None:
         await rt.settle(cmd, "refused", "phone_taken")
         return
     await _take_number(rt, cmd, member, phone)
-    old = str(member.get("phone") or "")
+    # The number before the change, as recorded with it (a redelivery after the member took
+    # the new number still frees the old one).
+    old = str(change.get("old_phone") or "")
     if old and old != phone:
         await handlers.release_phone(rt, cmd.tenant, old, str(member["_id"]))
     # Used up, and nothing kept: a redelivery finds the recorded outcome first.
@@ -156,7 +162,7 @@ async def _take_number(rt: Runtime, cmd: ConfirmPhoneChange, member: Document, p
         rt,
         cmd,
         member["_id"],
-        str(member["email"]),
+        domain.email_of(member.get("email")) or "",
         member.get("locale") or "sv",
         council,
         phone,

@@ -185,16 +185,18 @@ async def open_member_session_by_code(rt: Runtime, cmd: OpenMemberSessionByCode)
 
 
 async def _refusal(rt: Runtime, key: str, found: Document | None, hashes: list[str]) -> str:
-    """Why a code did not open a session. The right code of a used or expired code hears so;
-    anything else counts a wrong attempt on the number's open code (void after
-    ``MAX_ATTEMPTS``) and is ``invalid_code``."""
-    if found is not None and found.get("code_hash") in hashes:
+    """Why a code did not open a session. The right code of a used or expired code hears so,
+    while the number has tries left; anything else counts a wrong attempt on the number's
+    code, whatever its state (so guessing at a used code is bounded too: past
+    ``MAX_ATTEMPTS`` an open code is void and every answer is ``invalid_code``)."""
+    tries_left = found is not None and int(found.get("attempts") or 0) < sms_codes.MAX_ATTEMPTS
+    if found is not None and tries_left and found.get("code_hash") in hashes:
         if found.get("state") == "used":
             return "already_used"
         if found.get("state") == "open" and int(found["expires_at_ms"]) <= _now_ms():
             return "expired"
     counted = await rt.db.sign_in_codes.find_one_and_update(
-        {"_id": key, "state": "open"},
+        {"_id": key},
         {"$inc": {"attempts": 1}},
         return_document=ReturnDocument.AFTER,
     )

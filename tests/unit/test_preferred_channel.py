@@ -28,6 +28,12 @@ def _send(template: str = "round_invitation", **fields: object) -> SendMessage:
         ({**BOTH}, _send(), "email"),  # recorded before preferences: e-mail
         ({"email": "a@example.se", "channel": "sms"}, _send(), "email"),  # no number
         ({"phone": "+46701234567", "email": None}, _send(), "sms"),  # a number only
+        # A number only, confirming a first address: the link goes by mail, to it.
+        (
+            {"phone": "+46701234567", "email": None},
+            _send("confirm_email_change", keep_channel=True),
+            "email",
+        ),
         # Messages that must reach one address keep their channel.
         ({**BOTH, "channel": "sms"}, _send("member_sign_in", keep_channel=True), "email"),
         ({**BOTH, "channel": "sms"}, _send("confirm_email_change", keep_channel=True), "email"),
