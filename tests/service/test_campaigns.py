@@ -570,3 +570,64 @@ async def _member_with(stack: Stack, email: str) -> None:
     await wait_until(
         lambda: members.find_one({"email": email}), timeout=10, what="the member imported"
     )
+
+
+async def test_a_youth_panels_campaign_draws_and_joins_only_people_the_panel_takes(
+    stack: Stack,
+) -> None:
+    from contracts.membership import MemberList, SearchMembers
+    from contracts.panels import ConfigurePanel, GetPanel, PanelSettings, PanelView
+
+    await _council(stack)
+    text = "Ungdomspanelen sparar din e-postadress, ditt födelseår, kön och distrikt."
+
+    async def configure(max_age: int) -> None:
+        cmd = ConfigurePanel(
+            tenant=T,
+            panel="youth",
+            settings=PanelSettings(name="Ungdomspanelen", min_age=16, max_age=max_age),
+            consent_text=text,
+        )
+        await publish(stack.js, cmd)
+        assert (await recruitment_outcome(stack, T, cmd.message_id)).status == "done"
+
+    await configure(19)
+    cmd = CreateCampaign(
+        tenant=T, campaign_id="ung", title="Brev till unga", closes_on=CLOSES, panel="youth"
+    )
+    await publish(stack.js, cmd)
+    assert (await recruitment_outcome(stack, T, cmd.message_id)).status == "done"
+    # Two people of 17 and 18, two adults: the adults are left out of a youth panel's draw.
+    rows = [
+        person(1, birth_year=str(YEAR - 17)),
+        person(2, birth_year=str(YEAR - 18)),
+        person(3, birth_year=str(YEAR - 40)),
+        person(4, birth_year=str(YEAR - 60)),
+    ]
+    await load(stack, "ung", rows)
+    view = await campaign(stack, "ung")
+    assert (view.panel, view.eligible, view.excluded) == ("youth", 2, 2)
+    assert (await draw(stack, "ung", 4)).status == "done"
+    printed = await letters(stack, "ung")
+    assert len(printed.letters) == 2
+    by_name = {letter.name: letter.code for letter in printed.letters}
+    version = await ask(stack.nc, GetPanel(tenant=T, panel="youth"), PanelView)
+    assert version is not None
+
+    async def redeem_as(code: str, email: str, consent: str) -> Any:
+        cmd = RedeemInvitation(tenant=T, code=code, email=email, consent_version=consent)
+        await publish(stack.js, cmd)
+        return await recruitment_outcome(stack, T, cmd.message_id)
+
+    # The general panel's consent text is not the youth panel's.
+    wrong_text = await redeem_as(by_name["Person 1"], "ung1@example.se", "2026-1")
+    assert wrong_text.reason == "unknown_consent_version"
+    joined = await redeem_as(by_name["Person 1"], "ung1@example.se", version.consent_version)
+    assert joined.status == "done"
+    # The panel now takes up to 17: the 18-year-old drawn before is no longer taken.
+    await configure(17)
+    late = await redeem_as(by_name["Person 2"], "ung2@example.se", version.consent_version)
+    assert late.reason == "not_eligible"
+    youth = await ask(stack.nc, SearchMembers(tenant=T, panels=("youth",)), MemberList)
+    assert youth is not None
+    assert [m.panels for m in youth.members] == [("youth",)]
