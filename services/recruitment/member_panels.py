@@ -68,11 +68,8 @@ async def get_my_panels(rt: Runtime, q: GetMyPanels) -> MyPanels | None:
 async def change_my_panels(rt: Runtime, cmd: ChangeMyPanels) -> None:
     """Set the member's panels. Refused: ``no_session``; ``unknown_panel``; ``not_eligible``
     for a panel joined that does not take the member (one they already belong to may stay)."""
-    if await self_service._handled_before(rt, cmd):
-        return
-    member = await self_service._session_member(rt, cmd.tenant, cmd.session)
+    member = await self_service.member_acting(rt, cmd, cmd.session)
     if member is None:
-        await rt.settle(cmd, "refused", "no_session")
         return
     documents = await _panel_documents(rt, cmd.tenant)
     wanted = list(dict.fromkeys(cmd.panels))

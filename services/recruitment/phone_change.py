@@ -37,11 +37,8 @@ async def change_my_phone(rt: Runtime, cmd: ChangeMyPhone) -> None:
     ``no_session``, ``invalid_phone``, ``same_phone``. Whether the number is another
     member's is told only to whoever types its code (``phone_taken`` at confirmation): the
     answer here is the same for any number, so no one learns who is a member."""
-    if await self_service._handled_before(rt, cmd):
-        return
-    member = await self_service._session_member(rt, cmd.tenant, cmd.session)
+    member = await self_service.member_acting(rt, cmd, cmd.session)
     if member is None:
-        await rt.settle(cmd, "refused", "no_session")
         return
     council = await handlers._council(rt, cmd.tenant)
     try:
@@ -108,11 +105,8 @@ async def confirm_phone_change(rt: Runtime, cmd: ConfirmPhoneChange) -> None:
     """The right code makes the new number the member's. Refused: ``no_session``,
     ``invalid_code`` (wrong, or none pending; counts a try), ``expired``, ``phone_taken``
     (the number became another member's meanwhile)."""
-    if await self_service._handled_before(rt, cmd):
-        return
-    member = await self_service._session_member(rt, cmd.tenant, cmd.session)
+    member = await self_service.member_acting(rt, cmd, cmd.session)
     if member is None:
-        await rt.settle(cmd, "refused", "no_session")
         return
     key = _key(cmd.tenant, str(member["_id"]))
     change = await rt.db.phone_changes.find_one({"_id": key, "state": "sent"})

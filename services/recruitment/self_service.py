@@ -101,6 +101,18 @@ async def _handled_before(rt: Runtime, cmd: Envelope) -> bool:
     return True
 
 
+async def member_acting(rt: Runtime, cmd: Envelope, session: str) -> Document | None:
+    """The member a self-service command acts for (its session's), or None when there is
+    nothing to do: a redelivery of a command already settled (its outcome is told again), or
+    no live session of the council (settled ``no_session``)."""
+    if await _handled_before(rt, cmd):
+        return None
+    member = await _session_member(rt, cmd.tenant, session)
+    if member is None:
+        await rt.settle(cmd, "refused", "no_session")
+    return member
+
+
 async def _session_member(rt: Runtime, tenant: str, session: str) -> Document | None:
     """The active member whose live session of this council ``session`` is, or None."""
     found = await rt.db.member_sessions.find_one({"_id": token_hash(session), "tenant": tenant})
@@ -292,11 +304,8 @@ async def change_my_details(rt: Runtime, cmd: ChangeMyDetails) -> None:
     the preferred channel the contact book. Refused: ``no_session``, ``district_not_listed``,
     ``topic_not_offered``, and for the channel ``no_phone``, ``sms_not_offered``,
     ``no_email``."""
-    if await _handled_before(rt, cmd):
-        return
-    member = await _session_member(rt, cmd.tenant, cmd.session)
+    member = await member_acting(rt, cmd, cmd.session)
     if member is None:
-        await rt.settle(cmd, "refused", "no_session")
         return
     council = await handlers._council(rt, cmd.tenant)
     district = " ".join(cmd.district.split())
@@ -366,11 +375,8 @@ async def change_my_details(rt: Runtime, cmd: ChangeMyDetails) -> None:
 async def change_my_email(rt: Runtime, cmd: ChangeMyEmail) -> None:
     """Send a link to the new address; nothing changes until it is followed.
     Refused: ``no_session``, ``invalid_email``, ``same_email``."""
-    if await _handled_before(rt, cmd):
-        return
-    member = await _session_member(rt, cmd.tenant, cmd.session)
+    member = await member_acting(rt, cmd, cmd.session)
     if member is None:
-        await rt.settle(cmd, "refused", "no_session")
         return
     try:
         email = domain.normalise_email(cmd.email)
@@ -495,11 +501,8 @@ def check_pause_day(until: str, today: date) -> str | None:
 async def pause_membership(rt: Runtime, cmd: PauseMembership) -> None:
     """Pause until a day; rounds opened meanwhile leave the member out.
     Refused: ``no_session``, ``invalid_day``, ``day_passed``, ``too_long``."""
-    if await _handled_before(rt, cmd):
-        return
-    member = await _session_member(rt, cmd.tenant, cmd.session)
+    member = await member_acting(rt, cmd, cmd.session)
     if member is None:
-        await rt.settle(cmd, "refused", "no_session")
         return
     reason = check_pause_day(cmd.until, cmd.occurred_at.date())
     if reason is not None:
@@ -515,11 +518,8 @@ async def pause_membership(rt: Runtime, cmd: PauseMembership) -> None:
 
 async def resume_membership(rt: Runtime, cmd: ResumeMembership) -> None:
     """End the pause now. Refused: ``no_session``."""
-    if await _handled_before(rt, cmd):
-        return
-    member = await _session_member(rt, cmd.tenant, cmd.session)
+    member = await member_acting(rt, cmd, cmd.session)
     if member is None:
-        await rt.settle(cmd, "refused", "no_session")
         return
 
     resumed = MemberResumed.follow(cmd, member_id=member["_id"], revision=_next_revision(member))
@@ -533,11 +533,8 @@ async def resume_membership(rt: Runtime, cmd: ResumeMembership) -> None:
 async def erase_my_membership(rt: Runtime, cmd: EraseMyMembership) -> None:
     """Erase the signed-in member everywhere, asked by "member"; their sessions end with the
     rest (``forget``). Refused: ``no_session``."""
-    if await _handled_before(rt, cmd):
-        return
-    member = await _session_member(rt, cmd.tenant, cmd.session)
+    member = await member_acting(rt, cmd, cmd.session)
     if member is None:
-        await rt.settle(cmd, "refused", "no_session")
         return
     await erasure.erase(rt, cmd, member["_id"], "member")
     await rt.settle(cmd, "done")
