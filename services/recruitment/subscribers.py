@@ -101,6 +101,7 @@ from services.recruitment import (
     counts,
     erasure,
     handlers,
+    imports,
     index_history,
     member_panels,
     member_search,
@@ -180,13 +181,13 @@ def build_router(rt: Runtime) -> NatsRouter:
 
     @subscriber(router, ImportMember, "recruitment_import_member")
     async def on_import_member(cmd: ImportMember) -> None:
-        await handlers.import_member(rt, cmd)
+        await imports.import_member(rt, cmd)
 
     # A command carries up to 1000 members: pull few at a time, and let a second batch be
     # checked and built while the first one is written.
     @subscriber(router, ImportMembers, "recruitment_import_members", batch_size=4, max_workers=2)
     async def on_import_members(cmd: ImportMembers) -> None:
-        await handlers.import_members(rt, cmd)
+        await imports.import_members(rt, cmd)
 
     @subscriber(router, ConfirmMembership, "recruitment_confirm_membership")
     async def on_confirm(cmd: ConfirmMembership) -> None:
@@ -206,7 +207,7 @@ def build_router(rt: Runtime) -> NatsRouter:
 
     @answers(router, GetImport, "recruitment")
     async def on_get_import(q: GetImport) -> ImportView | None:
-        return await handlers.get_import(rt, q)
+        return await imports.get_import(rt, q)
 
     @answers(router, SearchMembers, "recruitment")
     async def q_search_members(q: SearchMembers) -> MemberList:

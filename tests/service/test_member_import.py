@@ -35,7 +35,7 @@ from devstack.testing import wait_until
 from infra.bus import publish, publish_raw
 from infra.deadletter import list_dead_letters
 from infra.queries import ask
-from services.recruitment import counts, handlers
+from services.recruitment import counts, imports
 from services.recruitment.app import create_service as recruitment
 from tests.conftest import PORTAL_URL, Stack, register_council
 
@@ -227,7 +227,7 @@ async def test_a_batch_handled_again_after_a_crash_reports_the_same(stack: Stack
     rows[7] = _row(7, t, email=rows[1].email)
     cmd = _import(t, rows, import_id="crash")
     # Two copies at once, in one process: each member is inserted by exactly one of them.
-    await asyncio.gather(handlers.import_members(rt, cmd), handlers.import_members(rt, cmd))
+    await asyncio.gather(imports.import_members(rt, cmd), imports.import_members(rt, cmd))
     first = await rt.db.imports.find_one({"_id": "crash:1"})
     assert first is not None
     assert (first["accepted"], first["rejected"]) == (49, 1)
@@ -235,7 +235,7 @@ async def test_a_batch_handled_again_after_a_crash_reports_the_same(stack: Stack
 
     # As if the first copy stopped after writing the members: no report yet.
     await rt.db.imports.delete_one({"_id": "crash:1", "tenant": t})
-    await handlers.import_members(rt, cmd)
+    await imports.import_members(rt, cmd)
     second = await rt.db.imports.find_one({"_id": "crash:1"})
     assert second is not None
     assert (second["accepted"], second["rejected"], second["rejections"]) == (
