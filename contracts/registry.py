@@ -71,6 +71,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     rounds.MemberForgotten,
     rounds.ListRounds,
     rounds.GetRound,
+    rounds.PreviewTarget,
     rounds.GetResults,
     rounds.GetInvitation,
     rounds.ResponseOutcome,

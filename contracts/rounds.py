@@ -27,6 +27,30 @@ class Question(BaseModel):
     )
 
 
+class Target(BaseModel):
+    """Whom a round invites among its panel's active members: a segment (every list empty:
+    the whole panel), optionally a random sample of it, leaving out members contacted by a
+    round in the last ``rest_days`` days (besides the panel's cap per half-year and pauses)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    age_bands: tuple[Literal["16-29", "30-44", "45-64", "65-79", "80+"], ...] = Field(
+        default=(), max_length=5, description="Age bands (contracts.bands); () every one."
+    )
+    genders: tuple[Literal["female", "male", "other", "undisclosed"], ...] = Field(
+        default=(), max_length=4, description="Genders; () every one."
+    )
+    districts: tuple[Annotated[OneLine, Field(min_length=1)], ...] = Field(
+        default=(), max_length=200, description="Districts (coded); () every one."
+    )
+    sample: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="Invite a random sample of this many."
+    )
+    rest_days: int = Field(
+        default=0, ge=0, le=365, description="Leave out members invited in this many days."
+    )
+
+
 class CreateRound(Command):
     """Draft a new question round."""
 
@@ -44,6 +68,7 @@ class CreateRound(Command):
         pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
         description="The council's panel whose members the round asks.",
     )
+    target: Target = Field(default_factory=Target, description="Whom of the panel it invites.")
 
 
 class ApproveRound(Command):
@@ -121,6 +146,7 @@ class RoundView(BaseModel):
     responded: int = Field(description="Members who answered.")
     created_at: datetime = Field(description="When it was drafted.")
     panel: str = Field(default="general", description="The panel it asks.")
+    target: Target = Field(default_factory=Target, description="Whom of the panel it invites.")
 
 
 class ListRounds(Query):
@@ -309,3 +335,26 @@ class GetMemberData(Query):
     name: ClassVar[str] = "get_member_data"
 
     member_id: str = Field(description="The member.")
+
+
+class PreviewTarget(Query):
+    """How many of a panel's members a round with this target would invite if it opened now,
+    and how many the rules leave out; the reply is ``TargetPreview``."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "preview_target"
+
+    panel: str = Field(default="general", pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    target: Target = Field(default_factory=Target, description="The target to count.")
+
+
+class TargetPreview(BaseModel):
+    """Reply to ``PreviewTarget``: counts only, never who."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    in_segment: int = Field(description="Active members of the panel in the segment.")
+    paused: int = Field(description="Of those, left out: paused when it opens.")
+    over_cap: int = Field(description="Left out: had the panel's most rounds in half a year.")
+    rested: int = Field(description="Left out: invited within the target's rest days.")
+    invited: int = Field(description="Would be invited (after the random sample, if any).")

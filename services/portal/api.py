@@ -32,7 +32,15 @@ from contracts.recruitment import (
     PreferredChannel,
     Representativeness,
 )
-from contracts.rounds import InvitationView, Question, RoundList, RoundResults, RoundView
+from contracts.rounds import (
+    InvitationView,
+    Question,
+    RoundList,
+    RoundResults,
+    RoundView,
+    Target,
+    TargetPreview,
+)
 from contracts.text import clean_line
 from infra.queries import QueryFailed
 from services.portal import audit, domain
@@ -213,6 +221,10 @@ class RoundRequest(_Model):
         default="general",
         pattern=PANEL_PATTERN,
         description="The council's panel the round asks (see GET .../panels).",
+    )
+    target: Target = Field(
+        default_factory=Target,
+        description="Whom of the panel it invites: a segment, a random sample, rest days.",
     )
 
 
@@ -495,7 +507,11 @@ async def create_round(
     }:
         raise ApiError(400, "invalid round", {"panel": "One of the council's panels (yours)."})
     draft = domain.RoundDraft(
-        title=body.title, purpose=body.purpose, questions=tuple(body.questions), panel=body.panel
+        title=body.title,
+        purpose=body.purpose,
+        questions=tuple(body.questions),
+        panel=body.panel,
+        target=body.target,
     )
     command = await portal.create_round(council.tenant, draft)
     outcome = (await portal.settle(command.message_id)).outcome
@@ -516,6 +532,22 @@ async def get_round(
     if view is None:
         raise ApiError(404, "unknown round")
     return view
+
+
+@router.get(
+    "/t/{tenant}/rounds/{round_id}/preview",
+    response_model=TargetPreview,
+    responses=STAFF_PROBLEMS,
+)
+async def preview_round(
+    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> TargetPreview:
+    """How many members the round would invite if it opened now, and how many its rules
+    leave out (paused, at the panel's most rounds per half-year, invited too recently)."""
+    view = await portal.round(council.tenant, round_id, staff.account.panels)
+    if view is None:
+        raise ApiError(404, "unknown round")
+    return await portal.preview_target(council.tenant, view.panel, view.target)
 
 
 async def _act(portal: Portal, tenant: str, round_id: str, action: str, staff: Session) -> Accepted:

@@ -8,6 +8,7 @@ Error messages are English msgids marked with ``N_``; they are translated where 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import ipaddress
 import math
 import re
@@ -21,7 +22,7 @@ from contracts.addresses import InvalidEmail, InvalidPhone, normalise_email, nor
 from contracts.panels import Connection
 from contracts.recruitment import Gender, HeardFrom, PopulationRow, PreferredChannel
 from contracts.rounds import OneLine as OneLine  # for the API's request bodies
-from contracts.rounds import Question, clean_line, clean_text
+from contracts.rounds import Question, Target, clean_line, clean_text
 from contracts.rounds import TrimmedText as TrimmedText  # for the API's request bodies
 from services.portal.i18n import N_
 
@@ -287,6 +288,7 @@ class RoundDraft:
     purpose: str
     questions: tuple[Question, ...]
     panel: str = "general"
+    target: Target = dataclasses.field(default_factory=Target)
 
 
 def check_round_form(

@@ -110,11 +110,13 @@ from contracts.rounds import (
     ListRounds,
     NoteOutreach,
     OpenRound,
+    PreviewTarget,
     ResponseOutcome,
     RoundList,
     RoundResults,
     RoundView,
     SubmitResponse,
+    TargetPreview,
 )
 from contracts.rounds import GetMemberData as RoundsMemberData
 from infra.bus import publish
@@ -316,6 +318,10 @@ class Gateway(Protocol):
 
     async def change_my_phone(self, command: ChangeMyPhone) -> None:
         """recruitment: a code to a member's new mobile number."""
+        ...
+
+    async def preview_target(self, query: PreviewTarget) -> TargetPreview:
+        """rounds: how many a round's target would invite now."""
         ...
 
     async def confirm_phone_change(self, command: ConfirmPhoneChange) -> None:
@@ -754,6 +760,13 @@ class NatsGateway:
     async def change_my_phone(self, command: ChangeMyPhone) -> None:
         """recruitment: a code to a member's new mobile number."""
         await self._send(command)
+
+    async def preview_target(self, query: PreviewTarget) -> TargetPreview:
+        """rounds: how many a round's target would invite now."""
+        reply = await ask(self._nc, query, TargetPreview, timeout=self._timeout)
+        if reply is None:
+            raise QueryFailed("rounds gave no preview")
+        return reply
 
     async def confirm_phone_change(self, command: ConfirmPhoneChange) -> None:
         """recruitment: the code typed; the new number takes effect."""

@@ -93,11 +93,14 @@ from contracts.rounds import (
     ListRounds,
     NoteOutreach,
     OpenRound,
+    PreviewTarget,
     ResponseOutcome,
     RoundList,
     RoundResults,
     RoundView,
     SubmitResponse,
+    Target,
+    TargetPreview,
 )
 from contracts.rounds import GetMemberData as RoundsMemberData
 from infra.queries import QueryFailed
@@ -427,6 +430,11 @@ class Portal:
         query = ListRounds(**self._envelope(tenant), panels=panels)
         return await self._ask(query, self.gateway.list_rounds)
 
+    async def preview_target(self, tenant: str, panel: str, target: Target) -> TargetPreview:
+        """How many a round of ``panel`` with ``target`` would invite if it opened now."""
+        query = PreviewTarget(**self._envelope(tenant), panel=panel, target=target)
+        return await self._ask(query, self.gateway.preview_target)
+
     async def round(
         self, tenant: str, round_id: str, panels: tuple[str, ...] = ()
     ) -> RoundView | None:
@@ -450,6 +458,7 @@ class Portal:
             purpose=draft.purpose,
             questions=draft.questions,
             panel=draft.panel,
+            target=draft.target,
         )
         await self._send(command, self.gateway.create_round)
         return command

@@ -7,6 +7,7 @@ under ``/t/<tenant>/staff/``, region admin pages under ``/region/``, developer p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from datetime import UTC, datetime
@@ -17,8 +18,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from contracts.bands import BAND_NAMES
 from contracts.panels import GENERAL, PanelView
 from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, PANEL_PATTERN, Outcome
+from contracts.rounds import Target
 from infra.queries import QueryFailed
 from services.portal import domain, login_csrf
 from services.portal.accounts import SESSION_COOKIE, Session
@@ -478,6 +481,41 @@ async def staff_rounds(
     return render(request, "staff_rounds.html", council=council, staff=staff, rounds=listing.rounds)
 
 
+def _target_of(form: FormData, council: Any) -> tuple[Target, dict[str, Any], dict[str, str]]:
+    """Whom the new round invites, from the form: the segment's boxes, a sample size and
+    rest days (both optional)."""
+    bands = [b for b in form.getlist("age_bands") if b in BAND_NAMES]
+    genders = [
+        g for g in form.getlist("genders") if g in ("female", "male", "other", "undisclosed")
+    ]
+    districts = [d for d in form.getlist("districts") if d in council.districts]
+    sample, rest = _field(form, "sample").strip(), _field(form, "rest_days").strip()
+    values: dict[str, Any] = {
+        "age_bands": bands,
+        "genders": genders,
+        "districts": districts,
+        "sample": sample,
+        "rest_days": rest,
+    }
+    errors: dict[str, str] = {}
+    if sample and not (sample.isdigit() and 1 <= int(sample) <= 1_000_000):
+        errors["sample"] = N_("Give the sample as a whole number of members, or leave it empty.")
+    if rest and not (rest.isdigit() and int(rest) <= 365):
+        errors["rest_days"] = N_("Give a whole number of days from 0 to 365, or leave it empty.")
+    if errors:
+        return Target(), values, errors
+    target = Target.model_validate(
+        {
+            "age_bands": bands,
+            "genders": genders,
+            "districts": districts,
+            "sample": int(sample) if sample else None,
+            "rest_days": int(rest) if rest else 0,
+        }
+    )
+    return target, values, {}
+
+
 async def _round_panels(portal: Portal, tenant: str, staff: Session) -> list[tuple[str, str]]:
     """The panels a new round may ask (the account's), as (panel, name)."""
     listed = (await portal.panels(tenant)).panels
@@ -496,6 +534,7 @@ async def new_round_form(
         council=council,
         staff=staff,
         panels=panels,
+        bands=BAND_NAMES,
         values={"panel": panels[0][0] if panels else GENERAL},
     )
 
@@ -515,6 +554,9 @@ async def new_round(
     panel = _field(form, "panel") or GENERAL
     if panel not in {p for p, _ in panels}:
         errors["panel"] = N_("Choose one of your panels.")
+    target, target_values, target_errors = _target_of(form, council)
+    errors = {**errors, **target_errors}
+    values = {**values, **target_values}
     if draft is None or errors:
         return render(
             request,
@@ -523,10 +565,11 @@ async def new_round(
             council=council,
             staff=staff,
             panels=panels,
+            bands=BAND_NAMES,
             values={**values, "panel": panel},
             errors=errors,
         )
-    draft = dataclasses.replace(draft, panel=panel)
+    draft = dataclasses.replace(draft, panel=panel, target=target)
     command = await portal.create_round(council.tenant, draft)
     view = await portal.wait_for_round(council.tenant, command.round_id, command.message_id)
     notice = "created" if view is not None else "pending"
@@ -545,12 +588,17 @@ async def staff_round(
             # Just created, not yet stored by the rounds service: look again shortly.
             return render(request, "staff_round_wait.html", 202, council=council, staff=staff)
         raise HTTPException(status_code=404)
+    preview = None
+    if view.state in ("draft", "approved"):
+        with contextlib.suppress(QueryFailed):
+            preview = await portal.preview_target(council.tenant, view.panel, view.target)
     return render(
         request,
         "staff_round.html",
         council=council,
         staff=staff,
         round=view,
+        preview=preview,
         rate=domain.response_rate(view.invited, view.responded),
         action=domain.NEXT_ACTION.get(view.state),
         notice=notice,

@@ -29,6 +29,7 @@ from contracts.rounds import (
     NoteOutreach,
     OpenRound,
     OutreachNote,
+    PreviewTarget,
     Question,
     ResponseOutcome,
     RoundClosed,
@@ -37,6 +38,8 @@ from contracts.rounds import (
     RoundResults,
     RoundView,
     SubmitResponse,
+    Target,
+    TargetPreview,
     Turnout,
 )
 from infra import outcomes
@@ -45,7 +48,7 @@ from infra.bus import Rejected, RetryLater
 from infra.service import Runtime
 from infra.store import Document, epoch_ms, insert_new, new_document, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
-from services.rounds import answers, domain
+from services.rounds import answers, domain, targeting
 
 FAN_OUT_BATCH = 500
 
@@ -147,6 +150,7 @@ async def create_round(rt: Runtime, cmd: CreateRound) -> None:
                 "purpose": cmd.purpose,
                 "questions": [q.model_dump() for q in cmd.questions],
                 "panel": cmd.panel,
+                "target": cmd.target.model_dump(mode="json"),
                 "state": "draft",
                 "invited": 0,
                 "responded": 0,
@@ -298,17 +302,22 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
         )
 
     opened_ms = epoch_ms(evt.occurred_at)
-    today = opened_ms // DAY_MS
     panel = str(round_doc.get("panel") or "general")
-    cap = await rounds_cap(rt, evt.tenant, panel)
-    async for member in rt.db.panelists.find({"tenant": evt.tenant, "state": "active"}):
-        if panel not in (member.get("panels") or ["general"]):
-            continue  # the round asks another of the council's panels
-        if int(member.get("paused_until_ms") or 0) > opened_ms:
-            continue  # paused when the round opened
-        recent = [d for d in member.get("invited_days") or () if today - int(d) < HALF_YEAR_DAYS]
-        if len(recent) >= cap:
-            continue  # invited to as many rounds as the panel allows in half a year
+    # The council's entries, read once (only the fields the choice needs), then chosen.
+    entries = await rt.db.panelists.find(
+        {"tenant": evt.tenant, "state": "active"}, targeting.FIELDS
+    ).to_list()
+    selection = targeting.select(
+        entries,
+        panel=panel,
+        target=Target.model_validate(round_doc.get("target") or {}),
+        cap=await rounds_cap(rt, evt.tenant, panel),
+        opened_ms=opened_ms,
+        year=year,
+        seed=evt.round_id,
+    )
+    chosen = await _chosen_once(rt, evt, entries, selection.chosen)
+    for member in chosen:
         invitation_id = f"{evt.round_id}:{member['member_id']}"
         token = new_token()
         mail = SendMessage.follow(
@@ -342,6 +351,33 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
             batch = []
     if batch:
         await write(batch)
+    # Every invitation is written: the record of the choice is no longer needed.
+    await rt.db.round_choices.delete_one({"_id": evt.round_id})
+
+
+async def _chosen_once(
+    rt: Runtime, evt: RoundOpened, entries: list[Document], chosen: list[Document]
+) -> list[Document]:
+    """The members this opening invites, the same on a redelivery: the first delivery keeps
+    its choice (as keyed hashes of round and member, never a member id) until the fan-out is
+    done, and a later one invites those, not a new choice (the invitations written meanwhile
+    change who the rules would leave out, and a new random sample would invite others)."""
+
+    def mark(member_id: str) -> str:
+        return token_hash(f"{evt.round_id}:{member_id}")
+
+    record = {
+        "_id": evt.round_id,
+        "tenant": evt.tenant,
+        "members": json.dumps([mark(m["member_id"]) for m in chosen]),
+    }
+    try:
+        await rt.db.round_choices.insert_one(record)
+        return chosen
+    except DuplicateKeyError:
+        kept = await rt.db.round_choices.find_one({"_id": evt.round_id})
+    marks = set(json.loads(kept["members"])) if kept else set()
+    return [m for m in entries if mark(str(m["member_id"])) in marks]
 
 
 async def close_round(rt: Runtime, cmd: CloseRound) -> None:
@@ -459,7 +495,26 @@ def _view(doc: Document) -> RoundView:
         responded=responded,
         created_at=doc["created_at"],
         panel=str(doc.get("panel") or "general"),
+        target=Target.model_validate(doc.get("target") or {}),
     )
+
+
+async def preview_target(rt: Runtime, q: PreviewTarget) -> TargetPreview:
+    """How many a round of ``q.panel`` with ``q.target`` would invite if it opened now (the
+    same choice the opening makes), and how many the rules leave out."""
+    entries = await rt.db.panelists.find(
+        {"tenant": q.tenant, "state": "active"}, targeting.FIELDS
+    ).to_list()
+    now = datetime.now(UTC)
+    return targeting.select(
+        entries,
+        panel=q.panel,
+        target=q.target,
+        cap=await rounds_cap(rt, q.tenant, q.panel),
+        opened_ms=epoch_ms(now),
+        year=now.year,
+        seed=q.message_id,
+    ).preview()
 
 
 async def list_rounds(rt: Runtime, q: ListRounds) -> RoundList:

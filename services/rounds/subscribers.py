@@ -23,12 +23,14 @@ from contracts.rounds import (
     MemberForgotten,
     NoteOutreach,
     OpenRound,
+    PreviewTarget,
     ResponseOutcome,
     RoundList,
     RoundOpened,
     RoundResults,
     RoundView,
     SubmitResponse,
+    TargetPreview,
 )
 from contracts.rounds import RoundClosed as _RoundClosed
 from infra.queries import answers
@@ -96,6 +98,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, ListRounds, "rounds")
     async def q_list(q: ListRounds) -> RoundList:
         return await handlers.list_rounds(rt, q)
+
+    @answers(router, PreviewTarget, "rounds")
+    async def q_preview(q: PreviewTarget) -> TargetPreview:
+        return await handlers.preview_target(rt, q)
 
     @answers(router, GetRound, "rounds")
     async def q_round(q: GetRound) -> RoundView | None:

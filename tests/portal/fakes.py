@@ -110,6 +110,7 @@ from contracts.rounds import (
     NoteOutreach,
     OpenRound,
     OptionCount,
+    PreviewTarget,
     Question,
     QuestionResult,
     ResponseOutcome,
@@ -117,6 +118,7 @@ from contracts.rounds import (
     RoundResults,
     RoundView,
     SubmitResponse,
+    TargetPreview,
 )
 from contracts.rounds import GetMemberData as RoundsMemberData
 from infra.queries import QueryFailed
@@ -437,7 +439,7 @@ class FakeGateway:
                 questions=command.questions,
                 invited=0,
                 responded=0,
-            ).model_copy(update={"panel": command.panel})
+            ).model_copy(update={"panel": command.panel, "target": command.target})
 
     async def approve_round(self, command: ApproveRound) -> None:
         self.commands.append(command)
@@ -693,6 +695,18 @@ class FakeGateway:
                 )
                 for v in views
             )
+        )
+
+    async def preview_target(self, query: PreviewTarget) -> TargetPreview:
+        self._asked(query)
+        segment = [m for m in self.members if query.panel in m.panels]
+        if query.target.genders:
+            segment = [m for m in segment if m.gender in query.target.genders]
+        invited = len(segment)
+        if query.target.sample is not None:
+            invited = min(invited, query.target.sample)
+        return TargetPreview(
+            in_segment=len(segment), paused=0, over_cap=0, rested=0, invited=invited
         )
 
     async def change_my_phone(self, command: ChangeMyPhone) -> None:
