@@ -344,7 +344,11 @@ class PreviewTarget(Query):
     owner: ClassVar[str] = "rounds"
     name: ClassVar[str] = "preview_target"
 
-    panel: str = Field(default="general", pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    panel: str = Field(
+        default="general",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        description="The council's panel the round would ask.",
+    )
     target: Target = Field(default_factory=Target, description="The target to count.")
 
 
