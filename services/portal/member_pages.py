@@ -58,7 +58,7 @@ CODE_REFUSALS = {
 WRONG_CODE = N_("The code is wrong or no longer valid. Check the SMS, or ask for a new code.")
 
 
-def _field(form: FormData, name: str) -> str:
+def form_text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
 
@@ -72,20 +72,20 @@ def _home(council: TenantView, notice: str | None = None) -> str:
     return f"{url}?notice={notice}" if notice else url
 
 
-async def _signed_in(
+async def signed_in(
     request: Request, council: TenantView, portal: Portal
 ) -> membership.Member | None:
     return await membership.member(portal, council.tenant, membership.session_of(request))
 
 
-async def _signed_in_post(
+async def signed_in_post(
     request: Request, council: TenantView, portal: Portal
 ) -> tuple[membership.Member | None, FormData]:
     """The member of a POST whose form carries the session's CSRF token; 403 otherwise."""
     form = await request.form()
-    found = await _signed_in(request, council, portal)
+    found = await signed_in(request, council, portal)
     if found is not None and not membership.csrf_matches(
-        portal, found.session, _field(form, "csrf_token")
+        portal, found.session, form_text(form, "csrf_token")
     ):
         raise HTTPException(status_code=403, detail="CSRF token missing or wrong")
     return found, form
@@ -135,7 +135,7 @@ def _my_page(
 @router.get("/t/{tenant}/me", response_class=HTMLResponse)
 async def my_page(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """The member's own page when signed in; else the sign-in form."""
-    found = await _signed_in(request, council, portal)
+    found = await signed_in(request, council, portal)
     if found is None:
         notice = request.query_params.get("notice", "")
         return render(
@@ -154,7 +154,7 @@ async def sign_in(request: Request, council: CouncilDep, portal: PortalDep) -> R
     limited per client and per address or number."""
     await portal.check_rate("member_sign_in", client_address(request))
     form = await request.form()
-    raw = _field(form, "contact").strip()
+    raw = form_text(form, "contact").strip()
     checked, errors = domain.check_sign_in(raw, council.country)
     if checked is None:
         return render(
@@ -188,7 +188,7 @@ async def use_code(request: Request, council: CouncilDep, portal: PortalDep) -> 
     open one is refused on the form, with why where the right code was typed."""
     await portal.check_rate("confirm", client_address(request))
     form = await request.form()
-    values = {"phone": _field(form, "phone"), "code": _field(form, "code")}
+    values = {"phone": form_text(form, "phone"), "code": form_text(form, "code")}
     checked, errors = domain.check_code(values["phone"], values["code"], council.country)
     if checked is None:
         return render(
@@ -248,7 +248,7 @@ async def use_sign_in_link(
 @router.post("/t/{tenant}/me/sign-out")
 async def sign_out(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """End the session, here and in recruitment."""
-    found, _ = await _signed_in_post(request, council, portal)
+    found, _ = await signed_in_post(request, council, portal)
     if found is not None:
         await membership.close_session(portal, council.tenant, found.session)
     response = _see_other(_home(council, "signed_out"))
@@ -282,17 +282,17 @@ def _after(
 @router.post("/t/{tenant}/me/details", response_class=HTMLResponse)
 async def change_details(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """Change one's details (background variables reach later rounds' breakdowns)."""
-    found, form = await _signed_in_post(request, council, portal)
+    found, form = await signed_in_post(request, council, portal)
     if found is None:
         return _see_other(_home(council, "no_session"))
     fields = ("birth_year", "gender", "district", "locale", "heard_from", "works_for_council")
-    values = {name: _field(form, name) for name in fields}
-    values["channel"] = _field(form, "channel") or found.me.channel
+    values = {name: form_text(form, name) for name in fields}
+    values["channel"] = form_text(form, "channel") or found.me.channel
     details, locale, errors = membership.check_details(values, council, found.me)
     if details is None:
         return _my_page(request, council, portal, found, 400, values=values, errors=errors)
     topics = None
-    if _field(form, "topics_shown") == "yes":
+    if form_text(form, "topics_shown") == "yes":
         offered = set(found.me.topics_offered)
         topics = tuple(t for t in form.getlist("topics") if isinstance(t, str) and t in offered)
     # The channel only when the form offered the choice (a member without it keeps theirs).
@@ -307,10 +307,10 @@ async def change_details(request: Request, council: CouncilDep, portal: PortalDe
 @router.post("/t/{tenant}/me/email", response_class=HTMLResponse)
 async def change_email(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """Ask to change one's address: a link goes to the new one, which must be followed."""
-    found, form = await _signed_in_post(request, council, portal)
+    found, form = await signed_in_post(request, council, portal)
     if found is None:
         return _see_other(_home(council, "no_session"))
-    raw = _field(form, "email").strip()
+    raw = form_text(form, "email").strip()
     try:
         email = normalise_email(raw)
     except InvalidEmail:
@@ -349,10 +349,10 @@ async def confirm_email(
 @router.post("/t/{tenant}/me/pause", response_class=HTMLResponse)
 async def pause(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """Pause until a day: no invitations to rounds opened before it."""
-    found, form = await _signed_in_post(request, council, portal)
+    found, form = await signed_in_post(request, council, portal)
     if found is None:
         return _see_other(_home(council, "no_session"))
-    raw = _field(form, "until")
+    raw = form_text(form, "until")
     until, errors = membership.check_pause(raw, datetime.now(UTC).date())
     if until is None:
         return _my_page(request, council, portal, found, 400, values={"until": raw}, errors=errors)
@@ -363,7 +363,7 @@ async def pause(request: Request, council: CouncilDep, portal: PortalDep) -> Res
 @router.post("/t/{tenant}/me/resume", response_class=HTMLResponse)
 async def resume(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """End the pause now."""
-    found, _ = await _signed_in_post(request, council, portal)
+    found, _ = await signed_in_post(request, council, portal)
     if found is None:
         return _see_other(_home(council, "no_session"))
     settled = await membership.resume(portal, council.tenant, found)
@@ -376,7 +376,7 @@ async def resume(request: Request, council: CouncilDep, portal: PortalDep) -> Re
 @router.get("/t/{tenant}/me/data")
 async def my_data(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """Everything every service holds about the member, as one JSON file."""
-    found = await _signed_in(request, council, portal)
+    found = await signed_in(request, council, portal)
     if found is None:
         return _see_other(_home(council, "no_session"))
     services = await membership.data(portal, council.tenant, found)
@@ -396,7 +396,7 @@ async def my_data(request: Request, council: CouncilDep, portal: PortalDep) -> R
 @router.get("/t/{tenant}/me/erase", response_class=HTMLResponse)
 async def erase_form(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """Ask before erasing: a page with a button."""
-    found = await _signed_in(request, council, portal)
+    found = await signed_in(request, council, portal)
     if found is None:
         return _see_other(_home(council, "no_session"))
     return render(
@@ -411,7 +411,7 @@ async def erase_form(request: Request, council: CouncilDep, portal: PortalDep) -
 @router.post("/t/{tenant}/me/erase", response_class=HTMLResponse)
 async def erase(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """Erase the member everywhere; the session ends."""
-    found, _ = await _signed_in_post(request, council, portal)
+    found, _ = await signed_in_post(request, council, portal)
     if found is None:
         return _see_other(_home(council, "no_session"))
     outcome = (await membership.erase(portal, council.tenant, found)).outcome

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import Field
 
@@ -15,7 +15,7 @@ from contracts.addresses import InvalidPhone, normalise_phone
 from contracts.membership import ChangeMyPhone, ConfirmPhoneChange
 from contracts.recruitment import TenantView
 from contracts.text import TrimmedText
-from services.portal import membership
+from services.portal import member_pages, membership
 from services.portal.api import ApiError, OutcomeReply, _Model
 from services.portal.dependencies import CouncilDep, PortalDep, client_address
 from services.portal.handlers import Portal, Settled
@@ -75,21 +75,6 @@ def _page(
     )
 
 
-async def _signed_in(
-    request: Request, council: TenantView, portal: Portal, *, post: bool
-) -> tuple[membership.Member | None, dict[str, str]]:
-    form = await request.form() if post else None
-    fields = {k: v for k, v in (form or {}).items() if isinstance(v, str)}
-    found = await membership.member(portal, council.tenant, membership.session_of(request))
-    if (
-        post
-        and found is not None
-        and not membership.csrf_matches(portal, found.session, fields.get("csrf_token"))
-    ):
-        raise HTTPException(status_code=403, detail="CSRF token missing or wrong")
-    return found, fields
-
-
 def _home(council: TenantView, notice: str) -> RedirectResponse:
     return RedirectResponse(f"/t/{council.tenant}/me?notice={notice}", 303)
 
@@ -97,7 +82,7 @@ def _home(council: TenantView, notice: str) -> RedirectResponse:
 @router.get("/t/{tenant}/me/phone", response_class=HTMLResponse, include_in_schema=False)
 async def phone_page(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """The form for a new number (and, once a code was sent, the form for the code)."""
-    found, _ = await _signed_in(request, council, portal, post=False)
+    found = await member_pages.signed_in(request, council, portal)
     if found is None:
         return _home(council, "no_session")
     sent = request.query_params.get("sent") == "1"
@@ -108,13 +93,14 @@ async def phone_page(request: Request, council: CouncilDep, portal: PortalDep) -
 async def new_number(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """Send a code to the new number."""
     await portal.check_rate("member_sign_in", client_address(request))
-    found, fields = await _signed_in(request, council, portal, post=True)
+    found, form = await member_pages.signed_in_post(request, council, portal)
     if found is None:
         return _home(council, "no_session")
-    phone = _normalised(fields.get("phone", ""), council)
+    typed = member_pages.form_text(form, "phone")
+    phone = _normalised(typed, council)
     if phone is None:
         field, message = REFUSALS["invalid_phone"]
-        values = {"phone": fields.get("phone", "")}
+        values = {"phone": typed}
         return _page(request, council, portal, found, 400, values=values, errors={field: message})
     await portal.check_rate("number", phone)
     settled = await ask_for_code(portal, council.tenant, found.session, phone)
@@ -125,10 +111,10 @@ async def new_number(request: Request, council: CouncilDep, portal: PortalDep) -
 async def type_code(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
     """The code typed: the new number is the member's."""
     await portal.check_rate("confirm", client_address(request))
-    found, fields = await _signed_in(request, council, portal, post=True)
+    found, form = await member_pages.signed_in_post(request, council, portal)
     if found is None:
         return _home(council, "no_session")
-    code = "".join(fields.get("code", "").split())
+    code = "".join(member_pages.form_text(form, "code").split())
     if not code.isdigit() or len(code) != 6:
         field, message = REFUSALS["invalid_code"]
         return _page(request, council, portal, found, 400, sent=True, errors={field: message})

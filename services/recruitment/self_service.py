@@ -198,17 +198,25 @@ async def open_member_session(rt: Runtime, cmd: OpenMemberSession) -> None:
         if again is None or again.get("used_by") != cmd.message_id:
             await rt.settle(cmd, "refused", "already_used")
             return
+    await open_session_of(rt, cmd, str(link["member_id"]), cmd.session_hash, "unknown_token")
+
+
+async def open_session_of(
+    rt: Runtime, cmd: Envelope, member_id: str, session_hash: str, refusal: str
+) -> None:
+    """Open the session ``session_hash`` for the active member ``member_id`` (a link or code
+    of theirs was used up for ``cmd``) and settle ``cmd`` done; refused with ``refusal`` if
+    the member is no longer active. A redelivery after the session was written finds it."""
     member = await rt.db.members.find_one(
-        {"_id": link["member_id"], "tenant": cmd.tenant, "state": "active"}
+        {"_id": member_id, "tenant": cmd.tenant, "state": "active"}
     )
     if member is None:
-        await rt.settle(cmd, "refused", "unknown_token")
+        await rt.settle(cmd, "refused", refusal)
         return
-    # A redelivery after the session was written finds it there.
     with contextlib.suppress(DuplicateKeyError):
         await rt.db.member_sessions.insert_one(
             {
-                "_id": cmd.session_hash,
+                "_id": session_hash,
                 **_expiring(cmd, timedelta(hours=SESSION_HOURS), member_id=member["_id"]),
             }
         )

@@ -18,7 +18,6 @@ for the number), except that whoever types the right code hears that it ``expire
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 
 import structlog
@@ -165,23 +164,9 @@ async def open_member_session_by_code(rt: Runtime, cmd: OpenMemberSessionByCode)
             await rt.settle(cmd, "refused", await _refusal(rt, key, found, hashes))
             return
         taken = found  # a redelivery of the command that used it
-    member = await rt.db.members.find_one(
-        {"_id": taken["member_id"], "tenant": cmd.tenant, "state": "active"}
+    await self_service.open_session_of(
+        rt, cmd, str(taken["member_id"]), cmd.session_hash, "invalid_code"
     )
-    if member is None:
-        await rt.settle(cmd, "refused", "invalid_code")
-        return
-    # A redelivery after the session was written finds it there.
-    with contextlib.suppress(DuplicateKeyError):
-        await rt.db.member_sessions.insert_one(
-            {
-                "_id": cmd.session_hash,
-                **self_service._expiring(
-                    cmd, timedelta(hours=self_service.SESSION_HOURS), member_id=member["_id"]
-                ),
-            }
-        )
-    await rt.settle(cmd, "done")
 
 
 async def _refusal(rt: Runtime, key: str, found: Document | None, hashes: list[str]) -> str:

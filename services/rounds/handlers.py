@@ -216,8 +216,6 @@ async def open_round(rt: Runtime, cmd: OpenRound) -> None:
     )
 
 
-DAY_MS = 86_400_000
-HALF_YEAR_DAYS = 182
 DEFAULT_ROUNDS_CAP = 4
 """Most rounds a member is invited to in half a year, until the council sets its own."""
 
@@ -293,7 +291,7 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
         if created:
             await rt.db.panelists.update_many(
                 {"_id": {"$in": [f"{evt.tenant}:{m}" for m in created]}},
-                {"$push": {"invited_days": opened_ms // DAY_MS}},
+                {"$push": {"invited_days": opened_ms // targeting.DAY_MS}},
             )
         # Every member so far now has an invitation; $max keeps a redelivery from lowering it.
         invited += len(items)

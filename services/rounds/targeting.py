@@ -18,7 +18,9 @@ from infra.store import Document
 from services.rounds import domain
 
 HALF_YEAR_DAYS = 182
+"""The window the panel's cap of rounds counts in."""
 DAY_MS = 24 * 3600 * 1000
+"""Members' invited days are counted in days since the epoch (``ms // DAY_MS``)."""
 
 FIELDS = {
     "member_id": 1,
