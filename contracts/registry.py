@@ -73,6 +73,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     rounds.GetRound,
     rounds.PreviewTarget,
     rounds.GetResults,
+    rounds.ListAnswerTexts,
     rounds.GetInvitation,
     rounds.ResponseOutcome,
     rounds.GetMemberData,

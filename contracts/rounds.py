@@ -8,23 +8,14 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import Command, Event, Query
+from contracts.questions import Answer, QuestionKind, Questionnaire
+from contracts.questions import MapPin as MapPin  # re-exported: part of the answers
+from contracts.questions import Question as Question  # re-exported: rounds' questions
+from contracts.questions import ShowIf as ShowIf
 from contracts.text import OneLine as OneLine  # re-exported: rounds' texts are these
 from contracts.text import TrimmedText as TrimmedText
 from contracts.text import clean_line as clean_line
 from contracts.text import clean_text as clean_text
-
-
-class Question(BaseModel):
-    """One question of a round."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    key: str = Field(pattern=r"^[a-z0-9_]{1,40}$", description="Stable key within the round.")
-    kind: Literal["single_choice", "free_text"] = Field(description="How it is answered.")
-    text: OneLine = Field(min_length=1, max_length=500, description="The question as shown.")
-    options: tuple[Annotated[OneLine, Field(min_length=1)], ...] = Field(
-        default=(), max_length=20, description="Answer options (single choice only)."
-    )
 
 
 class Target(BaseModel):
@@ -51,7 +42,7 @@ class Target(BaseModel):
     )
 
 
-class CreateRound(Command):
+class CreateRound(Questionnaire, Command):
     """Draft a new question round."""
 
     owner: ClassVar[str] = "rounds"
@@ -106,8 +97,9 @@ class SubmitResponse(Command):
     name: ClassVar[str] = "submit_response"
 
     token: str = Field(min_length=20, max_length=100, description="Token from the personal link.")
-    answers: dict[str, str] = Field(
-        max_length=50, description="Answer per question key (option text, or free text)."
+    answers: dict[str, Answer] = Field(
+        max_length=50,
+        description="Answer per question key (see contracts.questions for each kind's form).",
     )
 
 
@@ -178,24 +170,61 @@ class GetRound(Query):
 
 
 class OptionCount(BaseModel):
-    """How many chose one option."""
+    """How many chose one option (or scale value, number bin, pin category), with its 95 %
+    confidence interval and, when the results are weighted, the weighted share."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     option: str = Field(description="The option.")
     count: int = Field(description="Respondents who chose it.")
-    percent: float = Field(description="Share of those who answered the question, 0-100.")
+    percent: float = Field(
+        description="Share of those who answered the question, 0-100 (multiple choice: of "
+        "respondents, so shares can add up to more than 100; map categories: of pins)."
+    )
+    ci_low: float | None = Field(
+        default=None, description="Lower end of the 95 % confidence interval (Wilson), 0-100."
+    )
+    ci_high: float | None = Field(
+        default=None, description="Upper end of the 95 % confidence interval (Wilson), 0-100."
+    )
+    weighted_percent: float | None = Field(
+        default=None, description="The share with post-stratification weights, 0-100."
+    )
+    weighted_ci_low: float | None = Field(
+        default=None, description="Lower end of the weighted share's 95 % interval."
+    )
+    weighted_ci_high: float | None = Field(
+        default=None, description="Upper end of the weighted share's 95 % interval."
+    )
+
+
+class RankCount(BaseModel):
+    """A ranking question's summary for one option."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    option: str = Field(description="The option.")
+    average_rank: float = Field(description="Mean place given (1 = best).")
+    first: int = Field(description="Respondents who put it first.")
+    first_percent: float = Field(description="Share who put it first, 0-100.")
+    ci_low: float | None = Field(default=None, description="95 % interval of the first share.")
+    ci_high: float | None = Field(default=None, description="95 % interval of the first share.")
 
 
 class BreakdownCell(BaseModel):
-    """Counts of one group (an age band or a gender) for one question; suppressed if small."""
+    """Counts of one group (an age band, gender or district) for one question; suppressed if
+    small."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     group: str = Field(description="The group, e.g. '30-44' or 'female'.")
     respondents: int | None = Field(description="Respondents in the group; None if suppressed.")
     counts: tuple[OptionCount, ...] | None = Field(
-        description="Counts per option within the group; None when suppressed."
+        description="Counts per option within the group (ranking: first places); None when "
+        "suppressed."
+    )
+    mean: float | None = Field(
+        default=None, description="Scale and number: the group's mean; None when suppressed."
     )
 
 
@@ -206,12 +235,69 @@ class QuestionResult(BaseModel):
 
     key: str = Field(description="Question key.")
     text: str = Field(description="Question text.")
-    kind: Literal["single_choice", "free_text"] = Field(description="Question kind.")
+    kind: QuestionKind = Field(description="Question kind.")
     answered: int = Field(description="Respondents who answered this question.")
-    options: tuple[OptionCount, ...] = Field(description="Counts per option (single choice).")
-    free_texts: tuple[str, ...] = Field(description="The free-text answers (free text).")
+    options: tuple[OptionCount, ...] = Field(
+        description="Counts per option (choices, yes/no), value (scale), bin (number, when "
+        "it has a range) or category (map pins)."
+    )
+    free_texts: tuple[str, ...] = Field(
+        default=(),
+        description="Always empty: free texts are paged apart (ListAnswerTexts), so no reply "
+        "grows with the number of responses.",
+    )
     by_age_band: tuple[BreakdownCell, ...] = Field(description="Breakdown by age band.")
     by_gender: tuple[BreakdownCell, ...] = Field(description="Breakdown by gender.")
+    by_district: tuple[BreakdownCell, ...] = Field(default=(), description="Breakdown by district.")
+    mean: float | None = Field(default=None, description="Scale and number: the mean.")
+    sd: float | None = Field(default=None, description="Scale and number: standard deviation.")
+    mean_ci_low: float | None = Field(default=None, description="95 % interval of the mean.")
+    mean_ci_high: float | None = Field(default=None, description="95 % interval of the mean.")
+    weighted_mean: float | None = Field(default=None, description="The mean, weighted.")
+    ranks: tuple[RankCount, ...] = Field(
+        default=(), description="Ranking: average place and first places per option."
+    )
+    districts: tuple[OptionCount, ...] = Field(
+        default=(), description="Map: pins per district ('' = outside every district)."
+    )
+    texts: int = Field(
+        default=0, description="Free text, and map pins with a comment: how many to page through."
+    )
+
+
+class DayCount(BaseModel):
+    """Answers that came in on one day the round was open."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    day: str = Field(description="The day (YYYY-MM-DD).")
+    answers: int = Field(description="Answers that day.")
+    cumulative_rate: float = Field(description="Response rate at the end of that day, 0-100.")
+
+
+class ChannelCount(BaseModel):
+    """Answers that came in through one channel."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel: Literal["web", "sms", "paper", "mail", "poll"] = Field(
+        description="web: personal link; sms: replies; paper: entered by staff; mail: one click "
+        "in the invitation; poll: an open quick poll."
+    )
+    answers: int = Field(description="Answers through it.")
+    percent: float = Field(description="Share of all answers, 0-100.")
+
+
+class Weighting(BaseModel):
+    """How the weighted figures were made, for the results page."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    applied: bool = Field(description="Whether weighted figures are shown.")
+    description: str = Field(description="The method and its limits, in plain words.")
+    effective_n: float | None = Field(
+        default=None, description="Effective sample size after weighting (Kish)."
+    )
 
 
 class Turnout(BaseModel):
@@ -275,6 +361,18 @@ class RoundResults(BaseModel):
     outreach: tuple[OutreachNote, ...] = Field(
         default=(), description="Staff's notes on groups reached by other methods."
     )
+    by_day: tuple[DayCount, ...] = Field(
+        default=(), description="Answers per day, with the running response rate."
+    )
+    by_channel: tuple[ChannelCount, ...] = Field(default=(), description="Answers per channel.")
+    caveat: str = Field(
+        default="",
+        description="What the figures can and cannot say (a self-selected panel's answers are "
+        "not a survey of all residents), replaced by the weighting's description when weighted.",
+    )
+    weighting: Weighting | None = Field(
+        default=None, description="How the weighted figures were made; None: not weighted."
+    )
 
 
 class GetResults(Query):
@@ -297,6 +395,44 @@ class InvitationView(BaseModel):
     title: str = Field(description="Round title.")
     purpose: str = Field(description="What the answers will be used for.")
     questions: tuple[Question, ...] = Field(description="Questions.")
+
+
+class ListAnswerTexts(Query):
+    """A page of a question's free-text answers (or a map question's pin comments), optionally
+    only those containing a word; the reply is ``AnswerTexts``. Pages never grow with the
+    number of responses."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "list_answer_texts"
+
+    round_id: str = Field(description="The round.")
+    question: str = Field(pattern=r"^[a-z0-9_]{1,40}$", description="The question's key.")
+    search: Annotated[OneLine, Field(max_length=100)] = Field(
+        default="", description="Only texts containing this (any case); '' every one."
+    )
+    after: str = Field(
+        default="", max_length=200, description="Continue after this cursor (from next_after)."
+    )
+    limit: int = Field(default=50, ge=1, le=200, description="Most texts in the page.")
+
+
+class AnswerText(BaseModel):
+    """One free-text answer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str = Field(description="What the resident wrote.")
+    ref: str = Field(description="Reference for tagging it (not the response id).")
+
+
+class AnswerTexts(BaseModel):
+    """Reply to ``ListAnswerTexts``: one page, in an order that says nothing of who or when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    texts: tuple[AnswerText, ...] = Field(description="The page.")
+    next_after: str | None = Field(description="Cursor of the next page; None at the end.")
+    total: int = Field(description="All texts of the question (before the search).")
 
 
 class GetInvitation(Query):

@@ -71,7 +71,7 @@ LANGUAGE_COOKIE = "lang"
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _SECURITY_HEADERS = {
     "content-security-policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
     "x-content-type-options": "nosniff",

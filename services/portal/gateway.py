@@ -100,6 +100,7 @@ from contracts.recruitment import (
 )
 from contracts.recruitment import GetMemberData as RecruitmentMemberData
 from contracts.rounds import (
+    AnswerTexts,
     ApproveRound,
     CloseRound,
     CreateRound,
@@ -107,6 +108,7 @@ from contracts.rounds import (
     GetResults,
     GetRound,
     InvitationView,
+    ListAnswerTexts,
     ListRounds,
     NoteOutreach,
     OpenRound,
@@ -236,6 +238,10 @@ class Gateway(Protocol):
 
     async def get_results(self, query: GetResults) -> RoundResults | None:
         """rounds: a round's results, or None for a round the council does not have."""
+        ...
+
+    async def list_answer_texts(self, query: ListAnswerTexts) -> AnswerTexts | None:
+        """rounds: a page of a question's free texts, or None (no such round or question)."""
         ...
 
     async def publish_feedback(self, command: PublishFeedback) -> None:
@@ -620,6 +626,10 @@ class NatsGateway:
     async def get_results(self, query: GetResults) -> RoundResults | None:
         """rounds: a round's results."""
         return await ask(self._nc, query, RoundResults, timeout=self._timeout)
+
+    async def list_answer_texts(self, query: ListAnswerTexts) -> AnswerTexts | None:
+        """rounds: a page of a question's free texts."""
+        return await ask(self._nc, query, AnswerTexts, timeout=self._timeout)
 
     async def publish_feedback(self, command: PublishFeedback) -> None:
         """feedback: publish feedback on a closed round."""

@@ -83,6 +83,7 @@ from contracts.recruitment import (
 )
 from contracts.recruitment import GetMemberData as RecruitmentMemberData
 from contracts.rounds import (
+    AnswerTexts,
     ApproveRound,
     CloseRound,
     CreateRound,
@@ -90,6 +91,7 @@ from contracts.rounds import (
     GetResults,
     GetRound,
     InvitationView,
+    ListAnswerTexts,
     ListRounds,
     NoteOutreach,
     OpenRound,
@@ -399,7 +401,7 @@ class Portal:
             GetInvitation(**self._envelope(tenant), token=token), self.gateway.get_invitation
         )
 
-    async def answer(self, tenant: str, token: str, answers: dict[str, str]) -> Settled:
+    async def answer(self, tenant: str, token: str, answers: dict[str, Any]) -> Settled:
         """Submit a resident's (validated) answers and wait briefly for the outcome."""
         command = SubmitResponse(**self._envelope(tenant), token=token, answers=answers)
         message_id = await self._send(command, self.gateway.submit_response)
@@ -515,6 +517,32 @@ class Portal:
         return await self._ask(
             GetResults(**self._envelope(tenant), round_id=round_id), self.gateway.get_results
         )
+
+    async def answer_texts(
+        self,
+        tenant: str,
+        round_id: str,
+        question: str,
+        panels: tuple[str, ...] = (),
+        *,
+        search: str = "",
+        after: str = "",
+        limit: int = 50,
+    ) -> AnswerTexts | None:
+        """A page of a question's free texts (see ``results`` for None)."""
+        if not is_round_id(round_id):
+            return None
+        if panels and await self.round(tenant, round_id, panels) is None:
+            return None
+        query = ListAnswerTexts(
+            **self._envelope(tenant),
+            round_id=round_id,
+            question=question,
+            search=search,
+            after=after,
+            limit=limit,
+        )
+        return await self._ask(query, self.gateway.list_answer_texts)
 
     async def publish_feedback(self, tenant: str, round_id: str, text: str) -> Settled:
         """Publish the council's feedback on a closed round; wait briefly until it is."""

@@ -32,6 +32,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pymongo import UpdateOne
 
@@ -46,7 +47,7 @@ from infra.batching import Batcher
 from infra.service import Runtime
 from infra.store import Document, insert_new
 from infra.tokens import token_hash
-from services.rounds import domain
+from services.rounds import domain, tallies
 
 Settled = tuple[str, str | None]
 """An answer's outcome: ``done`` or ``refused``, and the reason."""
@@ -125,7 +126,13 @@ class AnswerDesk:
         for invitation_id, i in taking.items():
             if results[i] is None:
                 taken[invitation_id] = (responses[i]["tenant"], responses[i]["round_id"])
-        await self._store(cmds, responses, results, fresh={taking[i] for i in taken})
+        await self._store(
+            cmds,
+            responses,
+            results,
+            fresh={taking[i] for i in taken},
+            questions={r: doc[1] for r, doc in rounds.items()},
+        )
         for i, invitation_id in answered_before.items():
             if results[i] == ("done", None):
                 # Taken by a delivery that crashed before counting: counted once, here or by
@@ -167,6 +174,7 @@ class AnswerDesk:
         responses: dict[int, Document],
         results: list[Settled | None],
         fresh: set[int],
+        questions: dict[str, tuple[Question, ...]],
     ) -> None:
         """Write the responses of the answers taken and settle every submission left.
 
@@ -210,7 +218,15 @@ class AnswerDesk:
         # Stored in a random order, so the order of a batch tells nothing of who came first.
         order = [i for i in mine if responses[i]["_id"] not in existing]
         random.shuffle(order)
-        clashed = await insert_new(self._rt.db.responses, [responses[i] for i in order])
+        # Counted into the round's kept results exactly once (services.rounds.tallies).
+        batch = tallies.new_batch()
+        storing = [{**responses[i], "tally": batch} for i in order]
+        if storing:
+            await tallies.open_batch(self._rt, batch, storing)
+        clashed = await insert_new(self._rt.db.responses, storing)
+        if storing:
+            stored = [doc for position, doc in enumerate(storing) if position not in clashed]
+            await tallies.settle_batch(self._rt, batch, questions, stored)
         for position, i in enumerate(order):
             # A clash on a response id that this submission did not take: another one stored
             # it in between (a crash window, see above), so this one is the second.
@@ -244,13 +260,24 @@ def response_id(token: str) -> str:
 
 
 RESPONSE_FIELDS = frozenset(
-    {"_id", "tenant", "round_id", "answers", "age_band", "gender", "district", "received_on"}
+    {
+        "_id",
+        "tenant",
+        "round_id",
+        "answers",
+        "age_band",
+        "gender",
+        "district",
+        "received_on",
+        "channel",
+    }
 )
-"""Everything a stored response holds: the answers, the coded background, the day."""
+"""Everything a stored response holds: the answers, the coded background, the day and the
+channel (and, for a moment, ``tally``: the random id of the batch counting it)."""
 
 
 def _response(
-    cmd: SubmitResponse, invitation: Document, answers: dict[str, str], day: str
+    cmd: SubmitResponse, invitation: Document, answers: dict[str, Any], day: str
 ) -> Document:
     """The pseudonymous response: answers and the coded background the breakdowns use."""
     return {
@@ -263,6 +290,7 @@ def _response(
         "district": invitation["district"],
         # The day only: a precise time could be matched with the logs.
         "received_on": day,
+        "channel": "web",
     }
 
 

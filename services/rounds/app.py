@@ -7,6 +7,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.service import Runtime, Service, ServiceSettings
 from infra.store import Document
+from services.rounds import tallies
 from services.rounds.answers import reconcile_open_rounds
 from services.rounds.subscribers import build_router
 
@@ -31,6 +32,8 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.responses.create_index([("round_id", 1), ("tenant", 1)])
     # Which submissions took an invitation, by message id alone: kept as long as outcomes.
     await db.submissions.create_index("expires_at", expireAfterSeconds=0)
+    # The repair looks for batches of answers a crash left uncounted.
+    await db.tally_batches.create_index("at_ms")
 
 
 def create_service(settings: ServiceSettings | None = None) -> Service:
@@ -59,4 +62,5 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
 
     service.set_gauge_refresher(refresh)
     service.in_background(reconcile_open_rounds)
+    service.in_background(tallies.repair_forever)
     return service

@@ -11,6 +11,7 @@ from contracts.panels import MemberPanelsChanged, PanelConfigured
 from contracts.personal_data import PersonalData
 from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
 from contracts.rounds import (
+    AnswerTexts,
     ApproveRound,
     CloseRound,
     CreateRound,
@@ -19,6 +20,7 @@ from contracts.rounds import (
     GetResults,
     GetRound,
     InvitationView,
+    ListAnswerTexts,
     ListRounds,
     MemberForgotten,
     NoteOutreach,
@@ -110,6 +112,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, GetResults, "rounds")
     async def q_results(q: GetResults) -> RoundResults | None:
         return await handlers.get_results(rt, q)
+
+    @answers(router, ListAnswerTexts, "rounds")
+    async def q_texts(q: ListAnswerTexts) -> AnswerTexts | None:
+        return await handlers.list_answer_texts(rt, q)
 
     @answers(router, GetInvitation, "rounds", max_workers=256)
     async def q_invitation(q: GetInvitation) -> InvitationView | None:

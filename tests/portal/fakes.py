@@ -98,6 +98,8 @@ from contracts.recruitment import (
 )
 from contracts.recruitment import GetMemberData as RecruitmentMemberData
 from contracts.rounds import (
+    AnswerText,
+    AnswerTexts,
     ApproveRound,
     BreakdownCell,
     CloseRound,
@@ -106,6 +108,7 @@ from contracts.rounds import (
     GetResults,
     GetRound,
     InvitationView,
+    ListAnswerTexts,
     ListRounds,
     NoteOutreach,
     OpenRound,
@@ -236,6 +239,7 @@ class FakeGateway:
         )
         self.response = Outcome(status="done")
         self.invitations: dict[tuple[str, str], InvitationView] = {}
+        self.answer_texts: dict[tuple[str, str, str], list[str]] = {}
         self.rounds: dict[tuple[str, str], RoundView] = {}
         self.published: dict[str, list[PublishedRound]] = {}
         self.apply_commands = True
@@ -452,6 +456,30 @@ class FakeGateway:
     async def close_round(self, command: CloseRound) -> None:
         self.commands.append(command)
         self._move(command.tenant, command.round_id, "closed")
+
+    async def list_answer_texts(self, query: ListAnswerTexts) -> AnswerTexts | None:
+        self._asked(query)
+        texts = self.answer_texts.get((query.tenant, query.round_id, query.question))
+        view = self.rounds.get((query.tenant, query.round_id))
+        if texts is None and view is not None:
+            # The written answers of the canned results, paged as rounds pages them.
+            canned = {q.key: list(q.free_texts) for q in results_for(view).questions}
+            texts = canned.get(query.question)
+        if texts is None:
+            return None
+        found = [
+            AnswerText(text=t, ref=f"ref{n}")
+            for n, t in enumerate(texts)
+            if query.search.casefold() in t.casefold()
+        ]
+        start = int(query.after or 0)
+        page = found[start : start + query.limit]
+        more = start + query.limit < len(found)
+        return AnswerTexts(
+            texts=tuple(page),
+            next_after=str(start + query.limit) if more else None,
+            total=len(texts),
+        )
 
     async def get_results(self, query: GetResults) -> RoundResults | None:
         self._asked(query)
