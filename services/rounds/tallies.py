@@ -10,16 +10,18 @@ Exactly once, whatever crashes and redeliveries (DESIGN.md: no multi-document tr
 1. the answer desk first writes a *batch record* (``tally_batches``, id ``B``: the round and the
    ids of the responses it is about to store), then inserts the responses, each marked
    ``tally: B``; a response that was already there (a redelivery) keeps its own mark or none;
-2. the counters of the responses marked ``B`` are added to each tally document in one guarded
-   update: ``{_id, batches: {$nin: [B]}}`` with ``$inc`` and ``$push: {batches: B}``, so a
-   document takes a batch once however often it is tried;
-3. the marks are cleared, ``B`` is pulled from the documents' ``batches`` and the batch record
-   deleted.
+2. the counters of the responses marked ``B`` are added to each tally document in guarded
+   updates of at most ``FIELDS_PER_UPDATE`` counters (the embedded store ignores bigger ones):
+   chunk ``k`` is ``{_id, batches: {$nin: ["B:k"]}}`` with ``$inc`` and
+   ``$push: {batches: "B:k"}``, so a document takes each chunk of a batch once however often
+   it is tried (the chunks are the same when recomputed: sorted counters, fixed size);
+3. the marks are cleared, the markers are pulled from the documents' ``batches`` and the batch
+   record deleted.
 
 A crash anywhere leaves the batch record: ``repair`` (at start and every minute, for records
 older than ``STALE_MS``) replays steps 2-3 from the responses still marked ``B``, which are
 exactly the ones the batch stored. Marks are cleared only after every document took the batch,
-and ``B`` is pulled only after that, so no replay can add a batch twice. ``recount`` computes
+and the markers are pulled only after that, so no replay can add a batch twice. ``recount`` computes
 the same counters from the responses alone: the tests prove the kept ones equal it.
 """
 
@@ -181,6 +183,7 @@ async def open_batch(rt: Runtime, batch: str, responses: Sequence[Document]) -> 
             "_id": batch,
             "at_ms": int(time.time() * 1000),
             "responses": [r["_id"] for r in responses],
+            "rounds": sorted({r["round_id"] for r in responses}),
         }
     )
 
@@ -205,23 +208,44 @@ async def settle_batch(
     await _clear(rt, batch, stored, touched)
 
 
+FIELDS_PER_UPDATE = 60
+"""Most counters one update changes. The embedded store (nx-27017 0.8.1) silently ignores an
+update of 64 fields or more while reporting it done (measured: 63 apply, 64 do not), so a
+batch's counters for one document go in chunks, each guarded by its own marker."""
+
+
+def _chunks(counters: Mapping[str, float]) -> list[dict[str, float]]:
+    """A document's counters in chunks of ``FIELDS_PER_UPDATE``, the same for the same
+    counters (the repair recomputes them and must find the same chunks)."""
+    codes = sorted(counters)
+    return [
+        {code: counters[code] for code in codes[i : i + FIELDS_PER_UPDATE]}
+        for i in range(0, len(codes), FIELDS_PER_UPDATE)
+    ]
+
+
+def _marker(batch: str, chunk: int) -> str:
+    return f"{batch}:{chunk}"
+
+
 async def _apply(
     rt: Runtime,
     batch: str,
     stored: Sequence[Document],
     questions: Mapping[str, Sequence[Question]],
-) -> list[str]:
-    """Step 2: add the batch's counters to each tally document that has not taken it yet;
-    returns the documents' ids."""
+) -> dict[str, list[str]]:
+    """Step 2: add the batch's counters to each tally document, each chunk of them in an
+    update guarded by its marker (``batch:chunk``) so that it is added once; returns the
+    markers pushed, by document id."""
     by_round: dict[tuple[str, str], list[Document]] = {}
     for doc in stored:
         by_round.setdefault((doc["tenant"], doc["round_id"]), []).append(doc)
-    touched: list[str] = []
+    touched: dict[str, list[str]] = {}
     known: set[str] = rt.extras.setdefault("tally_documents", set())
+    updates: list[UpdateOne] = []
     for (tenant, round_id), docs in by_round.items():
         cells = sum_cells(questions.get(round_id, ()), docs)
         ids = [doc_id(round_id, key) for key in cells]
-        touched.extend(ids)
         await insert_new(
             rt.db.tallies,
             [
@@ -231,32 +255,51 @@ async def _apply(
             ],
         )
         known.update(ids)
-        await rt.db.tallies.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": doc_id(round_id, key), "batches": {"$nin": [batch]}},
-                    {
-                        "$inc": {f"c.{code}": amount for code, amount in counters.items()},
-                        "$push": {"batches": batch},
-                    },
+        for key, counters in cells.items():
+            tally = doc_id(round_id, key)
+            for n, chunk in enumerate(_chunks(counters)):
+                marker = _marker(batch, n)
+                touched.setdefault(tally, []).append(marker)
+                updates.append(
+                    UpdateOne(
+                        {"_id": tally, "batches": {"$nin": [marker]}},
+                        {
+                            "$inc": {f"c.{code}": amount for code, amount in chunk.items()},
+                            "$push": {"batches": marker},
+                        },
+                    )
                 )
-                for key, counters in cells.items()
-            ],
-            ordered=False,
-        )
+    if updates:
+        await rt.db.tallies.bulk_write(updates, ordered=False)
     return touched
 
 
-async def _clear(rt: Runtime, batch: str, stored: Sequence[Document], touched: list[str]) -> None:
-    """Step 3: clear the marks, then the batch's id in the documents, then its record."""
+async def _clear(
+    rt: Runtime, batch: str, stored: Sequence[Document], touched: dict[str, list[str]]
+) -> None:
+    """Step 3: clear the marks, then the batch's markers in the documents, then its record."""
     if stored:
         await rt.db.responses.update_many(
             {"_id": {"$in": [d["_id"] for d in stored]}, "tally": batch},
             {"$unset": {"tally": ""}},
         )
-    # A repair that finds no marks left does not know the documents: it looks for the id.
-    which = {"_id": {"$in": touched}} if touched else {"batches": {"$all": [batch]}}
-    await rt.db.tallies.update_many(which, {"$pull": {"batches": batch}})
+    if not touched:
+        # A repair that finds no marks left does not know the documents: it looks at those
+        # of the batch's rounds for its markers.
+        record = await rt.db.tally_batches.find_one({"_id": batch}, {"rounds": 1})
+        rounds = record.get("rounds", []) if record else []
+        async for doc in rt.db.tallies.find({"round_id": {"$in": rounds}}, {"batches": 1}):
+            mine = [m for m in doc.get("batches", []) if str(m).startswith(f"{batch}:")]
+            if mine:
+                touched[doc["_id"]] = mine
+    if touched:
+        await rt.db.tallies.bulk_write(
+            [
+                UpdateOne({"_id": tally}, {"$pullAll": {"batches": markers}})
+                for tally, markers in touched.items()
+            ],
+            ordered=False,
+        )
     await rt.db.tally_batches.delete_one({"_id": batch})
 
 

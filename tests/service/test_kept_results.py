@@ -160,3 +160,49 @@ async def test_kept_counters_equal_a_recount_after_duplicates_and_crashes(
     assert sorted(t.text for t in comments.texts) == sorted(
         f"Bänk {n}" for n in range(MEMBERS) if str(n).startswith("1")
     )
+
+
+async def test_a_batch_touching_hundreds_of_cells_is_kept_whole(stack: Stack) -> None:
+    # The embedded store silently drops an update of 64 fields or more: a batch's counters
+    # go in chunks, and all of them must arrive.
+    rt = stack.services["rounds"].runtime
+    round_id = "many-cells"
+    questions = (
+        Question(key="q", kind="single_choice", text="?", options=tuple("ABCDEFGHIJ")),
+        Question(key="n", kind="number", text="?", minimum=0, maximum=1000),
+    )
+    await rt.db.rounds.insert_one(
+        {"_id": round_id, "tenant": T, "questions": [q.model_dump() for q in questions]}
+    )
+    docs = [
+        {
+            "_id": f"resp-{n}",
+            "tenant": T,
+            "round_id": round_id,
+            "answers": {"q": "ABCDEFGHIJ"[n % 10], "n": n},
+            "age_band": ("16-29", "30-44", "45-64", "65-79", "80+")[n % 5],
+            "gender": ("female", "male")[n % 2],
+            "district": f"D{n % 17}",
+            "received_on": "2026-11-25",
+            "channel": "web",
+        }
+        for n in range(256)
+    ]
+    batch = tallies.new_batch()
+    marked = [{**d, "tally": batch} for d in docs]
+    await tallies.open_batch(rt, batch, marked)
+    await rt.db.responses.insert_many(marked)
+    await tallies.settle_batch(rt, batch, {round_id: questions}, marked)
+    kept = await tallies.kept(rt, T, round_id, len(questions))
+    assert len(kept["0"]) > 3 * tallies.FIELDS_PER_UPDATE
+    assert tallies.nonzero(kept) == tallies.nonzero(await tallies.recount(rt, T, round_id))
+    # A second batch crashes after counting, before clearing: the repair adds nothing more.
+    again = [{**d, "_id": f"second-{d['_id']}", "tally": "b2"} for d in docs]
+    await tallies.open_batch(rt, "b2", again)
+    await rt.db.responses.insert_many(again)
+    await tallies._apply(rt, "b2", again, {round_id: questions})
+    await tallies.repair(rt, older_than_ms=-10_000)
+    recounted = await tallies.recount(rt, T, round_id)
+    assert tallies.nonzero(await tallies.kept(rt, T, round_id, 2)) == tallies.nonzero(recounted)
+    assert recounted["r"]["channel|web"] == 512
+    assert [d["batches"] async for d in rt.db.tallies.find({"round_id": round_id})] == [[]] * 3
