@@ -60,6 +60,11 @@ class CreateRound(Questionnaire, Command):
         description="The council's panel whose members the round asks.",
     )
     target: Target = Field(default_factory=Target, description="Whom of the panel it invites.")
+    longitudinal: bool = Field(
+        default=False,
+        description="Store answers under a pseudonym that links one member's answers across "
+        "longitudinal rounds (never the member id); otherwise answers link to nothing.",
+    )
 
 
 class ApproveRound(Command):
@@ -139,6 +144,9 @@ class RoundView(BaseModel):
     created_at: datetime = Field(description="When it was drafted.")
     panel: str = Field(default="general", description="The panel it asks.")
     target: Target = Field(default_factory=Target, description="Whom of the panel it invites.")
+    longitudinal: bool = Field(
+        default=False, description="Answers are stored under a pseudonym linking the rounds."
+    )
 
 
 class ListRounds(Query):

@@ -231,6 +231,10 @@ class RoundRequest(_Model):
         default_factory=Target,
         description="Whom of the panel it invites: a segment, a random sample, rest days.",
     )
+    longitudinal: bool = Field(
+        default=False,
+        description="Link each member's answers across longitudinal rounds by a pseudonym.",
+    )
 
 
 class RoundAccepted(Accepted):
@@ -515,6 +519,7 @@ async def create_round(
         questions=tuple(body.questions),
         panel=body.panel,
         target=body.target,
+        longitudinal=body.longitudinal,
     )
     command = await portal.create_round(council.tenant, draft)
     outcome = (await portal.settle(command.message_id)).outcome

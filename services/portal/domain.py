@@ -343,6 +343,7 @@ class RoundDraft:
     questions: tuple[Question, ...]
     panel: str = "general"
     target: Target = dataclasses.field(default_factory=Target)
+    longitudinal: bool = False
 
 
 def check_round_form(

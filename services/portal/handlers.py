@@ -461,6 +461,7 @@ class Portal:
             questions=draft.questions,
             panel=draft.panel,
             target=draft.target,
+            longitudinal=draft.longitudinal,
         )
         await self._send(command, self.gateway.create_round)
         return command

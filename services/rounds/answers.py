@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,7 +77,11 @@ class AnswerDesk:
     async def _take(self, cmds: Sequence[SubmitResponse]) -> list[Settled]:
         db = self._rt.db
         invitations = await _links_and_invitations(self._rt, {token_hash(c.token) for c in cmds})
-        rounds = await self._round_questions({d["round_id"] for d in invitations.values()})
+        round_ids = {d["round_id"] for d in invitations.values()}
+        rounds = await self._round_questions(round_ids)
+        longitudinal = {
+            r for r, doc in (await opened_rounds(self._rt, round_ids)).items() if doc.longitudinal
+        }
         results: list[Settled | None] = [None] * len(cmds)
         taking: dict[str, int] = {}  # invitation id → index of the submission taking it
         updates: list[UpdateOne] = []
@@ -106,6 +111,10 @@ class AnswerDesk:
                 results[i] = ("refused", "invalid_answers")
                 continue
             responses[i] = _response(cmd, invitation, answers, day)
+            if invitation["round_id"] in longitudinal:
+                responses[i]["pseudonym"] = pseudonym(
+                    self._rt, cmd.tenant, str(invitation["member_id"])
+                )
             if state == "answered":
                 answered_before[i] = invitation["_id"]
                 continue  # taken before, by this submission (then crashed) or another: below
@@ -272,6 +281,29 @@ RESPONSE_FIELDS = frozenset(
         "channel",
     }
 )
+LONGITUDINAL_FIELDS = RESPONSE_FIELDS | {"pseudonym"}
+"""A longitudinal round's response holds its member's pseudonym too."""
+
+
+def pseudonym(rt: Runtime, tenant: str, member_id: str) -> str:
+    """The member's pseudonym in longitudinal rounds: a keyed hash of council and member id.
+
+    The same member gets the same one in every longitudinal round of the council, so their
+    answers can be followed over time; without the key (held by the process, never in a
+    database) it leads to no one, and it is never the member id or a plain hash of it.
+    """
+    key = rt.extras.get("pseudonym_key")
+    if key is None:
+        secret = rt.settings.pseudonym_key
+        if secret is not None:
+            key = secret.get_secret_value().encode()
+        else:
+            oldest = rt.settings.seal_keys.split(",")[-1].strip()
+            key = hmac.new(oldest.encode(), b"radslag pseudonyms", hashlib.sha256).digest()
+        rt.extras["pseudonym_key"] = key
+    return hmac.new(key, f"{tenant}:{member_id}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
 """Everything a stored response holds: the answers, the coded background, the day and the
 channel (and, for a moment, ``tally``: the random id of the batch counting it)."""
 
@@ -323,6 +355,7 @@ class OpenedRound:
     title: str
     purpose: str
     questions: tuple[Question, ...]
+    longitudinal: bool = False
 
 
 async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRound]:
@@ -335,13 +368,15 @@ async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRou
     missing = [r for r in round_ids if r not in cache]
     if missing:
         async for doc in rt.db.rounds.find(
-            {"_id": {"$in": missing}}, {"tenant": 1, "title": 1, "purpose": 1, "questions": 1}
+            {"_id": {"$in": missing}},
+            {"tenant": 1, "title": 1, "purpose": 1, "questions": 1, "longitudinal": 1},
         ):
             cache[doc["_id"]] = OpenedRound(
                 tenant=doc["tenant"],
                 title=doc["title"],
                 purpose=doc["purpose"],
                 questions=tuple(Question.model_validate(q) for q in doc["questions"]),
+                longitudinal=doc.get("longitudinal") == "yes",
             )
     return {r: cache[r] for r in round_ids if r in cache}
 

@@ -155,6 +155,7 @@ async def create_round(rt: Runtime, cmd: CreateRound) -> None:
                 "questions": [q.model_dump() for q in cmd.questions],
                 "panel": cmd.panel,
                 "target": cmd.target.model_dump(mode="json"),
+                "longitudinal": "yes" if cmd.longitudinal else "no",
                 "state": "draft",
                 "invited": 0,
                 "responded": 0,
@@ -498,6 +499,7 @@ def _view(doc: Document) -> RoundView:
         created_at=doc["created_at"],
         panel=str(doc.get("panel") or "general"),
         target=Target.model_validate(doc.get("target") or {}),
+        longitudinal=doc.get("longitudinal") == "yes",
     )
 
 
