@@ -74,6 +74,8 @@ MESSAGES: tuple[type[Envelope], ...] = (
     rounds.PreviewTarget,
     rounds.GetResults,
     rounds.ListAnswerTexts,
+    rounds.SubmitPollAnswer,
+    rounds.ListPolls,
     rounds.GetInvitation,
     rounds.ResponseOutcome,
     rounds.GetMemberData,

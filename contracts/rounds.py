@@ -65,6 +65,11 @@ class CreateRound(Questionnaire, Command):
         description="Store answers under a pseudonym that links one member's answers across "
         "longitudinal rounds (never the member id); otherwise answers link to nothing.",
     )
+    public: bool = Field(
+        default=False,
+        description="An open quick poll: anyone answers from its link or QR code without "
+        "joining (no invitations; results marked self-selected).",
+    )
 
 
 class ApproveRound(Command):
@@ -147,6 +152,7 @@ class RoundView(BaseModel):
     longitudinal: bool = Field(
         default=False, description="Answers are stored under a pseudonym linking the rounds."
     )
+    public: bool = Field(default=False, description="An open quick poll anyone can answer.")
 
 
 class ListRounds(Query):
@@ -450,6 +456,55 @@ class GetInvitation(Query):
     name: ClassVar[str] = "get_invitation"
 
     token: str = Field(min_length=1, max_length=100, description="Token from the link.")
+
+
+class SubmitPollAnswer(Command):
+    """Someone answers an open quick poll from its public link (no membership needed)."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "submit_poll_answer"
+
+    round_id: str = Field(description="The poll (a public round).")
+    browser: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the answering browser's random cookie: one answer per browser.",
+    )
+    answers: dict[str, Answer] = Field(
+        max_length=50, description="Answer per question key, as in SubmitResponse."
+    )
+
+
+POLL_SPACING_SECONDS = 20
+"""Least time between two poll answers from one browser (the youth panel's rule)."""
+
+
+class PollView(BaseModel):
+    """A quick poll as the public sees it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    round_id: str = Field(description="The poll.")
+    title: str = Field(description="Title.")
+    purpose: str = Field(description="What the answers will be used for.")
+    state: str = Field(description="open, or closed (and later) once it no longer takes answers.")
+    questions: tuple[Question, ...] = Field(description="Questions.")
+    answers: int = Field(description="Answers so far.")
+    panel: str = Field(description="The panel it invites respondents to join.")
+
+
+class ListPolls(Query):
+    """The council's quick polls that are open or were, newest first; reply ``PollList``."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "list_polls"
+
+
+class PollList(BaseModel):
+    """Reply to ``ListPolls``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    polls: tuple[PollView, ...] = Field(description="Polls, newest first.")
 
 
 class ResponseOutcome(Query):

@@ -235,6 +235,10 @@ class RoundRequest(_Model):
         default=False,
         description="Link each member's answers across longitudinal rounds by a pseudonym.",
     )
+    public: bool = Field(
+        default=False,
+        description="An open quick poll: anyone answers at /t/<council>/polls/<round id>.",
+    )
 
 
 class RoundAccepted(Accepted):
@@ -520,6 +524,7 @@ async def create_round(
         panel=body.panel,
         target=body.target,
         longitudinal=body.longitudinal,
+        public=body.public,
     )
     command = await portal.create_round(council.tenant, draft)
     outcome = (await portal.settle(command.message_id)).outcome

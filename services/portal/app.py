@@ -50,6 +50,7 @@ from services.portal import (
     member_phone_pages,
     pages,
     panel_pages,
+    poll_pages,
     renew_pages,
     settings_pages,
     sign_up_by_code,
@@ -314,6 +315,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(member_pages.router)
     app.include_router(member_panel_pages.router)
     app.include_router(member_phone_pages.router)
+    app.include_router(poll_pages.router)
     app.include_router(sign_up_by_code.router)
     app.include_router(sign_up_by_code.pages)
     app.include_router(member_import_api.router)

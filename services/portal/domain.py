@@ -344,6 +344,7 @@ class RoundDraft:
     panel: str = "general"
     target: Target = dataclasses.field(default_factory=Target)
     longitudinal: bool = False
+    public: bool = False
 
 
 def check_round_form(

@@ -109,14 +109,17 @@ from contracts.rounds import (
     GetRound,
     InvitationView,
     ListAnswerTexts,
+    ListPolls,
     ListRounds,
     NoteOutreach,
     OpenRound,
+    PollList,
     PreviewTarget,
     ResponseOutcome,
     RoundList,
     RoundResults,
     RoundView,
+    SubmitPollAnswer,
     SubmitResponse,
     TargetPreview,
 )
@@ -242,6 +245,14 @@ class Gateway(Protocol):
 
     async def list_answer_texts(self, query: ListAnswerTexts) -> AnswerTexts | None:
         """rounds: a page of a question's free texts, or None (no such round or question)."""
+        ...
+
+    async def list_polls(self, query: ListPolls) -> PollList:
+        """rounds: the council's quick polls that have opened."""
+        ...
+
+    async def submit_poll_answer(self, command: SubmitPollAnswer) -> None:
+        """rounds: someone answers a quick poll."""
         ...
 
     async def publish_feedback(self, command: PublishFeedback) -> None:
@@ -630,6 +641,15 @@ class NatsGateway:
     async def list_answer_texts(self, query: ListAnswerTexts) -> AnswerTexts | None:
         """rounds: a page of a question's free texts."""
         return await ask(self._nc, query, AnswerTexts, timeout=self._timeout)
+
+    async def list_polls(self, query: ListPolls) -> PollList:
+        """rounds: the council's quick polls."""
+        reply = await ask(self._nc, query, PollList, timeout=self._timeout)
+        return reply if reply is not None else PollList(polls=())
+
+    async def submit_poll_answer(self, command: SubmitPollAnswer) -> None:
+        """rounds: someone answers a quick poll."""
+        await self._send(command)
 
     async def publish_feedback(self, command: PublishFeedback) -> None:
         """feedback: publish feedback on a closed round."""

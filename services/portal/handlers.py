@@ -92,14 +92,18 @@ from contracts.rounds import (
     GetRound,
     InvitationView,
     ListAnswerTexts,
+    ListPolls,
     ListRounds,
     NoteOutreach,
     OpenRound,
+    PollList,
+    PollView,
     PreviewTarget,
     ResponseOutcome,
     RoundList,
     RoundResults,
     RoundView,
+    SubmitPollAnswer,
     SubmitResponse,
     Target,
     TargetPreview,
@@ -129,7 +133,7 @@ log = structlog.get_logger()
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 """The current request's correlation id; every message the request sends carries it."""
 
-RATE_LIMITED_SCOPES = ("join", "confirm", "answer", "login", "invited", "number")
+RATE_LIMITED_SCOPES = ("join", "confirm", "answer", "login", "invited", "number", "poll")
 """Endpoint groups with a per-address rate limit (sign-up, links, staff login); each group
 has its own allowance. ``number`` counts per mobile number, not per client: sign-ups and
 codes typed for one number."""
@@ -410,6 +414,29 @@ class Portal:
             message_id, lambda: self._ask(query, self.gateway.response_outcome)
         )
 
+    async def polls(self, tenant: str) -> PollList:
+        """The council's quick polls that have opened (open and past), newest first."""
+        return await self._ask(ListPolls(**self._envelope(tenant)), self.gateway.list_polls)
+
+    async def poll(self, tenant: str, round_id: str) -> PollView | None:
+        """One of the council's quick polls, or None (also for a round that is no poll)."""
+        if not is_round_id(round_id):
+            return None
+        return next((p for p in (await self.polls(tenant)).polls if p.round_id == round_id), None)
+
+    async def answer_poll(
+        self, tenant: str, round_id: str, browser: str, answers: dict[str, Any]
+    ) -> Settled:
+        """Send an answer to a quick poll and wait briefly for the outcome."""
+        command = SubmitPollAnswer(
+            **self._envelope(tenant), round_id=round_id, browser=browser, answers=answers
+        )
+        message_id = await self._send(command, self.gateway.submit_poll_answer)
+        query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
+        return await self.settle(
+            message_id, lambda: self._ask(query, self.gateway.response_outcome)
+        )
+
     async def published(self, tenant: str, *, only_published: bool = True) -> PublishedList:
         """The council's closed rounds with their feedback (only published ones by default)."""
         return await self._ask(
@@ -462,6 +489,7 @@ class Portal:
             panel=draft.panel,
             target=draft.target,
             longitudinal=draft.longitudinal,
+            public=draft.public,
         )
         await self._send(command, self.gateway.create_round)
         return command

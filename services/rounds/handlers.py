@@ -52,7 +52,7 @@ from infra.bus import Rejected, RetryLater
 from infra.service import Runtime
 from infra.store import Document, epoch_ms, insert_new, new_document, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
-from services.rounds import answers, domain, results, tallies, targeting
+from services.rounds import answers, domain, polls, results, tallies, targeting
 
 FAN_OUT_BATCH = 500
 
@@ -156,6 +156,7 @@ async def create_round(rt: Runtime, cmd: CreateRound) -> None:
                 "panel": cmd.panel,
                 "target": cmd.target.model_dump(mode="json"),
                 "longitudinal": "yes" if cmd.longitudinal else "no",
+                "public": "yes" if cmd.public else "no",
                 "state": "draft",
                 "invited": 0,
                 "responded": 0,
@@ -269,6 +270,8 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
         raise Rejected("unknown round")
     if round_doc["state"] != "open":
         return  # closed meanwhile, or a replay of an old event: invite no one
+    if round_doc.get("public") == "yes":
+        return  # a quick poll: answered from its public link, nobody is invited
     year = datetime.now(UTC).year
     batch: list[tuple[Document, SendMessage, str]] = []
     invited = 0
@@ -394,8 +397,11 @@ async def close_round(rt: Runtime, cmd: CloseRound) -> None:
             {"round_id": cmd.round_id, "tenant": cmd.tenant, "state": "invited"},
             {"$set": {"state": "closed"}},
         )
-    # The final figures, counted once from the invitations (the live counters may lag).
+    # The final figures, counted once from the invitations (the live counters may lag); a
+    # quick poll has none, and counts its answers as they come.
     invited, responded = await answers.count_invitations(rt, cmd.round_id)
+    if round_doc.get("public") == "yes":
+        responded = int(round_doc.get("responded", 0))
     turnout = await _turnout(rt, cmd.round_id)
     await _transition(
         rt,
@@ -500,6 +506,7 @@ def _view(doc: Document) -> RoundView:
         panel=str(doc.get("panel") or "general"),
         target=Target.model_validate(doc.get("target") or {}),
         longitudinal=doc.get("longitudinal") == "yes",
+        public=doc.get("public") == "yes",
     )
 
 
@@ -561,7 +568,7 @@ async def get_results(rt: Runtime, q: GetResults) -> RoundResults | None:
         outreach=await _outreach(rt, q.tenant, q.round_id),
         by_day=results.by_day(kept, view.invited),
         by_channel=results.by_channel(kept),
-        caveat=SELF_SELECTED,
+        caveat=polls.POLL_CAVEAT if view.public else SELF_SELECTED,
     )
 
 

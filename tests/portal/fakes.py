@@ -109,10 +109,13 @@ from contracts.rounds import (
     GetRound,
     InvitationView,
     ListAnswerTexts,
+    ListPolls,
     ListRounds,
     NoteOutreach,
     OpenRound,
     OptionCount,
+    PollList,
+    PollView,
     PreviewTarget,
     Question,
     QuestionResult,
@@ -120,6 +123,7 @@ from contracts.rounds import (
     RoundList,
     RoundResults,
     RoundView,
+    SubmitPollAnswer,
     SubmitResponse,
     TargetPreview,
 )
@@ -240,6 +244,7 @@ class FakeGateway:
         self.response = Outcome(status="done")
         self.invitations: dict[tuple[str, str], InvitationView] = {}
         self.answer_texts: dict[tuple[str, str, str], list[str]] = {}
+        self.polls: dict[str, list[PollView]] = {}
         self.rounds: dict[tuple[str, str], RoundView] = {}
         self.published: dict[str, list[PublishedRound]] = {}
         self.apply_commands = True
@@ -339,7 +344,7 @@ class FakeGateway:
         command = next((c for c in self.commands if c.message_id == command_id), None)
         if isinstance(command, ConfirmMembership | ConfirmByCode):
             return None if self.membership.status == "pending" else self.membership
-        if isinstance(command, SubmitResponse):
+        if isinstance(command, SubmitResponse | SubmitPollAnswer):
             return None if self.response.status == "pending" else self.response
         if isinstance(command, EraseMember):
             return self.erase_outcome
@@ -409,6 +414,13 @@ class FakeGateway:
         return self.invitations.get((query.tenant, query.token))
 
     async def submit_response(self, command: SubmitResponse) -> None:
+        self.commands.append(command)
+
+    async def list_polls(self, query: ListPolls) -> PollList:
+        self._asked(query)
+        return PollList(polls=tuple(self.polls.get(query.tenant, ())))
+
+    async def submit_poll_answer(self, command: SubmitPollAnswer) -> None:
         self.commands.append(command)
 
     async def response_outcome(self, query: ResponseOutcome) -> Outcome:
