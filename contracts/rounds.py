@@ -111,6 +111,10 @@ class SubmitResponse(Command):
         max_length=50,
         description="Answer per question key (see contracts.questions for each kind's form).",
     )
+    channel: Literal["web", "mail"] = Field(
+        default="web",
+        description="web: the answer page; mail: one click in the invitation, then confirmed.",
+    )
 
 
 class RoundOpened(Event):

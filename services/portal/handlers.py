@@ -405,9 +405,16 @@ class Portal:
             GetInvitation(**self._envelope(tenant), token=token), self.gateway.get_invitation
         )
 
-    async def answer(self, tenant: str, token: str, answers: dict[str, Any]) -> Settled:
+    async def answer(
+        self, tenant: str, token: str, answers: dict[str, Any], channel: str = "web"
+    ) -> Settled:
         """Submit a resident's (validated) answers and wait briefly for the outcome."""
-        command = SubmitResponse(**self._envelope(tenant), token=token, answers=answers)
+        command = SubmitResponse(
+            **self._envelope(tenant),
+            token=token,
+            answers=answers,
+            channel="mail" if channel == "mail" else "web",
+        )
         message_id = await self._send(command, self.gateway.submit_response)
         query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
         return await self.settle(

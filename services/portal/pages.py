@@ -21,7 +21,7 @@ from starlette.datastructures import FormData
 from contracts.bands import BAND_NAMES
 from contracts.panels import GENERAL, PanelView
 from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, PANEL_PATTERN, Outcome
-from contracts.rounds import Target
+from contracts.rounds import Question, Target
 from contracts.text import clean_line
 from infra.queries import QueryFailed
 from services.portal import domain, login_csrf
@@ -306,7 +306,30 @@ async def answer_form(
         return render(
             request, "answer_status.html", code, council=council, status=invitation.status
         )
+    picked = _picked(invitation.questions, request.query_params.get("pick", ""))
+    if picked is not None:
+        # One click in the invitation: show the choice, send it only from the button (a mail
+        # scanner following the link answers nothing).
+        question, value = picked
+        return render(
+            request,
+            "answer_pick.html",
+            council=council,
+            invitation=invitation,
+            question=question,
+            value=value,
+        )
     return render(request, "answer.html", council=council, invitation=invitation)
+
+
+def _picked(questions: tuple[Question, ...], pick: str) -> tuple[Question, str] | None:
+    """The question and answer a one-click link names (``?pick=<n>``), if it names one."""
+    if len(questions) != 1 or questions[0].kind not in ("single_choice", "yes_no"):
+        return None
+    values = questions[0].values()
+    if not pick.isdigit() or not 1 <= int(pick) <= len(values):
+        return None
+    return questions[0], values[int(pick) - 1]
 
 
 @router.post("/t/{tenant}/a/{token}", response_class=HTMLResponse)
@@ -334,7 +357,7 @@ async def answer(request: Request, token: str, council: CouncilDep, portal: Port
             values=raw,
             errors=errors,
         )
-    settled = await portal.answer(council.tenant, token, answers)
+    settled = await portal.answer(council.tenant, token, answers, _field(form, "via"))
     outcome = settled.outcome
     if outcome.status == "done":
         return render(request, "answer_status.html", council=council, status="thanks")

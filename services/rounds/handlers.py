@@ -323,18 +323,24 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
         seed=evt.round_id,
     )
     chosen = await _chosen_once(rt, evt, entries, selection.chosen)
+    # A round of one choice or yes/no question is answered with one click in the mail.
+    questions = [Question.model_validate(q) for q in round_doc["questions"]]
+    quick = questions if domain.one_click(questions) else []
     for member in chosen:
         invitation_id = f"{evt.round_id}:{member['member_id']}"
         token = new_token()
+        link = domain.answer_link(rt.settings.portal_url, evt.tenant, token)
         mail = SendMessage.follow(
             evt,
             message_id=derived_id(invitation_id, "invitation"),
             member_id=member["member_id"],
-            template="round_invitation",
-            params={"title": round_doc["title"], "purpose": round_doc["purpose"]},
-            # The working link is sealed: no copy of the outbox or the queue can answer.
+            template="round_invitation_quick" if quick else "round_invitation",
+            params={"title": round_doc["title"], "purpose": round_doc["purpose"]}
+            | ({"question": quick[0].text} if quick else {}),
+            # The working links are sealed: no copy of the outbox or the queue can answer.
             sealed=rt.sealer.seal_params(
-                {"link": domain.answer_link(rt.settings.portal_url, evt.tenant, token)}
+                {"link": link}
+                | ({"choices": domain.one_click_choices(link, quick[0])} if quick else {})
             ),
         )
         document = new_document(

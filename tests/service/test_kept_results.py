@@ -10,6 +10,7 @@ stored response, and the results page reads only those counters.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from contracts.recruitment import Outcome
@@ -206,3 +207,30 @@ async def test_a_batch_touching_hundreds_of_cells_is_kept_whole(stack: Stack) ->
     assert tallies.nonzero(await tallies.kept(rt, T, round_id, 2)) == tallies.nonzero(recounted)
     assert recounted["r"]["channel|web"] == 512
     assert [d["batches"] async for d in rt.db.tallies.find({"round_id": round_id})] == [[]] * 3
+
+
+async def test_a_one_question_round_is_answered_with_one_click_in_the_mail(stack: Stack) -> None:
+    question = Question(key="bench", kind="yes_no", text="Fler bänkar i parken?")
+    round_id, tokens = await open_round(stack, (question,))
+    items, _ = stack.devtools.mailbox.list_mails(limit=100)
+    mail = stack.devtools.mailbox.get_mail(items[0].id)
+    assert items[0].subject == "Ny fråga: Bussar"
+    assert mail.text is not None
+    assert "Fler bänkar i parken?" in mail.text
+    assert re.search(r"Ja / Yes: http\S+/a/[A-Za-z0-9_-]{43}\?pick=1", mail.text)
+    assert re.search(r"Nej / No: http\S+/a/[A-Za-z0-9_-]{43}\?pick=2", mail.text)
+    gateway = await NatsGateway.connect(stack.infra.login("portal"))
+    try:
+        commands = [
+            SubmitResponse(tenant=T, token=t, answers={"bench": "yes"}, channel="mail")
+            for t in tokens[:15]
+        ] + [SubmitResponse(tenant=T, token=t, answers={"bench": "no"}) for t in tokens[15:25]]
+        for command in commands:
+            await gateway.submit_response(command)
+        outcomes = [await gateway.outcome(c.message_id, 30) for c in commands]
+    finally:
+        await gateway.close()
+    assert outcomes == [Outcome(status="done")] * 25
+    results = await ask(stack.nc, GetResults(tenant=T, round_id=round_id), RoundResults)
+    assert results is not None
+    assert {(c.channel, c.answers) for c in results.by_channel} == {("mail", 15), ("web", 10)}
