@@ -75,6 +75,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     rounds.GetResults,
     rounds.ListAnswerTexts,
     rounds.SubmitPollAnswer,
+    rounds.EnterPaperAnswers,
     rounds.ListPolls,
     rounds.GetInvitation,
     rounds.ResponseOutcome,

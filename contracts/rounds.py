@@ -462,6 +462,23 @@ class GetInvitation(Query):
     token: str = Field(min_length=1, max_length=100, description="Token from the link.")
 
 
+class EnterPaperAnswers(Command):
+    """Staff enter the answers of a paper form a member sent back: the member counts as having
+    answered (no reminders), and the answers are stored like any, naming no one."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "enter_paper_answers"
+
+    round_id: str = Field(description="The round.")
+    member_id: str = Field(
+        min_length=1, max_length=100, description="The member whose form it is (its reference)."
+    )
+    answers: dict[str, Answer] = Field(
+        max_length=50, description="Answer per question key, as in SubmitResponse."
+    )
+    entered_by: str = Field(min_length=1, max_length=80, description="Staff username.")
+
+
 class SubmitPollAnswer(Command):
     """Someone answers an open quick poll from its public link (no membership needed)."""
 

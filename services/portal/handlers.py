@@ -87,6 +87,7 @@ from contracts.rounds import (
     ApproveRound,
     CloseRound,
     CreateRound,
+    EnterPaperAnswers,
     GetInvitation,
     GetResults,
     GetRound,
@@ -439,6 +440,23 @@ class Portal:
             **self._envelope(tenant), round_id=round_id, browser=browser, answers=answers
         )
         message_id = await self._send(command, self.gateway.submit_poll_answer)
+        query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
+        return await self.settle(
+            message_id, lambda: self._ask(query, self.gateway.response_outcome)
+        )
+
+    async def enter_paper_answers(
+        self, tenant: str, round_id: str, member_id: str, answers: dict[str, Any], by: str
+    ) -> Settled:
+        """Send a paper form's answers for a member and wait briefly for the outcome."""
+        command = EnterPaperAnswers(
+            **self._envelope(tenant),
+            round_id=round_id,
+            member_id=member_id,
+            answers=answers,
+            entered_by=by,
+        )
+        message_id = await self._send(command, self.gateway.enter_paper_answers)
         query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
         return await self.settle(
             message_id, lambda: self._ask(query, self.gateway.response_outcome)

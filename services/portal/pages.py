@@ -21,7 +21,7 @@ from starlette.datastructures import FormData
 from contracts.bands import BAND_NAMES
 from contracts.panels import GENERAL, PanelView
 from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, PANEL_PATTERN, Outcome
-from contracts.rounds import Question, Target
+from contracts.rounds import Question, RoundView, Target
 from contracts.text import clean_line
 from infra.queries import QueryFailed
 from services.portal import domain, login_csrf
@@ -643,6 +643,75 @@ async def _round_action(
     view = await portal.wait_for_round(council.tenant, round_id, sent, expected)
     reached = view is not None and view.state == expected
     return _see_other(f"{url}?notice={expected if reached else 'pending'}")
+
+
+PAPER_REFUSALS = {
+    "not_invited": N_("That member was not invited to this round: check the reference."),
+    "already_answered": N_("That member has already answered this round."),
+    "round_closed": N_("The round is closed: paper forms can no longer be entered."),
+    "invalid_answers": N_("The answers do not fit the questions."),
+}
+_MEMBER_REF = re.compile(r"^[A-Za-z0-9-]{1,100}$")
+
+
+async def _paper_round(portal: Portal, tenant: str, round_id: str, staff: Session) -> RoundView:
+    view = await portal.round(tenant, round_id, staff.account.panels)
+    if view is None:
+        raise HTTPException(status_code=404)
+    return view
+
+
+@router.get("/t/{tenant}/staff/rounds/{round_id}/paper", response_class=HTMLResponse)
+async def paper_form(
+    request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> Response:
+    """Enter the answers of a paper form a member sent back."""
+    view = await _paper_round(portal, council.tenant, round_id, staff)
+    return render(
+        request,
+        "staff_paper.html",
+        council=council,
+        staff=staff,
+        round=view,
+        notice=_notice(request),
+    )
+
+
+@router.post("/t/{tenant}/staff/rounds/{round_id}/paper", response_class=HTMLResponse)
+async def paper_answers(
+    request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> Response:
+    """Send a paper form's answers; the member counts as having answered."""
+    view = await _paper_round(portal, council.tenant, round_id, staff)
+    form = await request.form()
+    member = _field(form, "member").strip()
+    raw = domain.answers_from_form(view.questions, form)
+    answers, errors = domain.check_answers(view.questions, raw)
+    if not _MEMBER_REF.fullmatch(member):
+        errors["member"] = N_("Enter the member reference printed on the form.")
+    if view.state != "open":
+        errors["_form"] = PAPER_REFUSALS["round_closed"]
+    if not errors:
+        settled = await portal.enter_paper_answers(
+            council.tenant, round_id, member, answers, staff.account.username
+        )
+        outcome = settled.outcome
+        if outcome.status in ("done", "pending"):
+            notice = "paper" if outcome.status == "done" else "pending"
+            return _see_other(f"/t/{council.tenant}/staff/rounds/{round_id}/paper?notice={notice}")
+        errors["member" if outcome.reason != "invalid_answers" else "_form"] = PAPER_REFUSALS.get(
+            outcome.reason or "", N_("The answers could not be saved.")
+        )
+    return render(
+        request,
+        "staff_paper.html",
+        400,
+        council=council,
+        staff=staff,
+        round=view,
+        values={**raw, "member": member},
+        errors=errors,
+    )
 
 
 @router.post("/t/{tenant}/staff/rounds/{round_id}/approve")

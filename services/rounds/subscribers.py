@@ -15,6 +15,7 @@ from contracts.rounds import (
     ApproveRound,
     CloseRound,
     CreateRound,
+    EnterPaperAnswers,
     GetInvitation,
     GetMemberData,
     GetResults,
@@ -40,7 +41,7 @@ from contracts.rounds import (
 from contracts.rounds import RoundClosed as _RoundClosed
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.rounds import handlers, polls
+from services.rounds import handlers, paper, polls
 
 PUBLISHES = (RoundOpened, _RoundClosed, MemberForgotten, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
@@ -115,6 +116,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, GetResults, "rounds")
     async def q_results(q: GetResults) -> RoundResults | None:
         return await handlers.get_results(rt, q)
+
+    @subscriber(router, EnterPaperAnswers, "rounds_enter_paper_answers")
+    async def on_paper(cmd: EnterPaperAnswers) -> None:
+        await paper.enter_paper_answers(rt, cmd)
 
     @subscriber(router, SubmitPollAnswer, "rounds_submit_poll_answer")
     async def on_poll_answer(cmd: SubmitPollAnswer) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from contracts.recruitment import Outcome
 from contracts.rounds import AnswerTexts as Texts
 from contracts.rounds import (
+    EnterPaperAnswers,
     GetResults,
     ListAnswerTexts,
     Question,
@@ -234,3 +235,65 @@ async def test_a_one_question_round_is_answered_with_one_click_in_the_mail(stack
     results = await ask(stack.nc, GetResults(tenant=T, round_id=round_id), RoundResults)
     assert results is not None
     assert {(c.channel, c.answers) for c in results.by_channel} == {("mail", 15), ("web", 10)}
+
+
+async def test_staff_enter_paper_forms_once_and_the_member_counts_as_answered(
+    stack: Stack,
+) -> None:
+    round_id, _ = await open_round(stack, QUESTIONS)
+    rt = stack.services["rounds"].runtime
+    members = [
+        d["member_id"]
+        async for d in rt.db.invitations.find({"round_id": round_id}, {"member_id": 1})
+    ]
+    gateway = await NatsGateway.connect(stack.infra.login("portal"))
+
+    def form(member: str, answers: dict[str, Any]) -> EnterPaperAnswers:
+        return EnterPaperAnswers(
+            tenant=T, round_id=round_id, member_id=member, answers=answers, entered_by="anna"
+        )
+
+    try:
+        first = form(members[0], {"park": "no", "happy": 3})
+        commands = [
+            first,
+            form(members[0], {"park": "yes"}),  # the same member's form again
+            form("someone-else", {"park": "yes"}),
+            form(members[1], {"happy": 9}),
+            form(members[1], {"park": "no", "how": ["Walk"]}),  # hidden by skip logic
+        ]
+        outcomes = []
+        for command in commands:
+            await gateway.enter_paper_answers(command)
+            outcomes.append(await gateway.outcome(command.message_id, 30))
+        # The first form again, past the duplicate window: nothing changes.
+        await publish_raw(
+            stack.js,
+            f"rounds.{T}.cmd.enter_paper_answers",
+            first.model_dump_json().encode(),
+            f"copy-{first.message_id}",
+        )
+    finally:
+        await gateway.close()
+    assert outcomes == [
+        Outcome(status="done"),
+        Outcome(status="refused", reason="already_answered"),
+        Outcome(status="refused", reason="not_invited"),
+        Outcome(status="refused", reason="invalid_answers"),
+        Outcome(status="refused", reason="invalid_answers"),
+    ]
+    await asyncio.sleep(0.5)
+    invitation = await rt.db.invitations.find_one({"_id": f"{round_id}:{members[0]}"})
+    assert invitation is not None
+    assert invitation["state"] == "answered"
+    responses = await rt.db.responses.find({"round_id": round_id}).to_list()
+    assert [(r["channel"], r["answers"]) for r in responses] == [
+        ("paper", {"park": "no", "happy": 3})
+    ]
+    assert "member_id" not in responses[0]
+    assert members[0] not in str(responses[0])
+    view = await rt.db.rounds.find_one({"_id": round_id})
+    assert view is not None
+    assert view["responded"] == 1
+    kept = await tallies.kept(rt, T, round_id, len(QUESTIONS))
+    assert tallies.nonzero(kept) == tallies.nonzero(await tallies.recount(rt, T, round_id))
