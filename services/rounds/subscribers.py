@@ -9,7 +9,7 @@ from contracts.feedback import FeedbackPublished
 from contracts.membership import MemberBackgroundChanged, MemberPaused, MemberResumed
 from contracts.panels import MemberPanelsChanged, PanelConfigured
 from contracts.personal_data import PersonalData
-from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
+from contracts.recruitment import MemberEnrolled, MemberErased, Outcome, PopulationChanged
 from contracts.rounds import (
     ApproveRound,
     CloseRound,
@@ -35,7 +35,7 @@ from contracts.rounds import (
 from contracts.rounds import RoundClosed as _RoundClosed
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.rounds import handlers
+from services.rounds import handlers, population
 
 PUBLISHES = (RoundOpened, _RoundClosed, MemberForgotten, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
@@ -57,6 +57,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, PanelConfigured, "rounds_panel_configured")
     async def on_panel_configured(evt: PanelConfigured) -> None:
         await handlers.panel_configured(rt, evt)
+
+    @subscriber(router, PopulationChanged, "rounds_population_changed")
+    async def on_population_changed(evt: PopulationChanged) -> None:
+        await population.population_changed(rt, evt)
 
     @subscriber(router, MemberErased, "rounds_member_erased")
     async def on_member_erased(evt: MemberErased) -> None:
