@@ -266,6 +266,10 @@ def test_a_single_respondent_and_no_respondents() -> None:
     assert none.converged
     assert (none.weights, none.respondents, none.iterations) == ({}, 0, 0)
     assert none.effective_sample_size == 0
+    no_figures = rake({("30-44", "female", "Norr"): 5, ("80+", "male", "Söder"): 2}, [])
+    assert (no_figures.converged, no_figures.dimensions, no_figures.outside) == (True, (), 7)
+    assert set(no_figures.weights.values()) == {1.0}
+    assert no_figures.describe("Gnosjö", "SCB 2025", "en").startswith("Not weighted")
     empty_cells = rake({("30-44", "female", "Norr"): 0, ("16-29", "male", "Söder"): 3}, ROWS)
     assert list(empty_cells.weights) == [("16-29", "male", "Söder")]
 
