@@ -30,6 +30,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     recruitment.GetErasure,
     recruitment.GetMemberData,
     recruitment.SetPopulation,
+    recruitment.PopulationChanged,
     recruitment.GetRepresentativeness,
     recruitment.GetPanelHistory,
     recruitment.GetRepresentativenessHistory,

@@ -9,7 +9,7 @@ from contracts.feedback import FeedbackPublished
 from contracts.membership import MemberBackgroundChanged, MemberPaused, MemberResumed
 from contracts.panels import MemberPanelsChanged, PanelConfigured
 from contracts.personal_data import PersonalData
-from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
+from contracts.recruitment import MemberEnrolled, MemberErased, Outcome, PopulationChanged
 from contracts.rounds import (
     AnswerTexts,
     ApproveRound,
@@ -41,7 +41,7 @@ from contracts.rounds import (
 from contracts.rounds import RoundClosed as _RoundClosed
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.rounds import handlers, paper, polls
+from services.rounds import handlers, paper, polls, population
 
 PUBLISHES = (RoundOpened, _RoundClosed, MemberForgotten, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
@@ -63,6 +63,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, PanelConfigured, "rounds_panel_configured")
     async def on_panel_configured(evt: PanelConfigured) -> None:
         await handlers.panel_configured(rt, evt)
+
+    @subscriber(router, PopulationChanged, "rounds_population_changed")
+    async def on_population_changed(evt: PopulationChanged) -> None:
+        await population.population_changed(rt, evt)
 
     @subscriber(router, MemberErased, "rounds_member_erased")
     async def on_member_erased(evt: MemberErased) -> None:
