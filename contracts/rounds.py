@@ -312,7 +312,8 @@ class Weighting(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     applied: bool = Field(description="Whether weighted figures are shown.")
-    description: str = Field(description="The method and its limits, in plain words.")
+    description: str = Field(description="The method and its limits, in plain Swedish.")
+    description_en: str = Field(default="", description="The same in English.")
     effective_n: float | None = Field(
         default=None, description="Effective sample size after weighting (Kish)."
     )
@@ -400,6 +401,11 @@ class GetResults(Query):
     name: ClassVar[str] = "get_results"
 
     round_id: str = Field(description="The round.")
+    place: str = Field(
+        default="",
+        max_length=120,
+        description="The council's name, for the weighting's description ('' the slug).",
+    )
 
 
 class InvitationView(BaseModel):

@@ -560,7 +560,7 @@ class Portal:
         return view
 
     async def results(
-        self, tenant: str, round_id: str, panels: tuple[str, ...] = ()
+        self, tenant: str, round_id: str, panels: tuple[str, ...] = (), place: str = ""
     ) -> RoundResults | None:
         """A round's results; None for an unknown id, another council's round, or a round of
         a panel outside ``panels`` (when given)."""
@@ -569,7 +569,8 @@ class Portal:
         if panels and await self.round(tenant, round_id, panels) is None:
             return None
         return await self._ask(
-            GetResults(**self._envelope(tenant), round_id=round_id), self.gateway.get_results
+            GetResults(**self._envelope(tenant), round_id=round_id, place=place[:120]),
+            self.gateway.get_results,
         )
 
     async def answer_texts(

@@ -747,7 +747,9 @@ async def _results_page(
     status_code: int = 200,
     **context: Any,
 ) -> Response:
-    results = await portal.results(council.tenant, round_id, staff.account.panels)
+    results = await portal.results(
+        council.tenant, round_id, staff.account.panels, council.display_name
+    )
     if results is None:
         raise HTTPException(status_code=404)
     feedback = None

@@ -45,6 +45,7 @@ from contracts.rounds import (
     Target,
     TargetPreview,
     Turnout,
+    Weighting,
 )
 from infra import outcomes
 from infra.batching import keep_latest
@@ -52,7 +53,8 @@ from infra.bus import Rejected, RetryLater
 from infra.service import Runtime
 from infra.store import Document, epoch_ms, insert_new, new_document, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
-from services.rounds import answers, domain, polls, results, tallies, targeting
+from services.rounds import answers, domain, polls, results, tallies, targeting, weighting
+from services.rounds.population import population_margins
 
 FAN_OUT_BATCH = 500
 
@@ -563,18 +565,51 @@ async def get_results(rt: Runtime, q: GetResults) -> RoundResults | None:
             withheld_until=domain.LIVE_MINIMUM,
         )
     kept = await tallies.kept(rt, q.tenant, q.round_id, len(view.questions))
+    weights, weighting_ = None, None
+    if not view.public:  # a quick poll's respondents have no background to weight by
+        weights, weighting_ = await _weights(rt, q, kept)
     return RoundResults(
         round=view,
         response_rate=rate,
         suppression_threshold=domain.SUPPRESSION_THRESHOLD,
         questions=results.question_results(
-            view.questions, kept, threshold=domain.SUPPRESSION_THRESHOLD
+            view.questions, kept, weights=weights, threshold=domain.SUPPRESSION_THRESHOLD
         ),
+        weighting=weighting_,
         turnout=_turnout_view(doc),
         outreach=await _outreach(rt, q.tenant, q.round_id),
         by_day=results.by_day(kept, view.invited),
         by_channel=results.by_channel(kept),
-        caveat=polls.POLL_CAVEAT if view.public else SELF_SELECTED,
+        caveat=(
+            polls.POLL_CAVEAT
+            if view.public
+            else weighting_.description_en
+            if weighting_ is not None and weighting_.applied
+            else SELF_SELECTED
+        ),
+    )
+
+
+async def _weights(
+    rt: Runtime, q: GetResults, kept: tallies.Cells
+) -> tuple[dict[results.Cell, float] | None, Weighting | None]:
+    """Post-stratification weights raked to the council's population, from the respondents'
+    cells; (None, None) while the council has set no population figures."""
+    population = await population_margins(rt, q.tenant)
+    cells = results.respondent_cells(kept)
+    if population is None or not cells:
+        return None, None
+    raked = weighting.rake({c: round(n) for c, n in cells.items()}, population.rows)
+    place = q.place or q.tenant.capitalize()
+    applied = bool(raked.dimensions)
+    return (
+        dict(raked.weights) if applied else None,
+        Weighting(
+            applied=applied,
+            description=raked.describe(place, population.source, "sv"),
+            description_en=raked.describe(place, population.source, "en"),
+            effective_n=round(raked.effective_sample_size, 1) if applied else None,
+        ),
     )
 
 

@@ -13,7 +13,9 @@ import asyncio
 import re
 from typing import Any
 
-from contracts.recruitment import Outcome
+import pytest
+
+from contracts.recruitment import Outcome, PopulationRow, SetPopulation
 from contracts.rounds import AnswerTexts as Texts
 from contracts.rounds import (
     EnterPaperAnswers,
@@ -23,10 +25,12 @@ from contracts.rounds import (
     RoundResults,
     SubmitResponse,
 )
-from infra.bus import publish_raw
+from devstack.testing import wait_until
+from infra.bus import publish, publish_raw
 from infra.queries import ask
 from services.portal.gateway import NatsGateway
 from services.rounds import tallies
+from services.rounds.population import population_margins
 from tests.conftest import Stack
 from tests.service.test_answers_under_load import MEMBERS, T, open_round
 
@@ -297,3 +301,55 @@ async def test_staff_enter_paper_forms_once_and_the_member_counts_as_answered(
     assert view["responded"] == 1
     kept = await tallies.kept(rt, T, round_id, len(QUESTIONS))
     assert tallies.nonzero(kept) == tallies.nonzero(await tallies.recount(rt, T, round_id))
+
+
+async def test_results_are_weighted_to_the_councils_population(stack: Stack) -> None:
+    question = Question(key="bus", kind="yes_no", text="Senare bussar?")
+    round_id, tokens = await open_round(stack, (question,))
+    # Members were born 1950-1989: many more 45-64 than 30-44. Residents are spread evenly.
+    await publish(
+        stack.js,
+        SetPopulation(
+            tenant=T,
+            source="SCB 2025",
+            rows=tuple(
+                PopulationRow(district="", age_band=b, gender=g, population=1000)
+                for b in ("16-29", "30-44", "45-64", "65-79", "80+")
+                for g in ("female", "male")
+            ),
+        ),
+    )
+    rt = stack.services["rounds"].runtime
+
+    async def arrived() -> bool:
+        return await population_margins(rt, T) is not None
+
+    await wait_until(arrived, timeout=15, what="population in rounds")
+    gateway = await NatsGateway.connect(stack.infra.login("portal"))
+    try:
+        commands = [
+            SubmitResponse(tenant=T, token=t, answers={"bus": "yes" if n % 3 else "no"})
+            for n, t in enumerate(tokens)
+        ]
+        for command in commands:
+            await gateway.submit_response(command)
+        for command in commands:
+            assert await gateway.outcome(command.message_id, 30) == Outcome(status="done")
+    finally:
+        await gateway.close()
+    results = await ask(
+        stack.nc, GetResults(tenant=T, round_id=round_id, place="Gnosjö kommun"), RoundResults
+    )
+    assert results is not None
+    assert results.weighting is not None
+    assert results.weighting.applied
+    assert "Gnosjö kommun (SCB 2025)" in results.weighting.description
+    assert "raking" in results.weighting.description_en
+    assert results.caveat == results.weighting.description_en
+    [bus] = results.questions
+    for option in bus.options:
+        assert option.weighted_percent is not None
+        assert option.weighted_ci_low is not None
+        assert option.weighted_ci_high is not None
+        assert option.weighted_ci_low <= option.weighted_percent <= option.weighted_ci_high
+    assert sum(o.weighted_percent or 0 for o in bus.options) == pytest.approx(100, abs=0.2)
