@@ -83,6 +83,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     rounds.GetMemberData,
     dispatch.SendMessage,
     dispatch.MessageSent,
+    dispatch.SmsReceived,
     dispatch.ContactForgotten,
     dispatch.GetMemberData,
     feedback.PublishFeedback,

@@ -42,7 +42,7 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
         NAME,
         build_router=build_router,
         indexes=create_indexes,
-        outbox_collections=["rounds", "invitations", "erasures"],
+        outbox_collections=["rounds", "invitations", "erasures", "sms_sessions"],
         settings=settings,
     )
     rounds = Gauge("radslag_rounds", "Rounds by state.", ["state"], registry=service.registry)

@@ -53,7 +53,16 @@ from infra.bus import Rejected, RetryLater
 from infra.service import Runtime
 from infra.store import Document, epoch_ms, insert_new, new_document, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
-from services.rounds import answers, domain, polls, results, tallies, targeting, weighting
+from services.rounds import (
+    answers,
+    domain,
+    polls,
+    results,
+    sms,
+    tallies,
+    targeting,
+    weighting,
+)
 from services.rounds.population import population_margins
 
 FAN_OUT_BATCH = 500
@@ -92,6 +101,7 @@ async def member_erased(rt: Runtime, evt: MemberErased) -> None:
     ]
     if invitations:
         await rt.db.links.delete_many({"invitation_id": {"$in": invitations}})
+        await rt.db.sms_sessions.delete_many({"_id": {"$in": invitations}})
         await rt.db.invitations.delete_many({"_id": {"$in": invitations}})
     done = MemberForgotten.follow(evt, member_id=evt.member_id)
     await rt.send_once("erasures", derived_id(evt.message_id, "member_forgotten"), done)
@@ -328,6 +338,8 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
     # A round of one choice or yes/no question is answered with one click in the mail.
     questions = [Question.model_validate(q) for q in round_doc["questions"]]
     quick = questions if domain.one_click(questions) else []
+    # A short round of numbered answers: a member who prefers SMS answers it by SMS.
+    by_sms = sms.question_params(questions, 0) if sms.sms_ready(questions) else None
     for member in chosen:
         invitation_id = f"{evt.round_id}:{member['member_id']}"
         token = new_token()
@@ -336,9 +348,11 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
             evt,
             message_id=derived_id(invitation_id, "invitation"),
             member_id=member["member_id"],
-            template="round_invitation_quick" if quick else "round_invitation",
+            template=("round_invitation_quick" if quick else "round_invitation")
+            + ("_sms_ready" if by_sms else ""),
             params={"title": round_doc["title"], "purpose": round_doc["purpose"]}
-            | ({"question": quick[0].text} if quick else {}),
+            | ({"question": quick[0].text} if quick else {})
+            | (by_sms or {}),
             # The working links are sealed: no copy of the outbox or the queue can answer.
             sealed=rt.sealer.seal_params(
                 {"link": link}
