@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
+from fastapi import FastAPI
+
 from contracts.dispatch import SmsReceived
 from contracts.rounds import (
     ApproveRound,
@@ -22,10 +25,11 @@ from contracts.rounds import (
 from devstack.testing import wait_until
 from infra.bus import publish, publish_raw
 from infra.queries import ask
+from services.dispatch import inbound
 from services.rounds import tallies
 from tests.conftest import Stack
 from tests.service.test_sms_sign_in import _sms_member
-from tests.service.test_sms_sign_up import T, _council
+from tests.service.test_sms_sign_up import PHONE, T, _council
 from tests.service.test_sms_sign_up import _texts as _sms_to
 
 QUESTIONS = (
@@ -139,3 +143,41 @@ async def test_a_round_too_long_or_with_other_kinds_is_not_answered_by_sms(stack
 
     await wait_until(handled, timeout=15, what="the reply handled")
     assert await rt.db.sms_sessions.count_documents({}) == 0
+
+
+async def test_replies_come_in_through_dispatchs_inbound_webhook(stack: Stack) -> None:
+    await _council(stack)
+    await _sms_member(stack)
+    sent_before = len(_sms_to(stack))
+    round_id = await _round(stack)
+    await wait_until(
+        lambda: len(_sms_to(stack)) > sent_before, timeout=20, what="the SMS invitation"
+    )
+    dispatch = stack.services["dispatch"].runtime
+    app = FastAPI()
+    app.include_router(inbound.router(dispatch, "s3cret-path"))
+    n = len(_sms_to(stack))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://dispatch"
+    ) as client:
+        form = {"id": "elks-1", "from": PHONE, "to": "+46766860000", "message": "2"}
+        # A wrong secret is nothing; the right one takes the reply, once however often posted.
+        assert (await client.post("/sms/inbound/guess", data=form)).status_code == 404
+        for _ in range(2):
+            assert (await client.post("/sms/inbound/s3cret-path", data=form)).status_code == 200
+        # An unknown number is taken (the provider must not retry) and goes nowhere.
+        stranger = {**form, "id": "elks-2", "from": "+46709999999"}
+        assert (await client.post("/sms/inbound/s3cret-path", data=stranger)).status_code == 200
+    # "2" = no: the question on how often is skipped, the scale comes next.
+    await wait_until(lambda: len(_sms_to(stack)) > n, timeout=15, what="the next question")
+    assert "Fråga 3/3: Hur nöjd är du?" in _sms_to(stack)[-1]
+    assert await inbound.receive_sms(dispatch, "elks-3", PHONE, "5") == 1
+    await wait_until(lambda: len(_sms_to(stack)) > n + 1, timeout=15, what="the thanks")
+    assert len(_sms_to(stack)) == n + 2
+    rt = stack.services["rounds"].runtime
+    [response] = await rt.db.responses.find({"round_id": round_id}).to_list()
+    assert response["answers"] == {"park": "no", "happy": 5}
+    # Nothing of the texts rests in dispatch once published.
+    kept = await dispatch.db.inbound_sms.find({}).to_list()
+    assert len(kept) == 2
+    assert all(not doc.get("outbox") for doc in kept)
