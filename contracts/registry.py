@@ -76,6 +76,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     rounds.GetResults,
     rounds.ListAnswerTexts,
     rounds.SubmitPollAnswer,
+    rounds.SaveDraft,
     rounds.EnterPaperAnswers,
     rounds.ListPolls,
     rounds.GetInvitation,

@@ -70,6 +70,10 @@ class CreateRound(Questionnaire, Command):
         description="An open quick poll: anyone answers from its link or QR code without "
         "joining (no invitations; results marked self-selected).",
     )
+    allow_changes: bool = Field(
+        default=False,
+        description="Members may change their answers through their link until it closes.",
+    )
 
 
 class ApproveRound(Command):
@@ -157,6 +161,9 @@ class RoundView(BaseModel):
         default=False, description="Answers are stored under a pseudonym linking the rounds."
     )
     public: bool = Field(default=False, description="An open quick poll anyone can answer.")
+    allow_changes: bool = Field(
+        default=False, description="Members may change their answers until it closes."
+    )
 
 
 class ListRounds(Query):
@@ -419,6 +426,27 @@ class InvitationView(BaseModel):
     title: str = Field(description="Round title.")
     purpose: str = Field(description="What the answers will be used for.")
     questions: tuple[Question, ...] = Field(description="Questions.")
+    changeable: bool = Field(
+        default=False,
+        description="Answered, and the round lets the answers change until it closes.",
+    )
+    answers: dict[str, Answer] = Field(
+        default_factory=dict,
+        description="The answers saved so far (a draft), or given (when changeable).",
+    )
+
+
+class SaveDraft(Command):
+    """Keep a resident's answers so far, to finish later through the same link (nothing is
+    counted until the answers are sent)."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "save_draft"
+
+    token: str = Field(min_length=20, max_length=100, description="Token from the personal link.")
+    answers: dict[str, Answer] = Field(
+        max_length=50, description="The answers so far; those that do not fit are left out."
+    )
 
 
 class ListAnswerTexts(Query):

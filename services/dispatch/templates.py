@@ -285,10 +285,12 @@ _SMS_QUESTION = {
     "en": "Question $number/$total: $question $choices Reply with the number.",
 }
 _SMS_TEMPLATES["round_invitation_sms_ready"] = {
-    "sv": "Medborgarpanelen i $council: $title. " + _SMS_QUESTION["sv"] + " Eller svara på "
-    "webben: $link",
-    "en": "Citizen panel of $council: $title. " + _SMS_QUESTION["en"] + " Or answer on the "
-    "web: $link",
+    "sv": "Medborgarpanelen i $council: $title. "
+    + _SMS_QUESTION["sv"].replace("$choices", "$sms_choices")
+    + " Eller svara på webben: $link",
+    "en": "Citizen panel of $council: $title. "
+    + _SMS_QUESTION["en"].replace("$choices", "$sms_choices")
+    + " Or answer on the web: $link",
 }
 _SMS_TEMPLATES["round_invitation_quick_sms_ready"] = _SMS_TEMPLATES["round_invitation_sms_ready"]
 _SMS_TEMPLATES["round_sms_question"] = _SMS_QUESTION

@@ -120,6 +120,7 @@ from contracts.rounds import (
     RoundList,
     RoundResults,
     RoundView,
+    SaveDraft,
     SubmitPollAnswer,
     SubmitResponse,
     TargetPreview,
@@ -258,6 +259,10 @@ class Gateway(Protocol):
 
     async def enter_paper_answers(self, command: EnterPaperAnswers) -> None:
         """rounds: staff enter a member's paper form."""
+        ...
+
+    async def save_draft(self, command: SaveDraft) -> None:
+        """rounds: keep a resident's answers so far."""
         ...
 
     async def publish_feedback(self, command: PublishFeedback) -> None:
@@ -658,6 +663,10 @@ class NatsGateway:
 
     async def enter_paper_answers(self, command: EnterPaperAnswers) -> None:
         """rounds: staff enter a member's paper form."""
+        await self._send(command)
+
+    async def save_draft(self, command: SaveDraft) -> None:
+        """rounds: keep a resident's answers so far."""
         await self._send(command)
 
     async def publish_feedback(self, command: PublishFeedback) -> None:

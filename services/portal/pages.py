@@ -301,7 +301,7 @@ async def answer_form(
     invitation = await portal.invitation(council.tenant, token)
     if invitation is None:
         return render(request, "answer_status.html", 404, council=council, status="unknown")
-    if invitation.status != "open":
+    if invitation.status != "open" and not invitation.changeable:
         code = 409 if invitation.status == "answered" else 410
         return render(
             request, "answer_status.html", code, council=council, status=invitation.status
@@ -319,7 +319,9 @@ async def answer_form(
             question=question,
             value=value,
         )
-    return render(request, "answer.html", council=council, invitation=invitation)
+    # The answers saved so far (a draft), or given (a round whose answers may change).
+    saved = invitation.model_dump(mode="json")["answers"]
+    return render(request, "answer.html", council=council, invitation=invitation, values=saved)
 
 
 def _picked(questions: tuple[Question, ...], pick: str) -> tuple[Question, str] | None:
@@ -332,6 +334,24 @@ def _picked(questions: tuple[Question, ...], pick: str) -> tuple[Question, str] 
     return questions[0], values[int(pick) - 1]
 
 
+@router.post("/t/{tenant}/a/{token}/draft")
+async def answer_draft(
+    request: Request, token: str, council: CouncilDep, portal: PortalDep
+) -> Response:
+    """Keep the answers so far as the resident goes (the answer page's script posts here):
+    204 kept, 404 unknown link, 409 no longer open."""
+    await portal.check_rate("answer", client_address(request))
+    invitation = await portal.invitation(council.tenant, token)
+    if invitation is None:
+        return Response(status_code=404)
+    if invitation.status != "open":
+        return Response(status_code=409)
+    form = await request.form()
+    raw = domain.answers_from_form(invitation.questions, form)
+    saved = await portal.save_draft(council.tenant, token, raw)
+    return Response(status_code=204 if saved.outcome.status != "refused" else 409)
+
+
 @router.post("/t/{tenant}/a/{token}", response_class=HTMLResponse)
 async def answer(request: Request, token: str, council: CouncilDep, portal: PortalDep) -> Response:
     """Validate and send a resident's answers, then thank them (or say why not)."""
@@ -339,13 +359,18 @@ async def answer(request: Request, token: str, council: CouncilDep, portal: Port
     invitation = await portal.invitation(council.tenant, token)
     if invitation is None:
         return render(request, "answer_status.html", 404, council=council, status="unknown")
-    if invitation.status != "open":
+    if invitation.status != "open" and not invitation.changeable:
         code = 409 if invitation.status == "answered" else 410
         return render(
             request, "answer_status.html", code, council=council, status=invitation.status
         )
     form = await request.form()
     raw = domain.answers_from_form(invitation.questions, form)
+    if _field(form, "save") and invitation.status == "open":
+        # Save and finish later: what fits is kept for this link, nothing is counted yet.
+        saved = await portal.save_draft(council.tenant, token, raw)
+        status = "saved" if saved.outcome.status in ("done", "pending") else "refused"
+        return render(request, "answer_status.html", council=council, status=status)
     answers, errors = domain.check_answers(invitation.questions, raw)
     if errors:
         return render(

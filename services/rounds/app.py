@@ -34,6 +34,8 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.submissions.create_index("expires_at", expireAfterSeconds=0)
     # The repair looks for batches of answers a crash left uncounted.
     await db.tally_batches.create_index("at_ms")
+    # Drafts of answers not sent are forgotten after a while.
+    await db.drafts.create_index("expires_at", expireAfterSeconds=0)
 
 
 def create_service(settings: ServiceSettings | None = None) -> Service:

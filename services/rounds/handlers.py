@@ -41,6 +41,7 @@ from contracts.rounds import (
     RoundOpened,
     RoundResults,
     RoundView,
+    SaveDraft,
     SubmitResponse,
     Target,
     TargetPreview,
@@ -169,6 +170,7 @@ async def create_round(rt: Runtime, cmd: CreateRound) -> None:
                 "target": cmd.target.model_dump(mode="json"),
                 "longitudinal": "yes" if cmd.longitudinal else "no",
                 "public": "yes" if cmd.public else "no",
+                "allow_changes": "yes" if cmd.allow_changes else "no",
                 "state": "draft",
                 "invited": 0,
                 "responded": 0,
@@ -339,7 +341,7 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
     questions = [Question.model_validate(q) for q in round_doc["questions"]]
     quick = questions if domain.one_click(questions) else []
     # A short round of numbered answers: a member who prefers SMS answers it by SMS.
-    by_sms = sms.question_params(questions, 0) if sms.sms_ready(questions) else None
+    by_sms = sms.invitation_params(questions) if sms.sms_ready(questions) else None
     for member in chosen:
         invitation_id = f"{evt.round_id}:{member['member_id']}"
         token = new_token()
@@ -462,6 +464,12 @@ async def submit_response(rt: Runtime, cmd: SubmitResponse) -> None:
     await outcomes.notify(rt.nc, cmd.message_id, cmd.tenant, status, reason)
 
 
+async def save_draft(rt: Runtime, cmd: SaveDraft) -> None:
+    """Keep a resident's answers so far (see ``answers.save_draft``)."""
+    status, reason = await answers.save_draft(rt, cmd)
+    await rt.settle(cmd, status, reason)
+
+
 async def response_outcome(rt: Runtime, q: ResponseOutcome) -> Outcome:
     """How a submission went, or pending."""
     return await outcomes.read(rt.db, q.command_id, q.tenant)
@@ -529,6 +537,7 @@ def _view(doc: Document) -> RoundView:
         target=Target.model_validate(doc.get("target") or {}),
         longitudinal=doc.get("longitudinal") == "yes",
         public=doc.get("public") == "yes",
+        allow_changes=doc.get("allow_changes") == "yes",
     )
 
 

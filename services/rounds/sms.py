@@ -67,6 +67,18 @@ def question_params(questions: list[Question], index: int) -> dict[str, str]:
     }
 
 
+def invitation_params(questions: list[Question]) -> dict[str, str]:
+    """What the SMS invitation of a round answered by SMS adds: its first question (under
+    names of their own, as a one-click mail's ``choices`` are its personal links)."""
+    first = question_params(questions, 0)
+    return {
+        "number": first["number"],
+        "total": first["total"],
+        "question": first["question"],
+        "sms_choices": first["choices"],
+    }
+
+
 def _next(questions: list[Question], given: dict[str, Any], after: int) -> int | None:
     """The index of the next question shown after ``after`` (-1: the first), or None."""
     visible = rules.shown(questions, given)

@@ -34,6 +34,7 @@ from contracts.rounds import (
     RoundOpened,
     RoundResults,
     RoundView,
+    SaveDraft,
     SubmitPollAnswer,
     SubmitResponse,
     TargetPreview,
@@ -120,6 +121,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, GetResults, "rounds")
     async def q_results(q: GetResults) -> RoundResults | None:
         return await handlers.get_results(rt, q)
+
+    @subscriber(router, SaveDraft, "rounds_save_draft")
+    async def on_draft(cmd: SaveDraft) -> None:
+        await handlers.save_draft(rt, cmd)
 
     @subscriber(router, SmsReceived, "rounds_sms_received")
     async def on_sms(evt: SmsReceived) -> None:
