@@ -34,6 +34,9 @@ class Target(BaseModel):
     districts: tuple[Annotated[OneLine, Field(min_length=1)], ...] = Field(
         default=(), max_length=200, description="Districts (coded); () every one."
     )
+    topics: tuple[Annotated[OneLine, Field(min_length=1, max_length=100)], ...] = Field(
+        default=(), max_length=50, description="Members following any of these; () everyone."
+    )
     sample: int | None = Field(
         default=None, ge=1, le=1_000_000, description="Invite a random sample of this many."
     )

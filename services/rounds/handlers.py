@@ -84,6 +84,7 @@ def _panelist(e: MemberEnrolled) -> Document:
         "gender": e.gender,
         "district": e.district,
         "panels": list(e.panels),
+        "topics": list(e.topics),
         "state": "active",
     }
 
@@ -810,6 +811,7 @@ async def member_background_changed(rt: Runtime, evt: MemberBackgroundChanged) -
                 "district": evt.district,
                 "details_revision": evt.revision,
             }
+            | ({"topics": list(evt.topics)} if evt.topics is not None else {})
         },
     )
 
