@@ -45,6 +45,62 @@ class Target(BaseModel):
     )
 
 
+class Promise(BaseModel):
+    """What a round's results will be used for, stated to residents before the questions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    decision: Annotated[TrimmedText, Field(max_length=500)] = Field(
+        default="", description="The decision the answers feed."
+    )
+    decided_on: str = Field(
+        default="",
+        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        description="When it is taken (YYYY-MM-DD, from the council's calendar).",
+    )
+    influence: Literal["consultation", "co-determination"] = Field(
+        default="consultation",
+        description="consultation: the answers inform the decision; co-determination: they "
+        "decide part of it.",
+    )
+    not_promised: Annotated[TrimmedText, Field(max_length=1000)] = Field(
+        default="", description="What cannot be promised (budget, law, what others decide)."
+    )
+
+
+Stage = Literal["questions", "approval", "dispatch", "analysis", "feedback"]
+STAGES: tuple[Stage, ...] = ("questions", "approval", "dispatch", "analysis", "feedback")
+
+
+class Plan(BaseModel):
+    """The planning checklist of a draft: who does what, and by when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    goal: Annotated[TrimmedText, Field(max_length=1000)] = Field(
+        default="", description="What the round is for."
+    )
+    deadline: str = Field(
+        default="",
+        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        description="When the results must be ready (YYYY-MM-DD).",
+    )
+    owners: dict[Stage, Annotated[OneLine, Field(min_length=1, max_length=120)]] = Field(
+        default_factory=dict, description="Who owns each stage."
+    )
+    follow_up_owner: Annotated[OneLine, Field(max_length=120)] = Field(
+        default="", description="The named owner of the follow-up to the panel."
+    )
+
+    def missing(self) -> list[str]:
+        """The checklist's open points."""
+        stages = ("questions", "approval", "dispatch", "analysis", "feedback")
+        found = [
+            name for name in ("goal", "deadline", "follow_up_owner") if not getattr(self, name)
+        ]
+        return found + [f"owner:{s}" for s in stages if not self.owners.get(s)]  # type: ignore[call-overload]
+
+
 class CreateRound(Questionnaire, Command):
     """Draft a new question round."""
 
@@ -77,6 +133,10 @@ class CreateRound(Questionnaire, Command):
         default=False,
         description="Members may change their answers through their link until it closes.",
     )
+    promise: Promise = Field(
+        default_factory=Promise, description="What residents are told the answers are for."
+    )
+    plan: Plan = Field(default_factory=Plan, description="The planning checklist.")
 
 
 class ApproveRound(Command):
@@ -167,6 +227,8 @@ class RoundView(BaseModel):
     allow_changes: bool = Field(
         default=False, description="Members may change their answers until it closes."
     )
+    promise: Promise = Field(default_factory=Promise, description="The round's promise.")
+    plan: Plan = Field(default_factory=Plan, description="The planning checklist.")
 
 
 class ListRounds(Query):
@@ -429,6 +491,9 @@ class InvitationView(BaseModel):
     title: str = Field(description="Round title.")
     purpose: str = Field(description="What the answers will be used for.")
     questions: tuple[Question, ...] = Field(description="Questions.")
+    promise: Promise = Field(
+        default_factory=Promise, description="What the answers feed, shown before the questions."
+    )
     changeable: bool = Field(
         default=False,
         description="Answered, and the round lets the answers change until it closes.",

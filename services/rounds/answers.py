@@ -41,6 +41,7 @@ from contracts import questions as rules
 from contracts.rounds import (
     GetInvitation,
     InvitationView,
+    Promise,
     Question,
     SaveDraft,
     SubmitResponse,
@@ -409,6 +410,7 @@ class OpenedRound:
     questions: tuple[Question, ...]
     longitudinal: bool = False
     allow_changes: bool = False
+    promise: Promise | None = None
 
 
 async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRound]:
@@ -429,6 +431,7 @@ async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRou
                 "questions": 1,
                 "longitudinal": 1,
                 "allow_changes": 1,
+                "promise": 1,
             },
         ):
             cache[doc["_id"]] = OpenedRound(
@@ -438,6 +441,7 @@ async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRou
                 questions=tuple(Question.model_validate(q) for q in doc["questions"]),
                 longitudinal=doc.get("longitudinal") == "yes",
                 allow_changes=doc.get("allow_changes") == "yes",
+                promise=Promise.model_validate(doc.get("promise") or {}),
             )
     return {r: cache[r] for r in round_ids if r in cache}
 
@@ -487,6 +491,7 @@ def invitation_views(rt: Runtime) -> Batcher[GetInvitation, InvitationView | Non
                         purpose=doc.purpose,
                         questions=doc.questions,
                         changeable=invitation["state"] == "answered" and doc.allow_changes,
+                        promise=doc.promise or Promise(),
                         answers=saved.get(q.token, {}),
                     )
                 )

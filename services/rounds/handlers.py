@@ -33,7 +33,9 @@ from contracts.rounds import (
     NoteOutreach,
     OpenRound,
     OutreachNote,
+    Plan,
     PreviewTarget,
+    Promise,
     Question,
     ResponseOutcome,
     RoundClosed,
@@ -172,6 +174,8 @@ async def create_round(rt: Runtime, cmd: CreateRound) -> None:
                 "longitudinal": "yes" if cmd.longitudinal else "no",
                 "public": "yes" if cmd.public else "no",
                 "allow_changes": "yes" if cmd.allow_changes else "no",
+                "promise": cmd.promise.model_dump(mode="json"),
+                "plan": cmd.plan.model_dump(mode="json"),
                 "state": "draft",
                 "invited": 0,
                 "responded": 0,
@@ -539,6 +543,8 @@ def _view(doc: Document) -> RoundView:
         longitudinal=doc.get("longitudinal") == "yes",
         public=doc.get("public") == "yes",
         allow_changes=doc.get("allow_changes") == "yes",
+        promise=Promise.model_validate(doc.get("promise") or {}),
+        plan=Plan.model_validate(doc.get("plan") or {}),
     )
 
 
