@@ -21,7 +21,7 @@ from starlette.datastructures import FormData
 from contracts.bands import BAND_NAMES
 from contracts.panels import GENERAL, PanelView
 from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, PANEL_PATTERN, Outcome
-from contracts.rounds import Question, RoundView, Target
+from contracts.rounds import InvitationView, Question, RoundView, Target
 from contracts.text import clean_line
 from infra.queries import QueryFailed
 from services.portal import domain, login_csrf
@@ -668,6 +668,34 @@ async def _round_action(
     view = await portal.wait_for_round(council.tenant, round_id, sent, expected)
     reached = view is not None and view.state == expected
     return _see_other(f"{url}?notice={expected if reached else 'pending'}")
+
+
+@router.get("/t/{tenant}/staff/rounds/{round_id}/preview", response_class=HTMLResponse)
+async def round_preview(
+    request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> Response:
+    """The round exactly as a resident will see it (``?size=phone``: on a phone-sized screen);
+    nothing can be sent from it."""
+    view = await portal.round(council.tenant, round_id, staff.account.panels)
+    if view is None:
+        raise HTTPException(status_code=404)
+    phone = request.query_params.get("size") == "phone"
+    invitation = InvitationView(
+        status="open",
+        title=view.title,
+        purpose=view.purpose,
+        questions=view.questions,
+        promise=view.promise,
+    )
+    return render(
+        request,
+        "answer.html",
+        council=council,
+        invitation=invitation,
+        preview=view,
+        phone=phone,
+        body_class="preview-phone" if phone else "",
+    )
 
 
 PAPER_REFUSALS = {
