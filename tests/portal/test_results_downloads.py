@@ -404,3 +404,25 @@ async def test_the_results_page_links_the_files_and_draws_its_charts(
     assert "Diagram: svarens fördelning i fråga 3" in html
     # The page's policy allows no inline styles or scripts, and the charts need none.
     assert "style-src 'self'" in response.headers["content-security-policy"]
+
+
+async def test_files_speak_the_readers_language_and_work_while_answers_are_withheld(
+    client: httpx.AsyncClient, gateway: FakeGateway, monkeypatch: Any
+) -> None:
+    _tricky_results(gateway, monkeypatch)
+    await login(client, "gnosjo", "anna")
+    rows = _rows(await client.get(f"{BASE}/results.csv", params={"lang": "en"}))
+    hidden = next(r for r in rows if r["group"] == "other")
+    assert hidden["note"].startswith("Hidden: fewer than 5 respondents")
+    book = load_workbook(io.BytesIO((await client.get(f"{BASE}/results.xlsx")).content))
+    assert book.sheetnames[-1] == "Codebook"
+    # An open round with too few answers yet: the files hold the round and no figures.
+    monkeypatch.undo()
+    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="open")
+    gateway.withhold_results = True
+    assert _rows(await client.get(f"{BASE}/results.csv")) == []
+    pdf = await client.get(f"{BASE}/results.pdf")
+    assert b"Resultatrapport" not in _pdf_text(pdf.content)  # the cookie chose English
+    assert b"Results report" in _pdf_text(pdf.content)
+    assert b"The answers are shown once 20 residents have answered" in _pdf_text(pdf.content)
+    assert (await client.get(f"{BASE}/results.xlsx")).status_code == 200
