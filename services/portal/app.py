@@ -52,6 +52,7 @@ from services.portal import (
     panel_pages,
     poll_pages,
     renew_pages,
+    results_downloads,
     settings_pages,
     sign_up_by_code,
     team_pages,
@@ -321,6 +322,8 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(member_import_api.router)
     app.include_router(member_import_pages.router)
     app.include_router(contact_health.router)
+    app.include_router(results_downloads.router)
+    app.include_router(results_downloads.pages)
     _add_operations(app, metrics)
     _add_error_handlers(app)
     return app

@@ -22,7 +22,16 @@ from infra.store import Document, epoch_ms
 
 log = structlog.get_logger()
 
-AUDITED_READS = frozenset({"letters_pdf", "member_data", "rejections"})
+AUDITED_READS = frozenset(
+    {
+        "letters_pdf",
+        "member_data",
+        "rejections",
+        # Written answers can name people, whatever the question asked.
+        "written_answers_csv",
+        "api_written_answers_csv",
+    }
+)
 """Reads that copy personal data or working codes out of the system."""
 KEEP_DAYS = 400
 """How long an entry is kept (a TTL index removes older ones)."""

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
+from services.portal import results_charts
 from services.portal.domain import (
     ANSWER_CHANNELS,
     GENDERS,
@@ -85,7 +86,25 @@ def build_environment(catalogues: Catalogues) -> Environment:
             return translate(context, YES_NO_LABELS.get(value, value))
         return str(value)
 
+    @pass_context
+    def question_chart(context: Context, question: Any, n: int, table_id: str) -> Markup:
+        """The SVG chart of a question's figures, described by the table ``table_id``."""
+        lang = context.get("lang", catalogues.default)
+        return results_charts.question_chart(
+            question, n, table_id, lambda m: catalogues.gettext(lang, m), lang
+        )
+
+    @pass_context
+    def day_chart(context: Context, by_day: Any, table_id: str) -> Markup:
+        """The SVG chart of answers per day, described by the table ``table_id``."""
+        lang = context.get("lang", catalogues.default)
+        return results_charts.day_chart(
+            by_day, table_id, lambda m: catalogues.gettext(lang, m), lang
+        )
+
     env.globals.update(
+        question_chart=question_chart,
+        day_chart=day_chart,
         self_selected=SELF_SELECTED,
         answer_channels=ANSWER_CHANNELS,
         translate=translate,
