@@ -7,6 +7,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.service import Runtime, Service, ServiceSettings
 from infra.store import Document
+from infra.timers import TimerLoop, TimerSettings
+from services.rounds import domain, timer_actions
 from services.rounds.answers import reconcile_open_rounds
 from services.rounds.subscribers import build_router
 
@@ -31,10 +33,18 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.responses.create_index([("round_id", 1), ("tenant", 1)])
     # Which submissions took an invitation, by message id alone: kept as long as outcomes.
     await db.submissions.create_index("expires_at", expireAfterSeconds=0)
+    # Life cycle: each round's recorded steps and reminders; the timers due (few pending).
+    await db.round_steps.create_index("round_id")
+    await db.round_reminders.create_index("round_id")
+    await db.timers.create_index([("state", 1), ("due_ms", 1)])
+    await db.timers.create_index("group")
 
 
-def create_service(settings: ServiceSettings | None = None) -> Service:
-    """The rounds service, ready to start."""
+def create_service(
+    settings: ServiceSettings | None = None, timer_settings: TimerSettings | None = None
+) -> Service:
+    """The rounds service, ready to start; its timer loop (opening, reminding and closing
+    rounds on schedule) runs in every replica (``infra.timers``)."""
     service = Service(
         NAME,
         build_router=build_router,
@@ -52,11 +62,16 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
 
     async def refresh(rt: Runtime) -> None:
         # Rounds are few (a handful per council and year); responses are many: estimate them.
-        for state in ("draft", "approved", "open", "closed"):
+        for state in domain.STATES:
             rounds.labels(state).set(await rt.db.rounds.count_documents({"state": state}))
         responses.set(await rt.db.responses.estimated_document_count())
         panelists.set(await rt.db.panelists.estimated_document_count())
 
     service.set_gauge_refresher(refresh)
     service.in_background(reconcile_open_rounds)
+
+    async def fire_timers(rt: Runtime) -> None:
+        await TimerLoop(rt.db.timers, timer_actions.actions(rt), timer_settings).run()
+
+    service.in_background(fire_timers)
     return service
