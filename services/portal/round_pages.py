@@ -25,7 +25,7 @@ from services.portal.accounts import Session
 from services.portal.dependencies import CouncilDep, PortalDep, StaffDep, StaffPostDep
 from services.portal.handlers import Portal, WrongState
 from services.portal.i18n import N_
-from services.portal.pages import _round_panels, _target_of
+from services.portal.pages import _field, _round_panels, _target_of
 from services.portal.rendering import render
 from services.portal.round_steps import Details, NotYours
 
@@ -48,11 +48,6 @@ NOTICES = frozenset(
     }
 )
 """Notices a redirect may ask the round's page to show (anything else is ignored)."""
-
-
-def _field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
 
 
 def _url(council: Any, round_id: str) -> str:

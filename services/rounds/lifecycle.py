@@ -16,7 +16,6 @@ reached yet is retried (``domain.NotYet``), one for a step it has passed is reje
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from contracts.envelope import Envelope
 from contracts.round_lifecycle import (
@@ -33,7 +32,7 @@ from contracts.round_lifecycle import (
 from contracts.rounds import CreateRound, EditRound
 from infra.bus import Rejected, RetryLater
 from infra.service import Runtime
-from infra.store import Document, epoch_ms, insert_new, with_outbox
+from infra.store import Document, epoch_ms, from_epoch_ms, insert_new, with_outbox
 from infra.tokens import derived_id
 from services.rounds import domain, schedule
 
@@ -44,10 +43,6 @@ Changes = Document | Callable[[Document], Document]
 def step_id(cause_id: str) -> str:
     """The id of the record of the step a command caused."""
     return derived_id(cause_id, "round_step")
-
-
-def _at(ms: object) -> datetime:
-    return datetime.fromtimestamp(int(str(ms)) / 1000, UTC)
 
 
 async def _write_pending(rt: Runtime, doc: Document) -> None:
@@ -165,7 +160,7 @@ async def history(rt: Runtime, doc: Document) -> tuple[RoundStep, ...]:
             step=e["step"],
             state=e["state"],
             by=e["by"],
-            at=_at(e["at_ms"]),
+            at=from_epoch_ms(int(e["at_ms"])),
             comment=e.get("comment") or "",
         )
         for e in entries
@@ -178,8 +173,8 @@ def schedule_of(doc: Document) -> RoundSchedule | None:
     if doc.get("open_at_ms") is None or doc["state"] in domain.BEFORE_SCHEDULE:
         return None
     return RoundSchedule(
-        open_at=_at(doc["open_at_ms"]),
-        close_at=_at(doc["close_at_ms"]),
+        open_at=from_epoch_ms(int(doc["open_at_ms"])),
+        close_at=from_epoch_ms(int(doc["close_at_ms"])),
         reminder_days=tuple(int(d) for d in doc.get("reminder_days") or ()),
     )
 

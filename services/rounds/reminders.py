@@ -11,15 +11,13 @@ twice. ``round_reminders`` keeps, per round and reminder, when it went and how m
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from pymongo import UpdateOne
 
 from contracts.dispatch import SendMessage
 from contracts.round_lifecycle import ReminderView
 from infra.bus import RetryLater
 from infra.service import Runtime
-from infra.store import Document, epoch_ms, insert_new, with_outbox
+from infra.store import Document, epoch_ms, from_epoch_ms, insert_new, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
 from services.rounds import domain
 from services.rounds.schedule import reminder_due_ms
@@ -28,10 +26,6 @@ BATCH = 500
 """Invitations reminded per store round trip."""
 WRITTEN = "invitations_written"
 """Set on a round once its opening has written every invitation (reminders wait for it)."""
-
-
-def _at(ms: object) -> datetime:
-    return datetime.fromtimestamp(int(str(ms)) / 1000, UTC)
 
 
 def _mark(number: int) -> str:
@@ -73,7 +67,7 @@ async def send_reminders(rt: Runtime, tenant: str, round_id: str, number: int) -
         {"round_id": round_id, "tenant": tenant, "state": "invited", mark: {"$exists": False}},
         {"member_id": 1},
     ).to_list()
-    closes = _at(doc["close_at_ms"]).date().isoformat()
+    closes = from_epoch_ms(int(doc["close_at_ms"])).date().isoformat()
     correlation = derived_id(round_id, f"reminder:{number}")
     for start in range(0, len(waiting), BATCH):
         batch = waiting[start : start + BATCH]
@@ -143,10 +137,10 @@ async def reminder_views(rt: Runtime, doc: Document) -> tuple[ReminderView, ...]
             ReminderView(
                 number=number,
                 days=int(days),
-                due_at=_at(reminder_due_ms(int(doc["open_at_ms"]), int(days))),
+                due_at=from_epoch_ms(reminder_due_ms(int(doc["open_at_ms"]), int(days))),
                 state=state,
                 sent=int(run["sent"]) if run else 0,
-                sent_at=_at(run["sent_ms"]) if run and run.get("sent_ms") else None,
+                sent_at=from_epoch_ms(int(run["sent_ms"])) if run and run.get("sent_ms") else None,
             )
         )
     return tuple(views)
