@@ -2,18 +2,15 @@
 
 rounds runs as a real process (as in the local stack), with a short timer lease. A round is
 scheduled and opens; its reminder becomes due and is claimed; the process is frozen the moment
-the claim shows in the store and killed, its claim unfinished. The restarted process claims the
-timer again once the lease has run out and runs it to the end: every member who has not answered
-has exactly one reminder. Then rounds is killed while nothing runs, the closing becomes due while
-no rounds process lives, and the next process closes the round once.
+the first reminders show in the store (the run half done: its first batch of 500 written, the
+second not) and killed, its claim unfinished. The restarted process claims the timer again once
+the lease has run out and runs it to the end: every member who has not answered has exactly one
+reminder. Then rounds is killed while nothing runs, the closing becomes due while no rounds
+process lives, and the next process closes the round once.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -21,14 +18,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from contracts.recruitment import MemberRow
 from contracts.round_lifecycle import ScheduleRound, SubmitRound
 from contracts.rounds import ApproveRound, CreateRound, Question
 from devstack.devtools import DevTools
-from devstack.processes import free_port
 from devstack.rounds import wait_for_state
 from devstack.testing import wait_until
 from infra.bus import publish
@@ -37,72 +32,11 @@ from infra.queries import ask
 from infra.store import connect, database, epoch_ms
 from services.rounds import reminders, schedule
 from tests.conftest import PORTAL_URL, Infra
+from tests.service.processes import ServiceProcess
 
 T = "kinda"
 MEMBERS = 600
 LEASE_SECONDS = 3
-
-
-class RoundsProcess:
-    """``python -m services.rounds`` against the test's servers; stopped by its PID."""
-
-    def __init__(self, infra: Infra, log: Path) -> None:
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "NATS_URL": infra.nats_url,
-            "NATS_USER": "rounds",
-            "NATS_PASSWORD": infra.nats_passwords["rounds"],
-            "MONGODB_URL": infra.mongodb_url,
-            "SEAL_KEYS": infra.seal_keys,
-            "PORTAL_URL": PORTAL_URL,
-            "LOG_LEVEL": "INFO",
-            "TIMER_LEASE_SECONDS": str(LEASE_SECONDS),
-            "TIMER_POLL_SECONDS": "0.1",
-        }
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    async def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.rounds", "--port", str(self.port)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=Path(__file__).resolve().parents[2],
-            )
-
-        async def ready() -> bool:
-            assert self.proc is not None
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                async with httpx.AsyncClient(timeout=1.0) as client:
-                    reply = await client.get(f"http://127.0.0.1:{self.port}/health/ready")
-                return reply.status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        await wait_until(ready, timeout=30, interval=0.1, what="rounds ready")
-
-    def freeze(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture
@@ -148,7 +82,15 @@ async def test_killed_while_a_timer_is_claimed_or_due_each_fires_once(
     db = database(client, "rounds")
     nc = await infra.connect()
     js = nc.jetstream()
-    processes = [RoundsProcess(infra, tmp_path / f"rounds-{n}.log") for n in range(3)]
+    settings = {
+        "PORTAL_URL": PORTAL_URL,
+        "LOG_LEVEL": "INFO",
+        "TIMER_LEASE_SECONDS": str(LEASE_SECONDS),
+        "TIMER_POLL_SECONDS": "0.1",
+    }
+    processes = [
+        ServiceProcess("rounds", infra, tmp_path / f"rounds-{n}.log", **settings) for n in range(3)
+    ]
     first, second, third = processes
     try:
         await first.start()
