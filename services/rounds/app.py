@@ -6,13 +6,14 @@ from prometheus_client import Gauge
 from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.service import Runtime, Service, ServiceSettings
-from infra.store import Document
+from infra.store import Document, epoch_ms
 from infra.timers import TimerLoop, TimerSettings
 from services.rounds import domain, timer_actions
 from services.rounds.answers import reconcile_open_rounds
 from services.rounds.subscribers import build_router
 
 NAME = "rounds"
+OVERDUE_CAP = 1000
 
 
 async def create_indexes(db: AsyncDatabase[Document]) -> None:
@@ -59,6 +60,12 @@ def create_service(
         "Members in rounds' panel replica, every council (an estimate).",
         registry=service.registry,
     )
+    overdue = Gauge(
+        "radslag_timers_overdue",
+        "Timers (rounds opening, reminding, closing) due over a minute ago and not done yet "
+        f"(capped at {OVERDUE_CAP}).",
+        registry=service.registry,
+    )
 
     async def refresh(rt: Runtime) -> None:
         # Rounds are few (a handful per council and year); responses are many: estimate them.
@@ -66,6 +73,10 @@ def create_service(
             rounds.labels(state).set(await rt.db.rounds.count_documents({"state": state}))
         responses.set(await rt.db.responses.estimated_document_count())
         panelists.set(await rt.db.panelists.estimated_document_count())
+        # Read at most OVERDUE_CAP ids: few timers are pending, and a count reads every match.
+        late = {"state": "pending", "due_ms": {"$lt": epoch_ms() - 60_000}}
+        found = await rt.db.timers.find(late, {"_id": 1}).limit(OVERDUE_CAP).to_list()
+        overdue.set(len(found))
 
     service.set_gauge_refresher(refresh)
     service.in_background(reconcile_open_rounds)
