@@ -8,24 +8,15 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import Command, Event, Query
+from contracts.questions import Answer, QuestionKind, Questionnaire
+from contracts.questions import MapPin as MapPin  # re-exported: part of the answers
+from contracts.questions import Question as Question  # re-exported: rounds' questions
+from contracts.questions import ShowIf as ShowIf
 from contracts.round_lifecycle import ReminderView, RoundSchedule, RoundState, RoundStep
 from contracts.text import OneLine as OneLine  # re-exported: rounds' texts are these
 from contracts.text import TrimmedText as TrimmedText
 from contracts.text import clean_line as clean_line
 from contracts.text import clean_text as clean_text
-
-
-class Question(BaseModel):
-    """One question of a round."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    key: str = Field(pattern=r"^[a-z0-9_]{1,40}$", description="Stable key within the round.")
-    kind: Literal["single_choice", "free_text"] = Field(description="How it is answered.")
-    text: OneLine = Field(min_length=1, max_length=500, description="The question as shown.")
-    options: tuple[Annotated[OneLine, Field(min_length=1)], ...] = Field(
-        default=(), max_length=20, description="Answer options (single choice only)."
-    )
 
 
 class Target(BaseModel):
@@ -52,7 +43,7 @@ class Target(BaseModel):
     )
 
 
-class CreateRound(Command):
+class CreateRound(Questionnaire, Command):
     """Draft a new question round."""
 
     owner: ClassVar[str] = "rounds"
@@ -70,10 +61,20 @@ class CreateRound(Command):
         description="The council's panel whose members the round asks.",
     )
     target: Target = Field(default_factory=Target, description="Whom of the panel it invites.")
+    longitudinal: bool = Field(
+        default=False,
+        description="Store answers under a pseudonym that links one member's answers across "
+        "longitudinal rounds (never the member id); otherwise answers link to nothing.",
+    )
+    public: bool = Field(
+        default=False,
+        description="An open quick poll: anyone answers from its link or QR code without "
+        "joining (no invitations; results marked self-selected).",
+    )
     created_by: str = Field(default="", max_length=80, description="Staff username.")
 
 
-class EditRound(Command):
+class EditRound(Questionnaire, Command):
     """Replace a round's title, purpose, questions, panel and target. A draft or returned round
     stays as it is; a submitted, approved or scheduled one goes back to draft (and must be
     submitted and approved again); an open one can no longer be edited."""
@@ -139,8 +140,9 @@ class SubmitResponse(Command):
     name: ClassVar[str] = "submit_response"
 
     token: str = Field(min_length=20, max_length=100, description="Token from the personal link.")
-    answers: dict[str, str] = Field(
-        max_length=50, description="Answer per question key (option text, or free text)."
+    answers: dict[str, Answer] = Field(
+        max_length=50,
+        description="Answer per question key (see contracts.questions for each kind's form).",
     )
 
 
@@ -180,6 +182,10 @@ class RoundView(BaseModel):
     created_at: datetime = Field(description="When it was drafted.")
     panel: str = Field(default="general", description="The panel it asks.")
     target: Target = Field(default_factory=Target, description="Whom of the panel it invites.")
+    longitudinal: bool = Field(
+        default=False, description="Answers are stored under a pseudonym linking the rounds."
+    )
+    public: bool = Field(default=False, description="An open quick poll anyone can answer.")
     revision: int = Field(default=0, description="How often it was edited (an approval names it).")
     history: tuple[RoundStep, ...] = Field(
         default=(), description="Its recorded steps, oldest first (in GetRound; empty in lists)."
@@ -219,24 +225,61 @@ class GetRound(Query):
 
 
 class OptionCount(BaseModel):
-    """How many chose one option."""
+    """How many chose one option (or scale value, number bin, pin category), with its 95 %
+    confidence interval and, when the results are weighted, the weighted share."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     option: str = Field(description="The option.")
     count: int = Field(description="Respondents who chose it.")
-    percent: float = Field(description="Share of those who answered the question, 0-100.")
+    percent: float = Field(
+        description="Share of those who answered the question, 0-100 (multiple choice: of "
+        "respondents, so shares can add up to more than 100; map categories: of pins)."
+    )
+    ci_low: float | None = Field(
+        default=None, description="Lower end of the 95 % confidence interval (Wilson), 0-100."
+    )
+    ci_high: float | None = Field(
+        default=None, description="Upper end of the 95 % confidence interval (Wilson), 0-100."
+    )
+    weighted_percent: float | None = Field(
+        default=None, description="The share with post-stratification weights, 0-100."
+    )
+    weighted_ci_low: float | None = Field(
+        default=None, description="Lower end of the weighted share's 95 % interval."
+    )
+    weighted_ci_high: float | None = Field(
+        default=None, description="Upper end of the weighted share's 95 % interval."
+    )
+
+
+class RankCount(BaseModel):
+    """A ranking question's summary for one option."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    option: str = Field(description="The option.")
+    average_rank: float = Field(description="Mean place given (1 = best).")
+    first: int = Field(description="Respondents who put it first.")
+    first_percent: float = Field(description="Share who put it first, 0-100.")
+    ci_low: float | None = Field(default=None, description="95 % interval of the first share.")
+    ci_high: float | None = Field(default=None, description="95 % interval of the first share.")
 
 
 class BreakdownCell(BaseModel):
-    """Counts of one group (an age band or a gender) for one question; suppressed if small."""
+    """Counts of one group (an age band, gender or district) for one question; suppressed if
+    small."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     group: str = Field(description="The group, e.g. '30-44' or 'female'.")
     respondents: int | None = Field(description="Respondents in the group; None if suppressed.")
     counts: tuple[OptionCount, ...] | None = Field(
-        description="Counts per option within the group; None when suppressed."
+        description="Counts per option within the group (ranking: first places); None when "
+        "suppressed."
+    )
+    mean: float | None = Field(
+        default=None, description="Scale and number: the group's mean; None when suppressed."
     )
 
 
@@ -247,12 +290,69 @@ class QuestionResult(BaseModel):
 
     key: str = Field(description="Question key.")
     text: str = Field(description="Question text.")
-    kind: Literal["single_choice", "free_text"] = Field(description="Question kind.")
+    kind: QuestionKind = Field(description="Question kind.")
     answered: int = Field(description="Respondents who answered this question.")
-    options: tuple[OptionCount, ...] = Field(description="Counts per option (single choice).")
-    free_texts: tuple[str, ...] = Field(description="The free-text answers (free text).")
+    options: tuple[OptionCount, ...] = Field(
+        description="Counts per option (choices, yes/no), value (scale), bin (number, when "
+        "it has a range) or category (map pins)."
+    )
+    free_texts: tuple[str, ...] = Field(
+        default=(),
+        description="Always empty: free texts are paged apart (ListAnswerTexts), so no reply "
+        "grows with the number of responses.",
+    )
     by_age_band: tuple[BreakdownCell, ...] = Field(description="Breakdown by age band.")
     by_gender: tuple[BreakdownCell, ...] = Field(description="Breakdown by gender.")
+    by_district: tuple[BreakdownCell, ...] = Field(default=(), description="Breakdown by district.")
+    mean: float | None = Field(default=None, description="Scale and number: the mean.")
+    sd: float | None = Field(default=None, description="Scale and number: standard deviation.")
+    mean_ci_low: float | None = Field(default=None, description="95 % interval of the mean.")
+    mean_ci_high: float | None = Field(default=None, description="95 % interval of the mean.")
+    weighted_mean: float | None = Field(default=None, description="The mean, weighted.")
+    ranks: tuple[RankCount, ...] = Field(
+        default=(), description="Ranking: average place and first places per option."
+    )
+    districts: tuple[OptionCount, ...] = Field(
+        default=(), description="Map: pins per district ('' = outside every district)."
+    )
+    texts: int = Field(
+        default=0, description="Free text, and map pins with a comment: how many to page through."
+    )
+
+
+class DayCount(BaseModel):
+    """Answers that came in on one day the round was open."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    day: str = Field(description="The day (YYYY-MM-DD).")
+    answers: int = Field(description="Answers that day.")
+    cumulative_rate: float = Field(description="Response rate at the end of that day, 0-100.")
+
+
+class ChannelCount(BaseModel):
+    """Answers that came in through one channel."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel: Literal["web", "sms", "paper", "mail", "poll"] = Field(
+        description="web: personal link; sms: replies; paper: entered by staff; mail: one click "
+        "in the invitation; poll: an open quick poll."
+    )
+    answers: int = Field(description="Answers through it.")
+    percent: float = Field(description="Share of all answers, 0-100.")
+
+
+class Weighting(BaseModel):
+    """How the weighted figures were made, for the results page."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    applied: bool = Field(description="Whether weighted figures are shown.")
+    description: str = Field(description="The method and its limits, in plain words.")
+    effective_n: float | None = Field(
+        default=None, description="Effective sample size after weighting (Kish)."
+    )
 
 
 class Turnout(BaseModel):
@@ -316,6 +416,18 @@ class RoundResults(BaseModel):
     outreach: tuple[OutreachNote, ...] = Field(
         default=(), description="Staff's notes on groups reached by other methods."
     )
+    by_day: tuple[DayCount, ...] = Field(
+        default=(), description="Answers per day, with the running response rate."
+    )
+    by_channel: tuple[ChannelCount, ...] = Field(default=(), description="Answers per channel.")
+    caveat: str = Field(
+        default="",
+        description="What the figures can and cannot say (a self-selected panel's answers are "
+        "not a survey of all residents), replaced by the weighting's description when weighted.",
+    )
+    weighting: Weighting | None = Field(
+        default=None, description="How the weighted figures were made; None: not weighted."
+    )
 
 
 class GetResults(Query):
@@ -340,6 +452,44 @@ class InvitationView(BaseModel):
     questions: tuple[Question, ...] = Field(description="Questions.")
 
 
+class ListAnswerTexts(Query):
+    """A page of a question's free-text answers (or a map question's pin comments), optionally
+    only those containing a word; the reply is ``AnswerTexts``. Pages never grow with the
+    number of responses."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "list_answer_texts"
+
+    round_id: str = Field(description="The round.")
+    question: str = Field(pattern=r"^[a-z0-9_]{1,40}$", description="The question's key.")
+    search: Annotated[OneLine, Field(max_length=100)] = Field(
+        default="", description="Only texts containing this (any case); '' every one."
+    )
+    after: str = Field(
+        default="", max_length=200, description="Continue after this cursor (from next_after)."
+    )
+    limit: int = Field(default=50, ge=1, le=200, description="Most texts in the page.")
+
+
+class AnswerText(BaseModel):
+    """One free-text answer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str = Field(description="What the resident wrote.")
+    ref: str = Field(description="Reference for tagging it (not the response id).")
+
+
+class AnswerTexts(BaseModel):
+    """Reply to ``ListAnswerTexts``: one page, in an order that says nothing of who or when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    texts: tuple[AnswerText, ...] = Field(description="The page.")
+    next_after: str | None = Field(description="Cursor of the next page; None at the end.")
+    total: int = Field(description="All texts of the question (before the search).")
+
+
 class GetInvitation(Query):
     """Look up a personal link's token; the reply is ``InvitationView`` or not found."""
 
@@ -347,6 +497,55 @@ class GetInvitation(Query):
     name: ClassVar[str] = "get_invitation"
 
     token: str = Field(min_length=1, max_length=100, description="Token from the link.")
+
+
+class SubmitPollAnswer(Command):
+    """Someone answers an open quick poll from its public link (no membership needed)."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "submit_poll_answer"
+
+    round_id: str = Field(description="The poll (a public round).")
+    browser: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the answering browser's random cookie: one answer per browser.",
+    )
+    answers: dict[str, Answer] = Field(
+        max_length=50, description="Answer per question key, as in SubmitResponse."
+    )
+
+
+POLL_SPACING_SECONDS = 20
+"""Least time between two poll answers from one browser (the youth panel's rule)."""
+
+
+class PollView(BaseModel):
+    """A quick poll as the public sees it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    round_id: str = Field(description="The poll.")
+    title: str = Field(description="Title.")
+    purpose: str = Field(description="What the answers will be used for.")
+    state: str = Field(description="open, or closed (and later) once it no longer takes answers.")
+    questions: tuple[Question, ...] = Field(description="Questions.")
+    answers: int = Field(description="Answers so far.")
+    panel: str = Field(description="The panel it invites respondents to join.")
+
+
+class ListPolls(Query):
+    """The council's quick polls that are open or were, newest first; reply ``PollList``."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "list_polls"
+
+
+class PollList(BaseModel):
+    """Reply to ``ListPolls``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    polls: tuple[PollView, ...] = Field(description="Polls, newest first.")
 
 
 class ResponseOutcome(Query):

@@ -69,6 +69,10 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     seal_keys: str = ""
     """SEAL_KEYS: the installation's seal keys (``infra.sealing``); required to start."""
+    pseudonym_key: SecretStr | None = None
+    """PSEUDONYM_KEY (rounds): keys the pseudonyms of longitudinal answers. Unset, it is derived
+    from the last (oldest) seal key: set it in production, so that rotating the seal keys does
+    not change the pseudonyms."""
 
     def bus_login(self, default_user: str) -> BusLogin:
         """How this process logs in to NATS: its user (``default_user`` unless set)."""

@@ -10,6 +10,7 @@ their owner.
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -21,6 +22,7 @@ from contracts.feedback import PublishedList
 from contracts.membership import MemberList
 from contracts.panels import Connection
 from contracts.personal_data import PersonalData
+from contracts.questions import Answer
 from contracts.recruitment import (
     PANEL_PATTERN,
     VIA_PATTERN,
@@ -33,6 +35,7 @@ from contracts.recruitment import (
     Representativeness,
 )
 from contracts.rounds import (
+    AnswerTexts,
     InvitationView,
     Question,
     RoundList,
@@ -187,8 +190,10 @@ class OutcomeReply(_Model):
 class AnswerRequest(_Model):
     """Answers to a round, by question key."""
 
-    answers: dict[str, TrimmedText] = Field(
-        max_length=50, description="Option text or free text; empty skips the question."
+    answers: dict[str, Answer] = Field(
+        max_length=50,
+        description="Answer per question key in the form its kind takes (option text, list "
+        "of options, number, yes/no, text, ranking, pins); empty skips the question.",
     )
 
 
@@ -225,6 +230,14 @@ class RoundRequest(_Model):
     target: Target = Field(
         default_factory=Target,
         description="Whom of the panel it invites: a segment, a random sample, rest days.",
+    )
+    longitudinal: bool = Field(
+        default=False,
+        description="Link each member's answers across longitudinal rounds by a pseudonym.",
+    )
+    public: bool = Field(
+        default=False,
+        description="An open quick poll: anyone answers at /t/<council>/polls/<round id>.",
     )
 
 
@@ -398,9 +411,7 @@ async def respond(
         response.status_code = 409
         reason = "already_answered" if view.status == "answered" else "round_closed"
         return OutcomeReply(message_id=None, status="refused", reason=reason)
-    unknown = set(body.answers) - {q.key for q in view.questions}
     answers, errors = domain.check_answers(view.questions, body.answers)
-    errors.update(dict.fromkeys(sorted(unknown), "Unknown question."))
     if errors:
         raise ApiError(400, "invalid answers", errors)
     settled = await portal.answer(council.tenant, token, answers)
@@ -511,6 +522,8 @@ async def draft_of(
         questions=tuple(body.questions),
         panel=body.panel,
         target=body.target,
+        longitudinal=body.longitudinal,
+        public=body.public,
     )
 
 
@@ -752,6 +765,39 @@ async def results(
     if view is None:
         raise ApiError(404, "unknown round")
     return view
+
+
+@router.get(
+    "/t/{tenant}/rounds/{round_id}/questions/{question}/texts",
+    response_model=AnswerTexts,
+    responses=STAFF_PROBLEMS,
+)
+async def answer_texts(
+    round_id: str,
+    question: str,
+    council: CouncilDep,
+    portal: PortalDep,
+    staff: StaffDep,
+    search: Annotated[str, Query(max_length=100)] = "",
+    after: Annotated[str, Query(max_length=200)] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> AnswerTexts:
+    """A page of a question's free-text answers (or map comments), optionally only those
+    containing ``search``; follow ``next_after`` for the next page."""
+    if not re.fullmatch(r"[a-z0-9_]{1,40}", question):
+        raise ApiError(404, "unknown question")
+    page = await portal.answer_texts(
+        council.tenant,
+        round_id,
+        question,
+        staff.account.panels,
+        search=clean_line(search),
+        after=after,
+        limit=limit,
+    )
+    if page is None:
+        raise ApiError(404, "unknown round or question")
+    return page
 
 
 @router.post(

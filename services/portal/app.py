@@ -50,6 +50,7 @@ from services.portal import (
     member_phone_pages,
     pages,
     panel_pages,
+    poll_pages,
     renew_pages,
     round_api,
     round_pages,
@@ -73,7 +74,7 @@ LANGUAGE_COOKIE = "lang"
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _SECURITY_HEADERS = {
     "content-security-policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
     "x-content-type-options": "nosniff",
@@ -318,6 +319,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(member_pages.router)
     app.include_router(member_panel_pages.router)
     app.include_router(member_phone_pages.router)
+    app.include_router(poll_pages.router)
     app.include_router(sign_up_by_code.router)
     app.include_router(sign_up_by_code.pages)
     app.include_router(member_import_api.router)

@@ -14,10 +14,11 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, cast, get_args
+from typing import Any, Final, Literal, cast, get_args
 
 from pydantic import ValidationError
 
+from contracts import questions as rules
 from contracts.addresses import InvalidEmail, InvalidPhone, normalise_email, normalise_phone
 from contracts.panels import Connection
 from contracts.recruitment import Gender, HeardFrom, PopulationRow, PreferredChannel
@@ -268,35 +269,88 @@ def check_sign_up(
     ), errors
 
 
-def check_answers(
-    questions: Sequence[Question], raw: Mapping[str, str]
-) -> tuple[dict[str, str], Errors]:
-    """Validate answers to a round's questions (any may be skipped, not all).
+SELF_SELECTED: Final = N_(
+    "The panel's answers are not a survey of all residents: members chose to join, and those "
+    "who answer choose to. The figures describe the panel members who answered."
+)
+"""The caveat on results that are not weighted."""
+ANSWER_CHANNELS: Final = {
+    "web": N_("Personal link"),
+    "sms": N_("SMS replies"),
+    "paper": N_("Paper forms"),
+    "mail": N_("One click in the mail"),
+    "poll": N_("Open quick poll"),
+}
+"""How answers came in, as staff read it."""
 
-    Returns the answers to send (question key → option text or free text) and the errors,
-    keyed by question key.
+YES_NO_LABELS: Final = {"yes": N_("Yes"), "no": N_("No")}
+"""How a yes/no question's answers read."""
+
+ANSWER_PROBLEMS: Final = {
+    "wrong_type": N_("Answer in the form the question asks for."),
+    "not_an_option": N_("Choose one of the options."),
+    "too_few": N_("Choose more of the options."),
+    "too_many": N_("Choose fewer of the options."),
+    "out_of_range": N_("Enter a number within the range shown."),
+    "not_whole": N_("Enter a whole number."),
+    "too_long": N_("Your answer is too long."),
+    "not_a_ranking": N_("Give every option its own place."),
+    "bad_pin": N_("Choose a place for each mark, or leave its row empty."),
+    "hidden": N_("This question does not apply to your earlier answer."),
+    "unknown": N_("Unknown question."),
+}
+"""What each of contracts.questions' problem codes tells the resident."""
+
+
+def check_answers(
+    questions: Sequence[Question], raw: Mapping[str, Any]
+) -> tuple[dict[str, Any], Errors]:
+    """Validate answers to a round's questions (any may be skipped, not all), by the rules
+    the rounds service applies (contracts.questions).
+
+    Returns the answers to send and the errors, keyed by question key.
     """
-    answers: dict[str, str] = {}
-    errors: Errors = {}
-    for question in questions:
-        value = raw.get(question.key, "").strip()
-        if question.kind == "single_choice":
-            if not value:
-                continue
-            if value not in question.options:
-                errors[question.key] = N_("Choose one of the options.")
-                continue
-            answers[question.key] = value
-        else:
-            if not value:
-                continue
-            if len(value) > FREE_TEXT_MAX:
-                errors[question.key] = N_("Your answer can be at most 2000 characters.")
-                continue
-            answers[question.key] = value
+    answers, problems = rules.check_answers(questions, raw)
+    errors: Errors = {key: ANSWER_PROBLEMS.get(code, code) for key, code in problems.items()}
     if not answers and not errors:
         errors["_form"] = N_("Answer at least one question before you send.")
     return answers, errors
+
+
+def answers_from_form(questions: Sequence[Question], form: Any) -> dict[str, Any]:
+    """A resident's answers as the answer page's form posts them (``form``: a multi-dict
+    with ``get`` and ``getlist``), in the shape ``check_answers`` takes. Answers to questions
+    the resident's own answers hide are dropped: the page hides them (or, without scripts,
+    says when to skip them), and the resident cannot be faulted for having filled one in."""
+    raw: dict[str, Any] = {}
+    for q in questions:
+        if q.kind == "multiple_choice":
+            raw[q.key] = [str(v) for v in form.getlist(q.key)]
+        elif q.kind == "ranking":
+            places = {o: str(form.get(f"{q.key}-{i}", "")).strip() for i, o in enumerate(q.options)}
+            if all(not p for p in places.values()):
+                continue
+            ranked = sorted(places, key=lambda o: (places[o] or "99", q.options.index(o)))
+            if sorted(places.values()) != [str(n) for n in range(1, len(q.options) + 1)]:
+                raw[q.key] = ranked[:-1]  # not a ranking: refused as such
+            else:
+                raw[q.key] = ranked
+        elif q.kind == "map":
+            pins = []
+            for i in range(q.max_pins):
+                pin = {
+                    part: str(form.get(f"{q.key}-{i}-{part}", "")).strip()
+                    for part in ("district", "category", "comment", "lat", "lon")
+                }
+                if not any(pin.values()):
+                    continue
+                pins.append({k: v for k, v in pin.items() if v})
+            raw[q.key] = pins
+        else:
+            raw[q.key] = str(form.get(q.key, ""))
+    clean, _ = rules.check_answers(questions, raw)
+    visible = rules.shown(questions, clean)
+    return {key: value for key, value in raw.items() if key in visible}
 
 
 @dataclass(frozen=True)
@@ -308,6 +362,8 @@ class RoundDraft:
     questions: tuple[Question, ...]
     panel: str = "general"
     target: Target = dataclasses.field(default_factory=Target)
+    longitudinal: bool = False
+    public: bool = False
 
 
 def check_round_form(
@@ -353,18 +409,28 @@ def check_round_form(
     return RoundDraft(title=title, purpose=purpose, questions=tuple(questions)), errors
 
 
+QUESTION_PROBLEMS: Final = {
+    "duplicate_keys": N_("Each question needs its own key."),
+    "options": N_(
+        "Check the options: two or more different ones where the kind takes them "
+        "(at most 10 for a ranking), none where it does not."
+    ),
+    "picks": N_("The least and most picks must fit the number of options."),
+    "range": N_("Check the range: the lowest must be below the highest."),
+    "condition": N_(
+        "A question can only depend on an earlier choice, yes/no or scale "
+        "question, and on answers it has."
+    ),
+}
+"""What each of contracts.questions' questionnaire problem codes tells staff."""
+
+
 def check_questions(questions: Sequence[Question]) -> Errors:
-    """Rules for questions sent through the API: unique keys, options only where they belong."""
-    errors: Errors = {}
-    keys = [q.key for q in questions]
-    if len(set(keys)) != len(keys):
-        errors["questions"] = N_("Each question needs its own key.")
-    for question in questions:
-        if question.kind == "single_choice" and len(set(question.options)) < 2:
-            errors[question.key] = N_("Enter at least two options, one per line.")
-        if question.kind == "free_text" and question.options:
-            errors[question.key] = N_("A free-text question has no options.")
-    return errors
+    """The rounds service's rules for questionnaires (contracts.questions), as messages."""
+    return {
+        key: QUESTION_PROBLEMS.get(code, code)
+        for key, code in rules.question_problems(questions).items()
+    }
 
 
 def check_feedback(text: str) -> tuple[str, Errors]:

@@ -108,6 +108,7 @@ from contracts.round_lifecycle import (
     SubmitRound,
 )
 from contracts.rounds import (
+    AnswerTexts,
     ApproveRound,
     CloseRound,
     CreateRound,
@@ -116,14 +117,18 @@ from contracts.rounds import (
     GetResults,
     GetRound,
     InvitationView,
+    ListAnswerTexts,
+    ListPolls,
     ListRounds,
     NoteOutreach,
     OpenRound,
+    PollList,
     PreviewTarget,
     ResponseOutcome,
     RoundList,
     RoundResults,
     RoundView,
+    SubmitPollAnswer,
     SubmitResponse,
     TargetPreview,
 )
@@ -273,6 +278,18 @@ class Gateway(Protocol):
 
     async def get_results(self, query: GetResults) -> RoundResults | None:
         """rounds: a round's results, or None for a round the council does not have."""
+        ...
+
+    async def list_answer_texts(self, query: ListAnswerTexts) -> AnswerTexts | None:
+        """rounds: a page of a question's free texts, or None (no such round or question)."""
+        ...
+
+    async def list_polls(self, query: ListPolls) -> PollList:
+        """rounds: the council's quick polls that have opened."""
+        ...
+
+    async def submit_poll_answer(self, command: SubmitPollAnswer) -> None:
+        """rounds: someone answers a quick poll."""
         ...
 
     async def publish_feedback(self, command: PublishFeedback) -> None:
@@ -685,6 +702,19 @@ class NatsGateway:
     async def get_results(self, query: GetResults) -> RoundResults | None:
         """rounds: a round's results."""
         return await ask(self._nc, query, RoundResults, timeout=self._timeout)
+
+    async def list_answer_texts(self, query: ListAnswerTexts) -> AnswerTexts | None:
+        """rounds: a page of a question's free texts."""
+        return await ask(self._nc, query, AnswerTexts, timeout=self._timeout)
+
+    async def list_polls(self, query: ListPolls) -> PollList:
+        """rounds: the council's quick polls."""
+        reply = await ask(self._nc, query, PollList, timeout=self._timeout)
+        return reply if reply is not None else PollList(polls=())
+
+    async def submit_poll_answer(self, command: SubmitPollAnswer) -> None:
+        """rounds: someone answers a quick poll."""
+        await self._send(command)
 
     async def publish_feedback(self, command: PublishFeedback) -> None:
         """feedback: publish feedback on a closed round."""

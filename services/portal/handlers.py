@@ -83,18 +83,24 @@ from contracts.recruitment import (
 )
 from contracts.recruitment import GetMemberData as RecruitmentMemberData
 from contracts.rounds import (
+    AnswerTexts,
     CreateRound,
     GetInvitation,
     GetResults,
     GetRound,
     InvitationView,
+    ListAnswerTexts,
+    ListPolls,
     ListRounds,
     NoteOutreach,
+    PollList,
+    PollView,
     PreviewTarget,
     ResponseOutcome,
     RoundList,
     RoundResults,
     RoundView,
+    SubmitPollAnswer,
     SubmitResponse,
     Target,
     TargetPreview,
@@ -123,7 +129,7 @@ log = structlog.get_logger()
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 """The current request's correlation id; every message the request sends carries it."""
 
-RATE_LIMITED_SCOPES = ("join", "confirm", "answer", "login", "invited", "number")
+RATE_LIMITED_SCOPES = ("join", "confirm", "answer", "login", "invited", "number", "poll")
 """Endpoint groups with a per-address rate limit (sign-up, links, staff login); each group
 has its own allowance. ``number`` counts per mobile number, not per client: sign-ups and
 codes typed for one number."""
@@ -395,10 +401,33 @@ class Portal:
             GetInvitation(**self._envelope(tenant), token=token), self.gateway.get_invitation
         )
 
-    async def answer(self, tenant: str, token: str, answers: dict[str, str]) -> Settled:
+    async def answer(self, tenant: str, token: str, answers: dict[str, Any]) -> Settled:
         """Submit a resident's (validated) answers and wait briefly for the outcome."""
         command = SubmitResponse(**self._envelope(tenant), token=token, answers=answers)
         message_id = await self._send(command, self.gateway.submit_response)
+        query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
+        return await self.settle(
+            message_id, lambda: self._ask(query, self.gateway.response_outcome)
+        )
+
+    async def polls(self, tenant: str) -> PollList:
+        """The council's quick polls that have opened (open and past), newest first."""
+        return await self._ask(ListPolls(**self._envelope(tenant)), self.gateway.list_polls)
+
+    async def poll(self, tenant: str, round_id: str) -> PollView | None:
+        """One of the council's quick polls, or None (also for a round that is no poll)."""
+        if not is_round_id(round_id):
+            return None
+        return next((p for p in (await self.polls(tenant)).polls if p.round_id == round_id), None)
+
+    async def answer_poll(
+        self, tenant: str, round_id: str, browser: str, answers: dict[str, Any]
+    ) -> Settled:
+        """Send an answer to a quick poll and wait briefly for the outcome."""
+        command = SubmitPollAnswer(
+            **self._envelope(tenant), round_id=round_id, browser=browser, answers=answers
+        )
+        message_id = await self._send(command, self.gateway.submit_poll_answer)
         query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
         return await self.settle(
             message_id, lambda: self._ask(query, self.gateway.response_outcome)
@@ -456,6 +485,8 @@ class Portal:
             questions=draft.questions,
             panel=draft.panel,
             target=draft.target,
+            longitudinal=draft.longitudinal,
+            public=draft.public,
         )
         await self._send(command, self.gateway.create_round)
         return command
@@ -489,6 +520,32 @@ class Portal:
         return await self._ask(
             GetResults(**self._envelope(tenant), round_id=round_id), self.gateway.get_results
         )
+
+    async def answer_texts(
+        self,
+        tenant: str,
+        round_id: str,
+        question: str,
+        panels: tuple[str, ...] = (),
+        *,
+        search: str = "",
+        after: str = "",
+        limit: int = 50,
+    ) -> AnswerTexts | None:
+        """A page of a question's free texts (see ``results`` for None)."""
+        if not is_round_id(round_id):
+            return None
+        if panels and await self.round(tenant, round_id, panels) is None:
+            return None
+        query = ListAnswerTexts(
+            **self._envelope(tenant),
+            round_id=round_id,
+            question=question,
+            search=search,
+            after=after,
+            limit=limit,
+        )
+        return await self._ask(query, self.gateway.list_answer_texts)
 
     async def publish_feedback(self, tenant: str, round_id: str, text: str) -> Settled:
         """Publish the council's feedback on a closed round; wait briefly until it is."""

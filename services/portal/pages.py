@@ -21,6 +21,7 @@ from contracts.bands import BAND_NAMES
 from contracts.panels import GENERAL, PanelView
 from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, PANEL_PATTERN, Outcome
 from contracts.rounds import Target
+from contracts.text import clean_line
 from infra.queries import QueryFailed
 from services.portal import domain, login_csrf, round_steps
 from services.portal.accounts import SESSION_COOKIE, Session
@@ -320,7 +321,7 @@ async def answer(request: Request, token: str, council: CouncilDep, portal: Port
             request, "answer_status.html", code, council=council, status=invitation.status
         )
     form = await request.form()
-    raw = {q.key: _field(form, q.key) for q in invitation.questions}
+    raw = domain.answers_from_form(invitation.questions, form)
     answers, errors = domain.check_answers(invitation.questions, raw)
     if errors:
         return render(
@@ -606,6 +607,13 @@ async def _results_page(
     feedback = None
     if results.round.state in domain.RESULTS_PUBLIC:
         feedback = await portal.feedback_on(council.tenant, round_id)
+    # The first written answers of each free-text question; the rest page apart.
+    texts = {}
+    for q in results.questions:
+        if q.kind == "free_text" and q.answered:
+            texts[q.key] = await portal.answer_texts(
+                council.tenant, round_id, q.key, staff.account.panels, limit=TEXTS_SHOWN
+            )
     context.setdefault("notice", _notice(request))
     return render(
         request,
@@ -615,7 +623,52 @@ async def _results_page(
         staff=staff,
         results=results,
         feedback=feedback,
+        texts=texts,
         **context,
+    )
+
+
+TEXTS_SHOWN = 10
+"""Written answers shown on the results page; the texts page has them all, by pages."""
+TEXTS_PAGE = 50
+
+
+@router.get("/t/{tenant}/staff/rounds/{round_id}/texts/{question}", response_class=HTMLResponse)
+async def staff_texts(
+    request: Request,
+    round_id: str,
+    question: str,
+    council: CouncilDep,
+    portal: PortalDep,
+    staff: StaffDep,
+) -> Response:
+    """One question's written answers, a page at a time, with a search."""
+    search = clean_line(request.query_params.get("search", ""))[:100]
+    after = request.query_params.get("after", "")[:200]
+    results = await portal.results(council.tenant, round_id, staff.account.panels)
+    q = next((x for x in results.questions if x.key == question), None) if results else None
+    if results is None or q is None:
+        raise HTTPException(status_code=404)
+    page = await portal.answer_texts(
+        council.tenant,
+        round_id,
+        question,
+        staff.account.panels,
+        search=search,
+        after=after,
+        limit=TEXTS_PAGE,
+    )
+    if page is None:
+        raise HTTPException(status_code=404)
+    return render(
+        request,
+        "staff_texts.html",
+        council=council,
+        staff=staff,
+        round=results.round,
+        question=q,
+        page=page,
+        values={"search": search},
     )
 
 

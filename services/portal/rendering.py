@@ -17,7 +17,14 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
-from services.portal.domain import GENDERS, HEARD_FROM, ROUND_STATES
+from services.portal.domain import (
+    ANSWER_CHANNELS,
+    GENDERS,
+    HEARD_FROM,
+    ROUND_STATES,
+    SELF_SELECTED,
+    YES_NO_LABELS,
+)
 from services.portal.i18n import Catalogues
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -71,11 +78,28 @@ def build_environment(catalogues: Catalogues) -> Environment:
         day = format_date(local, "medium", locale=lang)
         return f"{day} {format_time(local, 'HH:mm', locale=lang)}"
 
+    @pass_context
+    def answer_label(context: Context, value: str, question: Any) -> str:
+        """An answer as the resident reads it: yes/no translated, others as they are."""
+        if getattr(question, "kind", None) == "yes_no":
+            return translate(context, YES_NO_LABELS.get(value, value))
+        return str(value)
+
     env.globals.update(
-        translate=translate, genders=GENDERS, heard_from=HEARD_FROM, round_states=ROUND_STATES
+        self_selected=SELF_SELECTED,
+        answer_channels=ANSWER_CHANNELS,
+        translate=translate,
+        genders=GENDERS,
+        heard_from=HEARD_FROM,
+        round_states=ROUND_STATES,
     )
     env.filters.update(
-        number=number, percent=percent, when=when, paragraphs=paragraphs, linkify=linkify
+        number=number,
+        percent=percent,
+        when=when,
+        paragraphs=paragraphs,
+        linkify=linkify,
+        answer_label=answer_label,
     )
     return env
 

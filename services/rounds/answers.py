@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pymongo import UpdateOne
 
@@ -46,7 +48,7 @@ from infra.batching import Batcher
 from infra.service import Runtime
 from infra.store import Document, insert_new
 from infra.tokens import token_hash
-from services.rounds import domain
+from services.rounds import domain, tallies
 
 Settled = tuple[str, str | None]
 """An answer's outcome: ``done`` or ``refused``, and the reason."""
@@ -75,7 +77,11 @@ class AnswerDesk:
     async def _take(self, cmds: Sequence[SubmitResponse]) -> list[Settled]:
         db = self._rt.db
         invitations = await _links_and_invitations(self._rt, {token_hash(c.token) for c in cmds})
-        rounds = await self._round_questions({d["round_id"] for d in invitations.values()})
+        round_ids = {d["round_id"] for d in invitations.values()}
+        rounds = await self._round_questions(round_ids)
+        longitudinal = {
+            r for r, doc in (await opened_rounds(self._rt, round_ids)).items() if doc.longitudinal
+        }
         results: list[Settled | None] = [None] * len(cmds)
         taking: dict[str, int] = {}  # invitation id → index of the submission taking it
         updates: list[UpdateOne] = []
@@ -105,6 +111,10 @@ class AnswerDesk:
                 results[i] = ("refused", "invalid_answers")
                 continue
             responses[i] = _response(cmd, invitation, answers, day)
+            if invitation["round_id"] in longitudinal:
+                responses[i]["pseudonym"] = pseudonym(
+                    self._rt, cmd.tenant, str(invitation["member_id"])
+                )
             if state == "answered":
                 answered_before[i] = invitation["_id"]
                 continue  # taken before, by this submission (then crashed) or another: below
@@ -125,7 +135,13 @@ class AnswerDesk:
         for invitation_id, i in taking.items():
             if results[i] is None:
                 taken[invitation_id] = (responses[i]["tenant"], responses[i]["round_id"])
-        await self._store(cmds, responses, results, fresh={taking[i] for i in taken})
+        await self._store(
+            cmds,
+            responses,
+            results,
+            fresh={taking[i] for i in taken},
+            questions={r: doc[1] for r, doc in rounds.items()},
+        )
         for i, invitation_id in answered_before.items():
             if results[i] == ("done", None):
                 # Taken by a delivery that crashed before counting: counted once, here or by
@@ -167,6 +183,7 @@ class AnswerDesk:
         responses: dict[int, Document],
         results: list[Settled | None],
         fresh: set[int],
+        questions: dict[str, tuple[Question, ...]],
     ) -> None:
         """Write the responses of the answers taken and settle every submission left.
 
@@ -210,7 +227,15 @@ class AnswerDesk:
         # Stored in a random order, so the order of a batch tells nothing of who came first.
         order = [i for i in mine if responses[i]["_id"] not in existing]
         random.shuffle(order)
-        clashed = await insert_new(self._rt.db.responses, [responses[i] for i in order])
+        # Counted into the round's kept results exactly once (services.rounds.tallies).
+        batch = tallies.new_batch()
+        storing = [{**responses[i], "tally": batch} for i in order]
+        if storing:
+            await tallies.open_batch(self._rt, batch, storing)
+        clashed = await insert_new(self._rt.db.responses, storing)
+        if storing:
+            stored = [doc for position, doc in enumerate(storing) if position not in clashed]
+            await tallies.settle_batch(self._rt, batch, questions, stored)
         for position, i in enumerate(order):
             # A clash on a response id that this submission did not take: another one stored
             # it in between (a crash window, see above), so this one is the second.
@@ -244,13 +269,47 @@ def response_id(token: str) -> str:
 
 
 RESPONSE_FIELDS = frozenset(
-    {"_id", "tenant", "round_id", "answers", "age_band", "gender", "district", "received_on"}
+    {
+        "_id",
+        "tenant",
+        "round_id",
+        "answers",
+        "age_band",
+        "gender",
+        "district",
+        "received_on",
+        "channel",
+    }
 )
-"""Everything a stored response holds: the answers, the coded background, the day."""
+LONGITUDINAL_FIELDS = RESPONSE_FIELDS | {"pseudonym"}
+"""A longitudinal round's response holds its member's pseudonym too."""
+
+
+def pseudonym(rt: Runtime, tenant: str, member_id: str) -> str:
+    """The member's pseudonym in longitudinal rounds: a keyed hash of council and member id.
+
+    The same member gets the same one in every longitudinal round of the council, so their
+    answers can be followed over time; without the key (held by the process, never in a
+    database) it leads to no one, and it is never the member id or a plain hash of it.
+    """
+    key = rt.extras.get("pseudonym_key")
+    if key is None:
+        secret = rt.settings.pseudonym_key
+        if secret is not None:
+            key = secret.get_secret_value().encode()
+        else:
+            oldest = rt.settings.seal_keys.split(",")[-1].strip()
+            key = hmac.new(oldest.encode(), b"radslag pseudonyms", hashlib.sha256).digest()
+        rt.extras["pseudonym_key"] = key
+    return hmac.new(key, f"{tenant}:{member_id}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+"""Everything a stored response holds: the answers, the coded background, the day and the
+channel (and, for a moment, ``tally``: the random id of the batch counting it)."""
 
 
 def _response(
-    cmd: SubmitResponse, invitation: Document, answers: dict[str, str], day: str
+    cmd: SubmitResponse, invitation: Document, answers: dict[str, Any], day: str
 ) -> Document:
     """The pseudonymous response: answers and the coded background the breakdowns use."""
     return {
@@ -263,6 +322,7 @@ def _response(
         "district": invitation["district"],
         # The day only: a precise time could be matched with the logs.
         "received_on": day,
+        "channel": "web",
     }
 
 
@@ -295,6 +355,7 @@ class OpenedRound:
     title: str
     purpose: str
     questions: tuple[Question, ...]
+    longitudinal: bool = False
 
 
 async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRound]:
@@ -307,13 +368,15 @@ async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRou
     missing = [r for r in round_ids if r not in cache]
     if missing:
         async for doc in rt.db.rounds.find(
-            {"_id": {"$in": missing}}, {"tenant": 1, "title": 1, "purpose": 1, "questions": 1}
+            {"_id": {"$in": missing}},
+            {"tenant": 1, "title": 1, "purpose": 1, "questions": 1, "longitudinal": 1},
         ):
             cache[doc["_id"]] = OpenedRound(
                 tenant=doc["tenant"],
                 title=doc["title"],
                 purpose=doc["purpose"],
                 questions=tuple(Question.model_validate(q) for q in doc["questions"]),
+                longitudinal=doc.get("longitudinal") == "yes",
             )
     return {r: cache[r] for r in round_ids if r in cache}
 

@@ -8,7 +8,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from infra.service import Runtime, Service, ServiceSettings
 from infra.store import Document, epoch_ms
 from infra.timers import TimerLoop, TimerSettings
-from services.rounds import domain, timer_actions
+from services.rounds import domain, tallies, timer_actions
 from services.rounds.answers import reconcile_open_rounds
 from services.rounds.subscribers import build_router
 
@@ -34,6 +34,8 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.responses.create_index([("round_id", 1), ("tenant", 1)])
     # Which submissions took an invitation, by message id alone: kept as long as outcomes.
     await db.submissions.create_index("expires_at", expireAfterSeconds=0)
+    # The repair looks for batches of answers a crash left uncounted.
+    await db.tally_batches.create_index("at_ms")
     # Life cycle: each round's recorded steps and reminders; the timers due (few pending).
     await db.round_steps.create_index("round_id")
     await db.round_reminders.create_index("round_id")
@@ -80,6 +82,7 @@ def create_service(
 
     service.set_gauge_refresher(refresh)
     service.in_background(reconcile_open_rounds)
+    service.in_background(tallies.repair_forever)
 
     async def fire_timers(rt: Runtime) -> None:
         await TimerLoop(rt.db.timers, timer_actions.actions(rt), timer_settings).run()

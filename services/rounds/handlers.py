@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
@@ -16,6 +17,8 @@ from contracts.panels import MemberPanelsChanged, PanelConfigured
 from contracts.personal_data import PersonalData
 from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
 from contracts.rounds import (
+    AnswerText,
+    AnswerTexts,
     ApproveRound,
     CloseRound,
     CreateRound,
@@ -24,6 +27,7 @@ from contracts.rounds import (
     GetResults,
     GetRound,
     InvitationView,
+    ListAnswerTexts,
     ListRounds,
     MemberForgotten,
     NoteOutreach,
@@ -48,7 +52,17 @@ from infra.bus import Rejected, RetryLater
 from infra.service import Runtime
 from infra.store import Document, epoch_ms, insert_new, new_document, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
-from services.rounds import answers, domain, lifecycle, reminders, schedule, targeting
+from services.rounds import (
+    answers,
+    domain,
+    lifecycle,
+    polls,
+    reminders,
+    results,
+    schedule,
+    tallies,
+    targeting,
+)
 
 FAN_OUT_BATCH = 500
 
@@ -151,6 +165,8 @@ async def create_round(rt: Runtime, cmd: CreateRound) -> None:
                 "questions": [q.model_dump() for q in cmd.questions],
                 "panel": cmd.panel,
                 "target": cmd.target.model_dump(mode="json"),
+                "longitudinal": "yes" if cmd.longitudinal else "no",
+                "public": "yes" if cmd.public else "no",
                 "state": "draft",
                 "invited": 0,
                 "responded": 0,
@@ -241,6 +257,8 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
         raise Rejected("unknown round")
     if round_doc["state"] != "open":
         return  # closed meanwhile, or a replay of an old event: invite no one
+    if round_doc.get("public") == "yes":
+        return  # a quick poll: answered from its public link, nobody is invited
     year = datetime.now(UTC).year
     batch: list[tuple[Document, SendMessage, str]] = []
     invited = 0
@@ -368,8 +386,11 @@ async def close_round(rt: Runtime, cmd: CloseRound) -> None:
             {"round_id": cmd.round_id, "tenant": cmd.tenant, "state": "invited"},
             {"$set": {"state": "closed"}},
         )
-    # The final figures, counted once from the invitations (the live counters may lag).
+    # The final figures, counted once from the invitations (the live counters may lag); a
+    # quick poll has none, and counts its answers as they come.
     invited, responded = await answers.count_invitations(rt, cmd.round_id)
+    if round_doc.get("public") == "yes":
+        responded = int(round_doc.get("responded", 0))
     turnout = await _turnout(rt, cmd.round_id)
     await lifecycle.take_step(
         rt,
@@ -475,6 +496,8 @@ def _view(doc: Document) -> RoundView:
         created_at=doc["created_at"],
         panel=str(doc.get("panel") or "general"),
         target=Target.model_validate(doc.get("target") or {}),
+        longitudinal=doc.get("longitudinal") == "yes",
+        public=doc.get("public") == "yes",
         revision=int(doc.get("revision") or 0),
         schedule=lifecycle.schedule_of(doc),
     )
@@ -533,18 +556,76 @@ async def get_results(rt: Runtime, q: GetResults) -> RoundResults | None:
             questions=(),
             withheld_until=domain.LIVE_MINIMUM,
         )
-    respondents = [
-        domain.Respondent(answers=r["answers"], age_band=r["age_band"], gender=r["gender"])
-        async for r in rt.db.responses.find({"round_id": q.round_id, "tenant": q.tenant})
-    ]
+    kept = await tallies.kept(rt, q.tenant, q.round_id, len(view.questions))
     return RoundResults(
         round=view,
         response_rate=rate,
         suppression_threshold=domain.SUPPRESSION_THRESHOLD,
-        questions=domain.question_results(view.questions, respondents),
+        questions=results.question_results(
+            view.questions, kept, threshold=domain.SUPPRESSION_THRESHOLD
+        ),
         turnout=_turnout_view(doc),
         outreach=await _outreach(rt, q.tenant, q.round_id),
+        by_day=results.by_day(kept, view.invited),
+        by_channel=results.by_channel(kept),
+        caveat=polls.POLL_CAVEAT if view.public else SELF_SELECTED,
     )
+
+
+SELF_SELECTED = (
+    "The panel's answers are not a survey of all residents: members chose to join, and those "
+    "who answer choose to. The figures describe the panel members who answered."
+)
+
+
+async def list_answer_texts(rt: Runtime, q: ListAnswerTexts) -> AnswerTexts | None:
+    """A page of one question's free texts (or pin comments), in the order of the responses'
+    ids (hashes: an order that says nothing of who answered or when); None if no such round or
+    question."""
+    doc = await rt.db.rounds.find_one({"_id": q.round_id, "tenant": q.tenant}, {"questions": 1})
+    if doc is None:
+        return None
+    question = next((x for x in doc["questions"] if x["key"] == q.question), None)
+    if question is None or question["kind"] not in ("free_text", "map"):
+        return None
+    field = f"answers.{q.question}"
+    query: Document = {"round_id": q.round_id, "tenant": q.tenant, field: {"$exists": True}}
+    if q.after:
+        query["_id"] = {"$gt": q.after}
+    needle = q.search.casefold()
+    page: list[AnswerText] = []
+    last: str | None = None
+    # Scanned in slices of the order; a search reads on until a page is full or the end.
+    cursor = rt.db.responses.find(query, {"answers": 1}).sort("_id", 1).limit(TEXT_SCAN)
+    scanned = 0
+    async for response in cursor:
+        scanned += 1
+        last = response["_id"]
+        for text in _texts_of(question["kind"], response["answers"][q.question]):
+            if needle in text.casefold():
+                page.append(AnswerText(text=text, ref=_text_ref(response["_id"])))
+        if len(page) >= q.limit:
+            break
+    more = scanned == TEXT_SCAN or len(page) >= q.limit
+    kept = await tallies.kept(rt, q.tenant, q.round_id, len(doc["questions"]))
+    index = [x["key"] for x in doc["questions"]].index(q.question)
+    total = round(sum(tallies.per_cell(kept.get(str(index), {}), "_").values()))
+    return AnswerTexts(texts=tuple(page), next_after=last if more else None, total=total)
+
+
+TEXT_SCAN = 2000
+"""Most responses one page of texts reads (a search for a rare word pages on by cursor)."""
+
+
+def _texts_of(kind: str, answer: Any) -> list[str]:
+    if kind == "free_text":
+        return [str(answer)]
+    return [str(pin["comment"]) for pin in answer if isinstance(pin, dict) and pin.get("comment")]
+
+
+def _text_ref(response_id: str) -> str:
+    """A reference to a response for tagging its text: not its id (a hash of that)."""
+    return token_hash(f"text:{response_id}")[:32]
 
 
 DIMENSIONS = ("age_band", "gender", "district")

@@ -43,8 +43,8 @@ async def send_reminders(rt: Runtime, tenant: str, round_id: str, number: int) -
     if doc["state"] == "scheduled":
         raise RetryLater("the round has not opened yet", 5.0)
     days = doc.get("reminder_days") or []
-    if doc["state"] != "open" or not 1 <= number <= len(days):
-        return  # closed first, or sent back: no reminder
+    if doc["state"] != "open" or not 1 <= number <= len(days) or doc.get("public") == "yes":
+        return  # closed first, sent back, or a quick poll (nobody invited): no reminder
     if doc.get(WRITTEN) != "yes":
         raise RetryLater("the invitations are still being written", 2.0)
     run = f"{round_id}:{number}"

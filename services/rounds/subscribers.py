@@ -20,6 +20,7 @@ from contracts.round_lifecycle import (
     SubmitRound,
 )
 from contracts.rounds import (
+    AnswerTexts,
     ApproveRound,
     CloseRound,
     CreateRound,
@@ -29,23 +30,27 @@ from contracts.rounds import (
     GetResults,
     GetRound,
     InvitationView,
+    ListAnswerTexts,
+    ListPolls,
     ListRounds,
     MemberForgotten,
     NoteOutreach,
     OpenRound,
+    PollList,
     PreviewTarget,
     ResponseOutcome,
     RoundList,
     RoundOpened,
     RoundResults,
     RoundView,
+    SubmitPollAnswer,
     SubmitResponse,
     TargetPreview,
 )
 from contracts.rounds import RoundClosed as _RoundClosed
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.rounds import handlers, lifecycle
+from services.rounds import handlers, lifecycle, polls
 
 PUBLISHES = (RoundOpened, _RoundClosed, ResultsPublished, MemberForgotten, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
@@ -148,6 +153,18 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, GetResults, "rounds")
     async def q_results(q: GetResults) -> RoundResults | None:
         return await handlers.get_results(rt, q)
+
+    @subscriber(router, SubmitPollAnswer, "rounds_submit_poll_answer")
+    async def on_poll_answer(cmd: SubmitPollAnswer) -> None:
+        await polls.submit_poll_answer(rt, cmd)
+
+    @answers(router, ListPolls, "rounds")
+    async def q_polls(q: ListPolls) -> PollList:
+        return await polls.list_polls(rt, q)
+
+    @answers(router, ListAnswerTexts, "rounds")
+    async def q_texts(q: ListAnswerTexts) -> AnswerTexts | None:
+        return await handlers.list_answer_texts(rt, q)
 
     @answers(router, GetInvitation, "rounds", max_workers=256)
     async def q_invitation(q: GetInvitation) -> InvitationView | None:

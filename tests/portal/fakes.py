@@ -107,6 +107,8 @@ from contracts.round_lifecycle import (
     SubmitRound,
 )
 from contracts.rounds import (
+    AnswerText,
+    AnswerTexts,
     ApproveRound,
     BreakdownCell,
     CloseRound,
@@ -116,10 +118,14 @@ from contracts.rounds import (
     GetResults,
     GetRound,
     InvitationView,
+    ListAnswerTexts,
+    ListPolls,
     ListRounds,
     NoteOutreach,
     OpenRound,
     OptionCount,
+    PollList,
+    PollView,
     PreviewTarget,
     Question,
     QuestionResult,
@@ -127,6 +133,7 @@ from contracts.rounds import (
     RoundList,
     RoundResults,
     RoundView,
+    SubmitPollAnswer,
     SubmitResponse,
     TargetPreview,
 )
@@ -246,6 +253,8 @@ class FakeGateway:
         )
         self.response = Outcome(status="done")
         self.invitations: dict[tuple[str, str], InvitationView] = {}
+        self.answer_texts: dict[tuple[str, str, str], list[str]] = {}
+        self.polls: dict[str, list[PollView]] = {}
         self.rounds: dict[tuple[str, str], RoundView] = {}
         self.published: dict[str, list[PublishedRound]] = {}
         self.apply_commands = True
@@ -345,7 +354,7 @@ class FakeGateway:
         command = next((c for c in self.commands if c.message_id == command_id), None)
         if isinstance(command, ConfirmMembership | ConfirmByCode):
             return None if self.membership.status == "pending" else self.membership
-        if isinstance(command, SubmitResponse):
+        if isinstance(command, SubmitResponse | SubmitPollAnswer):
             return None if self.response.status == "pending" else self.response
         if isinstance(command, EraseMember):
             return self.erase_outcome
@@ -415,6 +424,13 @@ class FakeGateway:
         return self.invitations.get((query.tenant, query.token))
 
     async def submit_response(self, command: SubmitResponse) -> None:
+        self.commands.append(command)
+
+    async def list_polls(self, query: ListPolls) -> PollList:
+        self._asked(query)
+        return PollList(polls=tuple(self.polls.get(query.tenant, ())))
+
+    async def submit_poll_answer(self, command: SubmitPollAnswer) -> None:
         self.commands.append(command)
 
     async def response_outcome(self, query: ResponseOutcome) -> Outcome:
@@ -516,6 +532,30 @@ class FakeGateway:
     async def archive_round(self, command: ArchiveRound) -> None:
         self.commands.append(command)
         self._move(command.tenant, command.round_id, "archived")
+
+    async def list_answer_texts(self, query: ListAnswerTexts) -> AnswerTexts | None:
+        self._asked(query)
+        texts = self.answer_texts.get((query.tenant, query.round_id, query.question))
+        view = self.rounds.get((query.tenant, query.round_id))
+        if texts is None and view is not None:
+            # The written answers of the canned results, paged as rounds pages them.
+            canned = {q.key: list(q.free_texts) for q in results_for(view).questions}
+            texts = canned.get(query.question)
+        if texts is None:
+            return None
+        found = [
+            AnswerText(text=t, ref=f"ref{n}")
+            for n, t in enumerate(texts)
+            if query.search.casefold() in t.casefold()
+        ]
+        start = int(query.after or 0)
+        page = found[start : start + query.limit]
+        more = start + query.limit < len(found)
+        return AnswerTexts(
+            texts=tuple(page),
+            next_after=str(start + query.limit) if more else None,
+            total=len(texts),
+        )
 
     async def get_results(self, query: GetResults) -> RoundResults | None:
         self._asked(query)

@@ -314,7 +314,7 @@ async def test_open_answer_page_shows_the_form(
     assert page.h1_text.strip() == "Library opening hours"
     assert "The culture committee decides on opening hours in May." in response.text
     assert page.radios == 3
-    assert '<textarea id="q2" name="q2"' in response.text
+    assert '<textarea id="q2-text" name="q2"' in response.text
     assert 'maxlength="2000"' in response.text
     # The token in the path goes to no other site; and the portal's own forms still carry
     # their origin ("no-referrer" makes browsers send "Origin: null", refused as foreign).
@@ -368,7 +368,7 @@ async def test_answer_post_validates_before_sending(
     assert response.status_code == 400
     check_page(response.text)
     assert "Välj ett av alternativen." in response.text
-    assert "Ditt svar får vara högst 2000 tecken." in response.text
+    assert "Ditt svar är för långt." in response.text
     assert gateway.sent(SubmitResponse) == []
 
     empty = await client.post(f"/t/gnosjo/a/{TOKEN}", data={})

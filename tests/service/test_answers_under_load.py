@@ -41,7 +41,7 @@ QUESTIONS = (Question(key="bus", kind="single_choice", text="Later buses?", opti
 
 
 async def open_round(
-    stack: Stack, questions: tuple[Question, ...] = QUESTIONS
+    stack: Stack, questions: tuple[Question, ...] = QUESTIONS, *, longitudinal: bool = False
 ) -> tuple[str, list[str]]:
     """A council with MEMBERS members and an open round; returns its id and the link tokens."""
     # Registered before the members arrive: their import is refused for an unknown council.
@@ -67,27 +67,45 @@ async def open_round(
         return await panelists.count_documents({"tenant": T}) == MEMBERS
 
     await wait_until(enrolled, timeout=30, what="members enrolled in rounds")
+    return await another_round(stack, questions, longitudinal=longitudinal)
+
+
+def _tokens(stack: Stack) -> list[str]:
+    """The personal links' tokens in every mail sent so far."""
+    items, _ = stack.devtools.mailbox.list_mails(limit=10_000)
+    found = []
+    for item in items:
+        text = stack.devtools.mailbox.get_mail(item.id).text
+        match = re.search(rf"{re.escape(PORTAL_URL)}/t/{T}/a/([A-Za-z0-9_-]+)", text)
+        if match:
+            found.append(match.group(1))
+    return found
+
+
+async def another_round(
+    stack: Stack, questions: tuple[Question, ...] = QUESTIONS, *, longitudinal: bool = False
+) -> tuple[str, list[str]]:
+    """Open one more round for the council's MEMBERS members; its id and its link tokens."""
+    before = set(_tokens(stack))
     round_id = str(uuid.uuid4())
     await publish(
         stack.js,
         CreateRound(
-            tenant=T, round_id=round_id, title="Bussar", purpose="Plan.", questions=questions
+            tenant=T,
+            round_id=round_id,
+            title="Bussar",
+            purpose="Plan.",
+            questions=questions,
+            longitudinal=longitudinal,
         ),
     )
     await open_now(stack.js, stack.nc, T, round_id)
 
-    def tokens() -> list[str]:
-        items, _ = stack.devtools.mailbox.list_mails(limit=1000)
-        found = []
-        for item in items:
-            text = stack.devtools.mailbox.get_mail(item.id).text
-            match = re.search(rf"{re.escape(PORTAL_URL)}/t/{T}/a/([A-Za-z0-9_-]+)", text)
-            if match:
-                found.append(match.group(1))
-        return found
+    def new_tokens() -> list[str]:
+        return [t for t in _tokens(stack) if t not in before]
 
-    await wait_until(lambda: len(tokens()) == MEMBERS, timeout=60, what="invitations")
-    return round_id, tokens()
+    await wait_until(lambda: len(new_tokens()) == MEMBERS, timeout=60, what="invitations")
+    return round_id, new_tokens()
 
 
 async def _view(stack: Stack, round_id: str) -> RoundView:

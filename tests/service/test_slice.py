@@ -18,12 +18,14 @@ from contracts.recruitment import (
 )
 from contracts.round_lifecycle import PublishResults
 from contracts.rounds import (
+    AnswerTexts,
     CloseRound,
     CreateRound,
     GetInvitation,
     GetResults,
     GetRound,
     InvitationView,
+    ListAnswerTexts,
     Question,
     ResponseOutcome,
     RoundResults,
@@ -232,7 +234,42 @@ async def test_a_round_from_sign_up_to_feedback(stack: Stack) -> None:
     assert cells["male"].respondents is None  # one man: suppressed
     assert cells["female"].respondents is None  # else total minus women reveals him
     assert cells["male"].counts is None
-    assert results.questions[1].free_texts == ("Jobb",) * 6
+    assert results.questions[1].free_texts == ()
+    assert results.questions[1].texts == 6
+    # The texts are paged apart, and searchable.
+    page = await ask(
+        stack.nc,
+        ListAnswerTexts(tenant=T, round_id=round_id, question=QUESTIONS[1].key, limit=4),
+        AnswerTexts,
+    )
+    assert page is not None
+    assert [t.text for t in page.texts] == ["Jobb"] * 4
+    assert page.total == 6
+    assert page.next_after is not None
+    rest = await ask(
+        stack.nc,
+        ListAnswerTexts(
+            tenant=T, round_id=round_id, question=QUESTIONS[1].key, after=page.next_after
+        ),
+        AnswerTexts,
+    )
+    assert rest is not None
+    assert len(rest.texts) == 2
+    assert rest.next_after is None
+    none = await ask(
+        stack.nc,
+        ListAnswerTexts(tenant=T, round_id=round_id, question=QUESTIONS[1].key, search="xyz"),
+        AnswerTexts,
+    )
+    assert none is not None
+    assert none.texts == ()
+    # Another council's staff get nothing.
+    other = await ask(
+        stack.nc,
+        ListAnswerTexts(tenant="kinda", round_id=round_id, question=QUESTIONS[1].key),
+        AnswerTexts,
+    )
+    assert other is None
 
     # Responses carry no member id.
     stored = await stack.services["rounds"].runtime.db.responses.find_one({})

@@ -8,6 +8,8 @@ loses nothing and stores nothing twice. Links travel sealed.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import re
 import uuid
@@ -22,9 +24,10 @@ from devstack.testing import wait_until
 from infra.bus import publish
 from infra.queries import ask
 from infra.store import database
+from services.portal.gateway import NatsGateway
 from services.rounds import answers as desk
 from tests.conftest import Stack
-from tests.service.test_answers_under_load import MEMBERS, T, open_round
+from tests.service.test_answers_under_load import MEMBERS, T, another_round, open_round
 
 QUESTIONS = (
     Question(key="bus", kind="single_choice", text="Later buses?", options=("Yes", "No")),
@@ -182,3 +185,44 @@ async def test_no_working_link_is_ever_written_to_a_database(stack: Stack) -> No
         assert leaked == []
     finally:
         await client.close()
+
+
+async def test_longitudinal_rounds_link_a_members_answers_by_a_pseudonym_only(
+    stack: Stack,
+) -> None:
+    first_round, first_tokens = await open_round(stack, QUESTIONS, longitudinal=True)
+    second_round, second_tokens = await another_round(stack, QUESTIONS, longitudinal=True)
+    plain_round, plain_tokens = await another_round(stack, QUESTIONS)
+    rounds = stack.services["rounds"].runtime
+    # Which token belongs to which member: only the test knows, through the invitations.
+    gateway = await NatsGateway.connect(stack.infra.login("portal"))
+    try:
+        commands = [
+            SubmitResponse(tenant=T, token=token, answers={"bus": "Yes"})
+            for token in (*first_tokens, *second_tokens, *plain_tokens)
+        ]
+        await asyncio.gather(*(gateway.submit_response(c) for c in commands))
+        outcomes = await asyncio.gather(*(gateway.outcome(c.message_id, 30) for c in commands))
+    finally:
+        await gateway.close()
+    assert all(o.status == "done" for o in outcomes)
+
+    async def pseudonyms(round_id: str) -> list[Any]:
+        return [d.get("pseudonym") async for d in rounds.db.responses.find({"round_id": round_id})]
+
+    first, second, plain = (
+        await pseudonyms(first_round),
+        await pseudonyms(second_round),
+        await pseudonyms(plain_round),
+    )
+    # Every member has one pseudonym, the same in both longitudinal rounds …
+    assert len(set(first)) == MEMBERS
+    assert set(first) == set(second)
+    # … none in an ordinary round, and it is neither a member id nor a plain hash of one.
+    assert plain == [None] * MEMBERS
+    members = [d["member_id"] async for d in rounds.db.panelists.find({"tenant": T})]
+    plain_hashes = {hashlib.sha256(m.encode()).hexdigest()[:40] for m in members}
+    plain_hashes |= {hashlib.sha256(f"{T}:{m}".encode()).hexdigest()[:40] for m in members}
+    assert not set(first) & (set(members) | plain_hashes)
+    async for response in rounds.db.responses.find({"round_id": first_round}):
+        assert set(response) == desk.LONGITUDINAL_FIELDS
