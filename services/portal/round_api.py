@@ -122,6 +122,8 @@ async def edit_round(
 ) -> Accepted:
     """Replace a round's title, purpose, questions, panel and target. A submitted, approved or
     scheduled round goes back to draft (recorded in its history); an open one is 409."""
+    if not round_steps.may(staff.account, "edit"):
+        raise ApiError(403, "your role may not edit rounds")
     draft = await draft_of(body, council.tenant, portal, staff)
     return await _take(portal, council.tenant, round_id, "edit", staff, Details(draft=draft))
 
