@@ -534,6 +534,23 @@ class SetPopulation(Command):
     rows: tuple[PopulationRow, ...] = Field(max_length=5000, description="The cells.")
 
 
+class PopulationChanged(Event):
+    """The council's population figures were set: rounds weights results to them. Counts
+    only, no personal data; ``occurred_at`` is when staff set them, so a late, older event
+    changes nothing."""
+
+    owner: ClassVar[str] = "recruitment"
+    name: ClassVar[str] = "population_changed"
+
+    source: OneLine = Field(
+        min_length=1, max_length=120, description="Where the figures come from (e.g. SCB 2025)."
+    )
+    rows: tuple[PopulationRow, ...] = Field(
+        max_length=5000,
+        description="The cells recruitment took (rows that did not fit the council left out).",
+    )
+
+
 class GetRepresentativeness(Query):
     """How the council's active panel compares with its population; the reply is
     ``Representativeness``, or not found while no population figures are set."""

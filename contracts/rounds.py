@@ -144,6 +144,10 @@ class SubmitResponse(Command):
         max_length=50,
         description="Answer per question key (see contracts.questions for each kind's form).",
     )
+    channel: Literal["web", "mail"] = Field(
+        default="web",
+        description="web: the answer page; mail: one click in the invitation, then confirmed.",
+    )
 
 
 class RoundOpened(Event):
@@ -349,7 +353,8 @@ class Weighting(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     applied: bool = Field(description="Whether weighted figures are shown.")
-    description: str = Field(description="The method and its limits, in plain words.")
+    description: str = Field(description="The method and its limits, in plain Swedish.")
+    description_en: str = Field(default="", description="The same in English.")
     effective_n: float | None = Field(
         default=None, description="Effective sample size after weighting (Kish)."
     )
@@ -437,6 +442,11 @@ class GetResults(Query):
     name: ClassVar[str] = "get_results"
 
     round_id: str = Field(description="The round.")
+    place: str = Field(
+        default="",
+        max_length=120,
+        description="The council's name, for the weighting's description ('' the slug).",
+    )
 
 
 class InvitationView(BaseModel):
@@ -497,6 +507,23 @@ class GetInvitation(Query):
     name: ClassVar[str] = "get_invitation"
 
     token: str = Field(min_length=1, max_length=100, description="Token from the link.")
+
+
+class EnterPaperAnswers(Command):
+    """Staff enter the answers of a paper form a member sent back: the member counts as having
+    answered (no reminders), and the answers are stored like any, naming no one."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "enter_paper_answers"
+
+    round_id: str = Field(description="The round.")
+    member_id: str = Field(
+        min_length=1, max_length=100, description="The member whose form it is (its reference)."
+    )
+    answers: dict[str, Answer] = Field(
+        max_length=50, description="Answer per question key, as in SubmitResponse."
+    )
+    entered_by: str = Field(min_length=1, max_length=80, description="Staff username.")
 
 
 class SubmitPollAnswer(Command):

@@ -63,6 +63,24 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "If you have already answered through an earlier link, there is nothing more to do.\n",
         ),
     },
+    "round_invitation_quick": {
+        "sv": (
+            "Ny fråga: $title",
+            "Hej!\n\nDu är inbjuden att svara på en fråga i medborgarpanelen: $title\n\n"
+            "Vad svaret ska användas till: $purpose\n\n$question\n\n"
+            "Svara med ett klick på ditt svar (du får bekräfta det på sidan som öppnas):\n\n"
+            "$choices\n\n"
+            "Eller öppna din personliga länk (dela den inte med någon):\n$link\n",
+        ),
+        "en": (
+            "A new question: $title",
+            "Hello,\n\nYou are invited to answer a question in the citizen panel: $title\n\n"
+            "What the answer will be used for: $purpose\n\n$question\n\n"
+            "Answer with one click on your answer (you confirm it on the page that opens):\n\n"
+            "$choices\n\n"
+            "Or open your personal link (do not share it):\n$link\n",
+        ),
+    },
     "feedback_published": {
         "sv": (
             "Återkoppling: $title",
@@ -249,6 +267,10 @@ _SMS_TEMPLATES: dict[str, dict[str, str]] = {
         "Svara här: $link",
         "en": "Citizen panel of $council: a reminder of $title, open until $closes. "
         "Answer here: $link",
+    },
+    "round_invitation_quick": {
+        "sv": "Medborgarpanelen i $council: ny fråga, $title. Svara här: $link",
+        "en": "Citizen panel of $council: a new question, $title. Answer here: $link",
     },
     "feedback_published": {
         "sv": "Medborgarpanelen i $council: så användes svaren i $title: $link",

@@ -761,7 +761,9 @@ async def results(
     round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
 ) -> RoundResults:
     """A round's results, with breakdowns by age band and gender (small groups suppressed)."""
-    view = await portal.results(council.tenant, round_id, staff.account.panels)
+    view = await portal.results(
+        council.tenant, round_id, staff.account.panels, council.display_name
+    )
     if view is None:
         raise ApiError(404, "unknown round")
     return view

@@ -113,6 +113,7 @@ from contracts.rounds import (
     CloseRound,
     CreateRound,
     EditRound,
+    EnterPaperAnswers,
     GetInvitation,
     GetResults,
     GetRound,
@@ -290,6 +291,10 @@ class Gateway(Protocol):
 
     async def submit_poll_answer(self, command: SubmitPollAnswer) -> None:
         """rounds: someone answers a quick poll."""
+        ...
+
+    async def enter_paper_answers(self, command: EnterPaperAnswers) -> None:
+        """rounds: staff enter a member's paper form."""
         ...
 
     async def publish_feedback(self, command: PublishFeedback) -> None:
@@ -714,6 +719,10 @@ class NatsGateway:
 
     async def submit_poll_answer(self, command: SubmitPollAnswer) -> None:
         """rounds: someone answers a quick poll."""
+        await self._send(command)
+
+    async def enter_paper_answers(self, command: EnterPaperAnswers) -> None:
+        """rounds: staff enter a member's paper form."""
         await self._send(command)
 
     async def publish_feedback(self, command: PublishFeedback) -> None:

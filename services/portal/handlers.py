@@ -85,6 +85,7 @@ from contracts.recruitment import GetMemberData as RecruitmentMemberData
 from contracts.rounds import (
     AnswerTexts,
     CreateRound,
+    EnterPaperAnswers,
     GetInvitation,
     GetResults,
     GetRound,
@@ -401,9 +402,16 @@ class Portal:
             GetInvitation(**self._envelope(tenant), token=token), self.gateway.get_invitation
         )
 
-    async def answer(self, tenant: str, token: str, answers: dict[str, Any]) -> Settled:
+    async def answer(
+        self, tenant: str, token: str, answers: dict[str, Any], channel: str = "web"
+    ) -> Settled:
         """Submit a resident's (validated) answers and wait briefly for the outcome."""
-        command = SubmitResponse(**self._envelope(tenant), token=token, answers=answers)
+        command = SubmitResponse(
+            **self._envelope(tenant),
+            token=token,
+            answers=answers,
+            channel="mail" if channel == "mail" else "web",
+        )
         message_id = await self._send(command, self.gateway.submit_response)
         query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
         return await self.settle(
@@ -428,6 +436,23 @@ class Portal:
             **self._envelope(tenant), round_id=round_id, browser=browser, answers=answers
         )
         message_id = await self._send(command, self.gateway.submit_poll_answer)
+        query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
+        return await self.settle(
+            message_id, lambda: self._ask(query, self.gateway.response_outcome)
+        )
+
+    async def enter_paper_answers(
+        self, tenant: str, round_id: str, member_id: str, answers: dict[str, Any], by: str
+    ) -> Settled:
+        """Send a paper form's answers for a member and wait briefly for the outcome."""
+        command = EnterPaperAnswers(
+            **self._envelope(tenant),
+            round_id=round_id,
+            member_id=member_id,
+            answers=answers,
+            entered_by=by,
+        )
+        message_id = await self._send(command, self.gateway.enter_paper_answers)
         query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
         return await self.settle(
             message_id, lambda: self._ask(query, self.gateway.response_outcome)
@@ -509,7 +534,7 @@ class Portal:
         return view
 
     async def results(
-        self, tenant: str, round_id: str, panels: tuple[str, ...] = ()
+        self, tenant: str, round_id: str, panels: tuple[str, ...] = (), place: str = ""
     ) -> RoundResults | None:
         """A round's results; None for an unknown id, another council's round, or a round of
         a panel outside ``panels`` (when given)."""
@@ -518,7 +543,8 @@ class Portal:
         if panels and await self.round(tenant, round_id, panels) is None:
             return None
         return await self._ask(
-            GetResults(**self._envelope(tenant), round_id=round_id), self.gateway.get_results
+            GetResults(**self._envelope(tenant), round_id=round_id, place=place[:120]),
+            self.gateway.get_results,
         )
 
     async def answer_texts(

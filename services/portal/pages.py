@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 from contracts.bands import BAND_NAMES
 from contracts.panels import GENERAL, PanelView
 from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, PANEL_PATTERN, Outcome
-from contracts.rounds import Target
+from contracts.rounds import Question, RoundView, Target
 from contracts.text import clean_line
 from infra.queries import QueryFailed
 from services.portal import domain, login_csrf, round_steps
@@ -305,7 +305,30 @@ async def answer_form(
         return render(
             request, "answer_status.html", code, council=council, status=invitation.status
         )
+    picked = _picked(invitation.questions, request.query_params.get("pick", ""))
+    if picked is not None:
+        # One click in the invitation: show the choice, send it only from the button (a mail
+        # scanner following the link answers nothing).
+        question, value = picked
+        return render(
+            request,
+            "answer_pick.html",
+            council=council,
+            invitation=invitation,
+            question=question,
+            value=value,
+        )
     return render(request, "answer.html", council=council, invitation=invitation)
+
+
+def _picked(questions: tuple[Question, ...], pick: str) -> tuple[Question, str] | None:
+    """The question and answer a one-click link names (``?pick=<n>``), if it names one."""
+    if len(questions) != 1 or questions[0].kind not in ("single_choice", "yes_no"):
+        return None
+    values = questions[0].values()
+    if not pick.isdigit() or not 1 <= int(pick) <= len(values):
+        return None
+    return questions[0], values[int(pick) - 1]
 
 
 @router.post("/t/{tenant}/a/{token}", response_class=HTMLResponse)
@@ -333,7 +356,7 @@ async def answer(request: Request, token: str, council: CouncilDep, portal: Port
             values=raw,
             errors=errors,
         )
-    settled = await portal.answer(council.tenant, token, answers)
+    settled = await portal.answer(council.tenant, token, answers, _field(form, "via"))
     outcome = settled.outcome
     if outcome.status == "done":
         return render(request, "answer_status.html", council=council, status="thanks")
@@ -592,6 +615,75 @@ async def new_round(
     return _see_other(f"/t/{council.tenant}/staff/rounds/{command.round_id}?notice={notice}")
 
 
+PAPER_REFUSALS = {
+    "not_invited": N_("That member was not invited to this round: check the reference."),
+    "already_answered": N_("That member has already answered this round."),
+    "round_closed": N_("The round is closed: paper forms can no longer be entered."),
+    "invalid_answers": N_("The answers do not fit the questions."),
+}
+_MEMBER_REF = re.compile(r"^[A-Za-z0-9-]{1,100}$")
+
+
+async def _paper_round(portal: Portal, tenant: str, round_id: str, staff: Session) -> RoundView:
+    view = await portal.round(tenant, round_id, staff.account.panels)
+    if view is None:
+        raise HTTPException(status_code=404)
+    return view
+
+
+@router.get("/t/{tenant}/staff/rounds/{round_id}/paper", response_class=HTMLResponse)
+async def paper_form(
+    request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> Response:
+    """Enter the answers of a paper form a member sent back."""
+    view = await _paper_round(portal, council.tenant, round_id, staff)
+    return render(
+        request,
+        "staff_paper.html",
+        council=council,
+        staff=staff,
+        round=view,
+        notice=_notice(request),
+    )
+
+
+@router.post("/t/{tenant}/staff/rounds/{round_id}/paper", response_class=HTMLResponse)
+async def paper_answers(
+    request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> Response:
+    """Send a paper form's answers; the member counts as having answered."""
+    view = await _paper_round(portal, council.tenant, round_id, staff)
+    form = await request.form()
+    member = _field(form, "member").strip()
+    raw = domain.answers_from_form(view.questions, form)
+    answers, errors = domain.check_answers(view.questions, raw)
+    if not _MEMBER_REF.fullmatch(member):
+        errors["member"] = N_("Enter the member reference printed on the form.")
+    if view.state != "open":
+        errors["_form"] = PAPER_REFUSALS["round_closed"]
+    if not errors:
+        settled = await portal.enter_paper_answers(
+            council.tenant, round_id, member, answers, staff.account.username
+        )
+        outcome = settled.outcome
+        if outcome.status in ("done", "pending"):
+            notice = "paper" if outcome.status == "done" else "pending"
+            return _see_other(f"/t/{council.tenant}/staff/rounds/{round_id}/paper?notice={notice}")
+        errors["member" if outcome.reason != "invalid_answers" else "_form"] = PAPER_REFUSALS.get(
+            outcome.reason or "", N_("The answers could not be saved.")
+        )
+    return render(
+        request,
+        "staff_paper.html",
+        400,
+        council=council,
+        staff=staff,
+        round=view,
+        values={**raw, "member": member},
+        errors=errors,
+    )
+
+
 async def _results_page(
     request: Request,
     council: CouncilDep,
@@ -601,7 +693,9 @@ async def _results_page(
     status_code: int = 200,
     **context: Any,
 ) -> Response:
-    results = await portal.results(council.tenant, round_id, staff.account.panels)
+    results = await portal.results(
+        council.tenant, round_id, staff.account.panels, council.display_name
+    )
     if results is None:
         raise HTTPException(status_code=404)
     feedback = None

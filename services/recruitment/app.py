@@ -13,6 +13,7 @@ from services.recruitment import (
     counts,
     expiry,
     index_history,
+    population,
     rotation,
     self_service,
 )
@@ -44,7 +45,7 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
         NAME,
         build_router=build_router,
         indexes=create_indexes,
-        outbox_collections=["members", "panels", "invitees"],
+        outbox_collections=["members", "panels", "invitees", "populations"],
         settings=settings,
     )
     members = Gauge(
@@ -82,4 +83,6 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
     service.in_background(rotation.rotate_forever)
     # The representativeness index, once a day per council, for its history.
     service.in_background(index_history.snapshot_forever)
+    # Population figures set before rounds weighted results to them: tell rounds once.
+    service.in_background(population.announce_earlier)
     return service

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
@@ -44,6 +43,7 @@ from services.recruitment import (
     expiry,
     open_campaigns,
     panels,
+    population,
     representativeness,
 )
 
@@ -537,7 +537,8 @@ async def list_tenants(rt: Runtime, _: ListTenants) -> TenantList:
 
 async def set_population(rt: Runtime, cmd: SetPopulation) -> None:
     """Replace the council's population figures; rows that do not fit are kept as refusals.
-    A command older than the figures in place (a late redelivery) changes nothing."""
+    The same write carries the ``PopulationChanged`` that tells rounds. A command older than
+    the figures in place (a late redelivery) changes nothing."""
     council = await _council(rt, cmd.tenant)
     checked = representativeness.check_population(cmd.rows, _districts(council))
     set_at = epoch_ms(cmd.occurred_at)
@@ -551,11 +552,17 @@ async def set_population(rt: Runtime, cmd: SetPopulation) -> None:
             for (d, b, g), p in checked.cells.items()
         ],
         "rejected": [{"row": n, "reason": r} for n, r in checked.rejected],
+        population.ANNOUNCED: set_at,
     }
-    with contextlib.suppress(DuplicateKeyError):  # newer figures are in place
+    try:
         await rt.db.populations.replace_one(
-            {"_id": cmd.tenant, "set_at_ms": {"$lte": set_at}}, document, upsert=True
+            {"_id": cmd.tenant, "set_at_ms": {"$lte": set_at}},
+            new_document(document, population.changed(cmd, checked.cells)),
+            upsert=True,
         )
+    except DuplicateKeyError:  # newer figures are in place
+        return
+    await rt.flush("populations", [cmd.tenant])
 
 
 async def get_representativeness(

@@ -86,6 +86,7 @@ from contracts.recruitment import (
     MembershipOutcome,
     Outcome,
     PanelHistory,
+    PopulationChanged,
     RegisterTenant,
     Representativeness,
     RepresentativenessHistory,
@@ -124,6 +125,7 @@ PUBLISHES = (
     MemberResumed,
     PanelConfigured,
     MemberPanelsChanged,
+    PopulationChanged,
 )
 """What this service publishes (through its outbox), for the AsyncAPI document."""
 

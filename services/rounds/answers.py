@@ -322,7 +322,7 @@ def _response(
         "district": invitation["district"],
         # The day only: a precise time could be matched with the logs.
         "received_on": day,
-        "channel": "web",
+        "channel": cmd.channel,
     }
 
 

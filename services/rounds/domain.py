@@ -115,3 +115,22 @@ def response_rate(invited: int, responded: int) -> float:
 def answer_link(portal_url: str, tenant: str, token: str) -> str:
     """The personal link in an invitation."""
     return f"{portal_url.rstrip('/')}/t/{tenant}/a/{token}"
+
+
+YES_NO_WORDS = {"yes": "Ja / Yes", "no": "Nej / No"}
+
+
+def one_click(questions: Sequence[Question]) -> bool:
+    """Whether a round is answered with one click in its invitation: one question, a single
+    choice or yes/no."""
+    return len(questions) == 1 and questions[0].kind in ("single_choice", "yes_no")
+
+
+def one_click_choices(link: str, question: Question) -> str:
+    """The invitation's answer links, one line per option: the personal link with the
+    option's number. Opening one only shows the choice: the answer is sent by a button on
+    that page, so mail scanners that follow links answer nothing."""
+    return "\n".join(
+        f"{YES_NO_WORDS.get(value, value)}: {link}?pick={n}"
+        for n, value in enumerate(question.values(), start=1)
+    )

@@ -45,6 +45,7 @@ from contracts.rounds import (
     Target,
     TargetPreview,
     Turnout,
+    Weighting,
 )
 from infra import outcomes
 from infra.batching import keep_latest
@@ -62,7 +63,9 @@ from services.rounds import (
     schedule,
     tallies,
     targeting,
+    weighting,
 )
+from services.rounds.population import population_margins
 
 FAN_OUT_BATCH = 500
 
@@ -310,18 +313,24 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
         seed=evt.round_id,
     )
     chosen = await _chosen_once(rt, evt, entries, selection.chosen)
+    # A round of one choice or yes/no question is answered with one click in the mail.
+    questions = [Question.model_validate(q) for q in round_doc["questions"]]
+    quick = questions if domain.one_click(questions) else []
     for member in chosen:
         invitation_id = f"{evt.round_id}:{member['member_id']}"
         token = new_token()
+        link = domain.answer_link(rt.settings.portal_url, evt.tenant, token)
         mail = SendMessage.follow(
             evt,
             message_id=derived_id(invitation_id, "invitation"),
             member_id=member["member_id"],
-            template="round_invitation",
-            params={"title": round_doc["title"], "purpose": round_doc["purpose"]},
-            # The working link is sealed: no copy of the outbox or the queue can answer.
+            template="round_invitation_quick" if quick else "round_invitation",
+            params={"title": round_doc["title"], "purpose": round_doc["purpose"]}
+            | ({"question": quick[0].text} if quick else {}),
+            # The working links are sealed: no copy of the outbox or the queue can answer.
             sealed=rt.sealer.seal_params(
-                {"link": domain.answer_link(rt.settings.portal_url, evt.tenant, token)}
+                {"link": link}
+                | ({"choices": domain.one_click_choices(link, quick[0])} if quick else {})
             ),
         )
         document = new_document(
@@ -557,18 +566,51 @@ async def get_results(rt: Runtime, q: GetResults) -> RoundResults | None:
             withheld_until=domain.LIVE_MINIMUM,
         )
     kept = await tallies.kept(rt, q.tenant, q.round_id, len(view.questions))
+    weights, weighting_ = None, None
+    if not view.public:  # a quick poll's respondents have no background to weight by
+        weights, weighting_ = await _weights(rt, q, kept)
     return RoundResults(
         round=view,
         response_rate=rate,
         suppression_threshold=domain.SUPPRESSION_THRESHOLD,
         questions=results.question_results(
-            view.questions, kept, threshold=domain.SUPPRESSION_THRESHOLD
+            view.questions, kept, weights=weights, threshold=domain.SUPPRESSION_THRESHOLD
         ),
+        weighting=weighting_,
         turnout=_turnout_view(doc),
         outreach=await _outreach(rt, q.tenant, q.round_id),
         by_day=results.by_day(kept, view.invited),
         by_channel=results.by_channel(kept),
-        caveat=polls.POLL_CAVEAT if view.public else SELF_SELECTED,
+        caveat=(
+            polls.POLL_CAVEAT
+            if view.public
+            else weighting_.description_en
+            if weighting_ is not None and weighting_.applied
+            else SELF_SELECTED
+        ),
+    )
+
+
+async def _weights(
+    rt: Runtime, q: GetResults, kept: tallies.Cells
+) -> tuple[dict[results.Cell, float] | None, Weighting | None]:
+    """Post-stratification weights raked to the council's population, from the respondents'
+    cells; (None, None) while the council has set no population figures."""
+    population = await population_margins(rt, q.tenant)
+    cells = results.respondent_cells(kept)
+    if population is None or not cells:
+        return None, None
+    raked = weighting.rake({c: round(n) for c, n in cells.items()}, population.rows)
+    place = q.place or q.tenant.capitalize()
+    applied = bool(raked.dimensions)
+    return (
+        dict(raked.weights) if applied else None,
+        Weighting(
+            applied=applied,
+            description=raked.describe(place, population.source, "sv"),
+            description_en=raked.describe(place, population.source, "en"),
+            effective_n=round(raked.effective_sample_size, 1) if applied else None,
+        ),
     )
 
 

@@ -7,7 +7,6 @@ before (primary and secondary suppression, see ``_breakdown``).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
@@ -22,7 +21,7 @@ from contracts.rounds import (
     QuestionResult,
     RankCount,
 )
-from services.rounds import tallies
+from services.rounds import statistics, tallies
 from services.rounds.tallies import Cells
 
 GENDERS = ("female", "male", "other", "undisclosed")
@@ -31,8 +30,6 @@ OUTSIDE_BANDS = "0-15"
 others, suppressed like them, so totals minus the shown cells never single them out."""
 NAMED_BANDS = tuple(name for name, _, _ in AGE_BANDS)
 BANDS = (OUTSIDE_BANDS, *NAMED_BANDS)
-Z = 1.959964
-"""The normal quantile of a two-sided 95 % interval."""
 
 Cell = tuple[str, str, str]
 """(age band, gender, district) of respondents."""
@@ -40,15 +37,13 @@ Weights = Mapping[Cell, float]
 Channel = Literal["web", "sms", "paper", "mail", "poll"]
 
 
-def wilson(count: float, n: float, z: float = Z) -> tuple[float, float]:
-    """Wilson score interval of a proportion, in per cent (``n`` may be an effective size)."""
-    if n <= 0:
+def wilson(count: float, n: float) -> tuple[float, float]:
+    """The 95 % Wilson interval of ``count`` of ``n`` (``n`` may be an effective size), in
+    per cent, rounded as the figures are shown; (0, 0) when ``n`` is 0."""
+    found = statistics.wilson(count, n)
+    if found is None:
         return (0.0, 0.0)
-    p = min(1.0, max(0.0, count / n))
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return (round(100 * max(0.0, centre - half), 1), round(100 * min(1.0, centre + half), 1))
+    return (round(100 * found.low, 1), round(100 * found.high, 1))
 
 
 def _percent(part: float, whole: float) -> float:
@@ -77,17 +72,13 @@ def _answered(counters: Mapping[str, float]) -> dict[Cell, float]:
     return {(p[0], p[1], p[2]): a for p, a in _cells(counters, "_").items()}
 
 
-def _weighted_share(
-    values: Mapping[Cell, float], base: Mapping[Cell, float], weights: Weights | None
-) -> tuple[float, float, float] | None:
-    """Weighted count, weighted base and the base's effective size; None without weights."""
-    if weights is None:
-        return None
-    part = sum(weights.get(c, 0.0) * n for c, n in values.items())
-    whole = sum(weights.get(c, 0.0) * n for c, n in base.items())
-    squares = sum(weights.get(c, 0.0) ** 2 * n for c, n in base.items())
-    effective = whole * whole / squares if squares else 0.0
-    return part, whole, effective
+def _tally(counts: Mapping[Cell, float], weights: Weights) -> statistics.Tally:
+    """Σw and Σw² of the respondents counted per cell."""
+    total = statistics.Tally(total=0.0, squares=0.0)
+    for cell, n in counts.items():
+        w = weights.get(cell, 0.0)
+        total += statistics.Tally(total=w * n, squares=w * w * n)
+    return total
 
 
 def _option(
@@ -99,12 +90,12 @@ def _option(
     count = sum(values.values())
     n = sum(base.values())
     low, high = wilson(count, n)
-    weighted = _weighted_share(values, base, weights)
     w_percent = w_low = w_high = None
-    if weighted is not None and weighted[1] > 0:
-        part, whole, effective = weighted
-        w_percent = _percent(part, whole)
-        w_low, w_high = wilson(part / whole * effective, effective)
+    if weights is not None:
+        weighted = statistics.weighted_proportion(_tally(values, weights), _tally(base, weights))
+        if weighted is not None:
+            w_percent = round(100 * weighted.estimate, 1)
+            w_low, w_high = round(100 * weighted.low, 1), round(100 * weighted.high, 1)
     return OptionCount(
         option=option,
         count=round(count),
@@ -284,28 +275,27 @@ def _sums(
 def _moments(
     n: float, total: float, squares: float
 ) -> tuple[float | None, float | None, float | None, float | None]:
-    """Mean, standard deviation and the mean's 95 % interval from n, Σx and Σx²."""
-    if n <= 0:
+    """Mean, standard deviation and the mean's 95 % interval (Student's t) from n, Σx, Σx²."""
+    found = statistics.mean(statistics.Moments.of(n, total, squares)) if n > 0 else None
+    if found is None:
         return None, None, None, None
-    mean = total / n
-    variance = max(0.0, (squares - n * mean * mean) / (n - 1)) if n > 1 else 0.0
-    sd = math.sqrt(variance)
-    half = Z * sd / math.sqrt(n)
-    return round(mean, 2), round(sd, 2), round(mean - half, 2), round(mean + half, 2)
+
+    def shown(x: float | None) -> float | None:
+        return None if x is None else round(x, 2)
+
+    return shown(found.estimate), shown(found.sd), shown(found.low), shown(found.high)
 
 
 def _weighted_mean(sums: _Sums, weights: Weights, base: Mapping[Cell, float]) -> float | None:
-    total = weight = 0.0
+    total = statistics.Moments.of(0, 0, 0)
     for cell in base:
 
         def only(c: Cell, cell: Cell = cell) -> bool:
             return c == cell
 
-        n, s, _ = sums(only)
-        w = weights.get(cell, 0.0)
-        total += w * s
-        weight += w * n
-    return round(total / weight, 2) if weight else None
+        total += statistics.Moments.of(*sums(only)).scaled(weights.get(cell, 0.0))
+    found = statistics.mean(total)
+    return None if found is None else round(found.estimate, 2)
 
 
 def _ranking_firsts(counters: Mapping[str, float]) -> dict[str, dict[Cell, float]]:

@@ -9,7 +9,7 @@ from contracts.feedback import FeedbackPublished
 from contracts.membership import MemberBackgroundChanged, MemberPaused, MemberResumed
 from contracts.panels import MemberPanelsChanged, PanelConfigured
 from contracts.personal_data import PersonalData
-from contracts.recruitment import MemberEnrolled, MemberErased, Outcome
+from contracts.recruitment import MemberEnrolled, MemberErased, Outcome, PopulationChanged
 from contracts.round_lifecycle import (
     ArchiveRound,
     ExtendRound,
@@ -25,6 +25,7 @@ from contracts.rounds import (
     CloseRound,
     CreateRound,
     EditRound,
+    EnterPaperAnswers,
     GetInvitation,
     GetMemberData,
     GetResults,
@@ -50,7 +51,7 @@ from contracts.rounds import (
 from contracts.rounds import RoundClosed as _RoundClosed
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.rounds import handlers, lifecycle, polls
+from services.rounds import handlers, lifecycle, paper, polls, population
 
 PUBLISHES = (RoundOpened, _RoundClosed, ResultsPublished, MemberForgotten, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
@@ -72,6 +73,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, PanelConfigured, "rounds_panel_configured")
     async def on_panel_configured(evt: PanelConfigured) -> None:
         await handlers.panel_configured(rt, evt)
+
+    @subscriber(router, PopulationChanged, "rounds_population_changed")
+    async def on_population_changed(evt: PopulationChanged) -> None:
+        await population.population_changed(rt, evt)
 
     @subscriber(router, MemberErased, "rounds_member_erased")
     async def on_member_erased(evt: MemberErased) -> None:
@@ -153,6 +158,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, GetResults, "rounds")
     async def q_results(q: GetResults) -> RoundResults | None:
         return await handlers.get_results(rt, q)
+
+    @subscriber(router, EnterPaperAnswers, "rounds_enter_paper_answers")
+    async def on_paper(cmd: EnterPaperAnswers) -> None:
+        await paper.enter_paper_answers(rt, cmd)
 
     @subscriber(router, SubmitPollAnswer, "rounds_submit_poll_answer")
     async def on_poll_answer(cmd: SubmitPollAnswer) -> None:

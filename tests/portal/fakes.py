@@ -114,6 +114,7 @@ from contracts.rounds import (
     CloseRound,
     CreateRound,
     EditRound,
+    EnterPaperAnswers,
     GetInvitation,
     GetResults,
     GetRound,
@@ -354,7 +355,7 @@ class FakeGateway:
         command = next((c for c in self.commands if c.message_id == command_id), None)
         if isinstance(command, ConfirmMembership | ConfirmByCode):
             return None if self.membership.status == "pending" else self.membership
-        if isinstance(command, SubmitResponse | SubmitPollAnswer):
+        if isinstance(command, SubmitResponse | SubmitPollAnswer | EnterPaperAnswers):
             return None if self.response.status == "pending" else self.response
         if isinstance(command, EraseMember):
             return self.erase_outcome
@@ -431,6 +432,9 @@ class FakeGateway:
         return PollList(polls=tuple(self.polls.get(query.tenant, ())))
 
     async def submit_poll_answer(self, command: SubmitPollAnswer) -> None:
+        self.commands.append(command)
+
+    async def enter_paper_answers(self, command: EnterPaperAnswers) -> None:
         self.commands.append(command)
 
     async def response_outcome(self, query: ResponseOutcome) -> Outcome:

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from contracts.rounds import GetResults, ListAnswerTexts, RoundResults
+from contracts.rounds import GetResults, ListAnswerTexts, RoundResults, Weighting
 from services.rounds import results as computed
 from services.rounds import tallies
 from tests.portal.conftest import api_login, check_page, text_of
@@ -108,3 +108,40 @@ async def test_the_api_pages_written_answers(
     ).status_code == 404
     results = (await client.get(f"/api/t/gnosjo/rounds/{ROUND}/results")).json()
     assert results["questions"][2]["mean"] == 3.5
+
+
+async def test_weighted_results_show_both_figures_and_the_method(
+    client: httpx.AsyncClient, gateway: FakeGateway, monkeypatch: Any
+) -> None:
+    view = round_view(ROUND, state="closed", questions=ALL[:1])
+    people = _people(30, {"park": "yes"}) + _people(10, {"park": "no"}, gender="male")
+    kept = tallies.sum_cells(ALL[:1], people)
+    weights = {("30-44", "female", "Kisa"): 0.5, ("30-44", "male", "Kisa"): 2.5}
+    figures = RoundResults(
+        round=view,
+        response_rate=80.0,
+        suppression_threshold=5,
+        questions=computed.question_results(ALL[:1], kept, weights=weights),
+        weighting=Weighting(
+            applied=True,
+            description="Svaren är viktade efter befolkningen i Gnosjö kommun (SCB 2025).",
+            description_en="Weighted to the population of Gnosjö kommun (SCB 2025).",
+            effective_n=31.2,
+        ),
+    )
+
+    async def get_results(query: GetResults) -> RoundResults | None:
+        return figures
+
+    monkeypatch.setattr(gateway, "get_results", get_results)
+    gateway.rounds[("gnosjo", ROUND)] = view
+    await login(client, "gnosjo", "anna")
+    response = await client.get(f"/t/gnosjo/staff/rounds/{ROUND}/results")
+    text = text_of(response.text)
+    assert "Svaren är viktade efter befolkningen i Gnosjö kommun (SCB 2025)." in text
+    assert "Panelens svar är ingen undersökning" not in text
+    assert "Viktad andel" in text
+    assert "75 %" in text  # unweighted yes, side by side with …
+    assert "37,5 %" in text  # … the weighted one (15 of 40)
+    english = await client.get(f"/t/gnosjo/staff/rounds/{ROUND}/results?lang=en")
+    assert "Weighted to the population of Gnosjö kommun" in text_of(english.text)

@@ -10,21 +10,27 @@ stored response, and the results page reads only those counters.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
-from contracts.recruitment import Outcome
+import pytest
+
+from contracts.recruitment import Outcome, PopulationRow, SetPopulation
 from contracts.rounds import AnswerTexts as Texts
 from contracts.rounds import (
+    EnterPaperAnswers,
     GetResults,
     ListAnswerTexts,
     Question,
     RoundResults,
     SubmitResponse,
 )
-from infra.bus import publish_raw
+from devstack.testing import wait_until
+from infra.bus import publish, publish_raw
 from infra.queries import ask
 from services.portal.gateway import NatsGateway
 from services.rounds import tallies
+from services.rounds.population import population_margins
 from tests.conftest import Stack
 from tests.service.test_answers_under_load import MEMBERS, T, open_round
 
@@ -206,3 +212,144 @@ async def test_a_batch_touching_hundreds_of_cells_is_kept_whole(stack: Stack) ->
     assert tallies.nonzero(await tallies.kept(rt, T, round_id, 2)) == tallies.nonzero(recounted)
     assert recounted["r"]["channel|web"] == 512
     assert [d["batches"] async for d in rt.db.tallies.find({"round_id": round_id})] == [[]] * 3
+
+
+async def test_a_one_question_round_is_answered_with_one_click_in_the_mail(stack: Stack) -> None:
+    question = Question(key="bench", kind="yes_no", text="Fler bänkar i parken?")
+    round_id, tokens = await open_round(stack, (question,))
+    items, _ = stack.devtools.mailbox.list_mails(limit=100)
+    mail = stack.devtools.mailbox.get_mail(items[0].id)
+    assert items[0].subject == "Ny fråga: Bussar"
+    assert mail.text is not None
+    assert "Fler bänkar i parken?" in mail.text
+    assert re.search(r"Ja / Yes: http\S+/a/[A-Za-z0-9_-]{43}\?pick=1", mail.text)
+    assert re.search(r"Nej / No: http\S+/a/[A-Za-z0-9_-]{43}\?pick=2", mail.text)
+    gateway = await NatsGateway.connect(stack.infra.login("portal"))
+    try:
+        commands = [
+            SubmitResponse(tenant=T, token=t, answers={"bench": "yes"}, channel="mail")
+            for t in tokens[:15]
+        ] + [SubmitResponse(tenant=T, token=t, answers={"bench": "no"}) for t in tokens[15:25]]
+        for command in commands:
+            await gateway.submit_response(command)
+        outcomes = [await gateway.outcome(c.message_id, 30) for c in commands]
+    finally:
+        await gateway.close()
+    assert outcomes == [Outcome(status="done")] * 25
+    results = await ask(stack.nc, GetResults(tenant=T, round_id=round_id), RoundResults)
+    assert results is not None
+    assert {(c.channel, c.answers) for c in results.by_channel} == {("mail", 15), ("web", 10)}
+
+
+async def test_staff_enter_paper_forms_once_and_the_member_counts_as_answered(
+    stack: Stack,
+) -> None:
+    round_id, _ = await open_round(stack, QUESTIONS)
+    rt = stack.services["rounds"].runtime
+    members = [
+        d["member_id"]
+        async for d in rt.db.invitations.find({"round_id": round_id}, {"member_id": 1})
+    ]
+    gateway = await NatsGateway.connect(stack.infra.login("portal"))
+
+    def form(member: str, answers: dict[str, Any]) -> EnterPaperAnswers:
+        return EnterPaperAnswers(
+            tenant=T, round_id=round_id, member_id=member, answers=answers, entered_by="anna"
+        )
+
+    try:
+        first = form(members[0], {"park": "no", "happy": 3})
+        commands = [
+            first,
+            form(members[0], {"park": "yes"}),  # the same member's form again
+            form("someone-else", {"park": "yes"}),
+            form(members[1], {"happy": 9}),
+            form(members[1], {"park": "no", "how": ["Walk"]}),  # hidden by skip logic
+        ]
+        outcomes = []
+        for command in commands:
+            await gateway.enter_paper_answers(command)
+            outcomes.append(await gateway.outcome(command.message_id, 30))
+        # The first form again, past the duplicate window: nothing changes.
+        await publish_raw(
+            stack.js,
+            f"rounds.{T}.cmd.enter_paper_answers",
+            first.model_dump_json().encode(),
+            f"copy-{first.message_id}",
+        )
+    finally:
+        await gateway.close()
+    assert outcomes == [
+        Outcome(status="done"),
+        Outcome(status="refused", reason="already_answered"),
+        Outcome(status="refused", reason="not_invited"),
+        Outcome(status="refused", reason="invalid_answers"),
+        Outcome(status="refused", reason="invalid_answers"),
+    ]
+    await asyncio.sleep(0.5)
+    invitation = await rt.db.invitations.find_one({"_id": f"{round_id}:{members[0]}"})
+    assert invitation is not None
+    assert invitation["state"] == "answered"
+    responses = await rt.db.responses.find({"round_id": round_id}).to_list()
+    assert [(r["channel"], r["answers"]) for r in responses] == [
+        ("paper", {"park": "no", "happy": 3})
+    ]
+    assert "member_id" not in responses[0]
+    assert members[0] not in str(responses[0])
+    view = await rt.db.rounds.find_one({"_id": round_id})
+    assert view is not None
+    assert view["responded"] == 1
+    kept = await tallies.kept(rt, T, round_id, len(QUESTIONS))
+    assert tallies.nonzero(kept) == tallies.nonzero(await tallies.recount(rt, T, round_id))
+
+
+async def test_results_are_weighted_to_the_councils_population(stack: Stack) -> None:
+    question = Question(key="bus", kind="yes_no", text="Senare bussar?")
+    round_id, tokens = await open_round(stack, (question,))
+    # Members were born 1950-1989: many more 45-64 than 30-44. Residents are spread evenly.
+    await publish(
+        stack.js,
+        SetPopulation(
+            tenant=T,
+            source="SCB 2025",
+            rows=tuple(
+                PopulationRow(district="", age_band=b, gender=g, population=1000)
+                for b in ("16-29", "30-44", "45-64", "65-79", "80+")
+                for g in ("female", "male")
+            ),
+        ),
+    )
+    rt = stack.services["rounds"].runtime
+
+    async def arrived() -> bool:
+        return await population_margins(rt, T) is not None
+
+    await wait_until(arrived, timeout=15, what="population in rounds")
+    gateway = await NatsGateway.connect(stack.infra.login("portal"))
+    try:
+        commands = [
+            SubmitResponse(tenant=T, token=t, answers={"bus": "yes" if n % 3 else "no"})
+            for n, t in enumerate(tokens)
+        ]
+        for command in commands:
+            await gateway.submit_response(command)
+        for command in commands:
+            assert await gateway.outcome(command.message_id, 30) == Outcome(status="done")
+    finally:
+        await gateway.close()
+    results = await ask(
+        stack.nc, GetResults(tenant=T, round_id=round_id, place="Gnosjö kommun"), RoundResults
+    )
+    assert results is not None
+    assert results.weighting is not None
+    assert results.weighting.applied
+    assert "Gnosjö kommun (SCB 2025)" in results.weighting.description
+    assert "raking" in results.weighting.description_en
+    assert results.caveat == results.weighting.description_en
+    [bus] = results.questions
+    for option in bus.options:
+        assert option.weighted_percent is not None
+        assert option.weighted_ci_low is not None
+        assert option.weighted_ci_high is not None
+        assert option.weighted_ci_low <= option.weighted_percent <= option.weighted_ci_high
+    assert sum(o.weighted_percent or 0 for o in bus.options) == pytest.approx(100, abs=0.2)

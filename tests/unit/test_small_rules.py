@@ -94,3 +94,21 @@ def test_free_ports_are_never_handed_out_twice() -> None:
 
     ports = [free_port() for _ in range(200)]
     assert len(set(ports)) == 200
+
+
+def test_a_one_click_invitation_lists_each_answer_with_its_link() -> None:
+    params = {
+        "title": "Parken",
+        "purpose": "Planen",
+        "question": "Fler bänkar?",
+        "choices": "Ja / Yes: https://x/a/t?pick=1\nNej / No: https://x/a/t?pick=2",
+        "link": "https://x/a/t",
+    }
+    sv = templates.render("round_invitation_quick", "sv", params)
+    assert sv.subject == "Ny fråga: Parken"
+    assert "Fler bänkar?" in sv.body
+    assert "Ja / Yes: https://x/a/t?pick=1" in sv.body
+    assert "du får bekräfta det" in sv.body
+    assert "Answer here: https://x/a/t" in templates.render_sms(
+        "round_invitation_quick", "en", {**params, "council": "Ale"}
+    )
