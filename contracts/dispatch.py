@@ -77,3 +77,14 @@ class GetMemberData(Query):
     name: ClassVar[str] = "get_member_data"
 
     member_id: str = Field(description="The member.")
+
+
+class SmsReceived(Event):
+    """A member replied by SMS: dispatch took the provider's inbound message, found the member
+    by the sending number, and passes the text on (rounds reads answers from it)."""
+
+    owner: ClassVar[str] = "dispatch"
+    name: ClassVar[str] = "sms_received"
+
+    member_id: str = Field(description="The member whose number sent it.")
+    text: str = Field(max_length=1600, description="The message as received.")

@@ -264,6 +264,9 @@ class MemberBackgroundChanged(Event):
     district: str = Field(
         description="District as the council's list names it (coded); empty without a list."
     )
+    topics: tuple[str, ...] | None = Field(
+        default=None, max_length=50, description="Topics the member follows; None: unchanged."
+    )
 
 
 class MemberPaused(Event):

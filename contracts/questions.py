@@ -194,6 +194,40 @@ def _definition_problem(q: Question, earlier: Mapping[str, Question]) -> str | N
     return None
 
 
+SECONDS: Final = {
+    "single_choice": 10,
+    "multiple_choice": 15,
+    "scale": 8,
+    "number": 10,
+    "yes_no": 6,
+    "free_text": 60,
+    "ranking": 25,
+    "map": 45,
+}
+"""About how long a resident takes over one question of each kind, reading included."""
+ADVICE: Final = {"fewest": 3, "most": 8, "minutes": 10}
+"""The seeds' advice: 3-8 questions, under 10 minutes."""
+
+
+def estimated_minutes(questions: Sequence[Question]) -> float:
+    """About how many minutes a round takes to answer (every question shown), to warn staff
+    when it grows past the seeds' advice."""
+    seconds = 30 + sum(SECONDS[q.kind] + 2 * len(q.options) for q in questions)
+    return round(seconds / 60, 1)
+
+
+def advice(questions: Sequence[Question]) -> list[str]:
+    """Where a questionnaire goes past the seeds' advice: ``few``, ``many``, ``long``."""
+    found = []
+    if len(questions) < ADVICE["fewest"]:
+        found.append("few")
+    if len(questions) > ADVICE["most"]:
+        found.append("many")
+    if estimated_minutes(questions) >= ADVICE["minutes"]:
+        found.append("long")
+    return found
+
+
 class InvalidQuestions(ValueError):
     """A questionnaire breaks ``question_problems``' rules."""
 

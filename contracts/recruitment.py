@@ -216,6 +216,9 @@ class MemberEnrolled(Event):
         min_length=1,
         description="The council's panels the member belongs to (rounds of these invite them).",
     )
+    topics: tuple[str, ...] = Field(
+        default=(), max_length=50, description="Topics the member follows (for targeting)."
+    )
 
 
 class TenantView(BaseModel):

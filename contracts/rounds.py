@@ -35,12 +35,71 @@ class Target(BaseModel):
     districts: tuple[Annotated[OneLine, Field(min_length=1)], ...] = Field(
         default=(), max_length=200, description="Districts (coded); () every one."
     )
+    topics: tuple[Annotated[OneLine, Field(min_length=1, max_length=100)], ...] = Field(
+        default=(), max_length=50, description="Members following any of these; () everyone."
+    )
     sample: int | None = Field(
         default=None, ge=1, le=1_000_000, description="Invite a random sample of this many."
     )
     rest_days: int = Field(
         default=0, ge=0, le=365, description="Leave out members invited in this many days."
     )
+
+
+class Promise(BaseModel):
+    """What a round's results will be used for, stated to residents before the questions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    decision: Annotated[TrimmedText, Field(max_length=500)] = Field(
+        default="", description="The decision the answers feed."
+    )
+    decided_on: str = Field(
+        default="",
+        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        description="When it is taken (YYYY-MM-DD, from the council's calendar).",
+    )
+    influence: Literal["consultation", "co-determination"] = Field(
+        default="consultation",
+        description="consultation: the answers inform the decision; co-determination: they "
+        "decide part of it.",
+    )
+    not_promised: Annotated[TrimmedText, Field(max_length=1000)] = Field(
+        default="", description="What cannot be promised (budget, law, what others decide)."
+    )
+
+
+Stage = Literal["questions", "approval", "dispatch", "analysis", "feedback"]
+STAGES: tuple[Stage, ...] = ("questions", "approval", "dispatch", "analysis", "feedback")
+
+
+class Plan(BaseModel):
+    """The planning checklist of a draft: who does what, and by when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    goal: Annotated[TrimmedText, Field(max_length=1000)] = Field(
+        default="", description="What the round is for."
+    )
+    deadline: str = Field(
+        default="",
+        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        description="When the results must be ready (YYYY-MM-DD).",
+    )
+    owners: dict[Stage, Annotated[OneLine, Field(min_length=1, max_length=120)]] = Field(
+        default_factory=dict, description="Who owns each stage."
+    )
+    follow_up_owner: Annotated[OneLine, Field(max_length=120)] = Field(
+        default="", description="The named owner of the follow-up to the panel."
+    )
+
+    def missing(self) -> list[str]:
+        """The checklist's open points."""
+        stages = ("questions", "approval", "dispatch", "analysis", "feedback")
+        found = [
+            name for name in ("goal", "deadline", "follow_up_owner") if not getattr(self, name)
+        ]
+        return found + [f"owner:{s}" for s in stages if not self.owners.get(s)]  # type: ignore[call-overload]
 
 
 class CreateRound(Questionnaire, Command):
@@ -71,13 +130,22 @@ class CreateRound(Questionnaire, Command):
         description="An open quick poll: anyone answers from its link or QR code without "
         "joining (no invitations; results marked self-selected).",
     )
+    allow_changes: bool = Field(
+        default=False,
+        description="Members may change their answers through their link until it closes.",
+    )
+    promise: Promise = Field(
+        default_factory=Promise, description="What residents are told the answers are for."
+    )
+    plan: Plan = Field(default_factory=Plan, description="The planning checklist.")
     created_by: str = Field(default="", max_length=80, description="Staff username.")
 
 
 class EditRound(Questionnaire, Command):
-    """Replace a round's title, purpose, questions, panel and target. A draft or returned round
-    stays as it is; a submitted, approved or scheduled one goes back to draft (and must be
-    submitted and approved again); an open one can no longer be edited."""
+    """Replace a round's title, purpose, questions, panel and target (its promise, plan and
+    other settings stay). A draft or returned round stays as it is; a submitted, approved or
+    scheduled one goes back to draft (and must be submitted and approved again); an open one
+    can no longer be edited."""
 
     owner: ClassVar[str] = "rounds"
     name: ClassVar[str] = "edit_round"
@@ -190,6 +258,11 @@ class RoundView(BaseModel):
         default=False, description="Answers are stored under a pseudonym linking the rounds."
     )
     public: bool = Field(default=False, description="An open quick poll anyone can answer.")
+    allow_changes: bool = Field(
+        default=False, description="Members may change their answers until it closes."
+    )
+    promise: Promise = Field(default_factory=Promise, description="The round's promise.")
+    plan: Plan = Field(default_factory=Plan, description="The planning checklist.")
     revision: int = Field(default=0, description="How often it was edited (an approval names it).")
     history: tuple[RoundStep, ...] = Field(
         default=(), description="Its recorded steps, oldest first (in GetRound; empty in lists)."
@@ -460,6 +533,30 @@ class InvitationView(BaseModel):
     title: str = Field(description="Round title.")
     purpose: str = Field(description="What the answers will be used for.")
     questions: tuple[Question, ...] = Field(description="Questions.")
+    promise: Promise = Field(
+        default_factory=Promise, description="What the answers feed, shown before the questions."
+    )
+    changeable: bool = Field(
+        default=False,
+        description="Answered, and the round lets the answers change until it closes.",
+    )
+    answers: dict[str, Answer] = Field(
+        default_factory=dict,
+        description="The answers saved so far (a draft), or given (when changeable).",
+    )
+
+
+class SaveDraft(Command):
+    """Keep a resident's answers so far, to finish later through the same link (nothing is
+    counted until the answers are sent)."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "save_draft"
+
+    token: str = Field(min_length=20, max_length=100, description="Token from the personal link.")
+    answers: dict[str, Answer] = Field(
+        max_length=50, description="The answers so far; those that do not fit are left out."
+    )
 
 
 class ListAnswerTexts(Query):

@@ -147,6 +147,7 @@ class LocalStack:
             "SMS_URL": self.devtools_url,
             "SMS_USER": SMS_USER,
             "SMS_PASSWORD": self._secret("sms_password"),
+            "SMS_INBOUND_SECRET": self._secret("sms_inbound_secret"),
             "SERVICE_HEALTH_URLS": ",".join(f"{n}={self.service_url(n)}" for n in BACKEND),
             # Seals personal links in outboxes and queues, and dead letters (infra.sealing).
             "SEAL_KEYS": self.seal_keys,
@@ -223,6 +224,9 @@ class LocalStack:
             "--http-port": str(self.ports.devtools),
             "--sms-user": SMS_USER,
             "--sms-password": self.sms_password,
+            # Replies to the demo's SMS go to dispatch's inbound webhook, as the provider's do.
+            "--sms-inbound-url": f"{self.service_url('dispatch')}/sms/inbound/"
+            + self._secret("sms_inbound_secret"),
         }
         return ["-m", "devstack.devtools", *(f"{name}={value}" for name, value in options.items())]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import structlog
-from fastapi import FastAPI, Response
+from fastapi import APIRouter, FastAPI, Response
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsRouter, NatsUserPassword, PullSub
 from faststream.nats.prometheus import NatsPrometheusMiddleware
@@ -216,6 +216,7 @@ class Service:
         self._relay_task: asyncio.Task[None] | None = None
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
         self._background_jobs: list[Callable[[Runtime], Awaitable[None]]] = []
+        self._routes: list[APIRouter] = []
         self._background: list[asyncio.Task[None]] = []
         self._advisories: list[Any] = []
         self.ready = False
@@ -228,6 +229,10 @@ class Service:
     def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run ``callback`` when the service stops (close pools the service opened)."""
         self._on_stop.append(callback)
+
+    def add_routes(self, routes: APIRouter) -> None:
+        """Serve more HTTP routes next to health and metrics (a provider's webhook, say)."""
+        self._routes.append(routes)
 
     def in_background(self, job: Callable[[Runtime], Awaitable[None]]) -> None:
         """Run ``job`` once in the background after the service has started (repairs, say)."""
@@ -353,6 +358,8 @@ class Service:
                 await self.stop()
 
         app = FastAPI(title=f"radslag-{self.name}", lifespan=lifespan, docs_url=None)
+        for routes in self._routes:
+            app.include_router(routes)
 
         @app.get("/health/live")
         async def live() -> dict[str, str]:

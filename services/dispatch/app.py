@@ -8,6 +8,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.service import Service, ServiceSettings
 from infra.store import Document
+from services.dispatch import inbound
 from services.dispatch.channels import SmsClient, SmtpPool
 from services.dispatch.mailroom import Mailroom
 from services.dispatch.subscribers import build_router
@@ -30,11 +31,16 @@ class DispatchSettings(ServiceSettings):
     sms_password: SecretStr = SecretStr("")
     sms_from: str = "Radslag"
     """Sender name on SMS: 3-11 letters and digits, starting with a letter (or a number)."""
+    sms_inbound_secret: SecretStr = SecretStr("")
+    """SMS_INBOUND_SECRET: the last part of the inbound webhook's path the provider posts
+    replies to (``/sms/inbound/<secret>``); empty, inbound SMS are not taken."""
 
 
 async def create_indexes(db: AsyncDatabase[Document]) -> None:
-    """Messages and contacts are looked up by id; an erasure finds a member's messages."""
+    """Messages and contacts are looked up by id; an erasure finds a member's messages; an
+    inbound SMS finds its member by the sending number."""
     await db.messages.create_index("member_id")
+    await db.contacts.create_index("phone")
 
 
 def create_service(settings: DispatchSettings | None = None) -> Service:
@@ -44,7 +50,7 @@ def create_service(settings: DispatchSettings | None = None) -> Service:
         NAME,
         build_router=build_router,
         indexes=create_indexes,
-        outbox_collections=["messages", "erasures"],
+        outbox_collections=["messages", "erasures", "inbound_sms"],
         settings=settings,
     )
     pool = SmtpPool(settings.smtp_host, settings.smtp_port, size=settings.smtp_connections)
@@ -78,6 +84,9 @@ def create_service(settings: DispatchSettings | None = None) -> Service:
     batches.labels("batches").set_function(lambda: mailroom.batching[0])
     batches.labels("commands").set_function(lambda: mailroom.batching[1])
     service.runtime.extras.update(smtp=pool, mail_from=settings.mail_from, mailroom=mailroom)
+    service.add_routes(
+        inbound.router(service.runtime, settings.sms_inbound_secret.get_secret_value())
+    )
     service.in_background(mailroom.keep_claims)
     service.on_stop(pool.close)
     service.on_stop(sms.close)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from faststream.nats import NatsRouter
 
 from contracts.contacts import InvalidContacts, ListInvalidContacts
-from contracts.dispatch import ContactForgotten, GetMemberData, MessageSent, SendMessage
+from contracts.dispatch import (
+    ContactForgotten,
+    GetMemberData,
+    MessageSent,
+    SendMessage,
+    SmsReceived,
+)
 from contracts.personal_data import PersonalData
 from contracts.recruitment import ContactRecorded, MemberErased
 from infra.queries import answers
@@ -19,7 +25,7 @@ SEND_WORKERS = 512
 one before are with the SMTP pool (whose size is the setting ``SMTP_CONNECTIONS``)."""
 
 
-PUBLISHES = (MessageSent, ContactForgotten)
+PUBLISHES = (MessageSent, ContactForgotten, SmsReceived)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
 
 

@@ -298,6 +298,34 @@ _SMS_TEMPLATES: dict[str, dict[str, str]] = {
 """SMS texts: short, each names the council (no footer: every part of an SMS costs)."""
 
 
+# A round answered by SMS: the mail is the round's usual invitation, the SMS asks its first
+# question (rounds' ``services.rounds.sms``).
+_TEMPLATES["round_invitation_sms_ready"] = _TEMPLATES["round_invitation"]
+_TEMPLATES["round_invitation_quick_sms_ready"] = _TEMPLATES["round_invitation_quick"]
+_SMS_QUESTION = {
+    "sv": "Fråga $number/$total: $question $choices Svara med siffran.",
+    "en": "Question $number/$total: $question $choices Reply with the number.",
+}
+_SMS_TEMPLATES["round_invitation_sms_ready"] = {
+    "sv": "Medborgarpanelen i $council: $title. "
+    + _SMS_QUESTION["sv"].replace("$choices", "$sms_choices")
+    + " Eller svara på webben: $link",
+    "en": "Citizen panel of $council: $title. "
+    + _SMS_QUESTION["en"].replace("$choices", "$sms_choices")
+    + " Or answer on the web: $link",
+}
+_SMS_TEMPLATES["round_invitation_quick_sms_ready"] = _SMS_TEMPLATES["round_invitation_sms_ready"]
+_SMS_TEMPLATES["round_sms_question"] = _SMS_QUESTION
+_SMS_TEMPLATES["round_sms_invalid"] = {
+    "sv": "Vi förstod inte svaret. Svara med en av siffrorna. " + _SMS_QUESTION["sv"],
+    "en": "We did not understand the answer. Reply with one of the numbers. " + _SMS_QUESTION["en"],
+}
+_SMS_TEMPLATES["round_sms_thanks"] = {
+    "sv": "Tack för dina svar! Medborgarpanelen i $council.",
+    "en": "Thank you for your answers! Citizen panel of $council.",
+}
+
+
 def has_sms(template: str) -> bool:
     """Whether ``template`` has an SMS text (one without goes by e-mail only)."""
     return template in _SMS_TEMPLATES

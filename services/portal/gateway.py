@@ -129,6 +129,7 @@ from contracts.rounds import (
     RoundList,
     RoundResults,
     RoundView,
+    SaveDraft,
     SubmitPollAnswer,
     SubmitResponse,
     TargetPreview,
@@ -295,6 +296,10 @@ class Gateway(Protocol):
 
     async def enter_paper_answers(self, command: EnterPaperAnswers) -> None:
         """rounds: staff enter a member's paper form."""
+        ...
+
+    async def save_draft(self, command: SaveDraft) -> None:
+        """rounds: keep a resident's answers so far."""
         ...
 
     async def publish_feedback(self, command: PublishFeedback) -> None:
@@ -723,6 +728,10 @@ class NatsGateway:
 
     async def enter_paper_answers(self, command: EnterPaperAnswers) -> None:
         """rounds: staff enter a member's paper form."""
+        await self._send(command)
+
+    async def save_draft(self, command: SaveDraft) -> None:
+        """rounds: keep a resident's answers so far."""
         await self._send(command)
 
     async def publish_feedback(self, command: PublishFeedback) -> None:

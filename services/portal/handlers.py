@@ -101,6 +101,7 @@ from contracts.rounds import (
     RoundList,
     RoundResults,
     RoundView,
+    SaveDraft,
     SubmitPollAnswer,
     SubmitResponse,
     Target,
@@ -436,6 +437,15 @@ class Portal:
             **self._envelope(tenant), round_id=round_id, browser=browser, answers=answers
         )
         message_id = await self._send(command, self.gateway.submit_poll_answer)
+        query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
+        return await self.settle(
+            message_id, lambda: self._ask(query, self.gateway.response_outcome)
+        )
+
+    async def save_draft(self, tenant: str, token: str, answers: dict[str, Any]) -> Settled:
+        """Keep a resident's answers so far; wait briefly for the outcome."""
+        command = SaveDraft(**self._envelope(tenant), token=token, answers=answers)
+        message_id = await self._send(command, self.gateway.save_draft)
         query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
         return await self.settle(
             message_id, lambda: self._ask(query, self.gateway.response_outcome)

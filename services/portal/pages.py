@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 from contracts.bands import BAND_NAMES
 from contracts.panels import GENERAL, PanelView
 from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, PANEL_PATTERN, Outcome
-from contracts.rounds import Question, RoundView, Target
+from contracts.rounds import InvitationView, Question, RoundView, Target
 from contracts.text import clean_line
 from infra.queries import QueryFailed
 from services.portal import domain, login_csrf, round_steps
@@ -300,7 +300,7 @@ async def answer_form(
     invitation = await portal.invitation(council.tenant, token)
     if invitation is None:
         return render(request, "answer_status.html", 404, council=council, status="unknown")
-    if invitation.status != "open":
+    if invitation.status != "open" and not invitation.changeable:
         code = 409 if invitation.status == "answered" else 410
         return render(
             request, "answer_status.html", code, council=council, status=invitation.status
@@ -318,7 +318,9 @@ async def answer_form(
             question=question,
             value=value,
         )
-    return render(request, "answer.html", council=council, invitation=invitation)
+    # The answers saved so far (a draft), or given (a round whose answers may change).
+    saved = invitation.model_dump(mode="json")["answers"]
+    return render(request, "answer.html", council=council, invitation=invitation, values=saved)
 
 
 def _picked(questions: tuple[Question, ...], pick: str) -> tuple[Question, str] | None:
@@ -331,6 +333,24 @@ def _picked(questions: tuple[Question, ...], pick: str) -> tuple[Question, str] 
     return questions[0], values[int(pick) - 1]
 
 
+@router.post("/t/{tenant}/a/{token}/draft")
+async def answer_draft(
+    request: Request, token: str, council: CouncilDep, portal: PortalDep
+) -> Response:
+    """Keep the answers so far as the resident goes (the answer page's script posts here):
+    204 kept, 404 unknown link, 409 no longer open."""
+    await portal.check_rate("answer", client_address(request))
+    invitation = await portal.invitation(council.tenant, token)
+    if invitation is None:
+        return Response(status_code=404)
+    if invitation.status != "open":
+        return Response(status_code=409)
+    form = await request.form()
+    raw = domain.answers_from_form(invitation.questions, form)
+    saved = await portal.save_draft(council.tenant, token, raw)
+    return Response(status_code=204 if saved.outcome.status != "refused" else 409)
+
+
 @router.post("/t/{tenant}/a/{token}", response_class=HTMLResponse)
 async def answer(request: Request, token: str, council: CouncilDep, portal: PortalDep) -> Response:
     """Validate and send a resident's answers, then thank them (or say why not)."""
@@ -338,13 +358,18 @@ async def answer(request: Request, token: str, council: CouncilDep, portal: Port
     invitation = await portal.invitation(council.tenant, token)
     if invitation is None:
         return render(request, "answer_status.html", 404, council=council, status="unknown")
-    if invitation.status != "open":
+    if invitation.status != "open" and not invitation.changeable:
         code = 409 if invitation.status == "answered" else 410
         return render(
             request, "answer_status.html", code, council=council, status=invitation.status
         )
     form = await request.form()
     raw = domain.answers_from_form(invitation.questions, form)
+    if _field(form, "save") and invitation.status == "open":
+        # Save and finish later: what fits is kept for this link, nothing is counted yet.
+        saved = await portal.save_draft(council.tenant, token, raw)
+        status = "saved" if saved.outcome.status in ("done", "pending") else "refused"
+        return render(request, "answer_status.html", council=council, status=status)
     answers, errors = domain.check_answers(invitation.questions, raw)
     if errors:
         return render(
@@ -613,6 +638,34 @@ async def new_round(
     view = await portal.wait_for_round(council.tenant, command.round_id, command.message_id)
     notice = "created" if view is not None else "pending"
     return _see_other(f"/t/{council.tenant}/staff/rounds/{command.round_id}?notice={notice}")
+
+
+@router.get("/t/{tenant}/staff/rounds/{round_id}/preview", response_class=HTMLResponse)
+async def round_preview(
+    request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
+) -> Response:
+    """The round exactly as a resident will see it (``?size=phone``: on a phone-sized screen);
+    nothing can be sent from it."""
+    view = await portal.round(council.tenant, round_id, staff.account.panels)
+    if view is None:
+        raise HTTPException(status_code=404)
+    phone = request.query_params.get("size") == "phone"
+    invitation = InvitationView(
+        status="open",
+        title=view.title,
+        purpose=view.purpose,
+        questions=view.questions,
+        promise=view.promise,
+    )
+    return render(
+        request,
+        "answer.html",
+        council=council,
+        invitation=invitation,
+        preview=view,
+        phone=phone,
+        body_class="preview-phone" if phone else "",
+    )
 
 
 PAPER_REFUSALS = {

@@ -470,6 +470,7 @@ async def activate(rt: Runtime, cmd: Envelope, member: Document) -> tuple[str, s
             # Members recorded before districts were coded have no code: none goes out.
             district=member.get("district_code", ""),
             panels=tuple(panels.panels_of(member)),
+            topics=tuple(str(t) for t in member.get("topics") or ()),
         )
         result = await rt.db.members.update_one(
             {"_id": member["_id"], "tenant": cmd.tenant, "state": "pending"},

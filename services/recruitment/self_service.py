@@ -350,8 +350,10 @@ async def change_my_details(rt: Runtime, cmd: ChangeMyDetails) -> None:
         member.get("gender"),
         member.get("district_code", ""),
     )
+    topics_changed = cmd.topics is not None and list(cmd.topics) != list(member.get("topics") or ())
     events: list[Envelope] = []
-    if background:
+    if background or topics_changed:
+        # Rounds targets by background and by the topics followed.
         events.append(
             MemberBackgroundChanged.follow(
                 cmd,
@@ -360,6 +362,7 @@ async def change_my_details(rt: Runtime, cmd: ChangeMyDetails) -> None:
                 birth_year=cmd.birth_year,
                 gender=cmd.gender,
                 district=code,
+                topics=tuple(cmd.topics) if cmd.topics is not None else None,
             )
         )
     # The contact book renders mails in this language, and sends on this channel.

@@ -30,17 +30,20 @@ import asyncio
 import hashlib
 import hmac
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import ReturnDocument, UpdateOne
 
+from contracts import questions as rules
 from contracts.rounds import (
     GetInvitation,
     InvitationView,
+    Promise,
     Question,
+    SaveDraft,
     SubmitResponse,
 )
 from infra import outcomes
@@ -135,12 +138,14 @@ class AnswerDesk:
         for invitation_id, i in taking.items():
             if results[i] is None:
                 taken[invitation_id] = (responses[i]["tenant"], responses[i]["round_id"])
+        opened = await opened_rounds(self._rt, round_ids)
         await self._store(
             cmds,
             responses,
             results,
             fresh={taking[i] for i in taken},
             questions={r: doc[1] for r, doc in rounds.items()},
+            changeable={r for r, doc in opened.items() if doc.allow_changes},
         )
         for i, invitation_id in answered_before.items():
             if results[i] == ("done", None):
@@ -184,6 +189,7 @@ class AnswerDesk:
         results: list[Settled | None],
         fresh: set[int],
         questions: dict[str, tuple[Question, ...]],
+        changeable: Collection[str] = (),
     ) -> None:
         """Write the responses of the answers taken and settle every submission left.
 
@@ -213,6 +219,11 @@ class AnswerDesk:
             for i in again:
                 if cmds[i].message_id in marks or responses[i]["_id"] not in existing:
                     mine.add(i)
+                elif responses[i]["round_id"] in changeable:
+                    # Answered before, and the round lets answers change until it closes.
+                    results[i] = await self._change(
+                        responses[i], questions[responses[i]["round_id"]]
+                    )
                 else:
                     results[i] = ("refused", "already_answered")
         if not mine:
@@ -244,6 +255,42 @@ class AnswerDesk:
         for i in mine:
             if results[i] is None:
                 results[i] = ("done", None)
+        # The answers are sent: drafts kept for their links are no longer needed.
+        await self._rt.db.drafts.delete_many(
+            {"_id": {"$in": [draft_id(cmds[i].token) for i in mine]}}
+        )
+
+    async def _change(
+        self, new: Document, questions: tuple[Question, ...]
+    ) -> tuple[str, str | None]:
+        """Replace an answered link's answers (a round that allows changes): the response
+        keeps its id and takes the new answers, and the kept counters move by the difference
+        (``previous`` holds the old answers until the batch is counted). Guarded by the
+        response's version, so two changes at once cannot both apply."""
+        db = self._rt.db
+        doc = await db.responses.find_one({"_id": new["_id"], "tenant": new["tenant"]})
+        if doc is None or doc.get("tally"):
+            return ("refused", "try_again")  # still being stored or counted: a moment later
+        version = int(doc.get("version") or 0)
+        batch = tallies.new_batch()
+        await tallies.open_batch(self._rt, batch, [doc])
+        changed = await db.responses.find_one_and_update(
+            {"_id": doc["_id"], "version": version or None, "tally": None},
+            {
+                "$set": {
+                    "answers": new["answers"],
+                    "previous": doc["answers"],
+                    "tally": batch,
+                    "version": version + 1,
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if changed is None:
+            await db.tally_batches.delete_one({"_id": batch})
+            return ("refused", "try_again")
+        await tallies.settle_batch(self._rt, batch, {doc["round_id"]: questions}, [changed])
+        return ("done", None)
 
     async def _count(self, taken: dict[str, tuple[str, str]]) -> None:
         """Move each round's ``responded`` counter by the answers just taken."""
@@ -256,6 +303,12 @@ class AnswerDesk:
                 for (tenant, round_id), ids in by_round.items()
             )
         )
+
+
+def draft_id(token: str) -> str:
+    """The id of the draft kept for a link: a hash of its token apart from the link's own and
+    the response's, so it leads to neither."""
+    return hashlib.sha256(f"draft:{token}".encode()).hexdigest()
 
 
 def response_id(token: str) -> str:
@@ -356,6 +409,8 @@ class OpenedRound:
     purpose: str
     questions: tuple[Question, ...]
     longitudinal: bool = False
+    allow_changes: bool = False
+    promise: Promise | None = None
 
 
 async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRound]:
@@ -369,7 +424,15 @@ async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRou
     if missing:
         async for doc in rt.db.rounds.find(
             {"_id": {"$in": missing}},
-            {"tenant": 1, "title": 1, "purpose": 1, "questions": 1, "longitudinal": 1},
+            {
+                "tenant": 1,
+                "title": 1,
+                "purpose": 1,
+                "questions": 1,
+                "longitudinal": 1,
+                "allow_changes": 1,
+                "promise": 1,
+            },
         ):
             cache[doc["_id"]] = OpenedRound(
                 tenant=doc["tenant"],
@@ -377,6 +440,8 @@ async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRou
                 purpose=doc["purpose"],
                 questions=tuple(Question.model_validate(q) for q in doc["questions"]),
                 longitudinal=doc.get("longitudinal") == "yes",
+                allow_changes=doc.get("allow_changes") == "yes",
+                promise=Promise.model_validate(doc.get("promise") or {}),
             )
     return {r: cache[r] for r in round_ids if r in cache}
 
@@ -411,6 +476,7 @@ def invitation_views(rt: Runtime) -> Batcher[GetInvitation, InvitationView | Non
             invitations = await _links_and_invitations(rt, {token_hash(q.token) for q in queries})
             rounds = await opened_rounds(rt, {i["round_id"] for i in invitations.values()})
             states = {"answered": "answered", "invited": "open"}
+            saved = await _saved_answers(rt, queries, invitations, rounds)
             views: list[InvitationView | None] = []
             for q in queries:
                 invitation = invitations.get(token_hash(q.token))
@@ -424,6 +490,9 @@ def invitation_views(rt: Runtime) -> Batcher[GetInvitation, InvitationView | Non
                         title=doc.title,
                         purpose=doc.purpose,
                         questions=doc.questions,
+                        changeable=invitation["state"] == "answered" and doc.allow_changes,
+                        promise=doc.promise or Promise(),
+                        answers=saved.get(q.token, {}),
                     )
                 )
             return views
@@ -431,6 +500,63 @@ def invitation_views(rt: Runtime) -> Batcher[GetInvitation, InvitationView | Non
         batcher = rt.extras["invitation_views"] = Batcher(work, max_size=BATCH)
     assert isinstance(batcher, Batcher)
     return batcher
+
+
+async def _saved_answers(
+    rt: Runtime,
+    queries: Sequence[GetInvitation],
+    invitations: dict[str, Document],
+    rounds: dict[str, OpenedRound],
+) -> dict[str, dict[str, Any]]:
+    """By token: the draft kept for an open link, or the answers given through an answered
+    link of a round that lets them change (two reads by ``_id`` for the whole batch)."""
+    drafts: dict[str, str] = {}
+    given: dict[str, str] = {}
+    for q in queries:
+        invitation = invitations.get(token_hash(q.token))
+        if invitation is None or invitation["tenant"] != q.tenant:
+            continue
+        if invitation["state"] == "invited":
+            drafts[draft_id(q.token)] = q.token
+        elif invitation["state"] == "answered":
+            opened = rounds.get(invitation["round_id"])
+            if opened is not None and opened.allow_changes:
+                given[response_id(q.token)] = q.token
+    found: dict[str, dict[str, Any]] = {}
+    for collection, wanted in (("drafts", drafts), ("responses", given)):
+        if wanted:
+            async for doc in rt.db[collection].find({"_id": {"$in": list(wanted)}}, {"answers": 1}):
+                found[wanted[doc["_id"]]] = dict(doc.get("answers") or {})
+    return found
+
+
+async def save_draft(rt: Runtime, cmd: SaveDraft) -> tuple[str, str | None]:
+    """Keep the answers so far of an open link, those that fit (nothing is counted)."""
+    invitations = await _links_and_invitations(rt, {token_hash(cmd.token)})
+    invitation = invitations.get(token_hash(cmd.token))
+    if invitation is None or invitation["tenant"] != cmd.tenant:
+        return ("refused", "unknown_token")
+    if invitation["state"] != "invited":
+        return (
+            "refused",
+            "already_answered" if invitation["state"] == "answered" else "round_closed",
+        )
+    opened = (await opened_rounds(rt, {invitation["round_id"]})).get(invitation["round_id"])
+    if opened is None:
+        return ("refused", "round_closed")
+    clean, _ = rules.check_answers(opened.questions, cmd.answers)
+    expires = datetime.now(UTC) + timedelta(days=DRAFT_DAYS)
+    key = draft_id(cmd.token)
+    await rt.db.drafts.replace_one(
+        {"_id": key},
+        {"_id": key, "tenant": cmd.tenant, "answers": clean, "expires_at": expires},
+        upsert=True,
+    )
+    return ("done", None)
+
+
+DRAFT_DAYS = 60
+"""Drafts are forgotten after this many days (or as soon as the answers are sent)."""
 
 
 def answer_desk(rt: Runtime) -> AnswerDesk:

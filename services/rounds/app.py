@@ -41,6 +41,8 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.round_reminders.create_index("round_id")
     await db.timers.create_index([("state", 1), ("due_ms", 1)])
     await db.timers.create_index("group")
+    # Drafts of answers not sent are forgotten after a while.
+    await db.drafts.create_index("expires_at", expireAfterSeconds=0)
 
 
 def create_service(
@@ -52,7 +54,7 @@ def create_service(
         NAME,
         build_router=build_router,
         indexes=create_indexes,
-        outbox_collections=["rounds", "invitations", "erasures"],
+        outbox_collections=["rounds", "invitations", "erasures", "sms_sessions"],
         settings=settings,
     )
     rounds = Gauge("radslag_rounds", "Rounds by state.", ["state"], registry=service.registry)

@@ -33,7 +33,9 @@ from contracts.rounds import (
     NoteOutreach,
     OpenRound,
     OutreachNote,
+    Plan,
     PreviewTarget,
+    Promise,
     Question,
     ResponseOutcome,
     RoundClosed,
@@ -41,6 +43,7 @@ from contracts.rounds import (
     RoundOpened,
     RoundResults,
     RoundView,
+    SaveDraft,
     SubmitResponse,
     Target,
     TargetPreview,
@@ -61,6 +64,7 @@ from services.rounds import (
     reminders,
     results,
     schedule,
+    sms,
     tallies,
     targeting,
     weighting,
@@ -85,6 +89,7 @@ def _panelist(e: MemberEnrolled) -> Document:
         "gender": e.gender,
         "district": e.district,
         "panels": list(e.panels),
+        "topics": list(e.topics),
         "state": "active",
     }
 
@@ -103,6 +108,7 @@ async def member_erased(rt: Runtime, evt: MemberErased) -> None:
     ]
     if invitations:
         await rt.db.links.delete_many({"invitation_id": {"$in": invitations}})
+        await rt.db.sms_sessions.delete_many({"_id": {"$in": invitations}})
         await rt.db.invitations.delete_many({"_id": {"$in": invitations}})
     done = MemberForgotten.follow(evt, member_id=evt.member_id)
     await rt.send_once("erasures", derived_id(evt.message_id, "member_forgotten"), done)
@@ -170,6 +176,9 @@ async def create_round(rt: Runtime, cmd: CreateRound) -> None:
                 "target": cmd.target.model_dump(mode="json"),
                 "longitudinal": "yes" if cmd.longitudinal else "no",
                 "public": "yes" if cmd.public else "no",
+                "allow_changes": "yes" if cmd.allow_changes else "no",
+                "promise": cmd.promise.model_dump(mode="json"),
+                "plan": cmd.plan.model_dump(mode="json"),
                 "state": "draft",
                 "invited": 0,
                 "responded": 0,
@@ -316,6 +325,8 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
     # A round of one choice or yes/no question is answered with one click in the mail.
     questions = [Question.model_validate(q) for q in round_doc["questions"]]
     quick = questions if domain.one_click(questions) else []
+    # A short round of numbered answers: a member who prefers SMS answers it by SMS.
+    by_sms = sms.invitation_params(questions) if sms.sms_ready(questions) else None
     for member in chosen:
         invitation_id = f"{evt.round_id}:{member['member_id']}"
         token = new_token()
@@ -324,9 +335,11 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
             evt,
             message_id=derived_id(invitation_id, "invitation"),
             member_id=member["member_id"],
-            template="round_invitation_quick" if quick else "round_invitation",
+            template=("round_invitation_quick" if quick else "round_invitation")
+            + ("_sms_ready" if by_sms else ""),
             params={"title": round_doc["title"], "purpose": round_doc["purpose"]}
-            | ({"question": quick[0].text} if quick else {}),
+            | ({"question": quick[0].text} if quick else {})
+            | (by_sms or {}),
             # The working links are sealed: no copy of the outbox or the queue can answer.
             sealed=rt.sealer.seal_params(
                 {"link": link}
@@ -440,6 +453,12 @@ async def submit_response(rt: Runtime, cmd: SubmitResponse) -> None:
     await outcomes.notify(rt.nc, cmd.message_id, cmd.tenant, status, reason)
 
 
+async def save_draft(rt: Runtime, cmd: SaveDraft) -> None:
+    """Keep a resident's answers so far (see ``answers.save_draft``)."""
+    status, reason = await answers.save_draft(rt, cmd)
+    await rt.settle(cmd, status, reason)
+
+
 async def response_outcome(rt: Runtime, q: ResponseOutcome) -> Outcome:
     """How a submission went, or pending."""
     return await outcomes.read(rt.db, q.command_id, q.tenant)
@@ -507,6 +526,9 @@ def _view(doc: Document) -> RoundView:
         target=Target.model_validate(doc.get("target") or {}),
         longitudinal=doc.get("longitudinal") == "yes",
         public=doc.get("public") == "yes",
+        allow_changes=doc.get("allow_changes") == "yes",
+        promise=Promise.model_validate(doc.get("promise") or {}),
+        plan=Plan.model_validate(doc.get("plan") or {}),
         revision=int(doc.get("revision") or 0),
         schedule=lifecycle.schedule_of(doc),
     )
@@ -788,6 +810,7 @@ async def member_background_changed(rt: Runtime, evt: MemberBackgroundChanged) -
                 "district": evt.district,
                 "details_revision": evt.revision,
             }
+            | ({"topics": list(evt.topics)} if evt.topics is not None else {})
         },
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faststream.nats import NatsRouter
 
-from contracts.dispatch import SendMessage
+from contracts.dispatch import SendMessage, SmsReceived
 from contracts.feedback import FeedbackPublished
 from contracts.membership import MemberBackgroundChanged, MemberPaused, MemberResumed
 from contracts.panels import MemberPanelsChanged, PanelConfigured
@@ -44,6 +44,7 @@ from contracts.rounds import (
     RoundOpened,
     RoundResults,
     RoundView,
+    SaveDraft,
     SubmitPollAnswer,
     SubmitResponse,
     TargetPreview,
@@ -51,7 +52,7 @@ from contracts.rounds import (
 from contracts.rounds import RoundClosed as _RoundClosed
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.rounds import handlers, lifecycle, paper, polls, population
+from services.rounds import handlers, lifecycle, paper, polls, population, sms
 
 PUBLISHES = (RoundOpened, _RoundClosed, ResultsPublished, MemberForgotten, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
@@ -158,6 +159,14 @@ def build_router(rt: Runtime) -> NatsRouter:
     @answers(router, GetResults, "rounds")
     async def q_results(q: GetResults) -> RoundResults | None:
         return await handlers.get_results(rt, q)
+
+    @subscriber(router, SaveDraft, "rounds_save_draft")
+    async def on_draft(cmd: SaveDraft) -> None:
+        await handlers.save_draft(rt, cmd)
+
+    @subscriber(router, SmsReceived, "rounds_sms_received")
+    async def on_sms(evt: SmsReceived) -> None:
+        await sms.sms_received(rt, evt)
 
     @subscriber(router, EnterPaperAnswers, "rounds_enter_paper_answers")
     async def on_paper(cmd: EnterPaperAnswers) -> None:

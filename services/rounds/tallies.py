@@ -161,10 +161,13 @@ def add(total: Cells, more: Cells, sign: int = 1) -> None:
 
 
 def sum_cells(questions: Sequence[Question], responses: Iterable[Mapping[str, Any]]) -> Cells:
-    """The counters of many responses together."""
+    """The counters of many responses together. A changed response (``previous``: the answers
+    it replaced) adds the difference: its new answers, less the ones it had."""
     total: Cells = {}
     for response in responses:
         add(total, cells_of(questions, response))
+        if "previous" in response:
+            add(total, cells_of(questions, {**response, "answers": response["previous"]}), -1)
     return total
 
 
@@ -281,7 +284,7 @@ async def _clear(
     if stored:
         await rt.db.responses.update_many(
             {"_id": {"$in": [d["_id"] for d in stored]}, "tally": batch},
-            {"$unset": {"tally": ""}},
+            {"$unset": {"tally": "", "previous": ""}},
         )
     if not touched:
         # A repair that finds no marks left does not know the documents: it looks at those

@@ -28,6 +28,7 @@ FIELDS = {
     "gender": 1,
     "district": 1,
     "panels": 1,
+    "topics": 1,
     "paused_until_ms": 1,
     "invited_days": 1,
 }
@@ -61,6 +62,8 @@ def in_segment(member: Document, panel: str, target: Target, year: int) -> bool:
     if target.age_bands and domain.age_band(member["birth_year"], year) not in target.age_bands:
         return False
     if target.genders and member.get("gender") not in target.genders:
+        return False
+    if target.topics and not set(target.topics) & set(member.get("topics") or ()):
         return False
     return not target.districts or member.get("district") in target.districts
 

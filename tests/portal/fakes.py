@@ -134,6 +134,7 @@ from contracts.rounds import (
     RoundList,
     RoundResults,
     RoundView,
+    SaveDraft,
     SubmitPollAnswer,
     SubmitResponse,
     TargetPreview,
@@ -355,7 +356,7 @@ class FakeGateway:
         command = next((c for c in self.commands if c.message_id == command_id), None)
         if isinstance(command, ConfirmMembership | ConfirmByCode):
             return None if self.membership.status == "pending" else self.membership
-        if isinstance(command, SubmitResponse | SubmitPollAnswer | EnterPaperAnswers):
+        if isinstance(command, SubmitResponse | SubmitPollAnswer | EnterPaperAnswers | SaveDraft):
             return None if self.response.status == "pending" else self.response
         if isinstance(command, EraseMember):
             return self.erase_outcome
@@ -435,6 +436,9 @@ class FakeGateway:
         self.commands.append(command)
 
     async def enter_paper_answers(self, command: EnterPaperAnswers) -> None:
+        self.commands.append(command)
+
+    async def save_draft(self, command: SaveDraft) -> None:
         self.commands.append(command)
 
     async def response_outcome(self, query: ResponseOutcome) -> Outcome:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from contracts.rounds import InvitationView, Question, SubmitResponse
+from contracts.rounds import InvitationView, Promise, Question, SubmitResponse
 from tests.portal.conftest import check_page, text_of
 from tests.portal.fakes import TOKEN, FakeGateway
 from tests.unit.test_questions import ALL
@@ -149,3 +149,26 @@ async def test_the_api_takes_every_kind_and_refuses_hidden_and_bad_answers(
     [command] = gateway.sent(SubmitResponse)
     assert command.answers["visits"] == 3
     assert command.answers["rank"] == ("Benches", "Toilets", "Lights")
+
+
+async def test_residents_see_the_rounds_promise_before_the_questions(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    _open(gateway)
+    view = gateway.invitations[("gnosjo", TOKEN)]
+    gateway.invitations[("gnosjo", TOKEN)] = view.model_copy(
+        update={
+            "promise": Promise(
+                decision="Parkens upprustning i kommunfullmäktige",
+                decided_on="2027-03-15",
+                influence="consultation",
+                not_promised="Budgeten är redan bestämd.",
+            )
+        }
+    )
+    response = await client.get(f"/t/gnosjo/a/{TOKEN}")
+    text = text_of(response.text)
+    assert "Parkens upprustning i kommunfullmäktige (2027-03-15)" in text
+    assert "Samråd: svaren ger politikerna underlag, och de beslutar." in text
+    assert "Budgeten är redan bestämd." in text
+    assert text.index("Budgeten") < text.index("Do you use the park?")

@@ -145,3 +145,23 @@ async def test_weighted_results_show_both_figures_and_the_method(
     assert "37,5 %" in text  # … the weighted one (15 of 40)
     english = await client.get(f"/t/gnosjo/staff/rounds/{ROUND}/results?lang=en")
     assert "Weighted to the population of Gnosjö kommun" in text_of(english.text)
+
+
+async def test_staff_preview_a_round_as_residents_will_see_it(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="draft", questions=ALL)
+    await login(client, "gnosjo", "anna")
+    page = await client.get(f"/t/gnosjo/staff/rounds/{ROUND}/preview")
+    assert page.status_code == 200
+    check_page(page.text)
+    text = text_of(page.text)
+    assert "Förhandsvisning: så här ser invånarna omgången." in text
+    assert 'type="checkbox" id="how-2" name="how" value="Bike"' in page.text
+    assert "disabled" in page.text
+    assert 'name="save"' not in page.text
+    phone = await client.get(f"/t/gnosjo/staff/rounds/{ROUND}/preview?size=phone")
+    assert '<body class="preview-phone">' in phone.text
+    assert "Visa i full bredd" in text_of(phone.text)
+    other = "1b3c8a9e-5a1f-4a57-9a0e-6c3d1f7e2b10"
+    assert (await client.get(f"/t/gnosjo/staff/rounds/{other}/preview")).status_code == 404

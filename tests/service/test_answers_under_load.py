@@ -41,7 +41,11 @@ QUESTIONS = (Question(key="bus", kind="single_choice", text="Later buses?", opti
 
 
 async def open_round(
-    stack: Stack, questions: tuple[Question, ...] = QUESTIONS, *, longitudinal: bool = False
+    stack: Stack,
+    questions: tuple[Question, ...] = QUESTIONS,
+    *,
+    longitudinal: bool = False,
+    allow_changes: bool = False,
 ) -> tuple[str, list[str]]:
     """A council with MEMBERS members and an open round; returns its id and the link tokens."""
     # Registered before the members arrive: their import is refused for an unknown council.
@@ -67,7 +71,9 @@ async def open_round(
         return await panelists.count_documents({"tenant": T}) == MEMBERS
 
     await wait_until(enrolled, timeout=30, what="members enrolled in rounds")
-    return await another_round(stack, questions, longitudinal=longitudinal)
+    return await another_round(
+        stack, questions, longitudinal=longitudinal, allow_changes=allow_changes
+    )
 
 
 def _tokens(stack: Stack) -> list[str]:
@@ -83,7 +89,11 @@ def _tokens(stack: Stack) -> list[str]:
 
 
 async def another_round(
-    stack: Stack, questions: tuple[Question, ...] = QUESTIONS, *, longitudinal: bool = False
+    stack: Stack,
+    questions: tuple[Question, ...] = QUESTIONS,
+    *,
+    longitudinal: bool = False,
+    allow_changes: bool = False,
 ) -> tuple[str, list[str]]:
     """Open one more round for the council's MEMBERS members; its id and its link tokens."""
     before = set(_tokens(stack))
@@ -97,6 +107,7 @@ async def another_round(
             purpose="Plan.",
             questions=questions,
             longitudinal=longitudinal,
+            allow_changes=allow_changes,
         ),
     )
     await open_now(stack.js, stack.nc, T, round_id)

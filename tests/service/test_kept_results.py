@@ -19,10 +19,13 @@ from contracts.recruitment import Outcome, PopulationRow, SetPopulation
 from contracts.rounds import AnswerTexts as Texts
 from contracts.rounds import (
     EnterPaperAnswers,
+    GetInvitation,
     GetResults,
+    InvitationView,
     ListAnswerTexts,
     Question,
     RoundResults,
+    SaveDraft,
     SubmitResponse,
 )
 from devstack.testing import wait_until
@@ -222,7 +225,7 @@ async def test_a_one_question_round_is_answered_with_one_click_in_the_mail(stack
     assert items[0].subject == "Ny fråga: Bussar"
     assert mail.text is not None
     assert "Fler bänkar i parken?" in mail.text
-    assert re.search(r"Ja / Yes: http\S+/a/[A-Za-z0-9_-]{43}\?pick=1", mail.text)
+    assert re.search(r"Ja / Yes: http\S+/a/[A-Za-z0-9_-]{43}\?pick=1", mail.text), mail.text
     assert re.search(r"Nej / No: http\S+/a/[A-Za-z0-9_-]{43}\?pick=2", mail.text)
     gateway = await NatsGateway.connect(stack.infra.login("portal"))
     try:
@@ -353,3 +356,59 @@ async def test_results_are_weighted_to_the_councils_population(stack: Stack) -> 
         assert option.weighted_ci_high is not None
         assert option.weighted_ci_low <= option.weighted_percent <= option.weighted_ci_high
     assert sum(o.weighted_percent or 0 for o in bus.options) == pytest.approx(100, abs=0.2)
+
+
+async def test_drafts_are_kept_and_answers_change_until_the_round_closes(stack: Stack) -> None:
+    round_id, tokens = await open_round(stack, QUESTIONS, allow_changes=True)
+    rt = stack.services["rounds"].runtime
+    gateway = await NatsGateway.connect(stack.infra.login("portal"))
+    try:
+
+        async def settle(command: Any) -> Outcome | None:
+            if isinstance(command, SaveDraft):
+                await gateway.save_draft(command)
+            else:
+                await gateway.submit_response(command)
+            return await gateway.outcome(command.message_id, 30)
+
+        # A draft is kept for the link, counted nowhere, and shown when the link is opened.
+        draft = SaveDraft(tenant=T, token=tokens[0], answers={"park": "yes", "happy": 9})
+        assert await settle(draft) == Outcome(status="done")
+        view = await ask(stack.nc, GetInvitation(tenant=T, token=tokens[0]), InvitationView)
+        assert view is not None
+        assert (view.status, view.changeable, view.answers) == ("open", False, {"park": "yes"})
+        assert await rt.db.responses.count_documents({"round_id": round_id}) == 0
+        # Sending the answers takes the draft's place.
+        first = SubmitResponse(
+            tenant=T,
+            token=tokens[0],
+            answers={"park": "yes", "how": ["Walk"], "place": [{"district": "Centrum"}]},
+        )
+        assert await settle(first) == Outcome(status="done")
+        assert await rt.db.drafts.count_documents({}) == 0
+        view = await ask(stack.nc, GetInvitation(tenant=T, token=tokens[0]), InvitationView)
+        assert view is not None
+        assert (view.status, view.changeable) == ("answered", True)
+        assert view.model_dump(mode="json", exclude_none=True)["answers"]["how"] == ["Walk"]
+        # Changed twice: the response keeps its id, the counters move by the difference.
+        for answers in ({"park": "no", "happy": 2}, {"park": "yes", "how": ["Bike", "Bus"]}):
+            change = SubmitResponse(tenant=T, token=tokens[0], answers=answers)
+            assert await settle(change) == Outcome(status="done")
+        # A draft of an answered link is refused.
+        late = SaveDraft(tenant=T, token=tokens[0], answers={"park": "no"})
+        assert await settle(late) == Outcome(status="refused", reason="already_answered")
+        other = SubmitResponse(tenant=T, token=tokens[1], answers={"park": "no"})
+        assert await settle(other) == Outcome(status="done")
+    finally:
+        await gateway.close()
+    responses = await rt.db.responses.find({"round_id": round_id}).to_list()
+    assert len(responses) == 2
+    changed = next(r for r in responses if r.get("version"))
+    assert changed["answers"] == {"park": "yes", "how": ["Bike", "Bus"]}
+    assert "previous" not in changed
+    assert "tally" not in changed
+    kept = await tallies.kept(rt, T, round_id, len(QUESTIONS))
+    assert tallies.nonzero(kept) == tallies.nonzero(await tallies.recount(rt, T, round_id))
+    view_doc = await rt.db.rounds.find_one({"_id": round_id})
+    assert view_doc is not None
+    assert view_doc["responded"] == 2

@@ -44,7 +44,11 @@ from services.rounds.app import create_service
 from tests.conftest import PORTAL_URL, Stack, register_council
 
 T = "gnosjo"
-QUESTIONS = (Question(key="bus", kind="single_choice", text="Later buses?", options=("Yes", "No")),)
+QUESTIONS = (
+    Question(key="bus", kind="single_choice", text="Later buses?", options=("Yes", "No")),
+    Question(key="why", kind="free_text", text="Why?"),
+)
+"""Two questions: invitations with a link (a round of one question is answered in the mail)."""
 
 
 async def _members(stack: Stack, count: int) -> list[str]:
@@ -380,6 +384,12 @@ async def test_the_schedule_opens_reminds_extends_and_closes(stack: Stack) -> No
     assert (view.history[-1].step, view.history[-1].by) == ("closed", "")
     assert (view.invited, view.responded) == (6, 2)
     assert view.reminders[1].state == "not_sent"
+
+    async def close_done() -> Document | None:
+        query = {"_id": schedule.close_timer(round_id), "state": "done"}
+        return await rt.db.timers.find_one(query)
+
+    await wait_until(close_done, timeout=15, what="the close timer marked done")
     timers: dict[str, Document] = {
         t["_id"]: t async for t in rt.db.timers.find({"group": round_id})
     }
@@ -443,7 +453,12 @@ async def test_two_replicas_fire_each_timer_once(stack: Stack) -> None:
             await _due_now(stack, schedule.close_timer(round_id))
         for round_id in rounds:
             await wait_for_state(stack.nc, T, round_id, "closed", timeout=30)
-        timers = await rt.db.timers.find({"group": {"$in": rounds}}).to_list()
+
+        async def all_done() -> list[Document] | None:
+            found = await rt.db.timers.find({"group": {"$in": rounds}}).to_list()
+            return found if {t["state"] for t in found} == {"done"} else None
+
+        timers = await wait_until(all_done, timeout=15, what="every timer marked done")
         assert len(timers) == 9
         assert {(t["state"], t["attempts"]) for t in timers} == {("done", 1)}
         for email in emails:

@@ -461,3 +461,11 @@ async def test_a_member_changes_the_topics_they_follow(stack: Stack) -> None:
     assert me.topics == ("Trafik",)
     odd = change.model_copy(update={"message_id": str(uuid.uuid4()), "topics": ("Fiske",)})
     assert (await _settled(stack, odd)).reason == "topic_not_offered"
+    # Rounds learns the topics, to invite those who follow one (Target.topics).
+    panelists = stack.services["rounds"].runtime.db.panelists
+
+    async def followed() -> list[str] | None:
+        doc = await panelists.find_one({"tenant": T, "topics": {"$all": ["Trafik"]}})
+        return None if doc is None else list(doc["topics"])
+
+    assert await wait_until(followed, timeout=15, what="topics in rounds") == ["Trafik"]

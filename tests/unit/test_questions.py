@@ -7,8 +7,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from contracts.questions import Question, check_answers, question_problems, shown
-from contracts.rounds import CreateRound, SubmitResponse
+from contracts.questions import (
+    Question,
+    advice,
+    check_answers,
+    estimated_minutes,
+    question_problems,
+    shown,
+)
+from contracts.rounds import CreateRound, Plan, SubmitResponse
 from services.rounds import domain, results, tallies
 
 PARK = Question(key="park", kind="yes_no", text="Do you use the park?")
@@ -287,3 +294,31 @@ def test_weighted_shares_use_the_weights_of_the_cells() -> None:
     assert low is not None
     assert high is not None
     assert low < 50 < high
+
+
+def test_the_builder_warns_past_the_seeds_advice() -> None:
+    assert advice(ALL) == []  # 8 questions, about 5 minutes
+    assert 3 < estimated_minutes(ALL) < 10
+    assert advice(ALL[:2]) == ["few"]
+    many = tuple(Question(key=f"t{n}", kind="free_text", text="Berätta mer?") for n in range(12))
+    assert advice(many) == ["many", "long"]
+
+
+def test_the_planning_checklist_names_what_is_missing() -> None:
+    assert Plan().missing() == [
+        "goal",
+        "deadline",
+        "follow_up_owner",
+        "owner:questions",
+        "owner:approval",
+        "owner:dispatch",
+        "owner:analysis",
+        "owner:feedback",
+    ]
+    done = Plan(
+        goal="Underlag till parkplanen",
+        deadline="2027-02-01",
+        owners=dict.fromkeys(("questions", "approval", "dispatch", "analysis", "feedback"), "Anna"),
+        follow_up_owner="Anna",
+    )
+    assert done.missing() == []

@@ -74,3 +74,15 @@ def test_a_sample_is_the_size_asked_and_the_same_for_the_same_round() -> None:
     assert {m["member_id"] for m in first.chosen} != {m["member_id"] for m in other.chosen}
     assert first.preview().in_segment == 200
     assert len(pick(members, Target(sample=500)).chosen) == 200  # no more than there are
+
+
+def test_a_segment_by_topics_takes_members_following_any_of_them() -> None:
+    members = [
+        member(1, topics=["Trafik", "Skola"]),
+        member(2, topics=["Kultur"]),
+        member(3),  # follows nothing (recorded before topics reached rounds)
+        member(4, topics=["Skola"]),
+    ]
+    chosen = pick(members, Target(topics=("Skola", "Idrott"))).chosen
+    assert [m["member_id"] for m in chosen] == ["m001", "m004"]
+    assert len(pick(members, Target()).chosen) == 4

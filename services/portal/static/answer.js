@@ -37,4 +37,27 @@
   }
   form.addEventListener("change", update);
   update();
+
+  // Saved as the resident goes: a moment after each change, the answers so far are kept for
+  // this link (POST <link>/draft); nothing counts until they are sent.
+  var status = form.querySelector(".autosave");
+  if (!status || !window.fetch || !window.FormData) return;
+  var timer = null;
+  function save() {
+    var body = new FormData(form);
+    body.delete("save");
+    window.fetch(form.getAttribute("action") + "/draft", {
+      method: "POST",
+      body: body,
+      credentials: "same-origin"
+    }).then(function (response) {
+      if (response.status === 204) status.textContent = status.getAttribute("data-saved");
+    }).catch(function () { /* kept at the next change, or with the buttons */ });
+  }
+  function later() {
+    if (timer) window.clearTimeout(timer);
+    timer = window.setTimeout(save, 1500);
+  }
+  form.addEventListener("change", later);
+  form.addEventListener("input", later);
 })();
