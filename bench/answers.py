@@ -36,7 +36,8 @@ import httpx
 
 from bench.invitations import import_members
 from contracts.recruitment import ListTenants, RegisterTenant, TenantList
-from contracts.rounds import ApproveRound, CreateRound, GetRound, OpenRound, Question, RoundView
+from contracts.rounds import CreateRound, GetRound, Question, RoundView
+from devstack.rounds import open_round
 from devstack.stack import LocalStack, Ports
 from infra.bus import publish
 from infra.queries import ask
@@ -182,14 +183,7 @@ async def prepare(stack: LocalStack, members: int) -> tuple[str, list[str], floa
                 questions=QUESTIONS,
             ),
         )
-        await publish(js, ApproveRound(tenant=TENANT, round_id=round_id, approved_by="bench"))
-
-        async def approved() -> bool:
-            view = await ask(nc, GetRound(tenant=TENANT, round_id=round_id), RoundView)
-            return view is not None and view.state == "approved"
-
-        await wait_for(approved, 30, "round approved")
-        await publish(js, OpenRound(tenant=TENANT, round_id=round_id))
+        await open_round(js, nc, TENANT, round_id, by="bench")
     finally:
         await nc.close()
 

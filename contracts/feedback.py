@@ -41,16 +41,20 @@ class PublishedRound(BaseModel):
     responded: int = Field(description="Members who answered.")
     feedback: str | None = Field(description="The council's feedback, once published.")
     published_at: datetime | None = Field(description="When the feedback was published.")
+    results_published_at: datetime | None = Field(
+        default=None, description="When the round's results were published; None: not yet."
+    )
 
 
 class ListPublished(Query):
-    """The council's closed rounds with their feedback, newest first."""
+    """The council's closed rounds with their feedback, newest first: for the public, those
+    whose results are published (``PublishResults``)."""
 
     owner: ClassVar[str] = "feedback"
     name: ClassVar[str] = "list_published"
 
     only_published: bool = Field(
-        default=True, description="Only rounds whose feedback is published (public page)."
+        default=True, description="Only rounds whose results are published (public page)."
     )
 
 

@@ -12,6 +12,7 @@ from contracts.questions import Answer, QuestionKind, Questionnaire
 from contracts.questions import MapPin as MapPin  # re-exported: part of the answers
 from contracts.questions import Question as Question  # re-exported: rounds' questions
 from contracts.questions import ShowIf as ShowIf
+from contracts.round_lifecycle import ReminderView, RoundSchedule, RoundState, RoundStep
 from contracts.text import OneLine as OneLine  # re-exported: rounds' texts are these
 from contracts.text import TrimmedText as TrimmedText
 from contracts.text import clean_line as clean_line
@@ -137,34 +138,67 @@ class CreateRound(Questionnaire, Command):
         default_factory=Promise, description="What residents are told the answers are for."
     )
     plan: Plan = Field(default_factory=Plan, description="The planning checklist.")
+    created_by: str = Field(default="", max_length=80, description="Staff username.")
+
+
+class EditRound(Questionnaire, Command):
+    """Replace a round's title, purpose, questions, panel and target (its promise, plan and
+    other settings stay). A draft or returned round stays as it is; a submitted, approved or
+    scheduled one goes back to draft (and must be submitted and approved again); an open one
+    can no longer be edited."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "edit_round"
+
+    round_id: str = Field(description="The round.")
+    title: OneLine = Field(min_length=1, max_length=200, description="Title shown to residents.")
+    purpose: TrimmedText = Field(
+        min_length=1, max_length=2000, description="What the answers will be used for."
+    )
+    questions: tuple[Question, ...] = Field(min_length=1, max_length=50, description="Questions.")
+    panel: str = Field(
+        default="general",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        description="The council's panel whose members the round asks.",
+    )
+    target: Target = Field(default_factory=Target, description="Whom of the panel it invites.")
+    edited_by: str = Field(min_length=1, max_length=80, description="Staff username.")
 
 
 class ApproveRound(Command):
-    """The steering group approves a drafted round."""
+    """The steering group approves a submitted round."""
 
     owner: ClassVar[str] = "rounds"
     name: ClassVar[str] = "approve_round"
 
     round_id: str = Field(description="The round.")
     approved_by: str = Field(description="Staff account that approved it.")
+    revision: int | None = Field(
+        default=None,
+        description="The round's revision the steering group read (refused if edited since).",
+    )
 
 
 class OpenRound(Command):
-    """Open an approved round: invite the panel's active members."""
+    """Open a scheduled round now (the schedule opens it by itself at its time): invite the
+    panel's active members."""
 
     owner: ClassVar[str] = "rounds"
     name: ClassVar[str] = "open_round"
 
     round_id: str = Field(description="The round.")
+    opened_by: str = Field(default="", max_length=80, description="Staff username; '': schedule.")
 
 
 class CloseRound(Command):
-    """Close an open round; no more answers are taken."""
+    """Close an open round now (the schedule closes it by itself at its time); no more
+    answers are taken."""
 
     owner: ClassVar[str] = "rounds"
     name: ClassVar[str] = "close_round"
 
     round_id: str = Field(description="The round.")
+    closed_by: str = Field(default="", max_length=80, description="Staff username; '': schedule.")
 
 
 class SubmitResponse(Command):
@@ -213,7 +247,7 @@ class RoundView(BaseModel):
     round_id: str = Field(description="The round.")
     title: str = Field(description="Title.")
     purpose: str = Field(description="What the answers will be used for.")
-    state: Literal["draft", "approved", "open", "closed"] = Field(description="Life-cycle state.")
+    state: RoundState = Field(description="Life-cycle state.")
     questions: tuple[Question, ...] = Field(description="Questions.")
     invited: int = Field(description="Members invited so far.")
     responded: int = Field(description="Members who answered.")
@@ -229,6 +263,14 @@ class RoundView(BaseModel):
     )
     promise: Promise = Field(default_factory=Promise, description="The round's promise.")
     plan: Plan = Field(default_factory=Plan, description="The planning checklist.")
+    revision: int = Field(default=0, description="How often it was edited (an approval names it).")
+    history: tuple[RoundStep, ...] = Field(
+        default=(), description="Its recorded steps, oldest first (in GetRound; empty in lists)."
+    )
+    schedule: RoundSchedule | None = Field(default=None, description="Once scheduled: when.")
+    reminders: tuple[ReminderView, ...] = Field(
+        default=(), description="Its reminders and how many each reached (in GetRound)."
+    )
 
 
 class ListRounds(Query):

@@ -45,6 +45,8 @@ def main(argv: list[str]) -> int:
     try:
         if asyncio.run(stack.seed()):
             print("Seeded demo councils and about 200 members.", flush=True)
+        elif stack.with_portal:
+            asyncio.run(stack.seed_accounts())
         print(f"\nPortal:        {stack.portal_url}/")
         for tenant, name in DEMO_COUNCILS.items():
             print(f"  {name:<14} {stack.portal_url}/t/{tenant}/   staff: /t/{tenant}/staff/")
@@ -52,7 +54,8 @@ def main(argv: list[str]) -> int:
         print(f"Mail and SMS:  {stack.portal_url}/dev/")
         print("\nAccounts (username / password):")
         for username, (password, council) in stack.credentials().items():
-            print(f"  {username:<14} {password:<20} {council or 'region admin'}")
+            role = stack.role_of(username, council).replace("_", " ")
+            print(f"  {username:<16} {password:<20} {council or ''} {role}")
         print(f"\nLogs in {stack.logs}. Press Ctrl-C to stop.", flush=True)
         while not stopping:
             for server in stack.servers:

@@ -36,6 +36,8 @@ from infra.natsauth import OPS, USERS, BusLogin, new_password
 from infra.sealing import new_key
 
 BACKEND = ("recruitment", "rounds", "dispatch", "feedback")
+STEERING_SUFFIX = "-styrgrupp"
+"""Demo accounts of a council's political steering group end so (role ``steering_group``)."""
 DEMO_COUNCILS = {"gnosjo": "Gnosjö kommun", "kinda": "Kinda kommun", "ale": "Ale kommun"}
 DISTRICTS = {
     "gnosjo": ("Gnosjö centrum", "Hillerstorp", "Kulltorp", "Åsenhöga"),
@@ -261,13 +263,23 @@ class LocalStack:
     # --- demo data --------------------------------------------------------------------
 
     def credentials(self) -> dict[str, tuple[str, str | None]]:
-        """username → (password, council or None for the region admin)."""
+        """username → (password, council or None for the region admin): the region admin, and
+        per council a staff account and a steering-group account (``<council>-styrgrupp``)."""
         accounts: dict[str, tuple[str, str | None]] = {
             "region": (self._secret("password_region"), None)
         }
         for tenant in DEMO_COUNCILS:
             accounts[f"{tenant}-staff"] = (self._secret(f"password_{tenant}"), tenant)
+            steering = self._secret(f"password_{tenant}_styrgrupp")
+            accounts[f"{tenant}{STEERING_SUFFIX}"] = (steering, tenant)
         return accounts
+
+    @staticmethod
+    def role_of(username: str, council: str | None) -> str:
+        """The role of a demo account (see ``credentials``)."""
+        if council is None:
+            return "region_admin"
+        return "steering_group" if username.endswith(STEERING_SUFFIX) else "staff"
 
     async def seed(self, members_per_council: int = 67) -> bool:
         """First start only: councils, staff accounts and confirmed demo members."""
@@ -315,11 +327,13 @@ class LocalStack:
         finally:
             await nc.close()
         if self.with_portal:
-            await self._seed_accounts()
+            await self.seed_accounts()
         marker.write_text("seeded\n")
         return True
 
-    async def _seed_accounts(self) -> None:
+    async def seed_accounts(self) -> None:
+        """Make the demo accounts that do not exist yet (a data directory seeded before an
+        account was added to the demo gets it at its next start; the others stay as they are)."""
         from infra.store import connect, database
         from services.portal.accounts import create_account
 
@@ -327,7 +341,8 @@ class LocalStack:
         try:
             db = database(client, "portal")
             for username, (password, tenant) in self.credentials().items():
-                role = "region_admin" if tenant is None else "staff"
-                await create_account(db, username, password, tenant, role)
+                if await db.accounts.find_one({"_id": username}, {"_id": 1}) is None:
+                    role = self.role_of(username, tenant)
+                    await create_account(db, username, password, tenant, role)
         finally:
             await client.close()

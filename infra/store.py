@@ -109,6 +109,11 @@ def epoch_ms(moment: datetime | timedelta | None = None) -> int:
     return int(aware.timestamp() * 1000)
 
 
+def from_epoch_ms(ms: int) -> datetime:
+    """The UTC time ``epoch_ms`` gave ``ms`` for."""
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
 async def insert_new(collection: Any, docs: list[Document]) -> set[int]:
     """Insert documents, keeping those that exist already; the positions that existed."""
     if not docs:

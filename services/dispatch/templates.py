@@ -47,6 +47,22 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "Answer through your personal link (do not share it):\n$link\n",
         ),
     },
+    "round_reminder": {
+        "sv": (
+            "Påminnelse: $title",
+            "Hej!\n\nDu har inte svarat på enkäten i medborgarpanelen ännu: $title\n\n"
+            "Den är öppen till och med $closes. Varje svar räknas, och det tar bara några "
+            "minuter.\n\nSvara via din personliga länk (dela den inte med någon):\n$link\n\n"
+            "Har du redan svarat via en tidigare länk behöver du inte göra något mer.\n",
+        ),
+        "en": (
+            "Reminder: $title",
+            "Hello,\n\nYou have not yet answered the citizen panel's questions: $title\n\n"
+            "They are open until $closes. Every answer counts, and it only takes a few "
+            "minutes.\n\nAnswer through your personal link (do not share it):\n$link\n\n"
+            "If you have already answered through an earlier link, there is nothing more to do.\n",
+        ),
+    },
     "round_invitation_quick": {
         "sv": (
             "Ny fråga: $title",
@@ -245,6 +261,12 @@ _SMS_TEMPLATES: dict[str, dict[str, str]] = {
     "round_invitation": {
         "sv": "Medborgarpanelen i $council: ny enkät, $title. Svara här: $link",
         "en": "Citizen panel of $council: new questions, $title. Answer here: $link",
+    },
+    "round_reminder": {
+        "sv": "Medborgarpanelen i $council: påminnelse om enkäten $title, öppen till $closes. "
+        "Svara här: $link",
+        "en": "Citizen panel of $council: a reminder of $title, open until $closes. "
+        "Answer here: $link",
     },
     "round_invitation_quick": {
         "sv": "Medborgarpanelen i $council: ny fråga, $title. Svara här: $link",

@@ -13,6 +13,7 @@ from contracts.feedback import (
     PublishedRound,
     PublishFeedback,
 )
+from contracts.round_lifecycle import ResultsPublished
 from contracts.rounds import RoundClosed
 from infra.bus import Rejected
 from infra.service import Runtime
@@ -40,6 +41,28 @@ async def round_closed(rt: Runtime, evt: RoundClosed) -> None:
                     "closed_at": evt.occurred_at,
                 },
                 "$setOnInsert": {"state": "awaiting_feedback"},
+            },
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        raise Rejected("the round belongs to another council") from None
+
+
+async def results_published(rt: Runtime, evt: ResultsPublished) -> None:
+    """The round's results are public: the public results page lists it from now on, with the
+    council's feedback once there is some. It may come before the round's ``RoundClosed``."""
+    try:
+        await rt.db.summaries.update_one(
+            {"_id": evt.round_id, "tenant": evt.tenant},
+            {
+                "$set": {
+                    "title": evt.title,
+                    "invited": evt.invited,
+                    "responded": evt.responded,
+                    "results": "published",
+                    "results_published_at": evt.occurred_at,
+                },
+                "$setOnInsert": {"state": "awaiting_feedback", "closed_at": evt.occurred_at},
             },
             upsert=True,
         )
@@ -79,13 +102,15 @@ def _view(doc: Document) -> PublishedRound:
         responded=doc["responded"],
         feedback=doc.get("feedback"),
         published_at=doc.get("published_at"),
+        results_published_at=doc.get("results_published_at"),
     )
 
 
 async def list_published(rt: Runtime, q: ListPublished) -> PublishedList:
-    """The council's closed rounds (only those with feedback, for the public), newest first."""
+    """The council's closed rounds (for the public only those whose results are published),
+    newest first."""
     query: Document = {"tenant": q.tenant}
     if q.only_published:
-        query["state"] = "published"
+        query["results"] = "published"
     docs = await rt.db.summaries.find(query).sort("closed_at", -1).to_list()
     return PublishedList(rounds=tuple(_view(d) for d in docs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from faststream.nats import NatsRouter
 
 from contracts.feedback import FeedbackPublished, ListPublished, PublishedList, PublishFeedback
+from contracts.round_lifecycle import ResultsPublished
 from contracts.rounds import RoundClosed
 from infra.queries import answers
 from infra.service import Runtime, subscriber
@@ -21,6 +22,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, RoundClosed, "feedback_round_closed")
     async def on_closed(evt: RoundClosed) -> None:
         await handlers.round_closed(rt, evt)
+
+    @subscriber(router, ResultsPublished, "feedback_results_published")
+    async def on_results_published(evt: ResultsPublished) -> None:
+        await handlers.results_published(rt, evt)
 
     @subscriber(router, PublishFeedback, "feedback_publish_feedback")
     async def on_publish(cmd: PublishFeedback) -> None:

@@ -285,9 +285,10 @@ async def close_session(db: AsyncDatabase[Document], token: str | None) -> None:
 
 # -- a council's own team ------------------------------------------------------------------
 
-COUNCIL_ROLES: Final = ("panel_manager", "staff", "analyst")
+COUNCIL_ROLES: Final = ("panel_manager", "staff", "analyst", "steering_group")
 """Roles a council gives its own accounts on its team page (``region_admin`` is the
-region's: made by operations only)."""
+region's: made by operations only). ``steering_group`` is the politicians': they read rounds
+and results and approve or return submitted rounds, and edit nothing (``round_steps``)."""
 
 
 async def council_accounts(db: AsyncDatabase[Document], tenant: str) -> list[Account]:

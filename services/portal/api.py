@@ -46,7 +46,7 @@ from contracts.rounds import (
 )
 from contracts.text import clean_line
 from infra.queries import QueryFailed
-from services.portal import audit, domain
+from services.portal import audit, domain, round_steps
 from services.portal.accounts import SESSION_COOKIE, Session
 from services.portal.dependencies import (
     CouncilDep,
@@ -57,7 +57,7 @@ from services.portal.dependencies import (
     client_address,
 )
 from services.portal.domain import OneLine, TrimmedText
-from services.portal.handlers import Portal, WrongState
+from services.portal.handlers import Portal
 from services.portal.panel_scope import (
     council_wide,
     figures_panel,
@@ -420,7 +420,8 @@ async def respond(
 
 @router.get("/t/{tenant}/published", response_model=PublishedList, responses=PROBLEMS)
 async def published(council: CouncilDep, portal: PortalDep) -> PublishedList:
-    """The council's closed rounds whose feedback is published, newest first."""
+    """The council's rounds whose results are published (with the council's feedback, once
+    published), newest first."""
     return await portal.published(council.tenant)
 
 
@@ -503,21 +504,19 @@ async def list_rounds(council: CouncilDep, portal: PortalDep, staff: StaffDep) -
     return await portal.rounds(council.tenant, staff.account.panels)
 
 
-@router.post(
-    "/t/{tenant}/rounds", status_code=202, response_model=RoundAccepted, responses=STAFF_PROBLEMS
-)
-async def create_round(
-    body: RoundRequest, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
-) -> RoundAccepted:
-    """Draft a new round (it appears in the list once the rounds service has stored it)."""
+async def draft_of(
+    body: RoundRequest, tenant: str, portal: Portal, staff: Session
+) -> domain.RoundDraft:
+    """A new or edited round from its request; 400 for questions that do not fit their kind
+    or a panel that is not the council's (or the account's)."""
     errors = domain.check_questions(body.questions)
     if errors:
         raise ApiError(400, "invalid questions", errors)
     if not staff.account.sees_panel(body.panel) or body.panel not in {
-        p.panel for p in (await portal.panels(council.tenant)).panels
+        p.panel for p in (await portal.panels(tenant)).panels
     }:
         raise ApiError(400, "invalid round", {"panel": "One of the council's panels (yours)."})
-    draft = domain.RoundDraft(
+    return domain.RoundDraft(
         title=body.title,
         purpose=body.purpose,
         questions=tuple(body.questions),
@@ -526,7 +525,19 @@ async def create_round(
         longitudinal=body.longitudinal,
         public=body.public,
     )
-    command = await portal.create_round(council.tenant, draft)
+
+
+@router.post(
+    "/t/{tenant}/rounds", status_code=202, response_model=RoundAccepted, responses=STAFF_PROBLEMS
+)
+async def create_round(
+    body: RoundRequest, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
+) -> RoundAccepted:
+    """Draft a new round (it appears in the list once the rounds service has stored it)."""
+    if not round_steps.may_draft(staff.account):
+        raise ApiError(403, "your role does not draft rounds")
+    draft = await draft_of(body, council.tenant, portal, staff)
+    command = await portal.create_round(council.tenant, draft, staff.account.username)
     outcome = (await portal.settle(command.message_id)).outcome
     return RoundAccepted(
         message_id=command.message_id,
@@ -563,60 +574,10 @@ async def preview_round(
     return await portal.preview_target(council.tenant, view.panel, view.target)
 
 
-async def _act(portal: Portal, tenant: str, round_id: str, action: str, staff: Session) -> Accepted:
-    try:
-        message_id = await portal.act_on_round(tenant, round_id, action, staff.account)
-    except WrongState as exc:
-        raise ApiError(409, f"the round is {exc.state}") from exc
-    if message_id is None:
-        raise ApiError(404, "unknown round")
-    outcome = (await portal.settle(message_id)).outcome
-    return Accepted(message_id=message_id, status=outcome.status, reason=outcome.reason)
-
-
 ACTION_PROBLEMS: dict[int | str, dict[str, object]] = {
     **STAFF_PROBLEMS,
     409: {"model": Problem, "description": "The round is not in a state that allows this."},
 }
-
-
-@router.post(
-    "/t/{tenant}/rounds/{round_id}/approve",
-    status_code=202,
-    response_model=Accepted,
-    responses=ACTION_PROBLEMS,
-)
-async def approve_round(
-    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
-) -> Accepted:
-    """Approve a draft round."""
-    return await _act(portal, council.tenant, round_id, "approve", staff)
-
-
-@router.post(
-    "/t/{tenant}/rounds/{round_id}/open",
-    status_code=202,
-    response_model=Accepted,
-    responses=ACTION_PROBLEMS,
-)
-async def open_round(
-    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
-) -> Accepted:
-    """Open an approved round: the panel's active members are invited."""
-    return await _act(portal, council.tenant, round_id, "open", staff)
-
-
-@router.post(
-    "/t/{tenant}/rounds/{round_id}/close",
-    status_code=202,
-    response_model=Accepted,
-    responses=ACTION_PROBLEMS,
-)
-async def close_round(
-    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
-) -> Accepted:
-    """Close an open round."""
-    return await _act(portal, council.tenant, round_id, "close", staff)
 
 
 MEMBER_ID = Path(
@@ -854,12 +815,12 @@ async def publish_feedback(
     portal: PortalDep,
     staff: StaffPostDep,
 ) -> Accepted:
-    """Publish the council's feedback on a closed round."""
+    """Publish the council's feedback on a round whose results are published."""
     view = await portal.round(council.tenant, round_id, staff.account.panels)
     if view is None:
         raise ApiError(404, "unknown round")
-    if view.state != "closed":
-        raise ApiError(409, f"the round is {view.state}; feedback follows once it is closed")
+    if view.state not in domain.RESULTS_PUBLIC:
+        raise ApiError(409, f"the round is {view.state}; feedback follows its published results")
     text, errors = domain.check_feedback(body.text)
     if errors:
         raise ApiError(400, "invalid feedback", errors)

@@ -53,6 +53,8 @@ from services.portal import (
     poll_pages,
     renew_pages,
     results_downloads,
+    round_api,
+    round_pages,
     settings_pages,
     sign_up_by_code,
     team_pages,
@@ -305,8 +307,10 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.add_middleware(audit.AuditTrail, state=app.state)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
+    app.include_router(round_api.router)
     app.include_router(campaign_api.router)
     app.include_router(pages.router)
+    app.include_router(round_pages.router)
     app.include_router(campaign_pages.router)
     app.include_router(panel_pages.router)
     app.include_router(settings_pages.router)

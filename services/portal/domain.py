@@ -59,17 +59,36 @@ HONEYPOT_FIELD: Final = "website"
 
 ROUND_STATES: Final[Mapping[str, str]] = {
     "draft": N_("Draft"),
+    "submitted": N_("Submitted for approval"),
+    "returned": N_("Returned"),
     "approved": N_("Approved"),
+    "scheduled": N_("Scheduled"),
     "open": N_("Open"),
     "closed": N_("Closed"),
+    "published": N_("Results published"),
+    "archived": N_("Archived"),
 }
 """A round's life-cycle states, with their labels."""
 
-NEXT_ACTION: Final[Mapping[str, str]] = {"draft": "approve", "approved": "open", "open": "close"}
-"""The one action staff can take on a round in each state."""
+ROUND_STEPS: Final[Mapping[str, str]] = {
+    "created": N_("Drafted"),
+    "edited": N_("Edited"),
+    "submitted": N_("Submitted to the steering group"),
+    "returned": N_("Returned by the steering group"),
+    "approved": N_("Approved by the steering group"),
+    "scheduled": N_("Scheduled"),
+    "extended": N_("Closing moved"),
+    "opened": N_("Opened"),
+    "closed": N_("Closed"),
+    "results_published": N_("Results published"),
+    "archived": N_("Archived"),
+}
+"""The recorded steps of a round's life cycle, with their labels (its page's history)."""
 
-STATE_AFTER: Final[Mapping[str, str]] = {"approve": "approved", "open": "open", "close": "closed"}
-"""The state a round reaches once an action is applied."""
+AFTER_OPENING: Final = frozenset({"open", "closed", "published", "archived"})
+"""States of a round that has been open: it has results and turnout to show."""
+RESULTS_PUBLIC: Final = frozenset({"published", "archived"})
+"""States of a round whose results are published: feedback to the panel may follow."""
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 _ROUND_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")

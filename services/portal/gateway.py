@@ -99,11 +99,20 @@ from contracts.recruitment import (
     TenantList,
 )
 from contracts.recruitment import GetMemberData as RecruitmentMemberData
+from contracts.round_lifecycle import (
+    ArchiveRound,
+    ExtendRound,
+    PublishResults,
+    ReturnRound,
+    ScheduleRound,
+    SubmitRound,
+)
 from contracts.rounds import (
     AnswerTexts,
     ApproveRound,
     CloseRound,
     CreateRound,
+    EditRound,
     EnterPaperAnswers,
     GetInvitation,
     GetResults,
@@ -239,6 +248,34 @@ class Gateway(Protocol):
 
     async def close_round(self, command: CloseRound) -> None:
         """rounds: close an open round."""
+        ...
+
+    async def edit_round(self, command: EditRound) -> None:
+        """rounds: replace what a round asks (a submitted or approved one goes back to draft)."""
+        ...
+
+    async def submit_round(self, command: SubmitRound) -> None:
+        """rounds: submit a draft to the steering group."""
+        ...
+
+    async def return_round(self, command: ReturnRound) -> None:
+        """rounds: the steering group returns a submitted round with a comment."""
+        ...
+
+    async def schedule_round(self, command: ScheduleRound) -> None:
+        """rounds: schedule an approved round (opening, closing, reminders)."""
+        ...
+
+    async def extend_round(self, command: ExtendRound) -> None:
+        """rounds: move a scheduled or open round's closing."""
+        ...
+
+    async def publish_results(self, command: PublishResults) -> None:
+        """rounds: publish a closed round's results."""
+        ...
+
+    async def archive_round(self, command: ArchiveRound) -> None:
+        """rounds: archive a round whose results are published."""
         ...
 
     async def get_results(self, query: GetResults) -> RoundResults | None:
@@ -642,6 +679,34 @@ class NatsGateway:
 
     async def close_round(self, command: CloseRound) -> None:
         """rounds: close an open round."""
+        await self._send(command)
+
+    async def edit_round(self, command: EditRound) -> None:
+        """rounds: replace what a round asks."""
+        await self._send(command)
+
+    async def submit_round(self, command: SubmitRound) -> None:
+        """rounds: submit a draft to the steering group."""
+        await self._send(command)
+
+    async def return_round(self, command: ReturnRound) -> None:
+        """rounds: return a submitted round with a comment."""
+        await self._send(command)
+
+    async def schedule_round(self, command: ScheduleRound) -> None:
+        """rounds: schedule an approved round."""
+        await self._send(command)
+
+    async def extend_round(self, command: ExtendRound) -> None:
+        """rounds: move a round's closing."""
+        await self._send(command)
+
+    async def publish_results(self, command: PublishResults) -> None:
+        """rounds: publish a closed round's results."""
+        await self._send(command)
+
+    async def archive_round(self, command: ArchiveRound) -> None:
+        """rounds: archive a round."""
         await self._send(command)
 
     async def get_results(self, query: GetResults) -> RoundResults | None:

@@ -84,8 +84,6 @@ from contracts.recruitment import (
 from contracts.recruitment import GetMemberData as RecruitmentMemberData
 from contracts.rounds import (
     AnswerTexts,
-    ApproveRound,
-    CloseRound,
     CreateRound,
     EnterPaperAnswers,
     GetInvitation,
@@ -96,7 +94,6 @@ from contracts.rounds import (
     ListPolls,
     ListRounds,
     NoteOutreach,
-    OpenRound,
     PollList,
     PollView,
     PreviewTarget,
@@ -116,7 +113,6 @@ from infra.store import Document
 from services.portal import accounts, letters, register_file
 from services.portal.domain import (
     CONSENT_VERSION,
-    NEXT_ACTION,
     RoundDraft,
     SignUp,
     SlidingWindow,
@@ -513,10 +509,11 @@ class Portal:
             return None
         return view
 
-    async def create_round(self, tenant: str, draft: RoundDraft) -> CreateRound:
-        """Draft a new round."""
+    async def create_round(self, tenant: str, draft: RoundDraft, by: str = "") -> CreateRound:
+        """Draft a new round (``by``: the staff username, for its history)."""
         command = CreateRound(
             **self._envelope(tenant),
+            created_by=by,
             round_id=str(uuid.uuid4()),
             title=draft.title,
             purpose=draft.purpose,
@@ -528,29 +525,6 @@ class Portal:
         )
         await self._send(command, self.gateway.create_round)
         return command
-
-    async def act_on_round(
-        self, tenant: str, round_id: str, action: str, account: accounts.Account
-    ) -> str | None:
-        """Approve, open or close a round; None when the round is not the council's.
-
-        Raises ``WrongState`` when the action does not fit the round's state (e.g. a second
-        click on Approve), so no command is sent that the owner would refuse.
-        """
-        view = await self.round(tenant, round_id, account.panels)
-        if view is None:
-            return None
-        if NEXT_ACTION.get(view.state) != action:
-            raise WrongState(view.state)
-        envelope = self._envelope(tenant)
-        if action == "approve":
-            approve = ApproveRound(**envelope, round_id=round_id, approved_by=account.username)
-            return await self._send(approve, self.gateway.approve_round)
-        if action == "open":
-            return await self._send(
-                OpenRound(**envelope, round_id=round_id), self.gateway.open_round
-            )
-        return await self._send(CloseRound(**envelope, round_id=round_id), self.gateway.close_round)
 
     async def wait_for_round(
         self, tenant: str, round_id: str, command_id: str, state: str | None = None

@@ -7,7 +7,6 @@ under ``/t/<tenant>/staff/``, region admin pages under ``/region/``, developer p
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, PANEL_PATTERN, Outcome
 from contracts.rounds import InvitationView, Question, RoundView, Target
 from contracts.text import clean_line
 from infra.queries import QueryFailed
-from services.portal import domain, login_csrf
+from services.portal import domain, login_csrf, round_steps
 from services.portal.accounts import SESSION_COOKIE, Session
 from services.portal.dependencies import (
     CouncilDep,
@@ -36,7 +35,7 @@ from services.portal.dependencies import (
     StaffPostDep,
     client_address,
 )
-from services.portal.handlers import DevtoolsUnavailable, Portal, WrongState
+from services.portal.handlers import DevtoolsUnavailable, Portal
 from services.portal.i18n import N_
 from services.portal.rendering import render
 from services.portal.settings_pages import CONNECTIONS
@@ -47,7 +46,7 @@ router = APIRouter(include_in_schema=False)
 
 _MAIL_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
-NOTICES = frozenset({"created", "pending", "approved", "open", "closed", "feedback", "logged_out"})
+NOTICES = frozenset({"feedback", "logged_out"})
 """Notices a redirect may ask a page to show (anything else is ignored)."""
 
 
@@ -399,7 +398,8 @@ async def answer(request: Request, token: str, council: CouncilDep, portal: Port
 
 @router.get("/t/{tenant}/results", response_class=HTMLResponse)
 async def public_results(request: Request, council: CouncilDep, portal: PortalDep) -> Response:
-    """Published results: each closed round and what the council did with the answers."""
+    """Published results: each round whose results are published, and what the council did
+    with the answers."""
     published = await portal.published(council.tenant)
     return render(request, "results.html", council=council, rounds=published.rounds)
 
@@ -527,7 +527,14 @@ async def staff_rounds(
 ) -> Response:
     """The council's rounds."""
     listing = await portal.rounds(council.tenant, staff.account.panels)
-    return render(request, "staff_rounds.html", council=council, staff=staff, rounds=listing.rounds)
+    return render(
+        request,
+        "staff_rounds.html",
+        council=council,
+        staff=staff,
+        rounds=listing.rounds,
+        may_draft=round_steps.may_draft(staff.account),
+    )
 
 
 def _target_of(form: FormData, council: Any) -> tuple[Target, dict[str, Any], dict[str, str]]:
@@ -565,6 +572,12 @@ def _target_of(form: FormData, council: Any) -> tuple[Target, dict[str, Any], di
     return target, values, {}
 
 
+def _may_draft(staff: Session) -> None:
+    """Only the roles that edit rounds draft them (not the steering group, nor analysts)."""
+    if not round_steps.may_draft(staff.account):
+        raise HTTPException(status_code=403, detail="your role does not draft rounds")
+
+
 async def _round_panels(portal: Portal, tenant: str, staff: Session) -> list[tuple[str, str]]:
     """The panels a new round may ask (the account's), as (panel, name)."""
     listed = (await portal.panels(tenant)).panels
@@ -576,6 +589,7 @@ async def new_round_form(
     request: Request, council: CouncilDep, portal: PortalDep, staff: StaffDep
 ) -> Response:
     """The form for a new round (the panel it asks, when the council has several)."""
+    _may_draft(staff)
     panels = await _round_panels(portal, council.tenant, staff)
     return render(
         request,
@@ -593,6 +607,7 @@ async def new_round(
     request: Request, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
 ) -> Response:
     """Draft a round, then show it (waiting briefly until the rounds service has it)."""
+    _may_draft(staff)
     form = await request.form()
     values = {
         name: _field(form, name)
@@ -619,55 +634,10 @@ async def new_round(
             errors=errors,
         )
     draft = dataclasses.replace(draft, panel=panel, target=target)
-    command = await portal.create_round(council.tenant, draft)
+    command = await portal.create_round(council.tenant, draft, staff.account.username)
     view = await portal.wait_for_round(council.tenant, command.round_id, command.message_id)
     notice = "created" if view is not None else "pending"
     return _see_other(f"/t/{council.tenant}/staff/rounds/{command.round_id}?notice={notice}")
-
-
-@router.get("/t/{tenant}/staff/rounds/{round_id}", response_class=HTMLResponse)
-async def staff_round(
-    request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffDep
-) -> Response:
-    """One round: its state, response rate and the next step in its life cycle."""
-    view = await portal.round(council.tenant, round_id, staff.account.panels)
-    notice = _notice(request)
-    if view is None:
-        if notice == "pending" and domain.is_round_id(round_id):
-            # Just created, not yet stored by the rounds service: look again shortly.
-            return render(request, "staff_round_wait.html", 202, council=council, staff=staff)
-        raise HTTPException(status_code=404)
-    preview = None
-    if view.state in ("draft", "approved"):
-        with contextlib.suppress(QueryFailed):
-            preview = await portal.preview_target(council.tenant, view.panel, view.target)
-    return render(
-        request,
-        "staff_round.html",
-        council=council,
-        staff=staff,
-        round=view,
-        preview=preview,
-        rate=domain.response_rate(view.invited, view.responded),
-        action=domain.NEXT_ACTION.get(view.state),
-        notice=notice,
-    )
-
-
-async def _round_action(
-    round_id: str, action: str, council: CouncilDep, portal: Portal, staff: Session
-) -> Response:
-    url = f"/t/{council.tenant}/staff/rounds/{round_id}"
-    try:
-        sent = await portal.act_on_round(council.tenant, round_id, action, staff.account)
-    except WrongState:
-        return _see_other(url)  # already done (a second click): show the round as it is
-    if sent is None:
-        raise HTTPException(status_code=404)
-    expected = domain.STATE_AFTER[action]
-    view = await portal.wait_for_round(council.tenant, round_id, sent, expected)
-    reached = view is not None and view.state == expected
-    return _see_other(f"{url}?notice={expected if reached else 'pending'}")
 
 
 @router.get("/t/{tenant}/staff/rounds/{round_id}/preview", response_class=HTMLResponse)
@@ -767,30 +737,6 @@ async def paper_answers(
     )
 
 
-@router.post("/t/{tenant}/staff/rounds/{round_id}/approve")
-async def approve_round(
-    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
-) -> Response:
-    """The steering group approves a draft round."""
-    return await _round_action(round_id, "approve", council, portal, staff)
-
-
-@router.post("/t/{tenant}/staff/rounds/{round_id}/open")
-async def open_round(
-    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
-) -> Response:
-    """Open an approved round: the panel is invited."""
-    return await _round_action(round_id, "open", council, portal, staff)
-
-
-@router.post("/t/{tenant}/staff/rounds/{round_id}/close")
-async def close_round(
-    round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
-) -> Response:
-    """Close an open round."""
-    return await _round_action(round_id, "close", council, portal, staff)
-
-
 async def _results_page(
     request: Request,
     council: CouncilDep,
@@ -806,7 +752,7 @@ async def _results_page(
     if results is None:
         raise HTTPException(status_code=404)
     feedback = None
-    if results.round.state == "closed":
+    if results.round.state in domain.RESULTS_PUBLIC:
         feedback = await portal.feedback_on(council.tenant, round_id)
     # The first written answers of each free-text question; the rest page apart.
     texts = {}
@@ -885,14 +831,14 @@ async def staff_results(
 async def feedback(
     request: Request, round_id: str, council: CouncilDep, portal: PortalDep, staff: StaffPostDep
 ) -> Response:
-    """Publish the council's feedback on a closed round."""
+    """Publish the council's feedback on a round whose results are published."""
     view = await portal.round(council.tenant, round_id, staff.account.panels)
     if view is None:
         raise HTTPException(status_code=404)
     form = await request.form()
     text, errors = domain.check_feedback(_field(form, "text"))
-    if view.state != "closed":
-        errors = {"text": N_("Feedback can be published once the round is closed.")}
+    if view.state not in domain.RESULTS_PUBLIC:
+        errors = {"text": N_("Feedback can be published once the results are published.")}
     if errors:
         return await _results_page(
             request, council, portal, staff, round_id, 400, values={"text": text}, errors=errors
@@ -917,7 +863,7 @@ async def outreach(
         errors["groups"] = N_("Name the groups, in 2 to 200 characters.")
     if not 2 <= len(method) <= 2000:
         errors["method"] = N_("Say how they were reached instead, in 2 to 2000 characters.")
-    if view.state not in ("open", "closed"):
+    if view.state not in domain.AFTER_OPENING:
         errors["groups"] = N_("Notes can be added once the round is open.")
     if errors:
         values = {"groups": groups, "method": method}

@@ -29,6 +29,9 @@ ROLES = {
     "panel_manager": N_("Panel manager: everything, and the team"),
     "staff": N_("Staff: everything, and the team"),
     "analyst": N_("Analyst: rounds, results and figures, no contact details"),
+    "steering_group": N_(
+        "Steering group: reads rounds and results, approves or returns submitted rounds"
+    ),
 }
 
 
@@ -173,7 +176,7 @@ class TeamAccount(_Model):
     """One of the council's accounts."""
 
     username: str = Field(description="The username.")
-    role: str = Field(description="panel_manager, staff or analyst.")
+    role: str = Field(description="panel_manager, staff, analyst or steering_group.")
     panels: list[str] = Field(description="The panels it works with; [] every one.")
 
 
@@ -186,7 +189,9 @@ class Team(_Model):
 class AccessRequest(_Model):
     """An account's role and panels."""
 
-    role: Literal["panel_manager", "staff", "analyst"] = Field(description="Its role.")
+    role: Literal["panel_manager", "staff", "analyst", "steering_group"] = Field(
+        description="Its role."
+    )
     panels: list[str] = Field(
         default_factory=list, max_length=20, description="The panels it works with; [] all."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from contracts import questions as rules
@@ -31,21 +32,79 @@ def check_answers(questions: Sequence[Question], answers: Mapping[str, Any]) -> 
     return clean
 
 
-LIFE_CYCLE = ("draft", "approved", "open", "closed")
+STATES = (
+    "draft",
+    "submitted",
+    "returned",
+    "approved",
+    "scheduled",
+    "open",
+    "closed",
+    "published",
+    "archived",
+)
+"""A round's life cycle (``contracts.round_lifecycle``)."""
+_RANK = {
+    "draft": 0,
+    "returned": 0,
+    "submitted": 1,
+    "approved": 2,
+    "scheduled": 3,
+    "open": 4,
+    "closed": 5,
+    "published": 6,
+    "archived": 7,
+}
+"""How far along each state is: a returned round is back with its author, like a draft."""
+BEFORE_SCHEDULE = frozenset({"draft", "returned", "submitted", "approved"})
+"""States in which a round has no timers."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One kind of step: the states it is taken from, and the state it leads to (None: the
+    round stays where it is, e.g. an extension)."""
+
+    sources: tuple[str, ...]
+    target: str | None
+
+
+STEPS: Mapping[str, Step] = {
+    "submitted": Step(("draft", "returned"), "submitted"),
+    "approved": Step(("submitted",), "approved"),
+    "returned": Step(("submitted",), "returned"),
+    "edited": Step(("draft", "returned", "submitted", "approved", "scheduled"), None),
+    "scheduled": Step(("approved",), "scheduled"),
+    "extended": Step(("scheduled", "open"), None),
+    "opened": Step(("scheduled",), "open"),
+    "closed": Step(("open",), "closed"),
+    "results_published": Step(("closed",), "published"),
+    "archived": Step(("published",), "archived"),
+}
+"""Every step of the life cycle by the name it is recorded under (``RoundStep.step``)."""
 
 
 class NotYet(Exception):
     """The round is at an earlier step (an earlier command may still be on its way)."""
 
 
-def check_transition(state: str, wanted: str) -> None:
-    """Allow one step forward; ``NotYet`` if the round is further back, ``ValueError`` if past."""
-    here, there = LIFE_CYCLE.index(state), LIFE_CYCLE.index(wanted)
-    if there == here + 1:
-        return
-    if there > here + 1:
-        raise NotYet(f"a {state} round cannot become {wanted} yet")
-    raise ValueError(f"a {state} round cannot become {wanted}")
+def next_state(state: str, step: str) -> str | None:
+    """The state ``step`` takes a round in ``state`` to; None when it is there already (a
+    second click: nothing to do). ``NotYet`` when the round is further back, ``ValueError``
+    when it is past the step.
+
+    An edit leaves a draft or returned round as it is and sends a submitted, approved or
+    scheduled one back to draft: what was approved is no longer what it asks."""
+    rule = STEPS[step]
+    if state in rule.sources:
+        if step == "edited":
+            return state if state in ("draft", "returned") else "draft"
+        return rule.target or state
+    if state == rule.target:
+        return None
+    if _RANK[state] < min(_RANK[s] for s in rule.sources):
+        raise NotYet(f"a {state} round cannot be {step} yet")
+    raise ValueError(f"a {state} round cannot be {step}")
 
 
 def response_rate(invited: int, responded: int) -> float:

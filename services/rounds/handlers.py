@@ -59,8 +59,11 @@ from infra.tokens import derived_id, new_token, token_hash
 from services.rounds import (
     answers,
     domain,
+    lifecycle,
     polls,
+    reminders,
     results,
+    schedule,
     sms,
     tallies,
     targeting,
@@ -186,56 +189,33 @@ async def create_round(rt: Runtime, cmd: CreateRound) -> None:
         existing = await rt.db.rounds.find_one({"_id": cmd.round_id})
         if existing is not None and existing["tenant"] != cmd.tenant:
             raise Rejected("round id belongs to another council") from None
-
-
-async def _transition(
-    rt: Runtime, tenant: str, round_id: str, wanted: str, update: Document
-) -> bool:
-    """Move a round to ``wanted`` if it is in the state before; False if it already was."""
-    round_doc = await rt.db.rounds.find_one({"_id": round_id, "tenant": tenant})
-    if round_doc is None:
-        raise Rejected("unknown round")
-    if round_doc["state"] == wanted:
-        return False  # redelivery, or a second click: already done
-    try:
-        # NotYet propagates: the delivery is retried with back-off.
-        domain.check_transition(round_doc["state"], wanted)
-    except ValueError as exc:
-        raise Rejected(str(exc)) from exc
-    result = await rt.db.rounds.update_one(
-        {"_id": round_id, "tenant": tenant, "state": round_doc["state"]}, update
-    )
-    if result.matched_count:
-        await rt.flush("rounds", [round_id])
-    return bool(result.matched_count)
+    await lifecycle.record_created(rt, cmd)
 
 
 async def approve_round(rt: Runtime, cmd: ApproveRound) -> None:
-    """The steering group's approval."""
-    await _transition(
+    """The steering group's approval (of the revision it read, when the command names it)."""
+    await lifecycle.take_step(
         rt,
-        cmd.tenant,
+        cmd,
         cmd.round_id,
         "approved",
-        {
-            "$set": {
-                "state": "approved",
-                "approved_by": cmd.approved_by,
-                "approved_at": cmd.occurred_at,
-            }
-        },
+        by=cmd.approved_by,
+        changes={"$set": {"approved_by": cmd.approved_by, "approved_at": cmd.occurred_at}},
+        check=lifecycle.revision_is(cmd.revision),
     )
 
 
 async def open_round(rt: Runtime, cmd: OpenRound) -> None:
-    """Open the round; the invitations follow from ``RoundOpened``."""
-    await _transition(
+    """Open the round (by hand, or its open timer); the invitations follow from
+    ``RoundOpened``."""
+    await lifecycle.take_step(
         rt,
-        cmd.tenant,
+        cmd,
         cmd.round_id,
-        "open",
-        with_outbox(
-            {"$set": {"state": "open", "opened_at": cmd.occurred_at}},
+        "opened",
+        by=cmd.opened_by,
+        changes=with_outbox(
+            {"$set": {"opened_at": cmd.occurred_at}},
             RoundOpened.follow(cmd, round_id=cmd.round_id),
         ),
     )
@@ -386,8 +366,10 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
             batch = []
     if batch:
         await write(batch)
-    # Every invitation is written: the record of the choice is no longer needed.
+    # Every invitation is written: the record of the choice is no longer needed, and the
+    # round's reminders may go.
     await rt.db.round_choices.delete_one({"_id": evt.round_id})
+    await rt.db.rounds.update_one({"_id": evt.round_id}, {"$set": {reminders.WRITTEN: "yes"}})
 
 
 async def _chosen_once(
@@ -432,15 +414,15 @@ async def close_round(rt: Runtime, cmd: CloseRound) -> None:
     if round_doc.get("public") == "yes":
         responded = int(round_doc.get("responded", 0))
     turnout = await _turnout(rt, cmd.round_id)
-    await _transition(
+    await lifecycle.take_step(
         rt,
-        cmd.tenant,
+        cmd,
         cmd.round_id,
         "closed",
-        with_outbox(
+        by=cmd.closed_by,
+        changes=with_outbox(
             {
                 "$set": {
-                    "state": "closed",
                     "closed_at": cmd.occurred_at,
                     "invited": invited,
                     "responded": responded,
@@ -458,6 +440,8 @@ async def close_round(rt: Runtime, cmd: CloseRound) -> None:
             ),
         ),
     )
+    # Closed (now, or before this redelivery): no reminder or closing is due any more.
+    await schedule.cancel(rt, cmd.tenant, cmd.round_id)
 
 
 # --- answering ---------------------------------------------------------------------------
@@ -545,6 +529,8 @@ def _view(doc: Document) -> RoundView:
         allow_changes=doc.get("allow_changes") == "yes",
         promise=Promise.model_validate(doc.get("promise") or {}),
         plan=Plan.model_validate(doc.get("plan") or {}),
+        revision=int(doc.get("revision") or 0),
+        schedule=lifecycle.schedule_of(doc),
     )
 
 
@@ -576,7 +562,14 @@ async def list_rounds(rt: Runtime, q: ListRounds) -> RoundList:
 async def get_round(rt: Runtime, q: GetRound) -> RoundView | None:
     """One round of this council, or None (also for another council's round)."""
     doc = await rt.db.rounds.find_one({"_id": q.round_id, "tenant": q.tenant})
-    return None if doc is None else _view(doc)
+    if doc is None:
+        return None
+    return _view(doc).model_copy(
+        update={
+            "history": await lifecycle.history(rt, doc),
+            "reminders": await reminders.reminder_views(rt, doc),
+        }
+    )
 
 
 async def get_results(rt: Runtime, q: GetResults) -> RoundResults | None:
@@ -766,12 +759,12 @@ async def _outreach(rt: Runtime, tenant: str, round_id: str) -> tuple[OutreachNo
 
 
 async def note_outreach(rt: Runtime, cmd: NoteOutreach) -> None:
-    """Keep staff's note on a round (once per command); only on an open or closed round."""
+    """Keep staff's note on a round (once per command); only once it has opened."""
     doc = await rt.db.rounds.find_one({"_id": cmd.round_id, "tenant": cmd.tenant}, {"state": 1})
     if doc is None:
         await rt.settle(cmd, "refused", "unknown_round")
         return
-    if doc["state"] not in ("open", "closed"):
+    if doc["state"] in domain.BEFORE_SCHEDULE or doc["state"] == "scheduled":
         await rt.settle(cmd, "refused", "not_yet_open")
         return
     with contextlib.suppress(DuplicateKeyError):

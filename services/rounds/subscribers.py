@@ -10,11 +10,21 @@ from contracts.membership import MemberBackgroundChanged, MemberPaused, MemberRe
 from contracts.panels import MemberPanelsChanged, PanelConfigured
 from contracts.personal_data import PersonalData
 from contracts.recruitment import MemberEnrolled, MemberErased, Outcome, PopulationChanged
+from contracts.round_lifecycle import (
+    ArchiveRound,
+    ExtendRound,
+    PublishResults,
+    ResultsPublished,
+    ReturnRound,
+    ScheduleRound,
+    SubmitRound,
+)
 from contracts.rounds import (
     AnswerTexts,
     ApproveRound,
     CloseRound,
     CreateRound,
+    EditRound,
     EnterPaperAnswers,
     GetInvitation,
     GetMemberData,
@@ -42,9 +52,9 @@ from contracts.rounds import (
 from contracts.rounds import RoundClosed as _RoundClosed
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.rounds import handlers, paper, polls, population, sms
+from services.rounds import handlers, lifecycle, paper, polls, population, sms
 
-PUBLISHES = (RoundOpened, _RoundClosed, MemberForgotten, SendMessage)
+PUBLISHES = (RoundOpened, _RoundClosed, ResultsPublished, MemberForgotten, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
 
 
@@ -80,6 +90,34 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, ApproveRound, "rounds_approve_round")
     async def on_approve(cmd: ApproveRound) -> None:
         await handlers.approve_round(rt, cmd)
+
+    @subscriber(router, EditRound, "rounds_edit_round")
+    async def on_edit(cmd: EditRound) -> None:
+        await lifecycle.edit_round(rt, cmd)
+
+    @subscriber(router, SubmitRound, "rounds_submit_round")
+    async def on_submit_round(cmd: SubmitRound) -> None:
+        await lifecycle.submit_round(rt, cmd)
+
+    @subscriber(router, ReturnRound, "rounds_return_round")
+    async def on_return(cmd: ReturnRound) -> None:
+        await lifecycle.return_round(rt, cmd)
+
+    @subscriber(router, ScheduleRound, "rounds_schedule_round")
+    async def on_schedule(cmd: ScheduleRound) -> None:
+        await lifecycle.schedule_round(rt, cmd)
+
+    @subscriber(router, ExtendRound, "rounds_extend_round")
+    async def on_extend(cmd: ExtendRound) -> None:
+        await lifecycle.extend_round(rt, cmd)
+
+    @subscriber(router, PublishResults, "rounds_publish_results")
+    async def on_publish_results(cmd: PublishResults) -> None:
+        await lifecycle.publish_results(rt, cmd)
+
+    @subscriber(router, ArchiveRound, "rounds_archive_round")
+    async def on_archive(cmd: ArchiveRound) -> None:
+        await lifecycle.archive_round(rt, cmd)
 
     @subscriber(router, OpenRound, "rounds_open_round")
     async def on_open(cmd: OpenRound) -> None:

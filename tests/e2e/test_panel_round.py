@@ -1,4 +1,5 @@
-"""Steps 1-6 of a panel round through the portal's HTTP API, reading the mails it sends."""
+"""Steps 1-6 of a panel round through the portal's HTTP API, reading the mails it sends: the
+steering group approves the round, its schedule opens it."""
 
 from __future__ import annotations
 
@@ -54,6 +55,20 @@ def staff_client(system: LocalStack, username: str, tenant: str) -> httpx.Client
     return client
 
 
+def approve_and_schedule(system: LocalStack, staff: httpx.Client, round_id: str) -> None:
+    """Staff submit the drafted round, the steering group approves it (and may not schedule
+    it), staff schedule it to open at once: its timer opens it."""
+    url = f"/api/t/{T}/rounds/{round_id}"
+    assert staff.post(f"{url}/submit").status_code == 202
+    assert staff.post(f"{url}/approve").status_code == 403  # the steering group's
+    politician = staff_client(system, f"{T}-styrgrupp", T)
+    poll(lambda: politician.get(url).json()["state"] == "submitted", "round submitted")
+    assert politician.post(f"{url}/schedule").status_code == 403
+    assert politician.post(f"{url}/approve").status_code == 202
+    poll(lambda: staff.get(url).json()["state"] == "approved", "round approved")
+    assert staff.post(f"{url}/schedule", json={"reminder_days": [3]}).status_code == 202
+
+
 def test_a_panel_round_end_to_end(system: LocalStack) -> None:
     public = httpx.Client(base_url=system.portal_url, timeout=10)
     assert public.get("/health/ready").status_code == 200
@@ -85,7 +100,8 @@ def test_a_panel_round_end_to_end(system: LocalStack) -> None:
     # crosses the opening joins from the next round on).
     poll(lambda: panelists(system) == 3 * 12 + 1, "the new member in rounds' panel")
 
-    # 2. Staff sign in, create a round with a purpose and two questions, approve, open.
+    # 2. Staff sign in, create a round with a purpose and two questions; it is approved and
+    # scheduled.
     staff = staff_client(system, f"{T}-staff", T)
     reply = staff.post(
         f"/api/t/{T}/rounds",
@@ -111,10 +127,17 @@ def test_a_panel_round_end_to_end(system: LocalStack) -> None:
         return got.status_code == 200 and got.json()["state"] == expected
 
     poll(lambda: state_is("draft"), "round drafted")
-    assert staff.post(f"/api/t/{T}/rounds/{round_id}/approve").status_code == 202
-    poll(lambda: state_is("approved"), "round approved")
-    assert staff.post(f"/api/t/{T}/rounds/{round_id}/open").status_code == 202
-    poll(lambda: state_is("open"), "round open")
+    approve_and_schedule(system, staff, round_id)
+    poll(lambda: state_is("open"), "round opened by its schedule")
+    view = staff.get(f"/api/t/{T}/rounds/{round_id}").json()
+    assert [(s["step"], s["by"]) for s in view["history"]] == [
+        ("created", f"{T}-staff"),
+        ("submitted", f"{T}-staff"),
+        ("approved", f"{T}-styrgrupp"),
+        ("scheduled", f"{T}-staff"),
+        ("opened", ""),
+    ]
+    assert [(r["days"], r["state"]) for r in view["reminders"]] == [(3, "waiting")]
 
     # Staff of another council get 404 for this round, in their council and in this one.
     other = staff_client(system, "kinda-staff", "kinda")
@@ -167,14 +190,19 @@ def test_a_panel_round_end_to_end(system: LocalStack) -> None:
     texts = staff.get(f"/api/t/{T}/rounds/{round_id}/questions/{res['questions'][1]['key']}/texts")
     assert [t["text"] for t in texts.json()["texts"]] == ["Jag jobbar kväll."]
 
-    # 6. Staff publish feedback: it reaches everyone invited and the public results page.
+    # 6. Staff publish the results, then the feedback: it reaches everyone invited and the
+    # public results page.
+    assert public.get(f"/api/t/{T}/published").json()["rounds"] == []
+    assert staff.post(f"/api/t/{T}/rounds/{round_id}/publish").status_code == 202
+    poll(lambda: state_is("published"), "results published")
     text = "Kvällsturerna förlängs från mars."
     assert (
         staff.post(f"/api/t/{T}/rounds/{round_id}/feedback", json={"text": text}).status_code == 202
     )
     poll(lambda: [m for m in mails_to(system, email) if text in m["text"]], "feedback mail")
     published = poll(
-        lambda: public.get(f"/api/t/{T}/published").json()["rounds"], "published feedback"
+        lambda: [r for r in public.get(f"/api/t/{T}/published").json()["rounds"] if r["feedback"]],
+        "published feedback",
     )
     assert published[0]["feedback"] == text
     page = public.get(f"/t/{T}/results")

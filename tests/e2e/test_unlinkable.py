@@ -32,7 +32,13 @@ from devstack.stack import DEMO_COUNCILS, LocalStack, Ports
 from infra.sealing import is_sealed
 from infra.tokens import token_hash
 from services.rounds.answers import RESPONSE_FIELDS
-from tests.e2e.test_panel_round import link_token, mails_to, poll, staff_client
+from tests.e2e.test_panel_round import (
+    approve_and_schedule,
+    link_token,
+    mails_to,
+    poll,
+    staff_client,
+)
 
 T = "gnosjo"
 MEMBERS = 12
@@ -119,9 +125,8 @@ def _run_round(system: LocalStack) -> Round:
         return staff.get(f"/api/t/{T}/rounds/{round_id}").json().get("state") == expected
 
     poll(lambda: state_is("draft"), "round drafted")
-    assert staff.post(f"/api/t/{T}/rounds/{round_id}/approve").status_code == 202
-    poll(lambda: state_is("approved"), "round approved")
-    assert staff.post(f"/api/t/{T}/rounds/{round_id}/open").status_code == 202
+    approve_and_schedule(system, staff, round_id)
+    poll(lambda: state_is("open"), "round opened by its schedule")
     addresses = [f"invanare{n + 1}@{T}.example" for n in range(MEMBERS)]
 
     def invitations() -> list[str] | None:
@@ -152,6 +157,8 @@ def _run_round(system: LocalStack) -> Round:
     answered = datetime.now(UTC)
     assert staff.post(f"/api/t/{T}/rounds/{round_id}/close").status_code == 202
     poll(lambda: state_is("closed"), "round closed")
+    assert staff.post(f"/api/t/{T}/rounds/{round_id}/publish").status_code == 202
+    poll(lambda: state_is("published"), "results published")
     assert (
         staff.post(
             f"/api/t/{T}/rounds/{round_id}/feedback", json={"text": "Fler övergångsställen."}

@@ -97,6 +97,15 @@ from contracts.recruitment import (
     TenantView,
 )
 from contracts.recruitment import GetMemberData as RecruitmentMemberData
+from contracts.round_lifecycle import (
+    ArchiveRound,
+    ExtendRound,
+    PublishResults,
+    ReturnRound,
+    RoundSchedule,
+    ScheduleRound,
+    SubmitRound,
+)
 from contracts.rounds import (
     AnswerText,
     AnswerTexts,
@@ -104,6 +113,7 @@ from contracts.rounds import (
     BreakdownCell,
     CloseRound,
     CreateRound,
+    EditRound,
     EnterPaperAnswers,
     GetInvitation,
     GetResults,
@@ -477,6 +487,60 @@ class FakeGateway:
         self.commands.append(command)
         self._move(command.tenant, command.round_id, "closed")
 
+    async def edit_round(self, command: EditRound) -> None:
+        self.commands.append(command)
+        key = (command.tenant, command.round_id)
+        if self.apply_commands and key in self.rounds:
+            view = self.rounds[key]
+            back = "draft" if view.state in ("submitted", "approved", "scheduled") else view.state
+            self.rounds[key] = view.model_copy(
+                update={
+                    "title": command.title,
+                    "purpose": command.purpose,
+                    "questions": command.questions,
+                    "panel": command.panel,
+                    "target": command.target,
+                    "state": back,
+                    "revision": view.revision + 1,
+                }
+            )
+
+    async def submit_round(self, command: SubmitRound) -> None:
+        self.commands.append(command)
+        self._move(command.tenant, command.round_id, "submitted")
+
+    async def return_round(self, command: ReturnRound) -> None:
+        self.commands.append(command)
+        self._move(command.tenant, command.round_id, "returned")
+
+    async def schedule_round(self, command: ScheduleRound) -> None:
+        self.commands.append(command)
+        self._move(command.tenant, command.round_id, "scheduled")
+        key = (command.tenant, command.round_id)
+        if self.apply_commands and key in self.rounds:
+            schedule = RoundSchedule(
+                open_at=command.open_at,
+                close_at=command.closes,
+                reminder_days=command.reminder_days,
+            )
+            self.rounds[key] = self.rounds[key].model_copy(update={"schedule": schedule})
+
+    async def extend_round(self, command: ExtendRound) -> None:
+        self.commands.append(command)
+        key = (command.tenant, command.round_id)
+        view = self.rounds.get(key)
+        if self.apply_commands and view is not None and view.schedule is not None:
+            schedule = view.schedule.model_copy(update={"close_at": command.close_at})
+            self.rounds[key] = view.model_copy(update={"schedule": schedule})
+
+    async def publish_results(self, command: PublishResults) -> None:
+        self.commands.append(command)
+        self._move(command.tenant, command.round_id, "published")
+
+    async def archive_round(self, command: ArchiveRound) -> None:
+        self.commands.append(command)
+        self._move(command.tenant, command.round_id, "archived")
+
     async def list_answer_texts(self, query: ListAnswerTexts) -> AnswerTexts | None:
         self._asked(query)
         texts = self.answer_texts.get((query.tenant, query.round_id, query.question))
@@ -517,7 +581,7 @@ class FakeGateway:
         self._asked(query)
         rounds = self.published.get(query.tenant, [])
         if query.only_published:
-            rounds = [r for r in rounds if r.feedback is not None]
+            rounds = [r for r in rounds if r.results_published_at is not None]
         return PublishedList(rounds=tuple(rounds))
 
     # -- campaigns: the canned campaigns change as recruitment would change them -------------

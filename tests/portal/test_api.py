@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
+from fastapi import FastAPI
+from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.feedback import PublishFeedback
 from contracts.personal_data import PersonalData
@@ -18,8 +22,11 @@ from contracts.recruitment import (
     SetPopulation,
     Share,
 )
+from contracts.round_lifecycle import ScheduleRound, SubmitRound
 from contracts.rounds import ApproveRound, CreateRound, InvitationView, SubmitResponse
-from tests.portal.conftest import api_login
+from infra.store import Document
+from services.portal.accounts import create_account
+from tests.portal.conftest import PASSWORD, api_login, client_for
 from tests.portal.fakes import QUESTIONS, TOKEN, FakeGateway, round_view
 
 ROUND = "5d0f3c1e-8f5e-4a8e-b3a9-0d2c4e6f8a1b"
@@ -44,7 +51,13 @@ async def test_openapi_lists_the_api_and_no_pages(client: httpx.AsyncClient) -> 
         "/api/t/{tenant}/session",
         "/api/t/{tenant}/rounds",
         "/api/t/{tenant}/rounds/{round_id}",
+        "/api/t/{tenant}/rounds/{round_id}/submit",
         "/api/t/{tenant}/rounds/{round_id}/approve",
+        "/api/t/{tenant}/rounds/{round_id}/return",
+        "/api/t/{tenant}/rounds/{round_id}/schedule",
+        "/api/t/{tenant}/rounds/{round_id}/extend",
+        "/api/t/{tenant}/rounds/{round_id}/publish",
+        "/api/t/{tenant}/rounds/{round_id}/archive",
         "/api/t/{tenant}/rounds/{round_id}/open",
         "/api/t/{tenant}/rounds/{round_id}/close",
         "/api/t/{tenant}/rounds/{round_id}/results",
@@ -54,6 +67,7 @@ async def test_openapi_lists_the_api_and_no_pages(client: httpx.AsyncClient) -> 
         assert path in paths, path
     assert all(path.startswith("/api/") for path in paths)
     assert set(paths["/api/t/{tenant}/rounds"]) == {"get", "post"}
+    assert set(paths["/api/t/{tenant}/rounds/{round_id}"]) == {"get", "put"}
 
 
 async def test_sign_up(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
@@ -216,7 +230,9 @@ async def test_staff_post_without_csrf_is_403(
 
 
 @pytest.mark.usefixtures("accounts")
-async def test_round_work_through_the_api(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
+async def test_round_work_through_the_api(
+    client: httpx.AsyncClient, gateway: FakeGateway, app: FastAPI, db: AsyncDatabase[Document]
+) -> None:
     headers = {"X-CSRF-Token": await api_login(client, "gnosjo", "anna")}
     created = await client.post(
         "/api/t/gnosjo/rounds",
@@ -240,19 +256,41 @@ async def test_round_work_through_the_api(client: httpx.AsyncClient, gateway: Fa
     view = await client.get(f"/api/t/gnosjo/rounds/{round_id}")
     assert view.json()["state"] == "draft"
 
-    approve = await client.post(f"/api/t/gnosjo/rounds/{round_id}/approve", headers=headers)
-    assert approve.status_code == 202
-    assert approve.json()["message_id"] == gateway.sent(ApproveRound)[0].message_id
-    twice = await client.post(f"/api/t/gnosjo/rounds/{round_id}/approve", headers=headers)
+    submit = await client.post(f"/api/t/gnosjo/rounds/{round_id}/submit", headers=headers)
+    assert submit.status_code == 202
+    assert submit.json()["message_id"] == gateway.sent(SubmitRound)[0].message_id
+    twice = await client.post(f"/api/t/gnosjo/rounds/{round_id}/submit", headers=headers)
     assert twice.status_code == 409
+    # The panel manager may not approve: that is the steering group's.
+    refused = await client.post(f"/api/t/gnosjo/rounds/{round_id}/approve", headers=headers)
+    assert refused.status_code == 403
+    assert gateway.sent(ApproveRound) == []
+    await create_account(db, "stig", PASSWORD, "gnosjo", "steering_group")
+    async with client_for(app) as politician:
+        steering = {"X-CSRF-Token": await api_login(politician, "gnosjo", "stig")}
+        approve = await politician.post(
+            f"/api/t/gnosjo/rounds/{round_id}/approve", headers=steering
+        )
+        assert approve.status_code == 202
+    [approval] = gateway.sent(ApproveRound)
+    assert (approval.approved_by, approval.revision) == ("stig", 0)
 
     early = await client.post(
         f"/api/t/gnosjo/rounds/{round_id}/feedback", headers=headers, json={"text": "Thanks"}
     )
     assert early.status_code == 409
-    for action in ("open", "close"):
+    scheduled = await client.post(
+        f"/api/t/gnosjo/rounds/{round_id}/schedule",
+        headers=headers,
+        json={"reminder_days": [3, 6]},
+    )
+    assert scheduled.status_code == 202
+    [schedule] = gateway.sent(ScheduleRound)
+    assert schedule.reminder_days == (3, 6)
+    assert schedule.closes - schedule.open_at == timedelta(days=7)
+    for action in ("open", "close", "publish"):
         response = await client.post(f"/api/t/gnosjo/rounds/{round_id}/{action}", headers=headers)
-        assert response.status_code == 202
+        assert response.status_code == 202, action
     results = await client.get(f"/api/t/gnosjo/rounds/{round_id}/results")
     assert results.status_code == 200
     assert results.json()["suppression_threshold"] == 5

@@ -394,10 +394,20 @@ async def test_public_results(client: httpx.AsyncClient, gateway: FakeGateway) -
             responded=17,
             feedback="We will open on Sundays.\n\nFrom September.",
             published_at=datetime(2026, 5, 2, 12, 0, tzinfo=UTC),
+            results_published_at=datetime(2026, 4, 20, 12, 0, tzinfo=UTC),
         ),
         PublishedRound(
             round_id="r2",
-            title="Not yet answered by the council",
+            title="Results out, the council still to answer",
+            invited=12,
+            responded=9,
+            feedback=None,
+            published_at=None,
+            results_published_at=datetime(2026, 5, 1, 12, 0, tzinfo=UTC),
+        ),
+        PublishedRound(
+            round_id="r3",
+            title="Closed, results not yet published",
             invited=10,
             responded=1,
             feedback=None,
@@ -411,7 +421,11 @@ async def test_public_results(client: httpx.AsyncClient, gateway: FakeGateway) -
     assert "Library opening hours" in text
     assert "17 medlemmar svarade, av 40 inbjudna. Publicerad" in text  # sentences apart
     assert "<p>We will open on Sundays.</p><p>From September.</p>" in response.text
-    assert "Not yet answered" not in text
+    # Rounds whose results are published are listed, with the council's feedback once given;
+    # a closed round whose results are not published is not.
+    assert "Results out, the council still to answer" in text
+    assert "9 medlemmar svarade, av 12 inbjudna." in text
+    assert "Closed, results not yet published" not in text
     [query] = [q for q in gateway.queries if q.name == "list_published"]
     assert query.only_published is True  # type: ignore[attr-defined]
 

@@ -9,6 +9,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.feedback import PublishedRound, PublishFeedback
+from contracts.round_lifecycle import ArchiveRound, PublishResults, SubmitRound
 from contracts.rounds import ApproveRound, CloseRound, CreateRound, OpenRound
 from infra.store import Document
 from services.portal.accounts import (
@@ -204,7 +205,11 @@ async def test_create_round(client: httpx.AsyncClient, gateway: FakeGateway) -> 
     assert page.status_code == 200
     check_page(page.text)
     assert "Omgången har sparats som utkast." in page.text
-    assert f'action="/t/gnosjo/staff/rounds/{command.round_id}/approve"' in page.text
+    assert f'action="/t/gnosjo/staff/rounds/{command.round_id}/submit"' in page.text
+    assert f'href="/t/gnosjo/staff/rounds/{command.round_id}/edit"' in page.text
+    # A panel manager does not approve: that is the steering group's.
+    assert f'action="/t/gnosjo/staff/rounds/{command.round_id}/approve"' not in page.text
+    assert command.created_by == "anna"
 
 
 async def test_create_round_validation(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
@@ -244,9 +249,12 @@ async def test_created_round_not_yet_stored(
 @pytest.mark.parametrize(
     ("state", "action", "command", "after", "notice"),
     [
-        ("draft", "approve", ApproveRound, "approved", "Omgången är nu godkänd"),
-        ("approved", "open", OpenRound, "open", "Omgången är nu öppen"),
+        ("draft", "submit", SubmitRound, "submitted", "Omgången har skickats till styrgruppen"),
+        ("returned", "submit", SubmitRound, "submitted", "Omgången har skickats till styrgruppen"),
+        ("scheduled", "open", OpenRound, "open", "Omgången är nu öppen"),
         ("open", "close", CloseRound, "closed", "Omgången är nu stängd"),
+        ("closed", "publish", PublishResults, "published", "Resultaten är publicerade"),
+        ("published", "archive", ArchiveRound, "archived", "Omgången har arkiverats"),
     ],
 )
 async def test_round_life_cycle(
@@ -254,7 +262,7 @@ async def test_round_life_cycle(
     gateway: FakeGateway,
     state: str,
     action: str,
-    command: type[ApproveRound | OpenRound | CloseRound],
+    command: type[SubmitRound | OpenRound | CloseRound | PublishResults | ArchiveRound],
     after: str,
     notice: str,
 ) -> None:
@@ -270,9 +278,16 @@ async def test_round_life_cycle(
     [sent] = gateway.sent(command)
     assert sent.round_id == ROUND
     assert sent.tenant == "gnosjo"
-    if isinstance(sent, ApproveRound):
-        assert sent.approved_by == "anna"
+    by = {
+        SubmitRound: "submitted_by",
+        OpenRound: "opened_by",
+        CloseRound: "closed_by",
+        PublishResults: "published_by",
+        ArchiveRound: "archived_by",
+    }[command]
+    assert getattr(sent, by) == "anna"
     shown = await client.get(response.headers["location"])
+    check_page(shown.text)
     assert notice in shown.text
 
 
@@ -281,7 +296,7 @@ async def test_change_still_being_applied(client: httpx.AsyncClient, gateway: Fa
     gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="draft")
     csrf = await login(client, "gnosjo", "anna")
     response = await client.post(
-        f"/t/gnosjo/staff/rounds/{ROUND}/approve", data={"csrf_token": csrf}
+        f"/t/gnosjo/staff/rounds/{ROUND}/submit", data={"csrf_token": csrf}
     )
     assert response.headers["location"].endswith("?notice=pending")
     shown = await client.get(response.headers["location"])
@@ -294,10 +309,10 @@ async def test_action_in_the_wrong_state_sends_nothing(
     gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="approved")
     csrf = await login(client, "gnosjo", "anna")
     response = await client.post(
-        f"/t/gnosjo/staff/rounds/{ROUND}/approve", data={"csrf_token": csrf}
+        f"/t/gnosjo/staff/rounds/{ROUND}/submit", data={"csrf_token": csrf}
     )
     assert response.status_code == 303
-    assert gateway.sent(ApproveRound) == []
+    assert gateway.sent(SubmitRound) == []
 
 
 async def test_open_round_page_refreshes(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
@@ -313,7 +328,7 @@ async def test_open_round_page_refreshes(client: httpx.AsyncClient, gateway: Fak
 
 
 async def test_results_page(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
-    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="closed")
+    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="published")
     await login(client, "gnosjo", "anna")
     response = await client.get(f"/t/gnosjo/staff/rounds/{ROUND}/results")
     assert response.status_code == 200
@@ -346,18 +361,24 @@ async def test_results_page_while_too_few_have_answered(
     assert "Fråga 1" not in text
 
 
-async def test_no_feedback_form_before_closing(
-    client: httpx.AsyncClient, gateway: FakeGateway
+@pytest.mark.parametrize("state", ["open", "closed"])
+async def test_no_feedback_form_before_the_results_are_published(
+    client: httpx.AsyncClient, gateway: FakeGateway, state: str
 ) -> None:
-    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="open")
-    await login(client, "gnosjo", "anna")
+    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state=state)
+    csrf = await login(client, "gnosjo", "anna")
     response = await client.get(f"/t/gnosjo/staff/rounds/{ROUND}/results")
     assert "/feedback" not in response.text
-    assert "Återkoppling kan publiceras när omgången har stängts." in response.text
+    assert "Återkoppling kan publiceras när resultaten har publicerats." in response.text
+    refused = await client.post(
+        f"/t/gnosjo/staff/rounds/{ROUND}/feedback", data={"csrf_token": csrf, "text": "Tack"}
+    )
+    assert refused.status_code == 400
+    assert gateway.sent(PublishFeedback) == []
 
 
 async def test_publish_feedback(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
-    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="closed")
+    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="published")
     csrf = await login(client, "gnosjo", "anna")
     response = await client.post(
         f"/t/gnosjo/staff/rounds/{ROUND}/feedback",
@@ -375,6 +396,7 @@ async def test_publish_feedback(client: httpx.AsyncClient, gateway: FakeGateway)
             responded=17,
             feedback=command.text,
             published_at=command.occurred_at,
+            results_published_at=command.occurred_at,
         )
     ]
     shown = await client.get(response.headers["location"])
@@ -383,7 +405,7 @@ async def test_publish_feedback(client: httpx.AsyncClient, gateway: FakeGateway)
 
 
 async def test_empty_feedback_is_refused(client: httpx.AsyncClient, gateway: FakeGateway) -> None:
-    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="closed")
+    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="published")
     csrf = await login(client, "gnosjo", "anna")
     response = await client.post(
         f"/t/gnosjo/staff/rounds/{ROUND}/feedback", data={"csrf_token": csrf, "text": " "}

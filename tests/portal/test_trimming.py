@@ -143,7 +143,7 @@ async def test_api_options_that_are_the_same_once_trimmed_are_duplicates(
 async def test_api_feedback_is_trimmed_and_blank_feedback_is_422(
     client: httpx.AsyncClient, gateway: FakeGateway
 ) -> None:
-    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="closed")
+    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="published")
     headers = {"X-CSRF-Token": await api_login(client, "gnosjo", "anna")}
     url = f"/api/t/gnosjo/rounds/{ROUND}/feedback"
     blank = await client.post(url, headers=headers, json={"text": BLANK})
@@ -287,7 +287,7 @@ async def test_round_form_sends_texts_trimmed(
 async def test_feedback_page_sends_feedback_trimmed(
     client: httpx.AsyncClient, gateway: FakeGateway
 ) -> None:
-    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="closed")
+    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="published")
     csrf = await login(client, "gnosjo", "anna")
     response = await client.post(
         f"/t/gnosjo/staff/rounds/{ROUND}/feedback",

@@ -1,8 +1,9 @@
 """The pages against the real back-end services (in process, on real NATS and store).
 
-A resident joins through the form and the mailed link; staff draft, approve and open a round
-in the staff pages; the resident answers through the invitation's link; staff close the round,
-read the results and publish feedback, which appears on the public results page.
+A resident joins through the form and the mailed link; staff draft a round and submit it, the
+steering group approves it, staff schedule it and its timer opens it, all in the staff pages; the
+resident answers through the invitation's link; staff close the round, read the results, publish
+them and the feedback, which appear on the public results page.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import httpx
 
 from contracts.recruitment import RegisterTenant
 from infra.bus import publish
+from services.portal import round_steps
 from services.portal.accounts import create_account
 from services.portal.app import create_app
 from services.portal.settings import PortalSettings
@@ -91,7 +94,7 @@ async def test_a_round_through_the_pages(stack: Stack) -> None:
         assert again.status_code == 409
         assert "Länken har redan använts" in again.text
 
-        # Staff draft, approve and open a round.
+        # Staff draft a round and submit it to the steering group.
         signed_in = await form_login(web, "/t/gnosjo/staff/login", "anna")
         assert signed_in.status_code == 303
         rounds_page = await web.get("/t/gnosjo/staff/")
@@ -110,9 +113,43 @@ async def test_a_round_through_the_pages(stack: Stack) -> None:
         )
         assert created.status_code == 303
         round_url = created.headers["location"].split("?")[0]
-        for action, state in (("approve", "approved"), ("open", "open")):
-            moved = await web.post(f"{round_url}/{action}", data={"csrf_token": csrf.group(1)})
-            assert moved.headers["location"] == f"{round_url}?notice={state}"
+        submitted = await web.post(f"{round_url}/submit", data={"csrf_token": csrf.group(1)})
+        assert submitted.headers["location"] == f"{round_url}?notice=submitted"
+
+        # The steering group approves it, on its own page's button.
+        await create_account(app.state.portal.db, "stig", PASSWORD, "gnosjo", "steering_group")
+        async with client_for(app) as politician:
+            assert (await form_login(politician, "/t/gnosjo/staff/login", "stig")).is_redirect
+            page = await politician.get(round_url)
+            assert f'action="{round_url}/approve"' in page.text
+            assert f'action="{round_url}/schedule"' not in page.text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token
+            approved = await politician.post(
+                f"{round_url}/approve", data={"csrf_token": token.group(1), "revision": "0"}
+            )
+            assert approved.headers["location"] == f"{round_url}?notice=approved"
+
+        # Staff schedule it to open at once, with a reminder after three days.
+        opens = round_steps.local_text(datetime.now(UTC) - timedelta(minutes=1))
+        scheduled = await web.post(
+            f"{round_url}/schedule",
+            data={"csrf_token": csrf.group(1), "open_at": opens, "reminder_days": "3"},
+        )
+        assert scheduled.status_code == 303
+
+        async def opened() -> httpx.Response | None:
+            page = await web.get(round_url)
+            return page if 'class="state state-open"' in page.text else None
+
+        page = await poll(opened, "the round opened by its schedule")
+        text = text_of(page.text)
+        assert "Påminnelser" in text
+        assert "3 dagar efter öppningen" in text
+        for step in ("Skapad som utkast", "Godkänd av styrgruppen", "Schemalagd", "Öppnad"):
+            assert step in text, step
+        assert "stig" in text
+        assert "Schemat" in text  # the schedule opened it, nobody by hand
 
         # The resident answers through the invitation's personal link, once.
         async def answer_link() -> list[str]:
@@ -141,6 +178,8 @@ async def test_a_round_through_the_pages(stack: Stack) -> None:
         text = text_of(page.text)
         assert "Svarsfrekvens 100 %" in text
         assert "dolt: färre än" in text
+        made_public = await web.post(f"{round_url}/publish", data={"csrf_token": csrf.group(1)})
+        assert made_public.headers["location"] == f"{round_url}?notice=published"
         published = await web.post(
             f"{round_url}/feedback",
             data={"csrf_token": csrf.group(1), "text": "Kvällsturerna förlängs från mars."},

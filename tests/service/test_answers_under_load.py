@@ -14,7 +14,6 @@ import uuid
 
 from contracts.recruitment import ImportMember, Outcome, RegisterTenant
 from contracts.rounds import (
-    ApproveRound,
     CreateRound,
     GetResults,
     GetRound,
@@ -25,6 +24,7 @@ from contracts.rounds import (
     RoundView,
     SubmitResponse,
 )
+from devstack.rounds import open_round as open_now
 from devstack.testing import wait_until
 from infra.bus import publish, publish_raw
 from infra.deadletter import list_dead_letters
@@ -110,8 +110,7 @@ async def another_round(
             allow_changes=allow_changes,
         ),
     )
-    await publish(stack.js, ApproveRound(tenant=T, round_id=round_id, approved_by="styrgrupp"))
-    await publish(stack.js, OpenRound(tenant=T, round_id=round_id))
+    await open_now(stack.js, stack.nc, T, round_id)
 
     def new_tokens() -> list[str]:
         return [t for t in _tokens(stack) if t not in before]

@@ -9,86 +9,24 @@ nothing reaches the dead-letter stream.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from contracts.dispatch import SendMessage
 from devstack.devtools import DevTools
-from devstack.processes import free_port
 from devstack.testing import wait_until
 from infra.bus import publish
 from infra.deadletter import list_dead_letters
 from infra.store import connect, database
 from tests.conftest import Infra
+from tests.service.processes import ServiceProcess
 
 T = "kinda"
 MEMBERS = 300
 RECOVERY_DEADLINE = 130.0
 """Seconds after the restart by which every member must have their mail (goal: 2 minutes)."""
-
-
-class DispatchProcess:
-    """``python -m services.dispatch`` against the test's servers; stopped by its PID."""
-
-    def __init__(self, infra: Infra, smtp_port: int, log: Path) -> None:
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "NATS_URL": infra.nats_url,
-            "SEAL_KEYS": infra.seal_keys,
-            "NATS_USER": "dispatch",
-            "NATS_PASSWORD": infra.nats_passwords["dispatch"],
-            "MONGODB_URL": infra.mongodb_url,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(smtp_port),
-            "LOG_LEVEL": "WARNING",
-        }
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    async def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.dispatch", "--port", str(self.port)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=Path(__file__).resolve().parents[2],
-            )
-
-        async def ready() -> bool:
-            assert self.proc is not None
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                async with httpx.AsyncClient(timeout=1.0) as client:
-                    reply = await client.get(f"http://127.0.0.1:{self.port}/health/ready")
-                return reply.status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        await wait_until(ready, timeout=30, interval=0.1, what="dispatch ready")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 async def test_killed_mid_send_resumes_and_sends_each_invitation_once(
@@ -103,8 +41,9 @@ async def test_killed_mid_send_resumes_and_sends_each_invitation_once(
             for m in members
         ]
     )
-    first = DispatchProcess(infra, devtools.smtp_port, tmp_path / "dispatch-1.log")
-    second = DispatchProcess(infra, devtools.smtp_port, tmp_path / "dispatch-2.log")
+    smtp = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(devtools.smtp_port)}
+    first = ServiceProcess("dispatch", infra, tmp_path / "dispatch-1.log", **smtp)
+    second = ServiceProcess("dispatch", infra, tmp_path / "dispatch-2.log", **smtp)
     nc = await infra.connect()
     js = nc.jetstream()
     try:

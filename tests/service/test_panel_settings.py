@@ -8,7 +8,8 @@ import uuid
 
 from contracts.panels import ConfigurePanel, GetPanel, PanelSettings, PanelView
 from contracts.recruitment import EnrolMember
-from contracts.rounds import ApproveRound, CreateRound, GetRound, OpenRound, Question, RoundView
+from contracts.rounds import CreateRound, GetRound, Question, RoundView
+from devstack.rounds import open_round as open_now
 from devstack.testing import wait_until
 from infra.bus import publish
 from infra.deadletter import list_dead_letters
@@ -139,20 +140,7 @@ async def test_settings_versions_sign_up_rules_and_the_rounds_cap(stack: Stack) 
         return await ask(stack.nc, GetRound(tenant=T, round_id=second), RoundView) is not None
 
     await wait_until(created, timeout=10, what="the second round")
-    await publish(stack.js, ApproveRound(tenant=T, round_id=second, approved_by="styrgrupp"))
-
-    async def approved() -> bool:
-        view = await ask(stack.nc, GetRound(tenant=T, round_id=second), RoundView)
-        return view is not None and view.state == "approved"
-
-    await wait_until(approved, timeout=10, what="the second round approved")
-    await publish(stack.js, OpenRound(tenant=T, round_id=second))
-
-    async def opened() -> RoundView | None:
-        view = await ask(stack.nc, GetRound(tenant=T, round_id=second), RoundView)
-        return view if view is not None and view.state == "open" else None
-
-    await wait_until(opened, timeout=10, what="the second round open")
+    await open_now(stack.js, stack.nc, T, second)
     invitations = stack.services["rounds"].runtime.db.invitations
     assert await invitations.count_documents({"round_id": first_round}) == MEMBERS
     assert await invitations.count_documents({"round_id": second}) == 0

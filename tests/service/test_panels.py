@@ -31,15 +31,14 @@ from contracts.recruitment import (
     SetPopulation,
 )
 from contracts.rounds import (
-    ApproveRound,
     CreateRound,
     GetRound,
     ListRounds,
-    OpenRound,
     Question,
     RoundList,
     RoundView,
 )
+from devstack.rounds import open_round as open_now
 from devstack.testing import wait_until
 from infra.bus import publish
 from infra.deadletter import list_dead_letters
@@ -115,20 +114,7 @@ async def _round(stack: Stack, panel: str) -> str:
         return await ask(stack.nc, GetRound(tenant=T, round_id=round_id), RoundView) is not None
 
     await wait_until(created, timeout=10, what="round drafted")
-    await publish(stack.js, ApproveRound(tenant=T, round_id=round_id, approved_by="styrgrupp"))
-
-    async def approved() -> bool:
-        view = await ask(stack.nc, GetRound(tenant=T, round_id=round_id), RoundView)
-        return view is not None and view.state == "approved"
-
-    await wait_until(approved, timeout=10, what="round approved")
-    await publish(stack.js, OpenRound(tenant=T, round_id=round_id))
-
-    async def opened() -> bool:
-        view = await ask(stack.nc, GetRound(tenant=T, round_id=round_id), RoundView)
-        return view is not None and view.state == "open"
-
-    await wait_until(opened, timeout=10, what="round open")
+    await open_now(stack.js, stack.nc, T, round_id)
     return round_id
 
 

@@ -10,19 +10,18 @@ from typing import Any
 
 from contracts.recruitment import Outcome
 from contracts.rounds import (
-    ApproveRound,
     CloseRound,
     CreateRound,
     GetResults,
     GetRound,
     ListPolls,
-    OpenRound,
     PollList,
     Question,
     RoundResults,
     RoundView,
     SubmitPollAnswer,
 )
+from devstack.rounds import open_round as open_now
 from devstack.testing import wait_until
 from infra.bus import publish, publish_raw
 from infra.queries import ask
@@ -52,14 +51,7 @@ async def _open_poll(stack: Stack, public: bool = True) -> str:
             public=public,
         ),
     )
-    await publish(stack.js, ApproveRound(tenant=T, round_id=round_id, approved_by="styrgrupp"))
-    await publish(stack.js, OpenRound(tenant=T, round_id=round_id))
-
-    async def opened() -> bool:
-        view = await ask(stack.nc, GetRound(tenant=T, round_id=round_id), RoundView)
-        return view is not None and view.state == "open"
-
-    await wait_until(opened, timeout=15, what="poll open")
+    await open_now(stack.js, stack.nc, T, round_id)
     return round_id
 
 

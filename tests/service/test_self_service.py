@@ -26,8 +26,9 @@ from contracts.membership import (
 )
 from contracts.personal_data import PersonalData
 from contracts.recruitment import ImportMember, ListTenants, Outcome, RegisterTenant, TenantList
-from contracts.rounds import ApproveRound, CreateRound, OpenRound, Question, RoundView
+from contracts.rounds import CreateRound, Question, RoundView
 from contracts.subjects import stream_name, subject_for
+from devstack.rounds import open_round as open_now
 from devstack.testing import wait_until
 from infra.bus import publish, publish_raw
 from infra.queries import ask
@@ -375,16 +376,7 @@ async def _open_round(stack: Stack, title: str) -> str:
         stack.js,
         CreateRound(tenant=T, round_id=round_id, title=title, purpose="Plan.", questions=QUESTIONS),
     )
-    await publish(stack.js, ApproveRound(tenant=T, round_id=round_id, approved_by="styrgrupp"))
-
-    async def approved() -> bool:
-        query = rounds_contracts.GetRound(tenant=T, round_id=round_id)
-        view = await ask(stack.nc, query, RoundView)
-        return view is not None and view.state == "approved"
-
-    # Opened once approved: an earlier open waits for its retry's back-off.
-    await wait_until(approved, timeout=15, what=f"round {title} approved")
-    await publish(stack.js, OpenRound(tenant=T, round_id=round_id))
+    await open_now(stack.js, stack.nc, T, round_id)
     expected = await stack.services["rounds"].runtime.db.panelists.count_documents({"tenant": T})
 
     async def fanned_out() -> bool:

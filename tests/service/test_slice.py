@@ -16,9 +16,9 @@ from contracts.recruitment import (
     RegisterTenant,
     TenantList,
 )
+from contracts.round_lifecycle import PublishResults
 from contracts.rounds import (
     AnswerTexts,
-    ApproveRound,
     CloseRound,
     CreateRound,
     GetInvitation,
@@ -26,13 +26,14 @@ from contracts.rounds import (
     GetRound,
     InvitationView,
     ListAnswerTexts,
-    OpenRound,
     Question,
     ResponseOutcome,
     RoundResults,
     RoundView,
     SubmitResponse,
 )
+from devstack.rounds import open_round as open_now
+from devstack.rounds import wait_for_state
 from devstack.testing import wait_until
 from infra.bus import publish
 from infra.deadletter import list_dead_letters
@@ -158,11 +159,7 @@ async def test_a_round_from_sign_up_to_feedback(stack: Stack) -> None:
 
     # Created before it is approved: the two commands have consumers of their own.
     await wait_until(lambda: state("draft"), timeout=15, what="round drafted")
-    await publish(stack.js, ApproveRound(tenant=T, round_id=round_id, approved_by="styrgrupp"))
-    await wait_until(lambda: state("approved"), timeout=15, what="round approved")
-    await publish(stack.js, OpenRound(tenant=T, round_id=round_id))
-
-    await wait_until(lambda: state("open"), timeout=15, what="round open")
+    await open_now(stack.js, stack.nc, T, round_id)
     # Another council cannot see it.
     assert await ask(stack.nc, GetRound(tenant="kinda", round_id=round_id), RoundView) is None
 
@@ -279,6 +276,18 @@ async def test_a_round_from_sign_up_to_feedback(stack: Stack) -> None:
     assert "member_id" not in stored
     assert set(stored) >= {"answers", "age_band", "gender"}
 
+    # Closed, its results not yet published: the public list does not show it.
+    public = await ask(stack.nc, ListPublished(tenant=T), PublishedList)
+    assert public == PublishedList(rounds=())
+    await publish(stack.js, PublishResults(tenant=T, round_id=round_id, published_by="anna"))
+    await wait_for_state(stack.nc, T, round_id, "published")
+
+    async def listed() -> PublishedList | None:
+        found = await ask(stack.nc, ListPublished(tenant=T), PublishedList)
+        return found if found is not None and found.rounds else None
+
+    public = await wait_until(listed, timeout=15, what="results listed publicly")
+    assert [(r.title, r.feedback) for r in public.rounds] == [("Kvällsbussar", None)]
     await publish(
         stack.js,
         PublishFeedback(tenant=T, round_id=round_id, text="Kvällsturerna förlängs från mars."),

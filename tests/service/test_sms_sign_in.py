@@ -23,7 +23,8 @@ from contracts.membership import (
 )
 from contracts.panels import ConfigurePanel, PanelSettings
 from contracts.recruitment import ConfirmMembership, Outcome
-from contracts.rounds import ApproveRound, CreateRound, GetRound, OpenRound, RoundView
+from contracts.rounds import CreateRound, GetRound, RoundView
+from devstack.rounds import open_round as open_now
 from devstack.testing import wait_until
 from infra.bus import publish
 from infra.queries import ask
@@ -218,9 +219,7 @@ async def _open_round(stack: Stack, title: str) -> None:
         return view is not None and view.state == expected
 
     await wait_until(lambda: state("draft"), timeout=15, what="round drafted")
-    await publish(stack.js, ApproveRound(tenant=T, round_id=round_id, approved_by="styrgrupp"))
-    await wait_until(lambda: state("approved"), timeout=15, what="round approved")
-    await publish(stack.js, OpenRound(tenant=T, round_id=round_id))
+    await open_now(stack.js, stack.nc, T, round_id)
 
 
 def _mail_texts(stack: Stack) -> list[str]:

@@ -21,14 +21,13 @@ from contracts.recruitment import (
     TenantList,
 )
 from contracts.rounds import (
-    ApproveRound,
     CreateRound,
     GetInvitation,
     GetRound,
     InvitationView,
-    OpenRound,
     RoundView,
 )
+from devstack.rounds import open_round as open_now
 from devstack.testing import wait_until
 from infra.bus import publish
 from infra.outcomes import REPLY_HEADER
@@ -310,9 +309,7 @@ async def test_a_member_with_only_a_phone_is_invited_to_a_round_by_sms(stack: St
         return view is not None and view.state == expected
 
     await wait_until(lambda: state("draft"), timeout=15, what="round drafted")
-    await publish(stack.js, ApproveRound(tenant=T, round_id=round_id, approved_by="styrgrupp"))
-    await wait_until(lambda: state("approved"), timeout=15, what="round approved")
-    await publish(stack.js, OpenRound(tenant=T, round_id=round_id))
+    await open_now(stack.js, stack.nc, T, round_id)
     await wait_until(lambda: len(_texts(stack)) == 2, timeout=20, what="the invitation SMS")
     invitation = _texts(stack)[1]
     assert "Kinda kommun" in invitation

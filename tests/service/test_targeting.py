@@ -8,10 +8,8 @@ import json
 import uuid
 
 from contracts.rounds import (
-    ApproveRound,
     CreateRound,
     GetRound,
-    OpenRound,
     PreviewTarget,
     Question,
     RoundOpened,
@@ -19,6 +17,7 @@ from contracts.rounds import (
     Target,
     TargetPreview,
 )
+from devstack.rounds import open_round as open_now
 from devstack.testing import wait_until
 from infra.bus import publish
 from infra.queries import ask
@@ -58,10 +57,7 @@ async def _open(stack: Stack, target: Target) -> str:
     view = await ask(stack.nc, GetRound(tenant=T, round_id=round_id), RoundView)
     assert view is not None
     assert view.target == target
-    await publish(stack.js, ApproveRound(tenant=T, round_id=round_id, approved_by="styrgrupp"))
-    await wait_until(lambda: state("approved"), timeout=10, what="round approved")
-    await publish(stack.js, OpenRound(tenant=T, round_id=round_id))
-    await wait_until(lambda: state("open"), timeout=10, what="round open")
+    await open_now(stack.js, stack.nc, T, round_id)
     return round_id
 
 

@@ -45,13 +45,51 @@ def test_answers_are_checked_against_the_questions() -> None:
 
 
 def test_life_cycle_moves_one_step_forward() -> None:
-    domain.check_transition("draft", "approved")
-    domain.check_transition("approved", "open")
-    domain.check_transition("open", "closed")
+    path = [
+        ("draft", "submitted", "submitted"),
+        ("submitted", "returned", "returned"),
+        ("returned", "edited", "returned"),
+        ("returned", "submitted", "submitted"),
+        ("submitted", "approved", "approved"),
+        ("approved", "scheduled", "scheduled"),
+        ("scheduled", "extended", "scheduled"),
+        ("scheduled", "opened", "open"),
+        ("open", "extended", "open"),
+        ("open", "closed", "closed"),
+        ("closed", "results_published", "published"),
+        ("published", "archived", "archived"),
+    ]
+    for state, step, after in path:
+        assert domain.next_state(state, step) == after, (state, step)
+
+
+@pytest.mark.parametrize("state", ["submitted", "approved", "scheduled"])
+def test_an_edit_after_submitting_sends_the_round_back_to_draft(state: str) -> None:
+    assert domain.next_state(state, "edited") == "draft"
+    assert domain.next_state("draft", "edited") == "draft"
+
+
+def test_a_step_taken_already_is_nothing_one_ahead_waits_one_behind_is_refused() -> None:
+    assert domain.next_state("approved", "approved") is None  # a second click
+    assert domain.next_state("open", "opened") is None
     with pytest.raises(domain.NotYet):
-        domain.check_transition("draft", "open")  # approval may still be on its way
-    with pytest.raises(ValueError, match="cannot become"):
-        domain.check_transition("closed", "open")
+        domain.next_state("draft", "opened")  # the approval may still be on its way
+    with pytest.raises(domain.NotYet):
+        domain.next_state("returned", "approved")  # resubmitted, maybe
+    with pytest.raises(domain.NotYet):
+        domain.next_state("approved", "extended")  # the schedule may still be on its way
+    with pytest.raises(ValueError, match="cannot be"):
+        domain.next_state("closed", "opened")
+    with pytest.raises(ValueError, match="cannot be"):
+        domain.next_state("approved", "returned")  # decided already
+    with pytest.raises(ValueError, match="cannot be"):
+        domain.next_state("open", "edited")  # members are answering it
+    with pytest.raises(ValueError, match="cannot be"):
+        domain.next_state("closed", "extended")
+    # Only approved rounds are scheduled.
+    for state in ("draft", "returned", "submitted"):
+        with pytest.raises(domain.NotYet):
+            domain.next_state(state, "scheduled")
 
 
 def _respondents(gender: str, n: int, choice: str) -> list[object]:
