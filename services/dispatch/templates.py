@@ -223,9 +223,31 @@ _FOOTERS: dict[str, tuple[str, str]] = {
 """Under every mail: the council, and the member's own link to leave (when known)."""
 
 
+_VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
+    # A round of one choice question lists its answers as links (rounds' one-click mail).
+    "round_invitation": (("choices", "round_invitation_quick"),),
+}
+_SMS_VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
+    # A round answered by SMS asks its first question in the invitation.
+    "round_invitation": (("sms_choices", "round_invitation_sms_ready"),),
+}
+"""Texts a message takes when it carries a value: the message keeps its template's name (in
+data copies and metrics), its text fits what it carries."""
+
+
+def _variant(
+    template: str, params: dict[str, str], variants: dict[str, tuple[tuple[str, str], ...]]
+) -> str:
+    for key, variant in variants.get(template, ()):
+        if params.get(key):
+            return variant
+    return template
+
+
 def render(template: str, locale: str, params: dict[str, str]) -> Rendered:
     """The template in ``locale`` (Swedish if missing) with every placeholder filled, and
     the footer naming the council and, when ``leave_link`` is given, how to leave."""
+    template = _variant(template, params, _VARIANTS)
     try:
         by_locale = _TEMPLATES[template]
     except KeyError as exc:
@@ -268,10 +290,6 @@ _SMS_TEMPLATES: dict[str, dict[str, str]] = {
         "en": "Citizen panel of $council: a reminder of $title, open until $closes. "
         "Answer here: $link",
     },
-    "round_invitation_quick": {
-        "sv": "Medborgarpanelen i $council: ny fråga, $title. Svara här: $link",
-        "en": "Citizen panel of $council: a new question, $title. Answer here: $link",
-    },
     "feedback_published": {
         "sv": "Medborgarpanelen i $council: så användes svaren i $title: $link",
         "en": "Citizen panel of $council: how the answers to $title were used: $link",
@@ -300,8 +318,6 @@ _SMS_TEMPLATES: dict[str, dict[str, str]] = {
 
 # A round answered by SMS: the mail is the round's usual invitation, the SMS asks its first
 # question (rounds' ``services.rounds.sms``).
-_TEMPLATES["round_invitation_sms_ready"] = _TEMPLATES["round_invitation"]
-_TEMPLATES["round_invitation_quick_sms_ready"] = _TEMPLATES["round_invitation_quick"]
 _SMS_QUESTION = {
     "sv": "Fråga $number/$total: $question $choices Svara med siffran.",
     "en": "Question $number/$total: $question $choices Reply with the number.",
@@ -314,7 +330,6 @@ _SMS_TEMPLATES["round_invitation_sms_ready"] = {
     + _SMS_QUESTION["en"].replace("$choices", "$sms_choices")
     + " Or answer on the web: $link",
 }
-_SMS_TEMPLATES["round_invitation_quick_sms_ready"] = _SMS_TEMPLATES["round_invitation_sms_ready"]
 _SMS_TEMPLATES["round_sms_question"] = _SMS_QUESTION
 _SMS_TEMPLATES["round_sms_invalid"] = {
     "sv": "Vi förstod inte svaret. Svara med en av siffrorna. " + _SMS_QUESTION["sv"],
@@ -333,6 +348,7 @@ def has_sms(template: str) -> bool:
 
 def render_sms(template: str, locale: str, params: dict[str, str]) -> str:
     """The SMS text of ``template`` in ``locale`` (Swedish if missing), filled in."""
+    template = _variant(template, params, _SMS_VARIANTS)
     try:
         by_locale = _SMS_TEMPLATES[template]
     except KeyError as exc:

@@ -335,8 +335,8 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
             evt,
             message_id=derived_id(invitation_id, "invitation"),
             member_id=member["member_id"],
-            template=("round_invitation_quick" if quick else "round_invitation")
-            + ("_sms_ready" if by_sms else ""),
+            # The one-click answers and the SMS's first question pick the text (dispatch).
+            template="round_invitation",
             params={"title": round_doc["title"], "purpose": round_doc["purpose"]}
             | ({"question": quick[0].text} if quick else {})
             | (by_sms or {}),

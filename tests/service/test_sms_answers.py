@@ -15,13 +15,12 @@ from fastapi import FastAPI
 
 from contracts.dispatch import SmsReceived
 from contracts.rounds import (
-    ApproveRound,
     CreateRound,
     GetRound,
-    OpenRound,
     Question,
     RoundView,
 )
+from devstack.rounds import open_round as open_now
 from devstack.testing import wait_until
 from infra.bus import publish, publish_raw
 from infra.queries import ask
@@ -54,14 +53,7 @@ async def _round(stack: Stack, questions: tuple[Question, ...] = QUESTIONS) -> s
         ),
     )
 
-    async def state(expected: str) -> bool:
-        view = await ask(stack.nc, GetRound(tenant=T, round_id=round_id), RoundView)
-        return view is not None and view.state == expected
-
-    await wait_until(lambda: state("draft"), timeout=15, what="round drafted")
-    await publish(stack.js, ApproveRound(tenant=T, round_id=round_id, approved_by="styrgrupp"))
-    await wait_until(lambda: state("approved"), timeout=15, what="round approved")
-    await publish(stack.js, OpenRound(tenant=T, round_id=round_id))
+    await open_now(stack.js, stack.nc, T, round_id)
     return round_id
 
 

@@ -104,11 +104,17 @@ def test_a_one_click_invitation_lists_each_answer_with_its_link() -> None:
         "choices": "Ja / Yes: https://x/a/t?pick=1\nNej / No: https://x/a/t?pick=2",
         "link": "https://x/a/t",
     }
-    sv = templates.render("round_invitation_quick", "sv", params)
+    sv = templates.render("round_invitation", "sv", params)
     assert sv.subject == "Ny fråga: Parken"
     assert "Fler bänkar?" in sv.body
     assert "Ja / Yes: https://x/a/t?pick=1" in sv.body
     assert "du får bekräfta det" in sv.body
     assert "Answer here: https://x/a/t" in templates.render_sms(
-        "round_invitation_quick", "en", {**params, "council": "Ale"}
+        "round_invitation", "en", {**params, "council": "Ale"}
     )
+    by_sms = templates.render_sms(
+        "round_invitation",
+        "sv",
+        {**params, "council": "Ale", "number": "1", "total": "2", "sms_choices": "1=Ja 2=Nej"},
+    )
+    assert by_sms.startswith("Medborgarpanelen i Ale: Parken. Fråga 1/2: Fler bänkar? 1=Ja 2=Nej")
