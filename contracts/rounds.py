@@ -142,10 +142,10 @@ class CreateRound(Questionnaire, Command):
 
 
 class EditRound(Questionnaire, Command):
-    """Replace a round's title, purpose, questions, panel and target (its promise, plan and
-    other settings stay). A draft or returned round stays as it is; a submitted, approved or
-    scheduled one goes back to draft (and must be submitted and approved again); an open one
-    can no longer be edited."""
+    """Replace a round's title, purpose, questions, panel and target, and those of its promise,
+    plan and settings that are given (the others stay). A draft or returned round stays as it
+    is; a submitted, approved or scheduled one goes back to draft (and must be submitted and
+    approved again); an open one can no longer be edited."""
 
     owner: ClassVar[str] = "rounds"
     name: ClassVar[str] = "edit_round"
@@ -163,6 +163,15 @@ class EditRound(Questionnaire, Command):
     )
     target: Target = Field(default_factory=Target, description="Whom of the panel it invites.")
     edited_by: str = Field(min_length=1, max_length=80, description="Staff username.")
+    promise: Promise | None = Field(default=None, description="A new promise; None keeps it.")
+    plan: Plan | None = Field(default=None, description="A new checklist; None keeps it.")
+    longitudinal: bool | None = Field(
+        default=None, description="Answers under a pseudonym; None keeps the setting."
+    )
+    public: bool | None = Field(default=None, description="A quick poll; None keeps it.")
+    allow_changes: bool | None = Field(
+        default=None, description="Answers may change until it closes; None keeps it."
+    )
 
 
 class ApproveRound(Command):

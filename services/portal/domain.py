@@ -23,8 +23,9 @@ from contracts.addresses import InvalidEmail, InvalidPhone, normalise_email, nor
 from contracts.panels import Connection
 from contracts.recruitment import Gender, HeardFrom, PopulationRow, PreferredChannel
 from contracts.rounds import OneLine as OneLine  # for the API's request bodies
-from contracts.rounds import Question, Target, clean_line, clean_text
+from contracts.rounds import Plan, Promise, Question, Target, clean_line, clean_text
 from contracts.rounds import TrimmedText as TrimmedText  # for the API's request bodies
+from services.portal import round_builder
 from services.portal.i18n import N_
 
 CONSENT_VERSION: Final = "2026-1"
@@ -364,18 +365,20 @@ class RoundDraft:
     target: Target = dataclasses.field(default_factory=Target)
     longitudinal: bool = False
     public: bool = False
+    allow_changes: bool = False
+    promise: Promise = dataclasses.field(default_factory=Promise)
+    plan: Plan = dataclasses.field(default_factory=Plan)
 
 
 def check_round_form(
-    *, title: str, purpose: str, choice_text: str, choice_options: str, free_text: str
+    *, title: str, purpose: str, blocks: Sequence[dict[str, str]]
 ) -> tuple[RoundDraft | None, Errors]:
-    """Validate the new-round form: a single-choice question and an optional free-text one."""
+    """Validate the round builder's form: title, purpose and the question blocks
+    (``services.portal.round_builder``)."""
     errors: Errors = {}
     # Titles and questions become mail subjects and headings: one line, whatever was posted.
     title = clean_line(title)
     purpose = clean_text(purpose)
-    choice_text = clean_line(choice_text)
-    free_text = clean_line(free_text)
     if not title:
         errors["title"] = N_("Enter a title.")
     elif len(title) > 200:
@@ -384,51 +387,17 @@ def check_round_form(
         errors["purpose"] = N_("Say what the answers will be used for.")
     elif len(purpose) > 2000:
         errors["purpose"] = N_("The purpose can be at most 2000 characters.")
-    if not choice_text:
-        errors["choice_text"] = N_("Enter the question.")
-    elif len(choice_text) > 500:
-        errors["choice_text"] = N_("A question can be at most 500 characters.")
-    options: list[str] = []
-    for line in choice_options.splitlines():
-        option = clean_line(line)
-        if option and option not in options:
-            options.append(option)
-    if len(options) < 2:
-        errors["choice_options"] = N_("Enter at least two options, one per line.")
-    elif len(options) > 20:
-        errors["choice_options"] = N_("Enter at most 20 options.")
-    elif any(len(option) > 200 for option in options):
-        errors["choice_options"] = N_("An option can be at most 200 characters.")
-    if len(free_text) > 500:
-        errors["free_text"] = N_("A question can be at most 500 characters.")
+    questions, question_errors = round_builder.questions_from_blocks(blocks)
+    errors.update(question_errors)
     if errors:
         return None, errors
-    questions = [Question(key="q1", kind="single_choice", text=choice_text, options=tuple(options))]
-    if free_text:
-        questions.append(Question(key="q2", kind="free_text", text=free_text))
     return RoundDraft(title=title, purpose=purpose, questions=tuple(questions)), errors
-
-
-QUESTION_PROBLEMS: Final = {
-    "duplicate_keys": N_("Each question needs its own key."),
-    "options": N_(
-        "Check the options: two or more different ones where the kind takes them "
-        "(at most 10 for a ranking), none where it does not."
-    ),
-    "picks": N_("The least and most picks must fit the number of options."),
-    "range": N_("Check the range: the lowest must be below the highest."),
-    "condition": N_(
-        "A question can only depend on an earlier choice, yes/no or scale "
-        "question, and on answers it has."
-    ),
-}
-"""What each of contracts.questions' questionnaire problem codes tells staff."""
 
 
 def check_questions(questions: Sequence[Question]) -> Errors:
     """The rounds service's rules for questionnaires (contracts.questions), as messages."""
     return {
-        key: QUESTION_PROBLEMS.get(code, code)
+        key: round_builder.PROBLEMS.get(code, code)
         for key, code in rules.question_problems(questions).items()
     }
 

@@ -522,6 +522,9 @@ class Portal:
             target=draft.target,
             longitudinal=draft.longitudinal,
             public=draft.public,
+            allow_changes=draft.allow_changes,
+            promise=draft.promise,
+            plan=draft.plan,
         )
         await self._send(command, self.gateway.create_round)
         return command

@@ -23,7 +23,7 @@ from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, PANEL_PATTERN, Outcome
 from contracts.rounds import InvitationView, Question, RoundView, Target
 from contracts.text import clean_line
 from infra.queries import QueryFailed
-from services.portal import domain, login_csrf, round_steps
+from services.portal import domain, login_csrf, round_builder, round_steps, round_templates
 from services.portal.accounts import SESSION_COOKIE, Session
 from services.portal.dependencies import (
     CouncilDep,
@@ -588,17 +588,94 @@ async def _round_panels(portal: Portal, tenant: str, staff: Session) -> list[tup
 async def new_round_form(
     request: Request, council: CouncilDep, portal: PortalDep, staff: StaffDep
 ) -> Response:
-    """The form for a new round (the panel it asks, when the council has several)."""
+    """The form for a new round: empty, a copy of an earlier round (``?copy=<id>``) or a
+    ready template (``?template=<name>``)."""
     _may_draft(staff)
     panels = await _round_panels(portal, council.tenant, staff)
+    values: dict[str, Any] = {"panel": panels[0][0] if panels else GENERAL}
+    blocks = [round_builder.empty_block("q1")]
+    copied = request.query_params.get("copy", "")
+    template = round_templates.TEMPLATES.get(request.query_params.get("template", ""))
+    if copied:
+        earlier = await portal.round(council.tenant, copied, staff.account.panels)
+        if earlier is None:
+            raise HTTPException(status_code=404)
+        blocks = round_builder.blocks_from_questions(earlier.questions)
+        values |= round_builder.settings_values(earlier) | {
+            "title": earlier.title,
+            "purpose": earlier.purpose,
+            "panel": earlier.panel,
+        }
+    elif template is not None:
+        blocks = round_builder.blocks_from_questions(template.questions)
+        values |= {"title": template.title, "purpose": template.purpose}
+    return _builder_page(request, council, staff, panels, blocks, values)
+
+
+def _builder_page(
+    request: Request,
+    council: Any,
+    staff: Session,
+    panels: list[tuple[str, str]],
+    blocks: list[round_builder.Block],
+    values: dict[str, Any],
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    """The round builder's form, with the time estimate and the seeds' advice."""
+    questions, _ = round_builder.questions_from_blocks(blocks)
+    minutes, advice = round_builder.advice(questions)
     return render(
         request,
         "staff_round_new.html",
+        status,
         council=council,
         staff=staff,
         panels=panels,
         bands=BAND_NAMES,
-        values={"panel": panels[0][0] if panels else GENERAL},
+        blocks=blocks,
+        kinds=round_builder.KINDS,
+        stages=round_builder.STAGE_LABELS,
+        templates=round_templates.TEMPLATES,
+        minutes=minutes,
+        advice=advice,
+        values={**values, **round_builder.block_values(blocks)},
+        **context,
+    )
+
+
+async def builder_form(
+    form: FormData, council: Any, panels: list[tuple[str, str]], default_panel: str
+) -> tuple[
+    domain.RoundDraft | None, list[round_builder.Block], dict[str, Any], domain.Errors, bool
+]:
+    """The round builder's form as posted: the draft (None while there are errors or a
+    button only changed the questions), the blocks, the values to show, the errors, and
+    whether a button changed the questions (then nothing is saved)."""
+    blocks = round_builder.blocks_from_form(form)
+    action = _field(form, "action")
+    values: dict[str, Any] = {"title": _field(form, "title"), "purpose": _field(form, "purpose")}
+    settings, settings_values, settings_errors = round_builder.settings_from_form(form)
+    target, target_values, target_errors = _target_of(form, council)
+    panel = _field(form, "panel") or default_panel
+    values |= settings_values | target_values | {"panel": panel}
+    if action:
+        return None, round_builder.apply_action(blocks, action), values, {}, True
+    draft, errors = domain.check_round_form(
+        title=values["title"], purpose=values["purpose"], blocks=blocks
+    )
+    if panel not in {p for p, _ in panels}:
+        errors["panel"] = N_("Choose one of your panels.")
+    errors |= target_errors | settings_errors
+    if draft is None or errors:
+        return None, blocks, values, errors, False
+    target = target.model_copy(update={"topics": settings.pop("topics")})
+    return (
+        dataclasses.replace(draft, panel=panel, target=target, **settings),
+        blocks,
+        values,
+        errors,
+        False,
     )
 
 
@@ -609,31 +686,12 @@ async def new_round(
     """Draft a round, then show it (waiting briefly until the rounds service has it)."""
     _may_draft(staff)
     form = await request.form()
-    values = {
-        name: _field(form, name)
-        for name in ("title", "purpose", "choice_text", "choice_options", "free_text")
-    }
-    draft, errors = domain.check_round_form(**values)
     panels = await _round_panels(portal, council.tenant, staff)
-    panel = _field(form, "panel") or GENERAL
-    if panel not in {p for p, _ in panels}:
-        errors["panel"] = N_("Choose one of your panels.")
-    target, target_values, target_errors = _target_of(form, council)
-    errors = {**errors, **target_errors}
-    values = {**values, **target_values}
-    if draft is None or errors:
-        return render(
-            request,
-            "staff_round_new.html",
-            400,
-            council=council,
-            staff=staff,
-            panels=panels,
-            bands=BAND_NAMES,
-            values={**values, "panel": panel},
-            errors=errors,
-        )
-    draft = dataclasses.replace(draft, panel=panel, target=target)
+    draft, blocks, values, errors, changed = await builder_form(form, council, panels, GENERAL)
+    if changed:
+        return _builder_page(request, council, staff, panels, blocks, values)
+    if draft is None:
+        return _builder_page(request, council, staff, panels, blocks, values, 400, errors=errors)
     command = await portal.create_round(council.tenant, draft, staff.account.username)
     view = await portal.wait_for_round(council.tenant, command.round_id, command.message_id)
     notice = "created" if view is not None else "pending"

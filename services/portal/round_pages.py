@@ -16,16 +16,15 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from contracts.bands import BAND_NAMES
 from contracts.rounds import RoundView
 from contracts.text import clean_text
 from infra.queries import QueryFailed
-from services.portal import domain, round_steps
+from services.portal import domain, pages, round_builder, round_steps
 from services.portal.accounts import Session
 from services.portal.dependencies import CouncilDep, PortalDep, StaffDep, StaffPostDep
 from services.portal.handlers import Portal, WrongState
 from services.portal.i18n import N_
-from services.portal.pages import _field, _round_panels, _target_of
+from services.portal.pages import _field, _round_panels
 from services.portal.rendering import render
 from services.portal.round_steps import Details, NotYours
 
@@ -72,6 +71,7 @@ async def _page(
     if view.schedule is not None:
         schedule["close_at"] = round_steps.local_text(view.schedule.close_at)
     context.setdefault("values", schedule)
+    minutes, advice = round_builder.advice(view.questions)
     return render(
         request,
         "staff_round.html",
@@ -84,6 +84,9 @@ async def _page(
         steps=round_steps.steps_for(view, staff.account),
         step_labels=domain.ROUND_STEPS,
         return_comment=returned[-1].comment if returned and view.state == "returned" else None,
+        minutes=minutes,
+        advice=advice,
+        checklist=[round_builder.CHECKLIST.get(m, m) for m in view.plan.missing()],
         **context,
     )
 
@@ -246,50 +249,25 @@ async def archive(
 # -- editing ---------------------------------------------------------------------------------
 
 
-def _form_values(view: RoundView) -> dict[str, Any] | None:
-    """The round as the round form shows it; None when its questions do not fit the form
-    (one single-choice question, then optionally one free-text question)."""
-    questions = view.questions
-    fits = (
-        1 <= len(questions) <= 2
-        and questions[0].kind == "single_choice"
-        and all(q.kind == "free_text" for q in questions[1:])
-    )
-    if not fits:
-        return None
-    target = view.target
-    return {
-        "title": view.title,
-        "purpose": view.purpose,
-        "choice_text": questions[0].text,
-        "choice_options": "\n".join(questions[0].options),
-        "free_text": questions[1].text if len(questions) > 1 else "",
-        "panel": view.panel,
-        "age_bands": list(target.age_bands),
-        "genders": list(target.genders),
-        "districts": list(target.districts),
-        "sample": str(target.sample or ""),
-        "rest_days": str(target.rest_days or ""),
-    }
-
-
 async def _edit_page(
     request: Request,
     council: Any,
     portal: Portal,
     staff: Session,
     view: RoundView,
+    blocks: list[round_builder.Block],
+    values: dict[str, Any],
     status: int = 200,
     **context: Any,
 ) -> Response:
-    return render(
+    return pages._builder_page(
         request,
-        "staff_round_new.html",
+        council,
+        staff,
+        await _round_panels(portal, council.tenant, staff),
+        blocks,
+        values,
         status,
-        council=council,
-        staff=staff,
-        panels=await _round_panels(portal, council.tenant, staff),
-        bands=BAND_NAMES,
         editing=view,
         form_action=f"{_url(council, view.round_id)}/edit",
         **context,
@@ -304,11 +282,19 @@ async def edit_form(
     view = await _step_view(council, portal, staff, round_id, "edit")
     if view.state not in round_steps.STEPS["edit"].states:
         return RedirectResponse(_url(council, round_id), 303)
-    values = _form_values(view)
-    if values is None:
-        errors = {"_form": N_("This round's questions are edited through the API.")}
-        return await _edit_page(request, council, portal, staff, view, 409, errors=errors)
-    return await _edit_page(request, council, portal, staff, view, values=values)
+    target = view.target
+    values: dict[str, Any] = round_builder.settings_values(view) | {
+        "title": view.title,
+        "purpose": view.purpose,
+        "panel": view.panel,
+        "age_bands": list(target.age_bands),
+        "genders": list(target.genders),
+        "districts": list(target.districts),
+        "sample": str(target.sample or ""),
+        "rest_days": str(target.rest_days or ""),
+    }
+    blocks = round_builder.blocks_from_questions(view.questions)
+    return await _edit_page(request, council, portal, staff, view, blocks, values)
 
 
 @router.post("/t/{tenant}/staff/rounds/{round_id}/edit", response_class=HTMLResponse)
@@ -318,26 +304,14 @@ async def edit(
     """Save the edited round (a submitted, approved or scheduled one goes back to draft)."""
     view = await _step_view(council, portal, staff, round_id, "edit")
     form = await request.form()
-    values: dict[str, Any] = {
-        name: _field(form, name)
-        for name in ("title", "purpose", "choice_text", "choice_options", "free_text")
-    }
-    draft, errors = domain.check_round_form(**values)
-    panel = _field(form, "panel") or view.panel
-    if panel not in {p for p, _ in await _round_panels(portal, council.tenant, staff)}:
-        errors["panel"] = N_("Choose one of your panels.")
-    target, target_values, target_errors = _target_of(form, council)
-    errors = {**errors, **target_errors}
-    if draft is None or errors:
-        values = {**values, **target_values, "panel": panel}
-        return await _edit_page(
-            request, council, portal, staff, view, 400, values=values, errors=errors
-        )
-    changed = domain.RoundDraft(
-        title=draft.title,
-        purpose=draft.purpose,
-        questions=draft.questions,
-        panel=panel,
-        target=target,
+    panels = await _round_panels(portal, council.tenant, staff)
+    draft, blocks, values, errors, changed = await pages.builder_form(
+        form, council, panels, view.panel
     )
-    return await _take(council, portal, staff, round_id, "edit", Details(draft=changed))
+    if changed:
+        return await _edit_page(request, council, portal, staff, view, blocks, values)
+    if draft is None:
+        return await _edit_page(
+            request, council, portal, staff, view, blocks, values, 400, errors=errors
+        )
+    return await _take(council, portal, staff, round_id, "edit", Details(draft=draft))

@@ -148,6 +148,11 @@ def _command(step: str, view: RoundView, by: str, details: Details, **envelope: 
         panel=draft.panel,
         target=draft.target,
         edited_by=by,
+        promise=draft.promise,
+        plan=draft.plan,
+        longitudinal=draft.longitudinal,
+        public=draft.public,
+        allow_changes=draft.allow_changes,
     )
 
 

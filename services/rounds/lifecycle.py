@@ -200,6 +200,20 @@ async def return_round(rt: Runtime, cmd: ReturnRound) -> None:
     )
 
 
+def _settings_changed(cmd: EditRound) -> dict[str, object]:
+    """The promise, plan and settings an edit gives (those it leaves out stay)."""
+    changed: dict[str, object] = {}
+    if cmd.promise is not None:
+        changed["promise"] = cmd.promise.model_dump(mode="json")
+    if cmd.plan is not None:
+        changed["plan"] = cmd.plan.model_dump(mode="json")
+    for name in ("longitudinal", "public", "allow_changes"):
+        value = getattr(cmd, name)
+        if value is not None:
+            changed[name] = "yes" if value else "no"
+    return changed
+
+
 async def edit_round(rt: Runtime, cmd: EditRound) -> None:
     """Replace what the round asks; a submitted, approved or scheduled round goes back to
     draft, and its timers (if any) are cancelled."""
@@ -216,6 +230,7 @@ async def edit_round(rt: Runtime, cmd: EditRound) -> None:
                 "questions": [q.model_dump() for q in cmd.questions],
                 "panel": cmd.panel,
                 "target": cmd.target.model_dump(mode="json"),
+                **_settings_changed(cmd),
             },
             "$inc": {"revision": 1},
         },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.portal import domain
+from services.portal import domain, round_builder
 from tests.portal.fakes import QUESTIONS
 
 
@@ -71,13 +71,18 @@ def test_questions_may_be_skipped_but_not_all() -> None:
     assert set(errors) == {"_form"}
 
 
+def _blocks(choice: str, options: str, free: str = "") -> list[dict[str, str]]:
+    return [
+        {**round_builder.empty_block("q1"), "text": choice, "options": options},
+        {**round_builder.empty_block("q2", "free_text"), "text": free},
+    ]
+
+
 def test_round_form_builds_questions() -> None:
     draft, errors = domain.check_round_form(
         title=" Library ",
         purpose="Opening hours",
-        choice_text="Open on Sundays?",
-        choice_options="Yes\n\n No \nYes\nDon't know\n",
-        free_text="Anything else?",
+        blocks=_blocks("Open on Sundays?", "Yes\n\n No \nYes\nDon't know\n", "Anything else?"),
     )
     assert errors == {}
     assert draft is not None
@@ -87,17 +92,13 @@ def test_round_form_builds_questions() -> None:
 
 
 def test_round_form_needs_two_options_and_the_rest() -> None:
-    draft, errors = domain.check_round_form(
-        title="", purpose="", choice_text="", choice_options="Only one", free_text=""
-    )
+    draft, errors = domain.check_round_form(title="", purpose="", blocks=_blocks("Q", "Only one"))
     assert draft is None
-    assert set(errors) == {"title", "purpose", "choice_text", "choice_options"}
+    assert set(errors) == {"title", "purpose", "q1"}
 
 
 def test_free_text_question_is_optional() -> None:
-    draft, _ = domain.check_round_form(
-        title="T", purpose="P", choice_text="Q", choice_options="A\nB", free_text=""
-    )
+    draft, _ = domain.check_round_form(title="T", purpose="P", blocks=_blocks("Q", "A\nB"))
     assert draft is not None
     assert len(draft.questions) == 1
 

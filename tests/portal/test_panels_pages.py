@@ -178,9 +178,11 @@ async def test_an_account_limited_to_one_panel_sees_only_that_panel(
         "csrf_token": _csrf(form_page.text),
         "title": "Fritidsgården",
         "purpose": "Nämnden beslutar om öppettider.",
-        "choice_text": "Vill du ha längre öppettider?",
-        "choice_options": "Ja\nNej",
-        "free_text": "",
+        "q1_kind": "single_choice",
+        "q1_text": "Vill du ha längre öppettider?",
+        "q1_options": "Ja\nNej",
+        "q2_kind": "free_text",
+        "q2_text": "",
         "panel": "general",
     }
     refused = await client.post("/t/gnosjo/staff/rounds/new", data=round_form)

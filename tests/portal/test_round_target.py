@@ -16,9 +16,11 @@ pytestmark = pytest.mark.usefixtures("accounts")
 FORM = {
     "title": "Fritidsgården",
     "purpose": "Nämnden beslutar om öppettider i mars.",
-    "choice_text": "Vill du ha längre öppettider?",
-    "choice_options": "Ja\nNej",
-    "free_text": "",
+    "q1_kind": "single_choice",
+    "q1_text": "Vill du ha längre öppettider?",
+    "q1_options": "Ja\nNej",
+    "q2_kind": "free_text",
+    "q2_text": "",
     "panel": "general",
 }
 

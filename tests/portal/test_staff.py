@@ -187,9 +187,11 @@ async def test_create_round(client: httpx.AsyncClient, gateway: FakeGateway) -> 
             "csrf_token": csrf,
             "title": "Library opening hours",
             "purpose": "The culture committee decides in May.",
-            "choice_text": "Open on Sundays?",
-            "choice_options": "Yes\nNo\nDon't know",
-            "free_text": "Anything else?",
+            "q1_kind": "single_choice",
+            "q1_text": "Open on Sundays?",
+            "q1_options": "Yes\nNo\nDon't know",
+            "q2_kind": "free_text",
+            "q2_text": "Anything else?",
         },
     )
     [command] = gateway.sent(CreateRound)
@@ -216,11 +218,17 @@ async def test_create_round_validation(client: httpx.AsyncClient, gateway: FakeG
     csrf = await login(client, "gnosjo", "anna")
     response = await client.post(
         "/t/gnosjo/staff/rounds/new",
-        data={"csrf_token": csrf, "title": "T", "purpose": "P", "choice_text": "Q"},
+        data={
+            "csrf_token": csrf,
+            "title": "T",
+            "purpose": "P",
+            "q1_kind": "single_choice",
+            "q1_text": "Q",
+        },
     )
     assert response.status_code == 400
     check_page(response.text)
-    assert "Ange minst två svarsalternativ" in response.text
+    assert "Kontrollera alternativen: minst två olika" in response.text
     assert gateway.sent(CreateRound) == []
 
 
@@ -235,8 +243,9 @@ async def test_created_round_not_yet_stored(
             "csrf_token": csrf,
             "title": "T",
             "purpose": "P",
-            "choice_text": "Q",
-            "choice_options": "A\nB",
+            "q1_kind": "single_choice",
+            "q1_text": "Q",
+            "q1_options": "A\nB",
         },
     )
     assert response.headers["location"].endswith("?notice=pending")

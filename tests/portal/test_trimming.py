@@ -203,16 +203,18 @@ async def test_api_answers_are_trimmed(client: httpx.AsyncClient, gateway: FakeG
 ROUND_FORM = {
     "title": "Library opening hours",
     "purpose": "The culture committee decides in May.",
-    "choice_text": "Open on Sundays?",
-    "choice_options": "Yes\nNo",
-    "free_text": "",
+    "q1_kind": "single_choice",
+    "q1_text": "Open on Sundays?",
+    "q1_options": "Yes\nNo",
+    "q2_kind": "free_text",
+    "q2_text": "",
 }
 
 
 @pytest.mark.usefixtures("accounts")
 @pytest.mark.parametrize(
     ("field", "message"),
-    [("title", "Ange en rubrik."), ("choice_text", "Skriv frågan.")],
+    [("title", "Ange en rubrik."), ("q1_text", "Skriv frågan, eller ta bort den.")],
 )
 async def test_round_form_refuses_a_text_of_only_spaces(
     client: httpx.AsyncClient, gateway: FakeGateway, field: str, message: str
@@ -235,9 +237,11 @@ async def test_round_form_refuses_a_text_of_only_spaces(
             {
                 "title": "  Library opening hours  ",
                 "purpose": " The culture committee decides in May.\n",
-                "choice_text": "\tOpen on Sundays? ",
-                "choice_options": "  Yes \n\n   \n No",
-                "free_text": "  Anything else?  ",
+                "q1_kind": "single_choice",
+                "q1_text": "\tOpen on Sundays? ",
+                "q1_options": "  Yes \n\n   \n No",
+                "q2_kind": "free_text",
+                "q2_text": "  Anything else?  ",
             },
             {
                 "title": "Library opening hours",
@@ -253,7 +257,8 @@ async def test_round_form_refuses_a_text_of_only_spaces(
                 **ROUND_FORM,
                 "title": "Buss\r\nBcc: evil@example.se\x00",
                 "purpose": "Rad ett\r\nRad två\x07",
-                "choice_text": "Fråga\nX-Header: 1",
+                "q1_kind": "single_choice",
+                "q1_text": "Fråga\nX-Header: 1",
             },
             {
                 "title": "Buss Bcc: evil@example.se",

@@ -106,9 +106,11 @@ async def test_a_round_through_the_pages(stack: Stack) -> None:
                 "csrf_token": csrf.group(1),
                 "title": "Kvällsbussar",
                 "purpose": "Underlag för trafikplanen 2027.",
-                "choice_text": "Ska bussen gå senare?",
-                "choice_options": "Ja\nNej\nVet inte",
-                "free_text": "Varför?",
+                "q1_kind": "single_choice",
+                "q1_text": "Ska bussen gå senare?",
+                "q1_options": "Ja\nNej\nVet inte",
+                "q2_kind": "free_text",
+                "q2_text": "Varför?",
             },
         )
         assert created.status_code == 303

@@ -8,7 +8,7 @@ import pydantic
 import pytest
 
 from contracts.rounds import CreateRound, Question
-from services.portal import domain
+from services.portal import domain, round_builder
 from services.portal.api import FeedbackRequest, RoundRequest, SignUpRequest
 
 BLANKS = ["", " ", "   ", "\t\n ", "\u00a0"]
@@ -85,23 +85,27 @@ def test_api_request_bodies_are_trimmed() -> None:
     assert FeedbackRequest(text="  Thanks \n").text == "Thanks"
 
 
-@pytest.mark.parametrize("field", ["title", "purpose", "choice_text"])
+def _blocks(choice: str, options: str, free: str = "") -> list[dict[str, str]]:
+    return [
+        {**round_builder.empty_block("q1"), "text": choice, "options": options},
+        {**round_builder.empty_block("q2", "free_text"), "text": free},
+    ]
+
+
+@pytest.mark.parametrize("field", ["title", "purpose", "choice"])
 def test_the_round_form_refuses_texts_of_only_spaces(field: str) -> None:
-    form = {
-        "title": "T",
-        "purpose": "P",
-        "choice_text": "Q",
-        "choice_options": "Yes\nNo",
-        "free_text": "",
-    }
-    draft, errors = domain.check_round_form(**{**form, field: "   "})
+    form = {"title": "T", "purpose": "P", "choice": "Q"}
+    form[field] = "   "
+    draft, errors = domain.check_round_form(
+        title=form["title"], purpose=form["purpose"], blocks=_blocks(form["choice"], "Yes\nNo")
+    )
     assert draft is None
-    assert set(errors) == {field}
+    assert set(errors) == {"q1" if field == "choice" else field}
 
 
 def test_the_round_form_is_trimmed() -> None:
     draft, errors = domain.check_round_form(
-        title=" T ", purpose=" P ", choice_text=" Q ", choice_options=" Yes \n No ", free_text=" F "
+        title=" T ", purpose=" P ", blocks=_blocks(" Q ", " Yes \n No ", " F ")
     )
     assert errors == {}
     assert draft is not None
