@@ -50,6 +50,11 @@ class QueryFailed(Exception):
     """The owner could not answer: unavailable, timed out, or refused the query."""
 
 
+MAX_REPLY_BYTES = 900_000
+"""Largest reply a query sends: NATS refuses messages over its max payload (1 MiB by default),
+so a bigger one is answered with an error, logged, instead of never arriving."""
+
+
 def answers(
     router: NatsRouter, query: type[Q], service: str, *, max_workers: int = 1
 ) -> Callable[[Callable[[Q], Awaitable[BaseModel | None]]], None]:
@@ -79,12 +84,17 @@ def answers(
             )
             try:
                 result = await handler(q)
+                data = None if result is None else result.model_dump(mode="json")
+                if result is not None and len(result.model_dump_json()) > MAX_REPLY_BYTES:
+                    # The bus would refuse it, and the caller would only time out: say why.
+                    log.error("query reply too large", query=query.name, limit=MAX_REPLY_BYTES)
+                    return {"ok": False, "error": "failed: reply too large"}
             except Exception as exc:
                 log.exception("query failed", query=query.name)
                 return {"ok": False, "error": f"failed: {type(exc).__name__}"}
             finally:
                 structlog.contextvars.unbind_contextvars("tenant", "message_id", "correlation_id")
-            return {"ok": True, "data": None if result is None else result.model_dump(mode="json")}
+            return {"ok": True, "data": data}
 
         _ = reply
 

@@ -34,7 +34,7 @@ from infra.queries import ask
 from services.portal.gateway import NatsGateway
 from services.rounds import tallies
 from services.rounds.population import population_margins
-from tests.conftest import Stack
+from tests.conftest import Stack, register_council
 from tests.service.test_answers_under_load import MEMBERS, T, open_round
 
 QUESTIONS = (
@@ -412,3 +412,20 @@ async def test_drafts_are_kept_and_answers_change_until_the_round_closes(stack: 
     view_doc = await rt.db.rounds.find_one({"_id": round_id})
     assert view_doc is not None
     assert view_doc["responded"] == 2
+
+
+async def test_a_reply_too_large_for_the_bus_is_refused_and_logged(
+    stack: Stack, monkeypatch: Any
+) -> None:
+    from contracts.rounds import GetRound, RoundView
+    from infra.queries import QueryFailed
+    from services.rounds import handlers
+    from tests.portal.fakes import round_view
+
+    async def huge(rt: Any, q: GetRound) -> RoundView:
+        return round_view(q.round_id, purpose="x" * 2_000_000)
+
+    monkeypatch.setattr(handlers, "get_round", huge)
+    await register_council(stack, T)
+    with pytest.raises(QueryFailed, match="reply too large"):
+        await ask(stack.nc, GetRound(tenant=T, round_id="r1"), RoundView, timeout=10)
