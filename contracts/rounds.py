@@ -138,6 +138,9 @@ class CreateRound(Questionnaire, Command):
         default_factory=Promise, description="What residents are told the answers are for."
     )
     plan: Plan = Field(default_factory=Plan, description="The planning checklist.")
+    introduction: Annotated[TrimmedText, Field(max_length=5000)] = Field(
+        default="", description="Facts residents read before the questions (optional)."
+    )
     created_by: str = Field(default="", max_length=80, description="Staff username.")
 
 
@@ -171,6 +174,9 @@ class EditRound(Questionnaire, Command):
     public: bool | None = Field(default=None, description="A quick poll; None keeps it.")
     allow_changes: bool | None = Field(
         default=None, description="Answers may change until it closes; None keeps it."
+    )
+    introduction: Annotated[TrimmedText, Field(max_length=5000)] | None = Field(
+        default=None, description="New facts before the questions; None keeps them."
     )
 
 
@@ -272,6 +278,7 @@ class RoundView(BaseModel):
     )
     promise: Promise = Field(default_factory=Promise, description="The round's promise.")
     plan: Plan = Field(default_factory=Plan, description="The planning checklist.")
+    introduction: str = Field(default="", description="Facts before the questions.")
     revision: int = Field(default=0, description="How often it was edited (an approval names it).")
     history: tuple[RoundStep, ...] = Field(
         default=(), description="Its recorded steps, oldest first (in GetRound; empty in lists)."
@@ -545,6 +552,7 @@ class InvitationView(BaseModel):
     promise: Promise = Field(
         default_factory=Promise, description="What the answers feed, shown before the questions."
     )
+    introduction: str = Field(default="", description="Facts before the questions.")
     changeable: bool = Field(
         default=False,
         description="Answered, and the round lets the answers change until it closes.",

@@ -368,6 +368,7 @@ class RoundDraft:
     allow_changes: bool = False
     promise: Promise = dataclasses.field(default_factory=Promise)
     plan: Plan = dataclasses.field(default_factory=Plan)
+    introduction: str = ""
 
 
 def check_round_form(

@@ -525,6 +525,7 @@ class Portal:
             allow_changes=draft.allow_changes,
             promise=draft.promise,
             plan=draft.plan,
+            introduction=draft.introduction,
         )
         await self._send(command, self.gateway.create_round)
         return command

@@ -714,6 +714,7 @@ async def round_preview(
         purpose=view.purpose,
         questions=view.questions,
         promise=view.promise,
+        introduction=view.introduction,
     )
     return render(
         request,

@@ -267,6 +267,7 @@ def settings_from_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], Error
             "deadline",
             "follow_up_owner",
             "topics",
+            "introduction",
         )
     }
     for stage in STAGES:
@@ -304,6 +305,7 @@ def settings_from_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], Error
         "public": values["public"],
         "allow_changes": values["allow_changes"],
         "topics": topics,
+        "introduction": clean_text(values["introduction"])[:5000],
     }
     return taken, values, errors
 
@@ -323,6 +325,7 @@ def settings_values(view: Any) -> dict[str, Any]:
         "longitudinal": view.longitudinal,
         "public": view.public,
         "allow_changes": view.allow_changes,
+        "introduction": view.introduction,
     }
     for stage in STAGES:
         values[f"owner_{stage}"] = plan.owners.get(stage, "")

@@ -153,6 +153,7 @@ def _command(step: str, view: RoundView, by: str, details: Details, **envelope: 
         longitudinal=draft.longitudinal,
         public=draft.public,
         allow_changes=draft.allow_changes,
+        introduction=draft.introduction,
     )
 
 

@@ -411,6 +411,7 @@ class OpenedRound:
     longitudinal: bool = False
     allow_changes: bool = False
     promise: Promise | None = None
+    introduction: str = ""
 
 
 async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRound]:
@@ -432,6 +433,7 @@ async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRou
                 "longitudinal": 1,
                 "allow_changes": 1,
                 "promise": 1,
+                "introduction": 1,
             },
         ):
             cache[doc["_id"]] = OpenedRound(
@@ -442,6 +444,7 @@ async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRou
                 longitudinal=doc.get("longitudinal") == "yes",
                 allow_changes=doc.get("allow_changes") == "yes",
                 promise=Promise.model_validate(doc.get("promise") or {}),
+                introduction=str(doc.get("introduction") or ""),
             )
     return {r: cache[r] for r in round_ids if r in cache}
 
@@ -492,6 +495,7 @@ def invitation_views(rt: Runtime) -> Batcher[GetInvitation, InvitationView | Non
                         questions=doc.questions,
                         changeable=invitation["state"] == "answered" and doc.allow_changes,
                         promise=doc.promise or Promise(),
+                        introduction=doc.introduction,
                         answers=saved.get(q.token, {}),
                     )
                 )

@@ -179,6 +179,7 @@ async def create_round(rt: Runtime, cmd: CreateRound) -> None:
                 "allow_changes": "yes" if cmd.allow_changes else "no",
                 "promise": cmd.promise.model_dump(mode="json"),
                 "plan": cmd.plan.model_dump(mode="json"),
+                "introduction": cmd.introduction,
                 "state": "draft",
                 "invited": 0,
                 "responded": 0,

@@ -207,6 +207,8 @@ def _settings_changed(cmd: EditRound) -> dict[str, object]:
         changed["promise"] = cmd.promise.model_dump(mode="json")
     if cmd.plan is not None:
         changed["plan"] = cmd.plan.model_dump(mode="json")
+    if cmd.introduction is not None:
+        changed["introduction"] = cmd.introduction
     for name in ("longitudinal", "public", "allow_changes"):
         value = getattr(cmd, name)
         if value is not None:

@@ -163,7 +163,8 @@ async def test_residents_see_the_rounds_promise_before_the_questions(
                 decided_on="2027-03-15",
                 influence="consultation",
                 not_promised="Budgeten är redan bestämd.",
-            )
+            ),
+            "introduction": "Parken byggdes 1962.",
         }
     )
     response = await client.get(f"/t/gnosjo/a/{TOKEN}")
@@ -172,3 +173,4 @@ async def test_residents_see_the_rounds_promise_before_the_questions(
     assert "Samråd: svaren ger politikerna underlag, och de beslutar." in text
     assert "Budgeten är redan bestämd." in text
     assert text.index("Budgeten") < text.index("Do you use the park?")
+    assert "Bra att veta innan du svarar Parken byggdes 1962." in text

@@ -65,6 +65,7 @@ FORM = {
     "topics": "Parker\nTrafik",
     "allow_changes": "yes",
     "longitudinal": "yes",
+    "introduction": "Parken rustades senast 1998.\n\nBudgeten är 4 miljoner kronor.",
 }
 
 
@@ -110,6 +111,7 @@ async def test_a_round_of_every_kind_with_skip_logic_promise_plan_and_settings(
     )
     assert command.target.topics == ("Parker", "Trafik")
     assert (command.allow_changes, command.longitudinal, command.public) == (True, True, False)
+    assert command.introduction.startswith("Parken rustades senast 1998.")
 
 
 async def test_the_buttons_add_move_and_remove_questions_without_saving(
