@@ -12,6 +12,7 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
+import segno
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
@@ -72,6 +73,13 @@ async def _page(
         schedule["close_at"] = round_steps.local_text(view.schedule.close_at)
     context.setdefault("values", schedule)
     minutes, advice = round_builder.advice(view.questions)
+    poll_link = poll_qr = None
+    if view.public:
+        # The quick poll's link and QR code, to print on posters and share.
+        poll_link = (
+            f"{portal.settings.portal_url.rstrip('/')}/t/{council.tenant}/polls/{view.round_id}"
+        )
+        poll_qr = segno.make(poll_link, error="m").svg_data_uri(scale=4, border=2)
     return render(
         request,
         "staff_round.html",
@@ -87,6 +95,8 @@ async def _page(
         minutes=minutes,
         advice=advice,
         checklist=[round_builder.CHECKLIST.get(m, m) for m in view.plan.missing()],
+        poll_link=poll_link,
+        poll_qr=poll_qr,
         **context,
     )
 

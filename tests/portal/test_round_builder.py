@@ -181,3 +181,16 @@ async def test_an_edit_carries_the_promise_plan_and_settings(
     assert edit.promise.influence == "co-determination"
     assert (edit.allow_changes, edit.longitudinal, edit.public) == (True, True, False)
     assert edit.target.topics == ("Parker", "Trafik")
+
+
+async def test_a_quick_polls_page_shows_its_link_and_qr_code(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    gateway.rounds[("gnosjo", ROUND)] = round_view(ROUND, state="open", public=True)
+    await login(client, "gnosjo", "anna")
+    page = await client.get(f"/t/gnosjo/staff/rounds/{ROUND}")
+    assert page.status_code == 200
+    check_page(page.text)
+    assert f"/t/gnosjo/polls/{ROUND}</a>" in page.text
+    assert 'src="data:image/svg+xml' in page.text
+    assert 'alt="QR-kod för snabbenkätens länk"' in page.text
