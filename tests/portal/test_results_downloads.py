@@ -203,7 +203,7 @@ async def test_xlsx_has_figures_breakdowns_and_a_codebook(
     assert facts["Syfte"] == "The culture committee decides on opening hours in May."
     assert facts["Inbjudna"] == 40
     assert facts["Svarat"] == 17
-    assert facts["Skapad"] == "2026-03-01"
+    assert facts["Skapad som utkast"] == "2026-03-01"
     assert facts["Första svaren"] == facts["Sista svaren"] == "2026-11-20"
     assert "Grupper med färre än 5 svarande döljs" in facts["Gräns för att dölja grupper"]
     assert facts["Vad siffrorna säger"].startswith("Panelens svar är ingen undersökning")
