@@ -95,20 +95,15 @@ class Plan(BaseModel):
 
     def missing(self) -> list[str]:
         """The checklist's open points."""
-        stages = ("questions", "approval", "dispatch", "analysis", "feedback")
         found = [
             name for name in ("goal", "deadline", "follow_up_owner") if not getattr(self, name)
         ]
-        return found + [f"owner:{s}" for s in stages if not self.owners.get(s)]  # type: ignore[call-overload]
+        return found + [f"owner:{s}" for s in STAGES if s not in self.owners]
 
 
-class CreateRound(Questionnaire, Command):
-    """Draft a new question round."""
+class RoundAsks(Questionnaire):
+    """What a round asks, and of whom: the part ``CreateRound`` and ``EditRound`` share."""
 
-    owner: ClassVar[str] = "rounds"
-    name: ClassVar[str] = "create_round"
-
-    round_id: str = Field(description="Id chosen by the sender (UUID text).")
     title: OneLine = Field(min_length=1, max_length=200, description="Title shown to residents.")
     purpose: TrimmedText = Field(
         min_length=1, max_length=2000, description="What the answers will be used for."
@@ -120,6 +115,15 @@ class CreateRound(Questionnaire, Command):
         description="The council's panel whose members the round asks.",
     )
     target: Target = Field(default_factory=Target, description="Whom of the panel it invites.")
+
+
+class CreateRound(RoundAsks, Command):
+    """Draft a new question round."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "create_round"
+
+    round_id: str = Field(description="Id chosen by the sender (UUID text).")
     longitudinal: bool = Field(
         default=False,
         description="Store answers under a pseudonym that links one member's answers across "
@@ -144,7 +148,7 @@ class CreateRound(Questionnaire, Command):
     created_by: str = Field(default="", max_length=80, description="Staff username.")
 
 
-class EditRound(Questionnaire, Command):
+class EditRound(RoundAsks, Command):
     """Replace a round's title, purpose, questions, panel and target, and those of its promise,
     plan and settings that are given (the others stay). A draft or returned round stays as it
     is; a submitted, approved or scheduled one goes back to draft (and must be submitted and
@@ -154,17 +158,6 @@ class EditRound(Questionnaire, Command):
     name: ClassVar[str] = "edit_round"
 
     round_id: str = Field(description="The round.")
-    title: OneLine = Field(min_length=1, max_length=200, description="Title shown to residents.")
-    purpose: TrimmedText = Field(
-        min_length=1, max_length=2000, description="What the answers will be used for."
-    )
-    questions: tuple[Question, ...] = Field(min_length=1, max_length=50, description="Questions.")
-    panel: str = Field(
-        default="general",
-        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
-        description="The council's panel whose members the round asks.",
-    )
-    target: Target = Field(default_factory=Target, description="Whom of the panel it invites.")
     edited_by: str = Field(min_length=1, max_length=80, description="Staff username.")
     promise: Promise | None = Field(default=None, description="A new promise; None keeps it.")
     plan: Plan | None = Field(default=None, description="A new checklist; None keeps it.")
