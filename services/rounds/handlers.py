@@ -530,6 +530,7 @@ def _view(doc: Document) -> RoundView:
         allow_changes=doc.get("allow_changes") == "yes",
         promise=Promise.model_validate(doc.get("promise") or {}),
         plan=Plan.model_validate(doc.get("plan") or {}),
+        introduction=str(doc.get("introduction") or ""),
         revision=int(doc.get("revision") or 0),
         schedule=lifecycle.schedule_of(doc),
     )

@@ -429,3 +429,55 @@ async def test_a_reply_too_large_for_the_bus_is_refused_and_logged(
     await register_council(stack, T)
     with pytest.raises(QueryFailed, match="reply too large"):
         await ask(stack.nc, GetRound(tenant=T, round_id="r1"), RoundView, timeout=10)
+
+
+async def test_a_rounds_promise_plan_and_introduction_are_kept_and_edited(stack: Stack) -> None:
+    from contracts.rounds import CreateRound, EditRound, GetRound, Plan, Promise, RoundView
+
+    await register_council(stack, T)
+    promise = Promise(decision="Parkplanen", decided_on="2027-03-15", influence="consultation")
+    create = CreateRound(
+        tenant=T,
+        round_id="r-promise",
+        title="Parken",
+        purpose="Plan.",
+        questions=QUESTIONS,
+        promise=promise,
+        plan=Plan(goal="Prioritera", owners={"questions": "Anna"}),
+        introduction="Parken byggdes 1962.",
+        allow_changes=True,
+    )
+    await publish(stack.js, create)
+
+    async def view() -> RoundView | None:
+        return await ask(stack.nc, GetRound(tenant=T, round_id="r-promise"), RoundView)
+
+    got = await wait_until(view, timeout=15, what="the round")
+    assert (got.promise, got.plan.goal, got.introduction, got.allow_changes) == (
+        promise,
+        "Prioritera",
+        "Parken byggdes 1962.",
+        True,
+    )
+    edit = EditRound(
+        tenant=T,
+        round_id="r-promise",
+        title="Parken 2027",
+        purpose="Plan.",
+        questions=QUESTIONS,
+        edited_by="anna",
+        introduction="Parken byggdes 1963.",
+    )
+    await publish(stack.js, edit)
+
+    async def edited() -> RoundView | None:
+        found = await view()
+        return found if found is not None and found.title == "Parken 2027" else None
+
+    after = await wait_until(edited, timeout=15, what="the edit")
+    # What the edit gives changes; what it leaves out stays.
+    assert (after.introduction, after.promise, after.allow_changes) == (
+        "Parken byggdes 1963.",
+        promise,
+        True,
+    )
