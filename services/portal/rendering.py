@@ -27,6 +27,7 @@ from services.portal.domain import (
     YES_NO_LABELS,
 )
 from services.portal.i18n import Catalogues
+from services.portal.round_builder import KINDS as QUESTION_KINDS
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TIMEZONE = ZoneInfo("Europe/Stockholm")
@@ -106,6 +107,7 @@ def build_environment(catalogues: Catalogues) -> Environment:
         question_chart=question_chart,
         day_chart=day_chart,
         self_selected=SELF_SELECTED,
+        question_kinds=QUESTION_KINDS,
         answer_channels=ANSWER_CHANNELS,
         translate=translate,
         genders=GENDERS,
