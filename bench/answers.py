@@ -48,9 +48,35 @@ QUESTIONS = (
     Question(
         key="bus", kind="single_choice", text="Later buses?", options=("Yes", "No", "Don't know")
     ),
+    Question(
+        key="when",
+        kind="multiple_choice",
+        text="When?",
+        options=("Morning", "Evening", "Night"),
+        show_if={"question": "bus", "answers": ["Yes"]},
+    ),
+    Question(key="happy", kind="scale", text="How happy?", low_label="Not", high_label="Very"),
+    Question(key="trips", kind="number", text="Trips a week?", minimum=0, maximum=50),
+    Question(key="night", kind="yes_no", text="Night bus?"),
+    Question(key="rank", kind="ranking", text="Most needed?", options=("Shelter", "Lights")),
+    Question(key="stop", kind="map", text="Which stop?", options=("Unsafe", "Busy")),
     Question(key="why", kind="free_text", text="Why?"),
 )
-BODY = json.dumps({"answers": {"bus": "Yes", "why": "Jag jobbar kväll."}}).encode()
+"""Every kind of question, one shown only for certain answers (skip logic)."""
+BODY = json.dumps(
+    {
+        "answers": {
+            "bus": "Yes",
+            "when": ["Evening", "Night"],
+            "happy": 4,
+            "trips": 6,
+            "night": "yes",
+            "rank": ["Lights", "Shelter"],
+            "stop": [{"district": "D1", "category": "Unsafe", "comment": "Mörkt"}],
+            "why": "Jag jobbar kväll.",
+        }
+    }
+).encode()
 
 
 def percentile(values: list[float], p: float) -> float:
