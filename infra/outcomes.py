@@ -142,6 +142,16 @@ async def notify(
         log.warning("outcome notification failed", error=repr(exc)[:300])
 
 
+async def told_again(db: AsyncDatabase[Document], nc: Any, command: Envelope) -> bool:
+    """Whether ``command`` was settled before (a redelivery): then its waiter is told the
+    recorded outcome again, and the handler changes nothing."""
+    done = await db.outcomes.find_one({"_id": command.message_id, "tenant": command.tenant})
+    if done is None:
+        return False
+    await notify(nc, command.message_id, command.tenant, done["status"], done.get("reason"))
+    return True
+
+
 async def settle(
     db: AsyncDatabase[Document], nc: Any, command: Envelope, status: str, reason: str | None = None
 ) -> None:

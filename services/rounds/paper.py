@@ -24,9 +24,7 @@ from services.rounds import answers, domain, tallies
 
 async def enter_paper_answers(rt: Runtime, cmd: EnterPaperAnswers) -> None:
     """Take a paper form's answers for a member's invitation, or refuse with a reason."""
-    done = await rt.db.outcomes.find_one({"_id": cmd.message_id, "tenant": cmd.tenant})
-    if done is not None:
-        await outcomes.notify(rt.nc, cmd.message_id, cmd.tenant, done["status"], done["reason"])
+    if await outcomes.told_again(rt.db, rt.nc, cmd):
         return
     status, reason = await _take(rt, cmd)
     await rt.settle(cmd, status, reason)
@@ -77,7 +75,6 @@ async def _take(rt: Runtime, cmd: EnterPaperAnswers) -> tuple[str, str | None]:
             state = again["state"] if again else "closed"
             return "refused", "already_answered" if state == "answered" else "round_closed"
     response_id = hashlib.sha256(f"paper:{cmd.message_id}".encode()).hexdigest()
-    batch = tallies.new_batch()
     response: Document = {
         "_id": response_id,
         "tenant": cmd.tenant,
@@ -88,10 +85,7 @@ async def _take(rt: Runtime, cmd: EnterPaperAnswers) -> tuple[str, str | None]:
         "district": invitation["district"],
         "received_on": datetime.now(UTC).date().isoformat(),
         "channel": "paper",
-        "tally": batch,
     }
-    await tallies.open_batch(rt, batch, [response])
-    if not await insert_new(rt.db.responses, [response]):
-        await tallies.settle_batch(rt, batch, {cmd.round_id: questions}, [response])
+    await tallies.store_one(rt, response, questions)
     await answers.count_answers(rt, cmd.tenant, cmd.round_id, {"_id": invitation_id})
     return "done", None

@@ -35,7 +35,7 @@ from contracts.rounds import (
 )
 from infra import outcomes
 from infra.service import Runtime
-from infra.store import Document, insert_new
+from infra.store import Document
 from services.rounds import domain, tallies
 
 POLL_CAVEAT = (
@@ -50,10 +50,8 @@ def _key(*parts: str) -> str:
 
 async def submit_poll_answer(rt: Runtime, cmd: SubmitPollAnswer) -> None:
     """Take one answer to a quick poll, or refuse it with a reason."""
-    done = await rt.db.outcomes.find_one({"_id": cmd.message_id, "tenant": cmd.tenant})
-    if done is not None:  # redelivered: tell the waiter again, change nothing
-        await outcomes.notify(rt.nc, cmd.message_id, cmd.tenant, done["status"], done["reason"])
-        return
+    if await outcomes.told_again(rt.db, rt.nc, cmd):
+        return  # redelivered: its waiter is told the recorded outcome, nothing changes
     status, reason = await _take(rt, cmd)
     await rt.settle(cmd, status, reason)
 
@@ -86,7 +84,6 @@ async def _take(rt: Runtime, cmd: SubmitPollAnswer) -> tuple[str, str | None]:
     if not await _spaced(rt, cmd):
         await rt.db.poll_browsers.delete_one(mark)  # may answer again once the time is up
         return "refused", "too_soon"
-    batch = tallies.new_batch()
     response: Document = {
         "_id": response_id,
         "tenant": cmd.tenant,
@@ -97,12 +94,9 @@ async def _take(rt: Runtime, cmd: SubmitPollAnswer) -> tuple[str, str | None]:
         "district": "",
         "received_on": datetime.now(UTC).date().isoformat(),
         "channel": "poll",
-        "tally": batch,
     }
-    await tallies.open_batch(rt, batch, [response])
-    if await insert_new(rt.db.responses, [response]):
+    if not await tallies.store_one(rt, response, questions):
         return "done", None  # another delivery of this command stored it meanwhile
-    await tallies.settle_batch(rt, batch, {cmd.round_id: questions}, [response])
     await rt.db.rounds.update_one(
         {"_id": cmd.round_id, "tenant": cmd.tenant}, {"$inc": {"responded": 1}}
     )

@@ -32,7 +32,7 @@ from contracts import questions as rules
 from contracts.dispatch import SendMessage, SmsReceived
 from contracts.rounds import Question
 from infra.service import Runtime
-from infra.store import Document, insert_new, new_document, with_outbox
+from infra.store import Document, new_document, with_outbox
 from infra.tokens import derived_id
 from services.rounds import answers, domain, tallies
 
@@ -267,7 +267,6 @@ async def _finish(
         {"$set": {"state": "answered", "uncounted": True}},
     )
     if clean:
-        batch = tallies.new_batch()
         response: Document = {
             "_id": hashlib.sha256(f"sms:{evt.message_id}".encode()).hexdigest(),
             "tenant": evt.tenant,
@@ -278,11 +277,8 @@ async def _finish(
             "district": invitation["district"],
             "received_on": today.date().isoformat(),
             "channel": "sms",
-            "tally": batch,
         }
-        await tallies.open_batch(rt, batch, [response])
-        if not await insert_new(rt.db.responses, [response]):
-            await tallies.settle_batch(rt, batch, {invitation["round_id"]: questions}, [response])
+        await tallies.store_one(rt, response, questions)
     await answers.count_answers(rt, evt.tenant, invitation["round_id"], {"_id": invitation["_id"]})
     thanks = _sms(evt, "round_sms_thanks", turn, {})
     # The session ends with the thanks in its outbox; the relay removes it once it is sent.

@@ -306,6 +306,19 @@ async def _clear(
     await rt.db.tally_batches.delete_one({"_id": batch})
 
 
+async def store_one(rt: Runtime, response: Document, questions: Sequence[Question]) -> bool:
+    """Store one response and count it once (an SMS, a paper form, a quick poll's answer);
+    False if one with its id was stored before (a redelivery: it is counted already, or by
+    the repair)."""
+    batch = new_batch()
+    marked = {**response, "tally": batch}
+    await open_batch(rt, batch, [marked])
+    if await insert_new(rt.db.responses, [marked]):
+        return False
+    await settle_batch(rt, batch, {response["round_id"]: questions}, [marked])
+    return True
+
+
 async def repair(rt: Runtime, older_than_ms: int = STALE_MS) -> int:
     """Settle the batches a crash left behind; returns how many."""
     now = int(time.time() * 1000)
