@@ -87,6 +87,7 @@ MESSAGES: tuple[type[Envelope], ...] = (
     rounds.SubmitPollAnswer,
     rounds.SaveDraft,
     rounds.EnterPaperAnswers,
+    rounds.TagAnswerText,
     rounds.ListPolls,
     rounds.GetInvitation,
     rounds.ResponseOutcome,

@@ -586,6 +586,19 @@ class ListAnswerTexts(Query):
         default="", max_length=200, description="Continue after this cursor (from next_after)."
     )
     limit: int = Field(default=50, ge=1, le=200, description="Most texts in the page.")
+    tag: Annotated[OneLine, Field(max_length=TAG_LENGTH)] = Field(
+        default="", description="Only texts staff gave this tag; '' any."
+    )
+
+
+TAG_LENGTH = 40
+"""Longest staff tag on a written answer."""
+TAGS_PER_TEXT = 10
+"""Most tags on one written answer."""
+TEXT_REF = r"^[0-9a-f]{32}(\.[0-9]{1,2})?$"
+"""A written answer's reference: a hash of its response (and the pin's number on a map)."""
+
+Tag = Annotated[OneLine, Field(min_length=1, max_length=TAG_LENGTH)]
 
 
 class AnswerText(BaseModel):
@@ -595,6 +608,16 @@ class AnswerText(BaseModel):
 
     text: str = Field(description="What the resident wrote.")
     ref: str = Field(description="Reference for tagging it (not the response id).")
+    tags: tuple[str, ...] = Field(default=(), description="Staff's tags on it, sorted.")
+
+
+class TagCount(BaseModel):
+    """How many of a question's written answers carry one tag."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tag: str = Field(description="The tag.")
+    count: int = Field(description="Written answers with it.")
 
 
 class AnswerTexts(BaseModel):
@@ -605,6 +628,26 @@ class AnswerTexts(BaseModel):
     texts: tuple[AnswerText, ...] = Field(description="The page.")
     next_after: str | None = Field(description="Cursor of the next page; None at the end.")
     total: int = Field(description="All texts of the question (before the search).")
+    tags: tuple[TagCount, ...] = Field(
+        default=(), description="Every tag staff gave the question's texts, most used first."
+    )
+
+
+class TagAnswerText(Command):
+    """Staff set the tags of one written answer (a free text or a pin's comment), to sort and
+    count what residents wrote; the tags replace those it had (none removes them)."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "tag_answer_text"
+
+    round_id: str = Field(description="The round.")
+    question: str = Field(pattern=r"^[a-z0-9_]{1,40}$", description="The question's key.")
+    ref: str = Field(pattern=TEXT_REF, description="The text's ref (from AnswerTexts).")
+    tags: tuple[Tag, ...] = Field(
+        max_length=TAGS_PER_TEXT,
+        description="Its tags from now on (case kept, duplicates dropped).",
+    )
+    tagged_by: str = Field(min_length=1, max_length=80, description="Staff username.")
 
 
 class GetInvitation(Query):

@@ -35,6 +35,8 @@ from contracts.recruitment import (
     Representativeness,
 )
 from contracts.rounds import (
+    TAGS_PER_TEXT,
+    TEXT_REF,
     AnswerTexts,
     InvitationView,
     Question,
@@ -46,7 +48,7 @@ from contracts.rounds import (
 )
 from contracts.text import clean_line
 from infra.queries import QueryFailed
-from services.portal import audit, domain, round_steps
+from services.portal import audit, domain, round_steps, text_pages
 from services.portal.accounts import SESSION_COOKIE, Session
 from services.portal.dependencies import (
     CouncilDep,
@@ -783,9 +785,11 @@ async def answer_texts(
     search: Annotated[str, Query(max_length=100)] = "",
     after: Annotated[str, Query(max_length=200)] = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    tag: Annotated[str, Query(max_length=40)] = "",
 ) -> AnswerTexts:
     """A page of a question's free-text answers (or map comments), optionally only those
-    containing ``search``; follow ``next_after`` for the next page."""
+    containing ``search`` or tagged ``tag``; follow ``next_after`` for the next page. Every
+    tag of the question comes with its count."""
     if not re.fullmatch(r"[a-z0-9_]{1,40}", question):
         raise ApiError(404, "unknown question")
     page = await portal.answer_texts(
@@ -796,10 +800,57 @@ async def answer_texts(
         search=clean_line(search),
         after=after,
         limit=limit,
+        tag=clean_line(tag),
     )
     if page is None:
         raise ApiError(404, "unknown round or question")
     return page
+
+
+class TagsRequest(_Model):
+    """A written answer's tags from now on."""
+
+    tags: list[str] = Field(
+        max_length=TAGS_PER_TEXT, description="Its tags (at most 10 of 1-40 characters); [] none."
+    )
+
+
+@router.put(
+    "/t/{tenant}/rounds/{round_id}/questions/{question}/texts/{ref}/tags",
+    status_code=202,
+    response_model=Accepted,
+    responses=STAFF_PROBLEMS,
+)
+async def tag_answer_text(
+    round_id: str,
+    question: str,
+    ref: Annotated[str, Path(pattern=TEXT_REF, description="The text's ref (from the texts).")],
+    body: TagsRequest,
+    council: CouncilDep,
+    portal: PortalDep,
+    staff: StaffPostDep,
+) -> Accepted:
+    """Set the tags of one written answer (replacing those it had); the steering group
+    cannot tag."""
+    if not round_steps.may_tag(staff.account):
+        raise ApiError(403, "your role does not tag answers")
+    if not re.fullmatch(r"[a-z0-9_]{1,40}", question):
+        raise ApiError(404, "unknown question")
+    tags, problem = text_pages.parse_tags(",".join(t.replace(",", " ") for t in body.tags))
+    if problem:
+        raise ApiError(400, "invalid tags", {"tags": problem})
+    if await portal.round(council.tenant, round_id, staff.account.panels) is None:
+        raise ApiError(404, "unknown round")
+    settled = await portal.tag_answer_text(
+        council.tenant, round_id, question, ref, tags, staff.account.username
+    )
+    if settled.outcome.reason == "unknown_question":
+        raise ApiError(404, "unknown question")
+    return Accepted(
+        message_id=settled.message_id,
+        status=settled.outcome.status,
+        reason=settled.outcome.reason,
+    )
 
 
 @router.post(

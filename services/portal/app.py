@@ -58,6 +58,7 @@ from services.portal import (
     settings_pages,
     sign_up_by_code,
     team_pages,
+    text_pages,
 )
 from services.portal.dependencies import NotSignedIn
 from services.portal.gateway import Gateway, NatsGateway, PublishFailed
@@ -328,6 +329,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(contact_health.router)
     app.include_router(results_downloads.router)
     app.include_router(results_downloads.pages)
+    app.include_router(text_pages.router)
     _add_operations(app, metrics)
     _add_error_handlers(app)
     return app

@@ -132,6 +132,7 @@ from contracts.rounds import (
     SaveDraft,
     SubmitPollAnswer,
     SubmitResponse,
+    TagAnswerText,
     TargetPreview,
 )
 from contracts.rounds import GetMemberData as RoundsMemberData
@@ -296,6 +297,10 @@ class Gateway(Protocol):
 
     async def enter_paper_answers(self, command: EnterPaperAnswers) -> None:
         """rounds: staff enter a member's paper form."""
+        ...
+
+    async def tag_answer_text(self, command: TagAnswerText) -> None:
+        """rounds: staff set a written answer's tags."""
         ...
 
     async def save_draft(self, command: SaveDraft) -> None:
@@ -728,6 +733,10 @@ class NatsGateway:
 
     async def enter_paper_answers(self, command: EnterPaperAnswers) -> None:
         """rounds: staff enter a member's paper form."""
+        await self._send(command)
+
+    async def tag_answer_text(self, command: TagAnswerText) -> None:
+        """rounds: staff set a written answer's tags."""
         await self._send(command)
 
     async def save_draft(self, command: SaveDraft) -> None:

@@ -104,6 +104,7 @@ from contracts.rounds import (
     SaveDraft,
     SubmitPollAnswer,
     SubmitResponse,
+    TagAnswerText,
     Target,
     TargetPreview,
 )
@@ -571,6 +572,7 @@ class Portal:
         search: str = "",
         after: str = "",
         limit: int = 50,
+        tag: str = "",
     ) -> AnswerTexts | None:
         """A page of a question's free texts (see ``results`` for None)."""
         if not is_round_id(round_id):
@@ -584,8 +586,33 @@ class Portal:
             search=search,
             after=after,
             limit=limit,
+            tag=tag,
         )
         return await self._ask(query, self.gateway.list_answer_texts)
+
+    async def tag_answer_text(
+        self,
+        tenant: str,
+        round_id: str,
+        question: str,
+        ref: str,
+        tags: tuple[str, ...],
+        by: str,
+    ) -> Settled:
+        """Set a written answer's tags; wait briefly for the outcome."""
+        command = TagAnswerText(
+            **self._envelope(tenant),
+            round_id=round_id,
+            question=question,
+            ref=ref,
+            tags=tags,
+            tagged_by=by,
+        )
+        message_id = await self._send(command, self.gateway.tag_answer_text)
+        query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
+        return await self.settle(
+            message_id, lambda: self._ask(query, self.gateway.response_outcome)
+        )
 
     async def publish_feedback(self, tenant: str, round_id: str, text: str) -> Settled:
         """Publish the council's feedback on a closed round; wait briefly until it is."""

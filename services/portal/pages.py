@@ -21,7 +21,6 @@ from contracts.bands import BAND_NAMES
 from contracts.panels import GENERAL, PanelView
 from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, PANEL_PATTERN, Outcome
 from contracts.rounds import InvitationView, Question, RoundView, Target
-from contracts.text import clean_line
 from infra.queries import QueryFailed
 from services.portal import domain, login_csrf, round_builder, round_steps, round_templates
 from services.portal.accounts import SESSION_COOKIE, Session
@@ -836,46 +835,6 @@ async def _results_page(
 
 TEXTS_SHOWN = 10
 """Written answers shown on the results page; the texts page has them all, by pages."""
-TEXTS_PAGE = 50
-
-
-@router.get("/t/{tenant}/staff/rounds/{round_id}/texts/{question}", response_class=HTMLResponse)
-async def staff_texts(
-    request: Request,
-    round_id: str,
-    question: str,
-    council: CouncilDep,
-    portal: PortalDep,
-    staff: StaffDep,
-) -> Response:
-    """One question's written answers, a page at a time, with a search."""
-    search = clean_line(request.query_params.get("search", ""))[:100]
-    after = request.query_params.get("after", "")[:200]
-    results = await portal.results(council.tenant, round_id, staff.account.panels)
-    q = next((x for x in results.questions if x.key == question), None) if results else None
-    if results is None or q is None:
-        raise HTTPException(status_code=404)
-    page = await portal.answer_texts(
-        council.tenant,
-        round_id,
-        question,
-        staff.account.panels,
-        search=search,
-        after=after,
-        limit=TEXTS_PAGE,
-    )
-    if page is None:
-        raise HTTPException(status_code=404)
-    return render(
-        request,
-        "staff_texts.html",
-        council=council,
-        staff=staff,
-        round=results.round,
-        question=q,
-        page=page,
-        values={"search": search},
-    )
 
 
 @router.get("/t/{tenant}/staff/rounds/{round_id}/results", response_class=HTMLResponse)

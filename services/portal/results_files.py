@@ -247,11 +247,11 @@ def text_lines(texts: Iterable[AnswerText], start: int) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for n, t in enumerate(texts, start=start + 1):
-        writer.writerow([n, safe(t.text)])
+        writer.writerow([n, safe(t.text), safe("; ".join(t.tags))])
     return out.getvalue()
 
 
-TEXT_HEADER: Final = "\ufeffno,text\r\n"
+TEXT_HEADER: Final = "\ufeffno,text,tags\r\n"
 """The first line of a written answers' CSV."""
 
 

@@ -88,6 +88,12 @@ def may_draft(account: Account) -> bool:
     return account.role in MANAGERS
 
 
+def may_tag(account: Account) -> bool:
+    """Whether ``account``'s role may tag written answers: those who work with the results
+    (managers, staff, analysts), not the steering group, which reads them."""
+    return account.role != STEERING_GROUP
+
+
 def steps_for(view: RoundView, account: Account) -> tuple[str, ...]:
     """The steps ``account`` may take on the round as it is now (its page's buttons)."""
     return tuple(s for s, rule in STEPS.items() if view.state in rule.states and may(account, s))

@@ -67,6 +67,7 @@ from services.rounds import (
     sms,
     tallies,
     targeting,
+    text_tags,
     weighting,
 )
 from services.rounds.population import population_margins
@@ -659,7 +660,10 @@ async def list_answer_texts(rt: Runtime, q: ListAnswerTexts) -> AnswerTexts | No
     if q.after:
         query["_id"] = {"$gt": q.after}
     needle = q.search.casefold()
-    page: list[AnswerText] = []
+    tagged = (
+        await text_tags.refs_tagged(rt, q.tenant, q.round_id, q.question, q.tag) if q.tag else None
+    )
+    found: list[tuple[str, str]] = []
     last: str | None = None
     # Scanned in slices of the order; a search reads on until a page is full or the end.
     cursor = rt.db.responses.find(query, {"answers": 1}).sort("_id", 1).limit(TEXT_SCAN)
@@ -667,26 +671,39 @@ async def list_answer_texts(rt: Runtime, q: ListAnswerTexts) -> AnswerTexts | No
     async for response in cursor:
         scanned += 1
         last = response["_id"]
-        for text in _texts_of(question["kind"], response["answers"][q.question]):
-            if needle in text.casefold():
-                page.append(AnswerText(text=text, ref=_text_ref(response["_id"])))
-        if len(page) >= q.limit:
+        ref = _text_ref(response["_id"])
+        for suffix, text in _texts_of(question["kind"], response["answers"][q.question]):
+            if needle in text.casefold() and (tagged is None or ref + suffix in tagged):
+                found.append((ref + suffix, text))
+        if len(found) >= q.limit:
             break
-    more = scanned == TEXT_SCAN or len(page) >= q.limit
+    more = scanned == TEXT_SCAN or len(found) >= q.limit
+    tags = await text_tags.tags_of(rt, q.tenant, q.round_id, q.question, [r for r, _ in found])
+    page = [AnswerText(text=text, ref=ref, tags=tags.get(ref, ())) for ref, text in found]
     kept = await tallies.kept(rt, q.tenant, q.round_id, len(doc["questions"]))
     index = [x["key"] for x in doc["questions"]].index(q.question)
     total = round(sum(tallies.per_cell(kept.get(str(index), {}), "_").values()))
-    return AnswerTexts(texts=tuple(page), next_after=last if more else None, total=total)
+    return AnswerTexts(
+        texts=tuple(page),
+        next_after=last if more else None,
+        total=total,
+        tags=await text_tags.tag_counts(rt, q.tenant, q.round_id, q.question),
+    )
 
 
 TEXT_SCAN = 2000
 """Most responses one page of texts reads (a search for a rare word pages on by cursor)."""
 
 
-def _texts_of(kind: str, answer: Any) -> list[str]:
+def _texts_of(kind: str, answer: Any) -> list[tuple[str, str]]:
+    """(ref suffix, text) of each text in an answer: a pin's suffix is its number."""
     if kind == "free_text":
-        return [str(answer)]
-    return [str(pin["comment"]) for pin in answer if isinstance(pin, dict) and pin.get("comment")]
+        return [("", str(answer))]
+    return [
+        (f".{i}", str(pin["comment"]))
+        for i, pin in enumerate(answer)
+        if isinstance(pin, dict) and pin.get("comment")
+    ]
 
 
 def _text_ref(response_id: str) -> str:

@@ -47,12 +47,13 @@ from contracts.rounds import (
     SaveDraft,
     SubmitPollAnswer,
     SubmitResponse,
+    TagAnswerText,
     TargetPreview,
 )
 from contracts.rounds import RoundClosed as _RoundClosed
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.rounds import handlers, lifecycle, paper, polls, population, sms
+from services.rounds import handlers, lifecycle, paper, polls, population, sms, text_tags
 
 PUBLISHES = (RoundOpened, _RoundClosed, ResultsPublished, MemberForgotten, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
@@ -171,6 +172,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, EnterPaperAnswers, "rounds_enter_paper_answers")
     async def on_paper(cmd: EnterPaperAnswers) -> None:
         await paper.enter_paper_answers(rt, cmd)
+
+    @subscriber(router, TagAnswerText, "rounds_tag_answer_text")
+    async def on_tag_text(cmd: TagAnswerText) -> None:
+        await text_tags.tag_answer_text(rt, cmd)
 
     @subscriber(router, SubmitPollAnswer, "rounds_submit_poll_answer")
     async def on_poll_answer(cmd: SubmitPollAnswer) -> None:

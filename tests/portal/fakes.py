@@ -137,6 +137,8 @@ from contracts.rounds import (
     SaveDraft,
     SubmitPollAnswer,
     SubmitResponse,
+    TagAnswerText,
+    TagCount,
     TargetPreview,
 )
 from contracts.rounds import GetMemberData as RoundsMemberData
@@ -256,6 +258,8 @@ class FakeGateway:
         self.response = Outcome(status="done")
         self.invitations: dict[tuple[str, str], InvitationView] = {}
         self.answer_texts: dict[tuple[str, str, str], list[str]] = {}
+        self.text_tags: dict[tuple[str, str, str, str], tuple[str, ...]] = {}
+        """Staff's tags by (tenant, round, question, ref), as TagAnswerText sets them."""
         self.polls: dict[str, list[PollView]] = {}
         self.rounds: dict[tuple[str, str], RoundView] = {}
         self.published: dict[str, list[PublishedRound]] = {}
@@ -441,6 +445,11 @@ class FakeGateway:
     async def save_draft(self, command: SaveDraft) -> None:
         self.commands.append(command)
 
+    async def tag_answer_text(self, command: TagAnswerText) -> None:
+        self.commands.append(command)
+        key = (command.tenant, command.round_id, command.question, command.ref)
+        self.text_tags[key] = tuple(sorted(set(command.tags), key=str.casefold))
+
     async def response_outcome(self, query: ResponseOutcome) -> Outcome:
         self._asked(query)
         return self.response
@@ -551,11 +560,19 @@ class FakeGateway:
             texts = canned.get(query.question)
         if texts is None:
             return None
+        where = (query.tenant, query.round_id, query.question)
         found = [
-            AnswerText(text=t, ref=f"ref{n}")
+            AnswerText(text=t, ref=f"{n:032x}", tags=self.text_tags.get((*where, f"{n:032x}"), ()))
             for n, t in enumerate(texts)
             if query.search.casefold() in t.casefold()
         ]
+        counts: dict[str, int] = {}
+        for (*key, _), tags in self.text_tags.items():
+            if tuple(key) == where:
+                for tag in tags:
+                    counts[tag] = counts.get(tag, 0) + 1
+        if query.tag:
+            found = [t for t in found if query.tag in t.tags]
         start = int(query.after or 0)
         page = found[start : start + query.limit]
         more = start + query.limit < len(found)
@@ -563,6 +580,7 @@ class FakeGateway:
             texts=tuple(page),
             next_after=str(start + query.limit) if more else None,
             total=len(texts),
+            tags=tuple(TagCount(tag=t, count=n) for t, n in sorted(counts.items())),
         )
 
     async def get_results(self, query: GetResults) -> RoundResults | None:

@@ -261,6 +261,7 @@ async def test_written_answers_are_streamed_page_by_page(
     texts[7] = '=HYPERLINK("http://evil.example/","klicka")'
     texts[8] = 'Två rader,\nmed kommatecken och "citat"'
     gateway.answer_texts[("gnosjo", ROUND, "why")] = texts
+    gateway.text_tags[("gnosjo", ROUND, "why", f"{1:032x}")] = ("cost", "safety")
     await login(client, "gnosjo", "anna")
     response = await client.get(f"{BASE}/questions/why/texts.csv")
     assert response.status_code == 200
@@ -268,10 +269,11 @@ async def test_written_answers_are_streamed_page_by_page(
         f'attachment; filename="radslag-gnosjo-{ROUND}-why-texts.csv"'
     )
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert rows[0] == ["no", "text"]
+    assert rows[0] == ["no", "text", "tags"]
     assert len(rows) == 451
-    assert rows[1] == ["1", "Svar 0"]
-    assert rows[450] == ["450", "Svar 449"]
+    assert rows[1] == ["1", "Svar 0", ""]
+    assert rows[2] == ["2", "Svar 1", "cost; safety"]
+    assert rows[450] == ["450", "Svar 449", ""]
     assert rows[8][1] == "'" + texts[7]
     assert rows[9][1] == texts[8]
     # Asked a page of at most 200 at a time, following the cursor.
