@@ -429,6 +429,21 @@ class ChannelCount(BaseModel):
     percent: float = Field(description="Share of all answers, 0-100.")
 
 
+class InvitationChannelRate(BaseModel):
+    """How many invitations went out on one channel, and how many of those members answered
+    (through any way of answering)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel: Literal["email", "sms", "not_sent"] = Field(
+        description="email or sms: how dispatch sent the invitation; not_sent: invitations no "
+        "channel took (no working address yet, or still on their way)."
+    )
+    invited: int = Field(description="Invitations on it.")
+    answered: int = Field(description="Of those, members who answered.")
+    percent: float = Field(description="Answered / invited, 0-100 (0 when none invited).")
+
+
 class Weighting(BaseModel):
     """How the weighted figures were made, for the results page."""
 
@@ -507,6 +522,9 @@ class RoundResults(BaseModel):
         default=(), description="Answers per day, with the running response rate."
     )
     by_channel: tuple[ChannelCount, ...] = Field(default=(), description="Answers per channel.")
+    by_invitation: tuple[InvitationChannelRate, ...] = Field(
+        default=(), description="Response rate per channel the invitations went out on."
+    )
     caveat: str = Field(
         default="",
         description="What the figures can and cannot say (a self-selected panel's answers are "

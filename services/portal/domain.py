@@ -284,6 +284,13 @@ ANSWER_CHANNELS: Final = {
 }
 """How answers came in, as staff read it."""
 
+INVITATION_CHANNELS: Final = {
+    "email": N_("Invited by e-mail"),
+    "sms": N_("Invited by SMS"),
+    "not_sent": N_("Invitation not sent"),
+}
+"""How invitations went out, as staff read it (``not_sent``: no channel took it yet)."""
+
 YES_NO_LABELS: Final = {"yes": N_("Yes"), "no": N_("No")}
 """How a yes/no question's answers read."""
 

@@ -20,7 +20,13 @@ from fpdf.fonts import FontFace
 
 from contracts.rounds import BreakdownCell, OptionCount, QuestionResult, RoundResults
 from services.portal.charts import number_text, percent_text
-from services.portal.domain import ANSWER_CHANNELS, GENDERS, ROUND_STATES, YES_NO_LABELS
+from services.portal.domain import (
+    ANSWER_CHANNELS,
+    GENDERS,
+    INVITATION_CHANNELS,
+    ROUND_STATES,
+    YES_NO_LABELS,
+)
 from services.portal.i18n import N_
 from services.portal.letters import printable
 from services.portal.results_files import TEXTS_APART, answer_days, caveat
@@ -381,6 +387,20 @@ class _Writer:
                 for c in results.by_channel
             ],
             (70, 50, 50),
+        )
+        self.table(
+            _("Response rate by how the invitation went out"),
+            (_("Invitation"), _("Invited"), _("Answered"), _("Response rate")),
+            [
+                (
+                    _(INVITATION_CHANNELS[r.channel]),
+                    self.number(r.invited),
+                    self.number(r.answered),
+                    self.percent(r.percent),
+                )
+                for r in results.by_invitation
+            ],
+            (70, 35, 35, 35),
         )
         self.table(
             _("Who took part"),

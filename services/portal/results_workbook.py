@@ -17,7 +17,13 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 
 from contracts.rounds import Question, QuestionResult, RoundResults
-from services.portal.domain import ANSWER_CHANNELS, GENDERS, ROUND_STATES, YES_NO_LABELS
+from services.portal.domain import (
+    ANSWER_CHANNELS,
+    GENDERS,
+    INVITATION_CHANNELS,
+    ROUND_STATES,
+    YES_NO_LABELS,
+)
 from services.portal.i18n import N_
 from services.portal.results_files import (
     BREAKDOWNS,
@@ -102,6 +108,20 @@ def _participation(sheet: Worksheet, results: RoundResults, translate: Translate
     _put(sheet, ["channel", "answers", "percent", "label"], bold=True)
     for c in results.by_channel:
         _put(sheet, [c.channel, c.answers, c.percent, translate(ANSWER_CHANNELS[c.channel])])
+    _put(sheet, [])
+    _put(sheet, [_("Response rate by how the invitation went out")], bold=True)
+    _put(sheet, ["invitation_channel", "invited", "answered", "rate", "label"], bold=True)
+    for r in results.by_invitation:
+        _put(
+            sheet,
+            [
+                r.channel,
+                r.invited,
+                r.answered,
+                r.percent,
+                translate(INVITATION_CHANNELS[r.channel]),
+            ],
+        )
     _put(sheet, [])
     _put(sheet, [_("Who took part")], bold=True)
     _put(sheet, ["breakdown", "group", "invited", "answered", "rate"], bold=True)

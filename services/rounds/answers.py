@@ -376,7 +376,15 @@ def _response(
         # The day only: a precise time could be matched with the logs.
         "received_on": day,
         "channel": cmd.channel,
+        **invited_by(invitation),
     }
+
+
+def invited_by(invitation: Document) -> Document:
+    """The channel the member's invitation went out on, for the rate per channel (none while
+    dispatch has not reported it)."""
+    channel = invitation.get("channel")
+    return {"invited_by": channel} if channel else {}
 
 
 async def count_answers(rt: Runtime, tenant: str, round_id: str, which: Document) -> int:

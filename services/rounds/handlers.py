@@ -59,6 +59,7 @@ from infra.tokens import derived_id, new_token, token_hash
 from services.rounds import (
     answers,
     domain,
+    invitation_channels,
     lifecycle,
     polls,
     reminders,
@@ -355,6 +356,8 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
                 "round_id": evt.round_id,
                 "member_id": member["member_id"],
                 "state": "invited",
+                # Dispatch's report of this mail tells its channel (invitation_channels).
+                "mail_id": mail.message_id,
                 "age_band": domain.age_band(member["birth_year"], year),
                 "gender": member["gender"],
                 "district": member["district"],
@@ -416,6 +419,7 @@ async def close_round(rt: Runtime, cmd: CloseRound) -> None:
     if round_doc.get("public") == "yes":
         responded = int(round_doc.get("responded", 0))
     turnout = await _turnout(rt, cmd.round_id)
+    sent = await invitation_channels.count_sent(rt, cmd.round_id)
     await lifecycle.take_step(
         rt,
         cmd,
@@ -431,6 +435,7 @@ async def close_round(rt: Runtime, cmd: CloseRound) -> None:
                     # Who took part, by group (counted once, here): JSON text, as district
                     # names may hold characters a field name cannot.
                     "turnout_json": json.dumps(turnout),
+                    **sent,
                 }
             },
             RoundClosed.follow(
@@ -606,6 +611,7 @@ async def get_results(rt: Runtime, q: GetResults) -> RoundResults | None:
         outreach=await _outreach(rt, q.tenant, q.round_id),
         by_day=results.by_day(kept, view.invited),
         by_channel=results.by_channel(kept),
+        by_invitation=results.by_invitation(kept, view.invited, invitation_channels.sent(doc)),
         caveat=(
             polls.POLL_CAVEAT
             if view.public

@@ -34,7 +34,7 @@ async def _take(rt: Runtime, cmd: EnterPaperAnswers) -> tuple[str, str | None]:
     invitation_id = f"{cmd.round_id}:{cmd.member_id}"
     invitation = await rt.db.invitations.find_one(
         {"_id": invitation_id, "tenant": cmd.tenant},
-        {"state": 1, "age_band": 1, "gender": 1, "district": 1, "round_id": 1},
+        {"state": 1, "age_band": 1, "gender": 1, "district": 1, "round_id": 1, "channel": 1},
     )
     if invitation is None:
         return "refused", "not_invited"
@@ -85,6 +85,7 @@ async def _take(rt: Runtime, cmd: EnterPaperAnswers) -> tuple[str, str | None]:
         "district": invitation["district"],
         "received_on": datetime.now(UTC).date().isoformat(),
         "channel": "paper",
+        **answers.invited_by(invitation),
     }
     await tallies.store_one(rt, response, questions)
     await answers.count_answers(rt, cmd.tenant, cmd.round_id, {"_id": invitation_id})

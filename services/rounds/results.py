@@ -16,6 +16,7 @@ from contracts.rounds import (
     BreakdownCell,
     ChannelCount,
     DayCount,
+    InvitationChannelRate,
     OptionCount,
     Question,
     QuestionResult,
@@ -356,6 +357,32 @@ def by_day(kept: Cells, invited: int) -> tuple[DayCount, ...]:
         running += n
         out.append(DayCount(day=day, answers=round(n), cumulative_rate=_percent(running, invited)))
     return tuple(out)
+
+
+def by_invitation(
+    kept: Cells, invited: int, sent: Mapping[str, int]
+) -> tuple[InvitationChannelRate, ...]:
+    """Response rate per channel the invitations went out on: ``sent`` invitations per channel
+    (from dispatch's reports), answers per channel of the answering member's invitation (kept
+    with the respondents); invitations no channel took are ``not_sent``."""
+    if invited <= 0:
+        return ()
+    answered = {p[0]: a for p, a in _cells(kept.get("r", {}), "invited").items()}
+    everyone = sum(_cells(kept.get("r", {}), "n").values())
+    rows: list[InvitationChannelRate] = []
+    for channel in ("email", "sms"):
+        n, a = int(sent.get(channel, 0)), round(answered.get(channel, 0))
+        if n or a:
+            rows.append(_rate(channel, n, a))
+    rest = invited - sum(r.invited for r in rows)
+    rest_answered = round(everyone) - sum(r.answered for r in rows)
+    if rest > 0 or rest_answered > 0:
+        rows.append(_rate("not_sent", max(rest, 0), max(rest_answered, 0)))
+    return tuple(rows)
+
+
+def _rate(channel: Literal["email", "sms", "not_sent"], n: int, a: int) -> InvitationChannelRate:
+    return InvitationChannelRate(channel=channel, invited=n, answered=a, percent=_percent(a, n))
 
 
 def by_channel(kept: Cells) -> tuple[ChannelCount, ...]:

@@ -212,7 +212,15 @@ async def _open_sms_invitation(rt: Runtime, evt: SmsReceived) -> Document | None
             "tenant": evt.tenant,
             "state": {"$in": ["invited", "answered"]},
         },
-        {"round_id": 1, "state": 1, "age_band": 1, "gender": 1, "district": 1, "invited_at": 1},
+        {
+            "round_id": 1,
+            "state": 1,
+            "age_band": 1,
+            "gender": 1,
+            "district": 1,
+            "invited_at": 1,
+            "channel": 1,
+        },
     ).to_list()
     if not invited:
         return None
@@ -277,6 +285,7 @@ async def _finish(
             "district": invitation["district"],
             "received_on": today.date().isoformat(),
             "channel": "sms",
+            **answers.invited_by(invitation),
         }
         await tallies.store_one(rt, response, questions)
     await answers.count_answers(rt, evt.tenant, invitation["round_id"], {"_id": invitation["_id"]})

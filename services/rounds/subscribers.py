@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faststream.nats import NatsRouter
 
-from contracts.dispatch import SendMessage, SmsReceived
+from contracts.dispatch import MessageSent, SendMessage, SmsReceived
 from contracts.feedback import FeedbackPublished
 from contracts.membership import MemberBackgroundChanged, MemberPaused, MemberResumed
 from contracts.panels import MemberPanelsChanged, PanelConfigured
@@ -53,7 +53,16 @@ from contracts.rounds import (
 from contracts.rounds import RoundClosed as _RoundClosed
 from infra.queries import answers
 from infra.service import Runtime, subscriber
-from services.rounds import handlers, lifecycle, paper, polls, population, sms, text_tags
+from services.rounds import (
+    handlers,
+    invitation_channels,
+    lifecycle,
+    paper,
+    polls,
+    population,
+    sms,
+    text_tags,
+)
 
 PUBLISHES = (RoundOpened, _RoundClosed, ResultsPublished, MemberForgotten, SendMessage)
 """What this service publishes (through its outbox), for the AsyncAPI document."""
@@ -172,6 +181,10 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, EnterPaperAnswers, "rounds_enter_paper_answers")
     async def on_paper(cmd: EnterPaperAnswers) -> None:
         await paper.enter_paper_answers(rt, cmd)
+
+    @subscriber(router, MessageSent, "rounds_message_sent", batch_size=100, max_workers=16)
+    async def on_message_sent(evt: MessageSent) -> None:
+        await invitation_channels.message_sent(rt, evt)
 
     @subscriber(router, TagAnswerText, "rounds_tag_answer_text")
     async def on_tag_text(cmd: TagAnswerText) -> None:

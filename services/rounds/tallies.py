@@ -71,7 +71,8 @@ def doc_id(round_id: str, key: str) -> str:
 def cells_of(questions: Sequence[Question], response: Mapping[str, Any]) -> Cells:
     """The counters one stored response adds.
 
-    Respondents: ``n|band|gender|district``, ``day|YYYY-MM-DD``, ``channel|web``. Per question
+    Respondents: ``n|band|gender|district``, ``day|YYYY-MM-DD``, ``channel|web`` and, when the
+    member's invitation went out on a known channel, ``invited|email``. Per question
     (document keyed by its index): ``_|cell`` (answered it), ``v|value|cell`` (a choice, yes/no,
     scale value, multiple-choice pick, number bin or map pin category), ``r|option|place|cell``
     (ranking), ``d|district|cell`` (map pins per district), and for numbers ``s|cell`` and
@@ -90,6 +91,8 @@ def cells_of(questions: Sequence[Question], response: Mapping[str, Any]) -> Cell
             _code("channel", response.get("channel", "web")): 1,
         }
     }
+    if response.get("invited_by"):
+        cells[RESPONDENTS][_code("invited", response["invited_by"])] = 1
     answers: Mapping[str, Any] = response.get("answers", {})
     for index, q in enumerate(questions):
         if q.key not in answers:

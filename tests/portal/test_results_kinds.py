@@ -7,7 +7,13 @@ from typing import Any
 import httpx
 import pytest
 
-from contracts.rounds import GetResults, ListAnswerTexts, RoundResults, Weighting
+from contracts.rounds import (
+    GetResults,
+    InvitationChannelRate,
+    ListAnswerTexts,
+    RoundResults,
+    Weighting,
+)
 from services.rounds import results as computed
 from services.rounds import tallies
 from tests.portal.conftest import api_login, check_page, text_of
@@ -41,6 +47,11 @@ def _results(gateway: FakeGateway, monkeypatch: Any) -> None:
         questions=computed.question_results(ALL, kept),
         by_day=computed.by_day(kept, 50),
         by_channel=computed.by_channel(kept),
+        by_invitation=(
+            InvitationChannelRate(channel="email", invited=40, answered=30, percent=75.0),
+            InvitationChannelRate(channel="sms", invited=8, answered=6, percent=75.0),
+            InvitationChannelRate(channel="not_sent", invited=2, answered=0, percent=0.0),
+        ),
     )
 
     async def get_results(query: GetResults) -> RoundResults | None:
@@ -69,6 +80,9 @@ async def test_the_results_page_shows_every_kind(
     assert "Fråga 1 per kommundel" in text
     assert "Svar per dag" in text
     assert "Personlig länk" in text
+    assert "Svarsfrekvens efter hur inbjudan skickades" in text
+    assert "Inbjuden via sms 8 6 75 %" in text
+    assert "Inbjudan inte skickad 2 0 0 %" in text
     # Ten written answers, and a way to all of them.
     assert text.count("Svar ") >= 10
     assert "Läs och sök bland alla 120 skrivna svar" in text
