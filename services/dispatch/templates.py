@@ -81,6 +81,26 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "Or open your personal link (do not share it):\n$link\n",
         ),
     },
+    "round_reminder_quick": {
+        "sv": (
+            "Påminnelse: $title",
+            "Hej!\n\nDu har inte svarat på frågan i medborgarpanelen ännu: $title\n\n"
+            "Den är öppen till och med $closes.\n\n$question\n\n"
+            "Svara med ett klick på ditt svar (du får bekräfta det på sidan som öppnas):\n\n"
+            "$choices\n\n"
+            "Eller öppna din personliga länk (dela den inte med någon):\n$link\n\n"
+            "Har du redan svarat via en tidigare länk behöver du inte göra något mer.\n",
+        ),
+        "en": (
+            "Reminder: $title",
+            "Hello,\n\nYou have not yet answered the citizen panel's question: $title\n\n"
+            "It is open until $closes.\n\n$question\n\n"
+            "Answer with one click on your answer (you confirm it on the page that opens):\n\n"
+            "$choices\n\n"
+            "Or open your personal link (do not share it):\n$link\n\n"
+            "If you have already answered through an earlier link, there is nothing more to do.\n",
+        ),
+    },
     "feedback_published": {
         "sv": (
             "Återkoppling: $title",
@@ -226,10 +246,12 @@ _FOOTERS: dict[str, tuple[str, str]] = {
 _VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
     # A round of one choice question lists its answers as links (rounds' one-click mail).
     "round_invitation": (("choices", "round_invitation_quick"),),
+    "round_reminder": (("choices", "round_reminder_quick"),),
 }
 _SMS_VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
     # A round answered by SMS asks its first question in the invitation.
     "round_invitation": (("sms_choices", "round_invitation_sms_ready"),),
+    "round_reminder": (("sms_choices", "round_reminder_sms_ready"),),
 }
 """Texts a message takes when it carries a value: the message keeps its template's name (in
 data copies and metrics), its text fits what it carries."""
@@ -327,6 +349,14 @@ _SMS_TEMPLATES["round_invitation_sms_ready"] = {
     + _SMS_QUESTION["sv"].replace("$choices", "$sms_choices")
     + " Eller svara på webben: $link",
     "en": "Citizen panel of $council: $title. "
+    + _SMS_QUESTION["en"].replace("$choices", "$sms_choices")
+    + " Or answer on the web: $link",
+}
+_SMS_TEMPLATES["round_reminder_sms_ready"] = {
+    "sv": "Medborgarpanelen i $council: påminnelse om $title, öppen till $closes. "
+    + _SMS_QUESTION["sv"].replace("$choices", "$sms_choices")
+    + " Eller svara på webben: $link",
+    "en": "Citizen panel of $council: a reminder of $title, open until $closes. "
     + _SMS_QUESTION["en"].replace("$choices", "$sms_choices")
     + " Or answer on the web: $link",
 }

@@ -65,10 +65,10 @@ from services.rounds import (
     reminders,
     results,
     schedule,
-    sms,
     tallies,
     targeting,
     text_tags,
+    ways_to_answer,
     weighting,
 )
 from services.rounds.population import population_margins
@@ -325,11 +325,10 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
         seed=evt.round_id,
     )
     chosen = await _chosen_once(rt, evt, entries, selection.chosen)
-    # A round of one choice or yes/no question is answered with one click in the mail.
+    # A round of one choice or yes/no question is answered with one click in the mail; a
+    # short round of numbered answers, by SMS for a member who prefers it.
     questions = [Question.model_validate(q) for q in round_doc["questions"]]
-    quick = questions if domain.one_click(questions) else []
-    # A short round of numbered answers: a member who prefers SMS answers it by SMS.
-    by_sms = sms.invitation_params(questions) if sms.sms_ready(questions) else None
+    answer_params = ways_to_answer.params(questions)
     for member in chosen:
         invitation_id = f"{evt.round_id}:{member['member_id']}"
         token = new_token()
@@ -340,14 +339,9 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
             member_id=member["member_id"],
             # The one-click answers and the SMS's first question pick the text (dispatch).
             template="round_invitation",
-            params={"title": round_doc["title"], "purpose": round_doc["purpose"]}
-            | ({"question": quick[0].text} if quick else {})
-            | (by_sms or {}),
+            params={"title": round_doc["title"], "purpose": round_doc["purpose"]} | answer_params,
             # The working links are sealed: no copy of the outbox or the queue can answer.
-            sealed=rt.sealer.seal_params(
-                {"link": link}
-                | ({"choices": domain.one_click_choices(link, quick[0])} if quick else {})
-            ),
+            sealed=rt.sealer.seal_params(ways_to_answer.sealed(questions, link)),
         )
         document = new_document(
             {

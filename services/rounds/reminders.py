@@ -15,11 +15,12 @@ from pymongo import UpdateOne
 
 from contracts.dispatch import SendMessage
 from contracts.round_lifecycle import ReminderView
+from contracts.rounds import Question
 from infra.bus import RetryLater
 from infra.service import Runtime
 from infra.store import Document, epoch_ms, from_epoch_ms, insert_new, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
-from services.rounds import domain
+from services.rounds import domain, ways_to_answer
 from services.rounds.schedule import reminder_due_ms
 
 BATCH = 500
@@ -68,10 +69,19 @@ async def send_reminders(rt: Runtime, tenant: str, round_id: str, number: int) -
         {"member_id": 1},
     ).to_list()
     closes = from_epoch_ms(int(doc["close_at_ms"])).date().isoformat()
+    # Like the invitation: one click in the mail, or the SMS's first question (but not to a
+    # member already part-way through the SMS conversation: a plain reminder, with the link).
+    questions = [Question.model_validate(q) for q in doc["questions"]]
+    fresh = ways_to_answer.params(questions)
+    under_way = ways_to_answer.params(questions, by_sms=False)
     correlation = derived_id(round_id, f"reminder:{number}")
     for start in range(0, len(waiting), BATCH):
         batch = waiting[start : start + BATCH]
         tokens = {str(i["_id"]): new_token() for i in batch}
+        talking = {
+            s["_id"]
+            async for s in rt.db.sms_sessions.find({"_id": {"$in": list(tokens)}}, {"_id": 1})
+        }
         # Links first: a mail never goes out before its link works.
         await insert_new(
             rt.db.links,
@@ -88,14 +98,16 @@ async def send_reminders(rt: Runtime, tenant: str, round_id: str, number: int) -
                 message_id=derived_id(str(invitation["_id"]), f"reminder:{number}"),
                 member_id=invitation["member_id"],
                 template="round_reminder",
-                params={"title": doc["title"], "closes": closes},
-                # The working link is sealed: no copy of the outbox or the queue can answer.
+                params={"title": doc["title"], "closes": closes}
+                | (under_way if invitation["_id"] in talking else fresh),
+                # The working links are sealed: no copy of the outbox or the queue can answer.
                 sealed=rt.sealer.seal_params(
-                    {
-                        "link": domain.answer_link(
+                    ways_to_answer.sealed(
+                        questions,
+                        domain.answer_link(
                             rt.settings.portal_url, tenant, tokens[str(invitation["_id"])]
-                        )
-                    }
+                        ),
+                    )
                 ),
             )
             updates.append(

@@ -32,7 +32,7 @@ from devstack.testing import wait_until
 from infra.bus import publish, publish_raw
 from infra.queries import ask
 from services.portal.gateway import NatsGateway
-from services.rounds import tallies
+from services.rounds import reminders, tallies
 from services.rounds.population import population_margins
 from tests.conftest import Stack, register_council
 from tests.service.test_answers_under_load import MEMBERS, T, open_round
@@ -242,6 +242,29 @@ async def test_a_one_question_round_is_answered_with_one_click_in_the_mail(stack
     results = await ask(stack.nc, GetResults(tenant=T, round_id=round_id), RoundResults)
     assert results is not None
     assert {(c.channel, c.answers) for c in results.by_channel} == {("mail", 15), ("web", 10)}
+    # The reminder to those who have not answered is answered with one click too, through
+    # the reminder's own new link.
+    rt = stack.services["rounds"].runtime
+    await rt.db.rounds.update_one({"_id": round_id}, {"$set": {"reminder_days": [3]}})
+    await reminders.send_reminders(rt, T, round_id, 1)
+
+    def reminder_texts() -> list[str]:
+        found, _ = stack.devtools.mailbox.list_mails(limit=200)
+        return [
+            stack.devtools.mailbox.get_mail(i.id).text or ""
+            for i in found
+            if i.subject.startswith("Påminnelse")
+        ]
+
+    await wait_until(
+        lambda: len(reminder_texts()) == MEMBERS - 25, timeout=20, what="the reminders"
+    )
+    text = reminder_texts()[0]
+    assert "Fler bänkar i parken?" in text
+    assert "Svara med ett klick på ditt svar" in text
+    picked = re.search(r"Ja / Yes: http\S+/a/([A-Za-z0-9_-]{43})\?pick=1", text)
+    assert picked, text
+    assert picked.group(1) not in tokens  # a new link, not the invitation's
 
 
 async def test_staff_enter_paper_forms_once_and_the_member_counts_as_answered(

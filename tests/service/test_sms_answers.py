@@ -25,7 +25,7 @@ from devstack.testing import wait_until
 from infra.bus import publish, publish_raw
 from infra.queries import ask
 from services.dispatch import inbound
-from services.rounds import tallies
+from services.rounds import reminders, tallies
 from tests.conftest import Stack
 from tests.service.test_sms_sign_in import _sms_member
 from tests.service.test_sms_sign_up import PHONE, T, _council
@@ -173,3 +173,34 @@ async def test_replies_come_in_through_dispatchs_inbound_webhook(stack: Stack) -
     kept = await dispatch.db.inbound_sms.find({}).to_list()
     assert len(kept) == 2
     assert all(not doc.get("outbox") for doc in kept)
+
+
+async def test_a_reminder_by_sms_asks_the_first_question_unless_the_member_is_answering(
+    stack: Stack,
+) -> None:
+    await _council(stack)
+    member_id = await _sms_member(stack)
+    round_id = await _round(stack)
+    rt = stack.services["rounds"].runtime
+
+    async def written() -> bool:
+        doc = await rt.db.rounds.find_one({"_id": round_id})
+        return doc is not None and doc.get(reminders.WRITTEN) == "yes"
+
+    await wait_until(written, timeout=20, what="the invitations written")
+    await wait_until(lambda: bool(_sms_to(stack)), timeout=20, what="the SMS invitation")
+    await rt.db.rounds.update_one({"_id": round_id}, {"$set": {"reminder_days": [1, 2]}})
+    n = len(_sms_to(stack))
+    await reminders.send_reminders(rt, T, round_id, 1)
+    await wait_until(lambda: len(_sms_to(stack)) > n, timeout=20, what="the first reminder")
+    first = _sms_to(stack)[-1]
+    assert "påminnelse om Parken" in first
+    assert "Fråga 1/3: Använder du parken? 1=Ja 2=Nej Svara med siffran." in first
+    # The member answers the first question; the next reminder does not ask it again.
+    await _reply(stack, member_id, "2", n + 2)
+    await reminders.send_reminders(rt, T, round_id, 2)
+    await wait_until(lambda: len(_sms_to(stack)) > n + 2, timeout=20, what="the second reminder")
+    second = _sms_to(stack)[-1]
+    assert "påminnelse om enkäten Parken" in second
+    assert "Fråga" not in second
+    assert f"/t/{T}/a/" in second

@@ -57,7 +57,8 @@ async def test_staff_tag_written_answers_and_list_them_by_tag(stack: Stack) -> N
     await register_council(stack, "kinda")
     rt = stack.services["rounds"].runtime
     every = await _texts(stack, "why")
-    assert len(every.texts) == 12 and every.tags == ()
+    assert len(every.texts) == 12
+    assert every.tags == ()
     refs = {t.text: t.ref for t in every.texts}
     assert all("resp-" not in ref for ref in refs.values())
     gateway = await NatsGateway.connect(stack.infra.login("portal"))

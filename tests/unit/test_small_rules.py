@@ -118,3 +118,27 @@ def test_a_one_click_invitation_lists_each_answer_with_its_link() -> None:
         {**params, "council": "Ale", "number": "1", "total": "2", "sms_choices": "1=Ja 2=Nej"},
     )
     assert by_sms.startswith("Medborgarpanelen i Ale: Parken. Fråga 1/2: Fler bänkar? 1=Ja 2=Nej")
+
+
+def test_a_reminder_carries_the_one_click_answers_or_the_sms_question_as_the_invitation() -> None:
+    params = {
+        "title": "Parken",
+        "closes": "2026-12-01",
+        "question": "Fler bänkar?",
+        "choices": "Ja / Yes: https://x/a/t?pick=1\nNej / No: https://x/a/t?pick=2",
+        "link": "https://x/a/t",
+    }
+    quick = templates.render("round_reminder", "sv", params)
+    assert quick.subject == "Påminnelse: Parken"
+    assert "Ja / Yes: https://x/a/t?pick=1" in quick.body
+    assert "öppen till och med 2026-12-01" in quick.body
+    plain = templates.render("round_reminder", "en", {**params, "choices": ""})
+    assert "?pick=" not in plain.body
+    by_sms = templates.render_sms(
+        "round_reminder",
+        "sv",
+        {**params, "council": "Ale", "number": "1", "total": "2", "sms_choices": "1=Ja 2=Nej"},
+    )
+    assert by_sms.startswith("Medborgarpanelen i Ale: påminnelse om Parken, öppen till 2026-12-01.")
+    assert "Fråga 1/2: Fler bänkar? 1=Ja 2=Nej Svara med siffran." in by_sms
+    assert "Fråga" not in templates.render_sms("round_reminder", "sv", {**params, "council": "Ale"})
