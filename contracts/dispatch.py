@@ -46,6 +46,12 @@ class SendMessage(Command):
             "address (the e-mail sign-in link, the link confirming a new address)."
         ),
     )
+    sender_ref: str = Field(
+        default="",
+        max_length=200,
+        description="The sender's own reference for the message (e.g. rounds' invitation id), "
+        "returned in ``MessageSent`` so the sender finds its record by id.",
+    )
 
 
 class MessageSent(Event):
@@ -57,6 +63,7 @@ class MessageSent(Event):
     send_id: str = Field(description="message_id of the SendMessage command.")
     channel: Channel = Field(description="Channel used.")
     template: str = Field(description="Template used.")
+    sender_ref: str = Field(default="", description="The SendMessage's ``sender_ref``.")
 
 
 class ContactForgotten(Event):

@@ -481,6 +481,7 @@ class Mailroom:
                 send_id=cmd.message_id,
                 channel=self._channels.get(cmd.message_id, cmd.channel),
                 template=cmd.template,
+                sender_ref=cmd.sender_ref,
             )
             for cmd in cmds
         ]

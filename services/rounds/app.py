@@ -30,8 +30,6 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.invitations.create_index([("round_id", 1), ("state", 1)])
     # An erasure finds a member's invitations, and their links.
     await db.invitations.create_index("member_id")
-    # Dispatch reports each invitation's channel by the id of its mail.
-    await db.invitations.create_index("mail_id")
     await db.links.create_index("invitation_id")
     await db.responses.create_index([("round_id", 1), ("tenant", 1)])
     # Which submissions took an invitation, by message id alone: kept as long as outcomes.

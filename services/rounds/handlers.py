@@ -339,6 +339,8 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
             member_id=member["member_id"],
             # The one-click answers and the SMS's first question pick the text (dispatch).
             template="round_invitation",
+            # Dispatch's report of it names the invitation (invitation_channels).
+            sender_ref=invitation_id,
             params={"title": round_doc["title"], "purpose": round_doc["purpose"]} | answer_params,
             # The working links are sealed: no copy of the outbox or the queue can answer.
             sealed=rt.sealer.seal_params(ways_to_answer.sealed(questions, link)),
@@ -350,8 +352,6 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
                 "round_id": evt.round_id,
                 "member_id": member["member_id"],
                 "state": "invited",
-                # Dispatch's report of this mail tells its channel (invitation_channels).
-                "mail_id": mail.message_id,
                 "age_band": domain.age_band(member["birth_year"], year),
                 "gender": member["gender"],
                 "district": member["district"],

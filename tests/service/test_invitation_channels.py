@@ -46,13 +46,22 @@ async def test_the_response_rate_per_invitation_channel(stack: Stack) -> None:
     invitation = await rt.db.invitations.find_one({"round_id": round_id})
     assert invitation is not None
     report = MessageSent(
-        tenant=T, send_id=invitation["mail_id"], channel="email", template="round_invitation"
+        tenant=T,
+        send_id="z" * 36,
+        channel="sms",
+        template="round_invitation",
+        sender_ref=invitation["_id"],
     )
     await publish_raw(
         stack.js, f"dispatch.{T}.evt.message_sent", report.model_dump_json().encode(), "copy-1"
     )
     await publish(stack.js, report.model_copy(update={"tenant": "kinda", "message_id": "x" * 36}))
-    await publish(stack.js, MessageSent(tenant=T, send_id="y", channel="sms", template="welcome"))
+    await publish(
+        stack.js,
+        MessageSent(
+            tenant=T, send_id="y", channel="sms", template="welcome", sender_ref=invitation["_id"]
+        ),
+    )
     # Some answer on the web, one on paper (enough for figures while it is open).
     gateway = await NatsGateway.connect(stack.infra.login("portal"))
     try:
