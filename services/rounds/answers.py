@@ -332,8 +332,12 @@ RESPONSE_FIELDS = frozenset(
         "district",
         "received_on",
         "channel",
+        # The channel the invitation went out on (email or sms), for the rate per channel.
+        "invited_by",
     }
 )
+OPTIONAL_FIELDS = frozenset({"invited_by"})
+"""Fields a response holds only when known (the invitation's channel, once dispatch told)."""
 LONGITUDINAL_FIELDS = RESPONSE_FIELDS | {"pseudonym"}
 """A longitudinal round's response holds its member's pseudonym too."""
 
