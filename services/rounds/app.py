@@ -41,6 +41,8 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.round_reminders.create_index("round_id")
     await db.timers.create_index([("state", 1), ("due_ms", 1)])
     await db.timers.create_index("group")
+    # The topic backlog, listed per council.
+    await db.topics.create_index([("tenant", 1), ("requested_at_ms", 1)])
     # Drafts of answers not sent are forgotten after a while.
     await db.drafts.create_index("expires_at", expireAfterSeconds=0)
 
