@@ -11,7 +11,9 @@ from contracts import (
     panels,
     recruitment,
     round_lifecycle,
+    round_review,
     rounds,
+    topics,
 )
 from contracts.envelope import Envelope
 
@@ -74,6 +76,15 @@ MESSAGES: tuple[type[Envelope], ...] = (
     round_lifecycle.PublishResults,
     round_lifecycle.ArchiveRound,
     round_lifecycle.ResultsPublished,
+    round_review.AskReview,
+    round_review.ApproveMethod,
+    round_review.AskChanges,
+    topics.RequestTopic,
+    topics.AcceptTopic,
+    topics.DeclineTopic,
+    topics.PlanTopicRound,
+    topics.ListTopics,
+    topics.GetTopic,
     rounds.NoteOutreach,
     rounds.SubmitResponse,
     rounds.RoundOpened,

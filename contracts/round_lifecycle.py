@@ -55,8 +55,11 @@ StepName = Literal[
     "closed",
     "results_published",
     "archived",
+    "review_asked",
+    "method_approved",
+    "changes_asked",
 ]
-"""A recorded step of a round's life cycle."""
+"""A recorded step of a round's life cycle (the last three: its methodology review)."""
 
 
 class RoundStep(BaseModel):
@@ -68,7 +71,12 @@ class RoundStep(BaseModel):
     state: RoundState = Field(description="The round's state after it.")
     by: str = Field(description="Staff username; empty when the schedule did it.")
     at: datetime = Field(description="When (UTC).")
-    comment: str = Field(default="", description="The steering group's comment on a return.")
+    comment: str = Field(
+        default="", description="The steering group's comment on a return, or the reviewer's."
+    )
+    question_comments: dict[str, str] = Field(
+        default_factory=dict, description="A review's comments on single questions, by key."
+    )
 
 
 class RoundSchedule(BaseModel):

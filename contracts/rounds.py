@@ -13,6 +13,7 @@ from contracts.questions import MapPin as MapPin  # re-exported: part of the ans
 from contracts.questions import Question as Question  # re-exported: rounds' questions
 from contracts.questions import ShowIf as ShowIf
 from contracts.round_lifecycle import ReminderView, RoundSchedule, RoundState, RoundStep
+from contracts.round_review import ReviewView
 from contracts.text import OneLine as OneLine  # re-exported: rounds' texts are these
 from contracts.text import TrimmedText as TrimmedText
 from contracts.text import clean_line as clean_line
@@ -277,6 +278,10 @@ class RoundView(BaseModel):
         default=(), description="Its recorded steps, oldest first (in GetRound; empty in lists)."
     )
     schedule: RoundSchedule | None = Field(default=None, description="Once scheduled: when.")
+    review: ReviewView | None = Field(
+        default=None, description="Its methodology review; None when none was asked."
+    )
+    topic_id: str = Field(default="", description="The backlog request it was made from, or ''.")
     reminders: tuple[ReminderView, ...] = Field(
         default=(), description="Its reminders and how many each reached (in GetRound)."
     )

@@ -55,10 +55,12 @@ from services.portal import (
     results_downloads,
     round_api,
     round_pages,
+    round_review,
     settings_pages,
     sign_up_by_code,
     team_pages,
     text_pages,
+    topics,
 )
 from services.portal.dependencies import NotSignedIn
 from services.portal.gateway import Gateway, NatsGateway, PublishFailed
@@ -309,9 +311,13 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(round_api.router)
+    app.include_router(round_review.api)
+    app.include_router(topics.api)
     app.include_router(campaign_api.router)
     app.include_router(pages.router)
     app.include_router(round_pages.router)
+    app.include_router(round_review.pages)
+    app.include_router(topics.pages)
     app.include_router(campaign_pages.router)
     app.include_router(panel_pages.router)
     app.include_router(settings_pages.router)

@@ -83,6 +83,9 @@ ROUND_STEPS: Final[Mapping[str, str]] = {
     "closed": N_("Closed"),
     "results_published": N_("Results published"),
     "archived": N_("Archived"),
+    "review_asked": N_("Methodology review asked"),
+    "method_approved": N_("Method approved"),
+    "changes_asked": N_("Changes asked by the methodologist"),
 }
 """The recorded steps of a round's life cycle, with their labels (its page's history)."""
 

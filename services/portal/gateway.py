@@ -107,6 +107,7 @@ from contracts.round_lifecycle import (
     ScheduleRound,
     SubmitRound,
 )
+from contracts.round_review import ApproveMethod, AskChanges, AskReview
 from contracts.rounds import (
     AnswerTexts,
     ApproveRound,
@@ -136,6 +137,16 @@ from contracts.rounds import (
     TargetPreview,
 )
 from contracts.rounds import GetMemberData as RoundsMemberData
+from contracts.topics import (
+    AcceptTopic,
+    DeclineTopic,
+    GetTopic,
+    ListTopics,
+    PlanTopicRound,
+    RequestTopic,
+    TopicList,
+    TopicView,
+)
 from infra.bus import publish
 from infra.natsauth import BusLogin
 from infra.outcomes import REPLY_HEADER
@@ -277,6 +288,42 @@ class Gateway(Protocol):
 
     async def archive_round(self, command: ArchiveRound) -> None:
         """rounds: archive a round whose results are published."""
+        ...
+
+    async def ask_review(self, command: AskReview) -> None:
+        """rounds: ask for a methodology review of a draft."""
+        ...
+
+    async def approve_method(self, command: ApproveMethod) -> None:
+        """rounds: the reviewer approves a round's method."""
+        ...
+
+    async def ask_changes(self, command: AskChanges) -> None:
+        """rounds: the reviewer asks for changes to a round."""
+        ...
+
+    async def request_topic(self, command: RequestTopic) -> None:
+        """rounds: put a topic request into the backlog."""
+        ...
+
+    async def accept_topic(self, command: AcceptTopic) -> None:
+        """rounds: accept a topic request."""
+        ...
+
+    async def decline_topic(self, command: DeclineTopic) -> None:
+        """rounds: decline a topic request, with a reason."""
+        ...
+
+    async def plan_topic_round(self, command: PlanTopicRound) -> None:
+        """rounds: link a topic request and the round made of it."""
+        ...
+
+    async def list_topics(self, query: ListTopics) -> TopicList:
+        """rounds: the council's topic requests, newest first."""
+        ...
+
+    async def get_topic(self, query: GetTopic) -> TopicView | None:
+        """rounds: one topic request of the council, or None."""
         ...
 
     async def get_results(self, query: GetResults) -> RoundResults | None:
@@ -713,6 +760,43 @@ class NatsGateway:
     async def archive_round(self, command: ArchiveRound) -> None:
         """rounds: archive a round."""
         await self._send(command)
+
+    async def ask_review(self, command: AskReview) -> None:
+        """rounds: ask for a methodology review of a draft."""
+        await self._send(command)
+
+    async def approve_method(self, command: ApproveMethod) -> None:
+        """rounds: the reviewer approves a round's method."""
+        await self._send(command)
+
+    async def ask_changes(self, command: AskChanges) -> None:
+        """rounds: the reviewer asks for changes to a round."""
+        await self._send(command)
+
+    async def request_topic(self, command: RequestTopic) -> None:
+        """rounds: put a topic request into the backlog."""
+        await self._send(command)
+
+    async def accept_topic(self, command: AcceptTopic) -> None:
+        """rounds: accept a topic request."""
+        await self._send(command)
+
+    async def decline_topic(self, command: DeclineTopic) -> None:
+        """rounds: decline a topic request, with a reason."""
+        await self._send(command)
+
+    async def plan_topic_round(self, command: PlanTopicRound) -> None:
+        """rounds: link a topic request and the round made of it."""
+        await self._send(command)
+
+    async def list_topics(self, query: ListTopics) -> TopicList:
+        """rounds: the council's topic requests."""
+        reply = await ask(self._nc, query, TopicList, timeout=self._timeout)
+        return reply or TopicList(topics=())
+
+    async def get_topic(self, query: GetTopic) -> TopicView | None:
+        """rounds: one topic request of the council."""
+        return await ask(self._nc, query, TopicView, timeout=self._timeout)
 
     async def get_results(self, query: GetResults) -> RoundResults | None:
         """rounds: a round's results."""

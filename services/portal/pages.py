@@ -22,7 +22,14 @@ from contracts.panels import GENERAL, PanelView
 from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, PANEL_PATTERN, Outcome
 from contracts.rounds import InvitationView, Question, RoundView, Target
 from infra.queries import QueryFailed
-from services.portal import domain, login_csrf, round_builder, round_steps, round_templates
+from services.portal import (
+    domain,
+    login_csrf,
+    round_builder,
+    round_steps,
+    round_templates,
+    topics,
+)
 from services.portal.accounts import SESSION_COOKIE, Session
 from services.portal.dependencies import (
     CouncilDep,
@@ -608,6 +615,8 @@ async def new_round_form(
     elif template is not None:
         blocks = round_builder.blocks_from_questions(template.questions)
         values |= {"title": template.title, "purpose": template.purpose}
+    elif asked := request.query_params.get("topic", ""):
+        values |= await topics.prefill_for(portal, council.tenant, asked)
     return _builder_page(request, council, staff, panels, blocks, values)
 
 
@@ -687,11 +696,15 @@ async def new_round(
     form = await request.form()
     panels = await _round_panels(portal, council.tenant, staff)
     draft, blocks, values, errors, changed = await builder_form(form, council, panels, GENERAL)
+    values["topic"] = _field(form, "topic")  # a round made of a topic request links to it
     if changed:
         return _builder_page(request, council, staff, panels, blocks, values)
     if draft is None:
         return _builder_page(request, council, staff, panels, blocks, values, 400, errors=errors)
     command = await portal.create_round(council.tenant, draft, staff.account.username)
+    await topics.link_round(
+        portal, council.tenant, values["topic"], command.round_id, staff.account
+    )
     view = await portal.wait_for_round(council.tenant, command.round_id, command.message_id)
     notice = "created" if view is not None else "pending"
     return _see_other(f"/t/{council.tenant}/staff/rounds/{command.round_id}?notice={notice}")

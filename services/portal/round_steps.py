@@ -95,8 +95,17 @@ def may_tag(account: Account) -> bool:
 
 
 def steps_for(view: RoundView, account: Account) -> tuple[str, ...]:
-    """The steps ``account`` may take on the round as it is now (its page's buttons)."""
-    return tuple(s for s, rule in STEPS.items() if view.state in rule.states and may(account, s))
+    """The steps ``account`` may take on the round as it is now (its page's buttons); no
+    submission while a methodology review that was asked has not passed."""
+    return tuple(
+        s
+        for s, rule in STEPS.items()
+        if view.state in rule.states and may(account, s) and not _review_blocks(view, s)
+    )
+
+
+def _review_blocks(view: RoundView, step: str) -> bool:
+    return step == "submit" and view.review is not None and view.review.blocks_submission
 
 
 @dataclass(frozen=True)
@@ -202,6 +211,8 @@ async def take(
         return None
     if view.state not in STEPS[step].states:
         raise WrongState(view.state)
+    if _review_blocks(view, step):
+        raise WrongState("under methodology review")
     envelope = portal._envelope(tenant)
     command = _command(step, view, account.username, details or Details(), **envelope)
     return await portal._send(command, _sender(portal, command))

@@ -43,6 +43,8 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db.timers.create_index("group")
     # Staff's tags on written answers, read per round and question.
     await db.text_tags.create_index([("round_id", 1), ("question", 1)])
+    # The topic backlog, listed per council.
+    await db.topics.create_index([("tenant", 1), ("requested_at_ms", 1)])
     # Drafts of answers not sent are forgotten after a while.
     await db.drafts.create_index("expires_at", expireAfterSeconds=0)
 

@@ -80,6 +80,10 @@ STEPS: Mapping[str, Step] = {
     "closed": Step(("open",), "closed"),
     "results_published": Step(("closed",), "published"),
     "archived": Step(("published",), "archived"),
+    # The methodology review (``review``): beside the state, on a round its author holds.
+    "review_asked": Step(("draft", "returned"), None),
+    "method_approved": Step(("draft", "returned"), None),
+    "changes_asked": Step(("draft", "returned"), None),
 }
 """Every step of the life cycle by the name it is recorded under (``RoundStep.step``)."""
 

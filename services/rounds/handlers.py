@@ -64,6 +64,7 @@ from services.rounds import (
     polls,
     reminders,
     results,
+    review,
     schedule,
     tallies,
     targeting,
@@ -533,6 +534,8 @@ def _view(doc: Document) -> RoundView:
         introduction=str(doc.get("introduction") or ""),
         revision=int(doc.get("revision") or 0),
         schedule=lifecycle.schedule_of(doc),
+        review=review.view_of(doc),
+        topic_id=str(doc.get("topic_id") or ""),
     )
 
 

@@ -76,6 +76,7 @@ async def take_step(
     changes: Changes | None = None,
     comment: str = "",
     check: Callable[[Document], None] | None = None,
+    question_comments: dict[str, str] | None = None,
 ) -> bool:
     """Take ``step`` for ``cmd`` on the council's round, with its ``changes``, and record it;
     False when there was nothing to do (a redelivered command, or the round is there already).
@@ -112,6 +113,8 @@ async def take_step(
         "seq": taken + 1,
         "comment": comment,
     }
+    if question_comments:
+        record["question_comments"] = question_comments
     update = dict(changes(doc) if callable(changes) else changes or {})
     update["$set"] = {
         **update.get("$set", {}),
@@ -162,6 +165,7 @@ async def history(rt: Runtime, doc: Document) -> tuple[RoundStep, ...]:
             by=e["by"],
             at=from_epoch_ms(int(e["at_ms"])),
             comment=e.get("comment") or "",
+            question_comments=dict(e.get("question_comments") or {}),
         )
         for e in entries
     )
@@ -183,8 +187,12 @@ def schedule_of(doc: Document) -> RoundSchedule | None:
 
 
 async def submit_round(rt: Runtime, cmd: SubmitRound) -> None:
-    """A draft (or a returned round) goes to the steering group."""
-    await take_step(rt, cmd, cmd.round_id, "submitted", by=cmd.submitted_by)
+    """A draft (or a returned round) goes to the steering group (once a methodology review
+    was asked, only when it passed for this revision: ``review.check_submittable``)."""
+    from services.rounds import review  # review builds on this module
+
+    check = review.check_submittable
+    await take_step(rt, cmd, cmd.round_id, "submitted", by=cmd.submitted_by, check=check)
 
 
 async def return_round(rt: Runtime, cmd: ReturnRound) -> None:

@@ -19,6 +19,7 @@ from contracts.round_lifecycle import (
     ScheduleRound,
     SubmitRound,
 )
+from contracts.round_review import ApproveMethod, AskChanges, AskReview
 from contracts.rounds import (
     AnswerTexts,
     ApproveRound,
@@ -51,6 +52,16 @@ from contracts.rounds import (
     TargetPreview,
 )
 from contracts.rounds import RoundClosed as _RoundClosed
+from contracts.topics import (
+    AcceptTopic,
+    DeclineTopic,
+    GetTopic,
+    ListTopics,
+    PlanTopicRound,
+    RequestTopic,
+    TopicList,
+    TopicView,
+)
 from infra.queries import answers
 from infra.service import Runtime, subscriber
 from services.rounds import (
@@ -60,8 +71,10 @@ from services.rounds import (
     paper,
     polls,
     population,
+    review,
     sms,
     text_tags,
+    topics,
 )
 
 PUBLISHES = (RoundOpened, _RoundClosed, ResultsPublished, MemberForgotten, SendMessage)
@@ -225,5 +238,43 @@ def build_router(rt: Runtime) -> NatsRouter:
     @subscriber(router, MemberResumed, "rounds_member_resumed")
     async def on_resumed(evt: MemberResumed) -> None:
         await handlers.member_resumed(rt, evt)
+
+    # The methodology review before political approval (``review``).
+    @subscriber(router, AskReview, "rounds_ask_review")
+    async def on_ask_review(cmd: AskReview) -> None:
+        await review.ask_review(rt, cmd)
+
+    @subscriber(router, ApproveMethod, "rounds_approve_method")
+    async def on_approve_method(cmd: ApproveMethod) -> None:
+        await review.approve_method(rt, cmd)
+
+    @subscriber(router, AskChanges, "rounds_ask_changes")
+    async def on_ask_changes(cmd: AskChanges) -> None:
+        await review.ask_changes(rt, cmd)
+
+    # The topic backlog (``topics``).
+    @subscriber(router, RequestTopic, "rounds_request_topic")
+    async def on_request_topic(cmd: RequestTopic) -> None:
+        await topics.request_topic(rt, cmd)
+
+    @subscriber(router, AcceptTopic, "rounds_accept_topic")
+    async def on_accept_topic(cmd: AcceptTopic) -> None:
+        await topics.accept_topic(rt, cmd)
+
+    @subscriber(router, DeclineTopic, "rounds_decline_topic")
+    async def on_decline_topic(cmd: DeclineTopic) -> None:
+        await topics.decline_topic(rt, cmd)
+
+    @subscriber(router, PlanTopicRound, "rounds_plan_topic_round")
+    async def on_plan_topic_round(cmd: PlanTopicRound) -> None:
+        await topics.plan_topic_round(rt, cmd)
+
+    @answers(router, ListTopics, "rounds")
+    async def q_topics(q: ListTopics) -> TopicList:
+        return await topics.list_topics(rt, q)
+
+    @answers(router, GetTopic, "rounds")
+    async def q_topic(q: GetTopic) -> TopicView | None:
+        return await topics.get_topic(rt, q)
 
     return router

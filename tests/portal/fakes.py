@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from contracts.campaigns import (
     CampaignList,
@@ -106,6 +106,7 @@ from contracts.round_lifecycle import (
     ScheduleRound,
     SubmitRound,
 )
+from contracts.round_review import ApproveMethod, AskChanges, AskReview, ReviewView
 from contracts.rounds import (
     AnswerText,
     AnswerTexts,
@@ -142,6 +143,16 @@ from contracts.rounds import (
     TargetPreview,
 )
 from contracts.rounds import GetMemberData as RoundsMemberData
+from contracts.topics import (
+    AcceptTopic,
+    DeclineTopic,
+    GetTopic,
+    ListTopics,
+    PlanTopicRound,
+    RequestTopic,
+    TopicList,
+    TopicView,
+)
 from infra.queries import QueryFailed
 from infra.tokens import token_hash
 
@@ -264,6 +275,7 @@ class FakeGateway:
         self.rounds: dict[tuple[str, str], RoundView] = {}
         self.published: dict[str, list[PublishedRound]] = {}
         self.apply_commands = True
+        self.topics: dict[tuple[str, str], TopicView] = {}
         """Whether round commands change the canned rounds (as the rounds service would)."""
         self.campaigns: dict[tuple[str, str], CampaignView] = {}
         self.letters: list[Letter] = [
@@ -549,6 +561,88 @@ class FakeGateway:
     async def archive_round(self, command: ArchiveRound) -> None:
         self.commands.append(command)
         self._move(command.tenant, command.round_id, "archived")
+
+    def _review(self, tenant: str, round_id: str, status: str, by: str, **more: Any) -> None:
+        key = (tenant, round_id)
+        if self.apply_commands and key in self.rounds:
+            view = self.rounds[key]
+            old = view.review.model_dump() if view.review else {}
+            fields = {**old, "status": status, "revision": view.revision, **more}
+            if by:
+                fields["asked_by"] = by
+            review = ReviewView.model_validate(fields)
+            self.rounds[key] = view.model_copy(update={"review": review})
+
+    async def ask_review(self, command: AskReview) -> None:
+        self.commands.append(command)
+        self._review(command.tenant, command.round_id, "asked", command.asked_by, note=command.note)
+
+    async def approve_method(self, command: ApproveMethod) -> None:
+        self.commands.append(command)
+        self._review(
+            command.tenant, command.round_id, "passed", "", reviewed_by=command.reviewed_by
+        )
+
+    async def ask_changes(self, command: AskChanges) -> None:
+        self.commands.append(command)
+        self._review(
+            command.tenant,
+            command.round_id,
+            "changes_asked",
+            "",
+            reviewed_by=command.reviewed_by,
+            comment=command.comment,
+            question_comments=dict(command.question_comments),
+        )
+
+    def _topic_moves(self, tenant: str, topic_id: str, **update: Any) -> None:
+        key = (tenant, topic_id)
+        if self.apply_commands and key in self.topics:
+            self.topics[key] = self.topics[key].model_copy(update=update)
+
+    async def request_topic(self, command: RequestTopic) -> None:
+        self.commands.append(command)
+        if self.apply_commands:
+            self.topics[(command.tenant, command.topic_id)] = TopicView(
+                topic_id=command.topic_id,
+                title=command.title,
+                question=command.question,
+                decision=command.decision,
+                needed_by=command.needed_by,
+                asked_by=command.asked_by,
+                contact=command.contact,
+                status="new",
+                requested_by=command.requested_by,
+                requested_at=command.occurred_at,
+            )
+
+    async def accept_topic(self, command: AcceptTopic) -> None:
+        self.commands.append(command)
+        self._topic_moves(command.tenant, command.topic_id, status="accepted")
+
+    async def decline_topic(self, command: DeclineTopic) -> None:
+        self.commands.append(command)
+        self._topic_moves(
+            command.tenant, command.topic_id, status="declined", reason=command.reason
+        )
+
+    async def plan_topic_round(self, command: PlanTopicRound) -> None:
+        self.commands.append(command)
+        self._topic_moves(
+            command.tenant, command.topic_id, status="planned", round_id=command.round_id
+        )
+        key = (command.tenant, command.round_id)
+        if self.apply_commands and key in self.rounds:
+            self.rounds[key] = self.rounds[key].model_copy(update={"topic_id": command.topic_id})
+
+    async def list_topics(self, query: ListTopics) -> TopicList:
+        self._asked(query)
+        mine = [v for (t, _), v in self.topics.items() if t == query.tenant]
+        return TopicList(topics=tuple(v for v in mine if query.status in (None, v.status)))
+
+    async def get_topic(self, query: GetTopic) -> TopicView | None:
+        self._asked(query)
+        return self.topics.get((query.tenant, query.topic_id))
 
     async def list_answer_texts(self, query: ListAnswerTexts) -> AnswerTexts | None:
         self._asked(query)
