@@ -246,3 +246,30 @@ def test_the_map_on_a_phone(browser: webdriver.Chrome, portal: Portal) -> None:
         assert not browser.find_element(By.ID, "place-0-category").get_attribute("hidden")
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_when_no_tile_loads_the_places_are_chosen_by_district(
+    browser: webdriver.Chrome, portal: Portal
+) -> None:
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/tiles/*"]})
+    try:
+        browser.get(portal.url + ANSWER)
+        widget = browser.find_element(By.CSS_SELECTOR, ".map-widget")
+        wait_for(lambda: widget.get_attribute("hidden") is not None, "the map to step aside")
+        for slot in browser.find_elements(By.CSS_SELECTOR, "fieldset.pin"):
+            assert slot.is_displayed()
+        assert browser.find_element(By.ID, "place-1-district").is_displayed()
+    finally:
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        browser.execute_cdp_cmd("Network.disable", {})
+
+
+def test_the_results_show_the_pins_on_the_map(browser: webdriver.Chrome, portal: Portal) -> None:
+    open_page(browser, portal, RESULTS)
+    chart = browser.find_element(By.ID, "pin-map-place")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", chart)
+    assert len(chart.find_elements(By.TAG_NAME, "circle")) >= 2
+    assert chart.find_elements(By.TAG_NAME, "image")
+    SHOTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "results-pins.png"))
