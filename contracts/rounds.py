@@ -8,6 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import Command, Event, Query
+from contracts.map import PinCell as PinCell  # re-exported: part of the results
 from contracts.questions import Answer, QuestionKind, Questionnaire
 from contracts.questions import MapPin as MapPin  # re-exported: part of the answers
 from contracts.questions import Question as Question  # re-exported: rounds' questions
@@ -405,6 +406,12 @@ class QuestionResult(BaseModel):
     )
     districts: tuple[OptionCount, ...] = Field(
         default=(), description="Map: pins per district ('' = outside every district)."
+    )
+    pins: tuple[PinCell, ...] = Field(
+        default=(),
+        description="Map: pins counted on a grid of rounded coordinates, per category (the "
+        "fullest cells, at most contracts.map.MOST_CELLS), so the reply does not grow with "
+        "the number of responses.",
     )
     texts: int = Field(
         default=0, description="Free text, and map pins with a comment: how many to page through."

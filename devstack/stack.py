@@ -38,6 +38,8 @@ from infra.sealing import new_key
 BACKEND = ("recruitment", "rounds", "dispatch", "feedback")
 STEERING_SUFFIX = "-styrgrupp"
 """Demo accounts of a council's political steering group end so (role ``steering_group``)."""
+MAP_VIEWS = {"gnosjo": "57.36,13.74,11", "kinda": "57.99,15.63,11", "ale": "57.93,12.07,11"}
+"""The demo councils' map views (centre and zoom) for map questions."""
 DEMO_COUNCILS = {"gnosjo": "Gnosjö kommun", "kinda": "Kinda kommun", "ale": "Ale kommun"}
 DISTRICTS = {
     "gnosjo": ("Gnosjö centrum", "Hillerstorp", "Kulltorp", "Åsenhöga"),
@@ -148,6 +150,12 @@ class LocalStack:
             "SMS_USER": SMS_USER,
             "SMS_PASSWORD": self._secret("sms_password"),
             "SMS_INBOUND_SECRET": self._secret("sms_inbound_secret"),
+            # Map questions: the portal's own plain grid tiles, so the map works with no
+            # third-party host (a region names its tile server in PORTAL_MAP_TILES).
+            "PORTAL_MAP_TILES": "/tiles/{z}/{x}/{y}.png",
+            "PORTAL_MAP_LOCAL_TILES": "true",
+            "PORTAL_MAP_VIEWS": ";".join(f"{t}={v}" for t, v in MAP_VIEWS.items()),
+            "PORTAL_MAP_ATTRIBUTION": "Rutnät utan kartdata (lokal stack)",
             "SERVICE_HEALTH_URLS": ",".join(f"{n}={self.service_url(n)}" for n in BACKEND),
             # Seals personal links in outboxes and queues, and dead letters (infra.sealing).
             "SEAL_KEYS": self.seal_keys,

@@ -42,6 +42,7 @@ from services.portal import (
     campaign_api,
     campaign_pages,
     contact_health,
+    maps,
     member_api,
     member_import_api,
     member_import_pages,
@@ -50,6 +51,7 @@ from services.portal import (
     member_phone_pages,
     pages,
     panel_pages,
+    pin_map,
     poll_pages,
     renew_pages,
     results_downloads,
@@ -111,8 +113,15 @@ class Edge:
         secure_cookies: bool,
         hsts: bool,
         public_origin: str,
+        image_sources: str = "",
     ) -> None:
         self.app = app
+        self.headers = dict(_SECURITY_HEADERS)
+        if image_sources:
+            # A configured map tile server: allowed for images only (maps.image_sources).
+            self.headers["content-security-policy"] = self.headers[
+                "content-security-policy"
+            ].replace("img-src 'self' data:", f"img-src 'self' data: {image_sources}")
         self.catalogues = catalogues
         self.metrics = metrics
         self.secure_cookies = secure_cookies
@@ -157,7 +166,7 @@ class Edge:
                 status = int(message["status"])
                 out = MutableHeaders(scope=message)
                 out["x-correlation-id"] = cid
-                for name, value in _SECURITY_HEADERS.items():
+                for name, value in self.headers.items():
                     out.setdefault(name, value)
                 if self.hsts:
                     out.setdefault("strict-transport-security", "max-age=31536000")
@@ -298,6 +307,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.state.ops_networks = _ops_networks(settings.portal_ops_networks)
     app.state.catalogues = catalogues
     app.state.templates = build_environment(catalogues)
+    pin_map.install(app.state.templates, settings, catalogues)
     app.add_middleware(
         Edge,
         catalogues=catalogues,
@@ -305,6 +315,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
         secure_cookies=settings.cookies_secure,
         hsts=settings.served_over_https,
         public_origin=_origin(settings.portal_url),
+        image_sources=maps.image_sources(settings),
     )
     # Outside Edge; what either refuses is answered with 4xx and is not an action taken.
     app.add_middleware(audit.AuditTrail, state=app.state)
@@ -336,6 +347,7 @@ def create_app(settings: PortalSettings | None = None, gateway: Gateway | None =
     app.include_router(results_downloads.router)
     app.include_router(results_downloads.pages)
     app.include_router(text_pages.router)
+    app.include_router(maps.router)
     _add_operations(app, metrics)
     _add_error_handlers(app)
     return app

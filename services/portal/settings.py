@@ -48,6 +48,18 @@ class PortalSettings(ServiceSettings):
     portal_health_timeout_seconds: float = 2.0
     """How long a back end's /health/ready may take."""
 
+    portal_map_tiles: str | None = None
+    """Map questions' tile server: a URL template with ``{z}``, ``{x}`` and ``{y}`` (on
+    another host, or ``/tiles/{z}/{x}/{y}.png`` for the portal's own grid tiles). Unset: no
+    map anywhere, map questions are answered from the list of districts."""
+    portal_map_attribution: str = ""
+    """Who made the map (shown under it, as the tile server's licence usually asks)."""
+    portal_map_views: str = ""
+    """Each council's map: ``council=lat,lon,zoom`` pairs separated by ``;`` (``*`` for every
+    council without its own). A council with no view gets no map."""
+    portal_map_local_tiles: bool = False
+    """Serve plain grid tiles under ``/tiles/`` (the local stack: a map with no other host)."""
+
     def health_urls(self) -> dict[str, str]:
         """The back ends to check, by name."""
         urls: dict[str, str] = {}

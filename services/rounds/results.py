@@ -12,12 +12,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from contracts.bands import AGE_BANDS
+from contracts.map import MOST_CELLS
 from contracts.rounds import (
     BreakdownCell,
     ChannelCount,
     DayCount,
     InvitationChannelRate,
     OptionCount,
+    PinCell,
     Question,
     QuestionResult,
     RankCount,
@@ -232,6 +234,7 @@ def question_results(
                 weighted_mean=w_mean,
                 ranks=_ranks(q, counters, answered) if q.kind == "ranking" else (),
                 districts=_pin_districts(counters) if q.kind == "map" else (),
+                pins=_pin_cells(counters) if q.kind == "map" else (),
                 texts=answered if q.kind == "free_text" else 0,
             )
         )
@@ -342,6 +345,17 @@ def _pin_districts(counters: Mapping[str, float]) -> tuple[OptionCount, ...]:
         OptionCount(option=d, count=round(n), percent=_percent(n, total))
         for d, n in sorted(per.items(), key=lambda item: (-item[1], item[0]))
     )
+
+
+def _pin_cells(counters: Mapping[str, float]) -> tuple[PinCell, ...]:
+    """The grid cells of a map question's pins, fullest first (at most ``MOST_CELLS``)."""
+    cells = [
+        PinCell(lat=float(parts[0]), lon=float(parts[1]), category=parts[2], count=round(n))
+        for parts, n in _cells(counters, "g").items()
+        if len(parts) == 3 and round(n) > 0
+    ]
+    cells.sort(key=lambda c: (-c.count, c.lat, c.lon, c.category))
+    return tuple(cells[:MOST_CELLS])
 
 
 def respondent_cells(kept: Cells) -> dict[Cell, float]:

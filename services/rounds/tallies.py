@@ -38,6 +38,7 @@ from urllib.parse import quote, unquote
 import structlog
 from pymongo import UpdateOne
 
+from contracts.map import grid_cell
 from contracts.questions import Question
 from infra.service import Runtime
 from infra.store import Document, insert_new
@@ -75,8 +76,9 @@ def cells_of(questions: Sequence[Question], response: Mapping[str, Any]) -> Cell
     member's invitation went out on a known channel, ``invited|email``. Per question
     (document keyed by its index): ``_|cell`` (answered it), ``v|value|cell`` (a choice, yes/no,
     scale value, multiple-choice pick, number bin or map pin category), ``r|option|place|cell``
-    (ranking), ``d|district|cell`` (map pins per district), and for numbers ``s|cell`` and
-    ``q|cell`` (sum and sum of squares).
+    (ranking), ``d|district|cell`` (map pins per district), ``g|lat|lon|category`` (map pins
+    on the grid of ``contracts.map``, with no background cell: a grid cell is small enough), and
+    for numbers ``s|cell`` and ``q|cell`` (sum and sum of squares).
     """
     band, gender, district = (
         response.get("age_band") or "",
@@ -121,6 +123,9 @@ def cells_of(questions: Sequence[Question], response: Mapping[str, Any]) -> Cell
                 if pin.get("category"):
                     key_v = _code("v", pin["category"], *cell)
                     counters[key_v] = counters.get(key_v, 0) + 1
+                if pin.get("lat") is not None and pin.get("lon") is not None:
+                    key_g = _code("g", *grid_cell(pin["lat"], pin["lon"]), pin.get("category", ""))
+                    counters[key_g] = counters.get(key_g, 0) + 1
         cells[str(index)] = counters
     return cells
 

@@ -61,7 +61,15 @@ def _answers(n: int) -> dict[str, Any]:
         "happy": 1 + n % 5,
         "visits": n,
         "rank": ["Toilets", "Lights"] if n % 2 else ["Lights", "Toilets"],
-        "place": [{"district": "Centrum", "category": "Nice", "comment": f"Bänk {n}"}],
+        "place": [
+            {
+                "district": "Centrum",
+                "category": "Nice",
+                "comment": f"Bänk {n}",
+                "lat": 57.361 + (n % 2) * 0.02,
+                "lon": 13.741,
+            }
+        ],
         "why": f"Svar {n}",
     }
     if park == "yes":
@@ -155,6 +163,11 @@ async def test_kept_counters_equal_a_recount_after_duplicates_and_crashes(
         "Lights": MEMBERS // 2,
     }
     assert {d.option: d.count for d in by_key["place"].districts} == {"Centrum": MEMBERS}
+    # The pins on the map's grid: two cells, whatever the number of answers.
+    assert {(c.lat, c.lon, c.category): c.count for c in by_key["place"].pins} == {
+        (57.365, 13.745, "Nice"): MEMBERS - MEMBERS // 2,
+        (57.385, 13.745, "Nice"): MEMBERS // 2,
+    }
     assert sum(c.answers for c in results.by_channel) == MEMBERS
     assert sum(d.answers for d in results.by_day) == MEMBERS
     assert results.caveat.startswith("The panel's answers are not a survey")
