@@ -59,6 +59,7 @@ from infra.tokens import derived_id, new_token, token_hash
 from services.rounds import (
     answers,
     domain,
+    languages,
     lifecycle,
     polls,
     reminders,
@@ -180,6 +181,7 @@ async def create_round(rt: Runtime, cmd: CreateRound) -> None:
                 "promise": cmd.promise.model_dump(mode="json"),
                 "plan": cmd.plan.model_dump(mode="json"),
                 "introduction": cmd.introduction,
+                **languages.stored(cmd),
                 "state": "draft",
                 "invited": 0,
                 "responded": 0,
@@ -533,6 +535,7 @@ def _view(doc: Document) -> RoundView:
         introduction=str(doc.get("introduction") or ""),
         revision=int(doc.get("revision") or 0),
         schedule=lifecycle.schedule_of(doc),
+        **languages.of(doc),
     )
 
 
