@@ -82,7 +82,11 @@ def build_environment(catalogues: Catalogues) -> Environment:
 
     @pass_context
     def answer_label(context: Context, value: str, question: Any) -> str:
-        """An answer as the resident reads it: yes/no translated, others as they are."""
+        """An answer as the resident reads it: yes/no translated, an option in the page's
+        language of the round (``option_labels``, see ``round_languages``), others as they are."""
+        labels = (context.get("option_labels") or {}).get(getattr(question, "key", None)) or {}
+        if value in labels:
+            return str(labels[value])
         if getattr(question, "kind", None) == "yes_no":
             return translate(context, YES_NO_LABELS.get(value, value))
         return str(value)
