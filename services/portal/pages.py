@@ -24,6 +24,7 @@ from contracts.rounds import InvitationView, Question, RoundView, Target
 from contracts.text import clean_line
 from infra.queries import QueryFailed
 from services.portal import (
+    builder_languages,
     domain,
     login_csrf,
     round_builder,
@@ -681,7 +682,10 @@ async def builder_form(
     settings, settings_values, settings_errors = round_builder.settings_from_form(form)
     target, target_values, target_errors = _target_of(form, council)
     panel = _field(form, "panel") or default_panel
-    values |= settings_values | target_values | {"panel": panel}
+    languages, language_values, language_errors = builder_languages.languages_from_form(
+        form, round_builder.questions_from_blocks(blocks)[0]
+    )
+    values |= settings_values | target_values | {"panel": panel} | language_values
     if action:
         return None, round_builder.apply_action(blocks, action), values, {}, True
     draft, errors = domain.check_round_form(
@@ -689,12 +693,12 @@ async def builder_form(
     )
     if panel not in {p for p, _ in panels}:
         errors["panel"] = N_("Choose one of your panels.")
-    errors |= target_errors | settings_errors
+    errors |= target_errors | settings_errors | language_errors
     if draft is None or errors:
         return None, blocks, values, errors, False
     target = target.model_copy(update={"topics": settings.pop("topics")})
     return (
-        dataclasses.replace(draft, panel=panel, target=target, **settings),
+        dataclasses.replace(draft, panel=panel, target=target, **settings, **languages),
         blocks,
         values,
         errors,

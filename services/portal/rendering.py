@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
-from services.portal import results_charts
+from services.portal import builder_languages, results_charts
 from services.portal.domain import (
     ANSWER_CHANNELS,
     GENDERS,
@@ -117,6 +117,8 @@ def build_environment(catalogues: Catalogues) -> Environment:
         genders=GENDERS,
         heard_from=HEARD_FROM,
         round_states=ROUND_STATES,
+        language_gaps=builder_languages.missing,
+        language_name=catalogues.language_name,
     )
     env.filters.update(
         number=number,
