@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from contracts.rounds import CreateRound, EditRound
-from tests.portal.conftest import check_page, text_of
+from tests.portal.conftest import api_login, check_page, text_of
 from tests.portal.fakes import FakeGateway
 from tests.portal.test_round_builder import FORM, NEW, _csrf
 from tests.portal.test_staff import login
@@ -117,3 +117,27 @@ async def test_an_unchecked_language_keeps_no_translation(
     [command] = gateway.sent(CreateRound)
     assert command.languages == ("en", "nb")
     assert set(command.translations) == {"nb"}
+
+
+async def test_the_api_takes_languages_and_refuses_bad_translations(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    headers = {"X-CSRF-Token": await api_login(client, "gnosjo", "anna")}
+    body = {
+        "title": "Parken",
+        "purpose": "Planen.",
+        "questions": [
+            {"key": "park", "kind": "single_choice", "text": "Vilken?", "options": ["A", "B"]}
+        ],
+        "languages": ["sv", "en"],
+        "translations": {"en": {"title": "The park", "questions": {"park": {"text": "Which?"}}}},
+    }
+    created = await client.post("/api/t/gnosjo/rounds", headers=headers, json=body)
+    assert created.status_code == 202, created.text
+    [command] = gateway.sent(CreateRound)
+    assert command.languages == ("sv", "en")
+    assert command.translations["en"].questions["park"].text == "Which?"
+    wrong = {**body, "translations": {"nb": {"title": "Parken"}}}
+    refused = await client.post("/api/t/gnosjo/rounds", headers=headers, json=wrong)
+    assert refused.status_code == 422
+    assert len(gateway.sent(CreateRound)) == 1
