@@ -380,3 +380,76 @@ def check_answers(
             problems[key] = "hidden"
             del clean[key]
     return clean, problems
+
+
+# --- languages -----------------------------------------------------------------------------
+
+Language = Literal["sv", "nb", "en"]
+"""A language a round can be answered in: Swedish, Norwegian bokmål, English."""
+LANGUAGES: Final[tuple[str, ...]] = get_args(Language)
+
+
+class QuestionTranslation(BaseModel):
+    """One question's texts in another of the round's languages. A text left empty is shown in
+    the round's main language; the answers are still the main language's option texts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: Annotated[OneLine, Field(max_length=500)] = Field(
+        default="", description="The question ('' shows the main language's)."
+    )
+    hint: Annotated[TrimmedText, Field(max_length=500)] = Field(
+        default="", description="The help under it ('' shows the main language's)."
+    )
+    options: tuple[Annotated[OneLine, Field(max_length=200)], ...] = Field(
+        default=(),
+        max_length=20,
+        description="The options' (or pin categories') texts, as many and in the order of the "
+        "question's; () or an empty one shows the main language's.",
+    )
+    low_label: Annotated[OneLine, Field(max_length=100)] = Field(
+        default="", description="Scale: what the lowest value means."
+    )
+    high_label: Annotated[OneLine, Field(max_length=100)] = Field(
+        default="", description="Scale: what the highest value means."
+    )
+    unit: Annotated[OneLine, Field(max_length=40)] = Field(
+        default="", description="Number: its unit."
+    )
+
+
+def translation_problem(q: Question, t: QuestionTranslation) -> str | None:
+    """What is wrong with a question's translation: ``options`` when it lists another number
+    of options than the question has."""
+    if t.options and len(t.options) != len(q.options):
+        return "options"
+    return None
+
+
+def translated_question(q: Question, t: QuestionTranslation | None) -> Question:
+    """``q`` with its texts in the translation's language where given (the rest in the main
+    language). Its options stay the main language's: they are the values answers carry; show
+    them with ``option_labels``."""
+    if t is None:
+        return q
+    names = ("text", "hint", "low_label", "high_label", "unit")
+    return q.model_copy(update={name: getattr(t, name) for name in names if getattr(t, name)})
+
+
+def option_labels(q: Question, t: QuestionTranslation | None) -> dict[str, str]:
+    """Each of the question's options (the value an answer carries) and the text to show for
+    it in the translation's language (the option itself where not translated)."""
+    given = t.options if t is not None and len(t.options) == len(q.options) else ()
+    return {o: (given[i] if given and given[i] else o) for i, o in enumerate(q.options)}
+
+
+def missing_in_translation(q: Question, t: QuestionTranslation | None) -> list[str]:
+    """The names of ``q``'s texts that the translation leaves in the main language (e.g.
+    ``text``, ``options``)."""
+    found = []
+    for name in ("text", "hint", "low_label", "high_label", "unit"):
+        if getattr(q, name) and not (t is not None and getattr(t, name)):
+            found.append(name)
+    if q.options and not (t is not None and t.options and all(t.options)):
+        found.append("options")
+    return found

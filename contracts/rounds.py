@@ -8,6 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import Command, Event, Query
+from contracts.languages import CheckedLanguages, RoundLanguages
 from contracts.map import PinCell as PinCell  # re-exported: part of the results
 from contracts.questions import Answer, QuestionKind, Questionnaire
 from contracts.questions import MapPin as MapPin  # re-exported: part of the answers
@@ -103,8 +104,9 @@ class Plan(BaseModel):
         return found + [f"owner:{s}" for s in STAGES if s not in self.owners]
 
 
-class RoundAsks(Questionnaire):
-    """What a round asks, and of whom: the part ``CreateRound`` and ``EditRound`` share."""
+class RoundAsks(CheckedLanguages, Questionnaire):
+    """What a round asks, and of whom, and in which languages (with its texts translated):
+    the part ``CreateRound`` and ``EditRound`` share."""
 
     title: OneLine = Field(min_length=1, max_length=200, description="Title shown to residents.")
     purpose: TrimmedText = Field(
@@ -151,7 +153,8 @@ class CreateRound(RoundAsks, Command):
 
 
 class EditRound(RoundAsks, Command):
-    """Replace a round's title, purpose, questions, panel and target, and those of its promise,
+    """Replace a round's title, purpose, questions, panel, target, languages and translations
+    (left out: Swedish only, untranslated), and those of its promise,
     plan and settings that are given (the others stay). A draft or returned round stays as it
     is; a submitted, approved or scheduled one goes back to draft (and must be submitted and
     approved again); an open one can no longer be edited."""
@@ -249,7 +252,7 @@ class RoundClosed(Event):
     responded: int = Field(description="How many answered.")
 
 
-class RoundView(BaseModel):
+class RoundView(RoundLanguages):
     """A round as staff see it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -561,7 +564,7 @@ class GetResults(Query):
     )
 
 
-class InvitationView(BaseModel):
+class InvitationView(RoundLanguages):
     """What the answer page needs for a personal link."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -726,7 +729,7 @@ POLL_SPACING_SECONDS = 20
 """Least time between two poll answers from one browser (the youth panel's rule)."""
 
 
-class PollView(BaseModel):
+class PollView(RoundLanguages):
     """A quick poll as the public sees it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

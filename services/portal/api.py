@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.feedback import PublishedList
+from contracts.languages import CheckedLanguages
 from contracts.membership import MemberList
 from contracts.panels import Connection
 from contracts.personal_data import PersonalData
@@ -216,8 +217,8 @@ class SessionReply(_Model):
     expires_at: datetime = Field(description="When the session ends.")
 
 
-class RoundRequest(_Model):
-    """A new round."""
+class RoundRequest(CheckedLanguages, _Model):
+    """A new round (``languages`` and ``translations`` as in ``CreateRound``)."""
 
     title: OneLine = Field(min_length=1, max_length=200, description="Title shown to residents.")
     purpose: TrimmedText = Field(
@@ -526,6 +527,8 @@ async def draft_of(
         target=body.target,
         longitudinal=body.longitudinal,
         public=body.public,
+        languages=body.languages,
+        translations=body.translations,
     )
 
 

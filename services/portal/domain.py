@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from contracts import questions as rules
 from contracts.addresses import InvalidEmail, InvalidPhone, normalise_email, normalise_phone
+from contracts.languages import Language, RoundTranslation
 from contracts.panels import Connection
 from contracts.recruitment import Gender, HeardFrom, PopulationRow, PreferredChannel
 from contracts.rounds import OneLine as OneLine  # for the API's request bodies
@@ -379,6 +380,8 @@ class RoundDraft:
     promise: Promise = dataclasses.field(default_factory=Promise)
     plan: Plan = dataclasses.field(default_factory=Plan)
     introduction: str = ""
+    languages: tuple[Language, ...] = ("sv",)
+    translations: dict[Language, RoundTranslation] = dataclasses.field(default_factory=dict)
 
 
 def check_round_form(

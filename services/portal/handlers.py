@@ -527,6 +527,8 @@ class Portal:
             promise=draft.promise,
             plan=draft.plan,
             introduction=draft.introduction,
+            languages=draft.languages,
+            translations=draft.translations,
         )
         await self._send(command, self.gateway.create_round)
         return command

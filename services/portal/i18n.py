@@ -18,6 +18,10 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
 DEFAULT_LANGUAGE = "sv"
 """Swedish unless the visitor asks for another language."""
+FALLBACKS = {"nb": "sv"}
+"""Where a catalogue lacks a message, the language shown instead of the English msgid: a
+Norwegian reads Swedish more easily than English (the nb catalogue covers the residents'
+pages; staff pages fall back)."""
 
 
 def N_(message: str) -> str:
@@ -39,6 +43,9 @@ class Catalogues:
             write_mo(compiled, catalog)
             compiled.seek(0)
             self._translations[language] = Translations(compiled, domain=DOMAIN)
+        for language, fallback in FALLBACKS.items():
+            if language in self._translations and fallback in self._translations:
+                self._translations[language].add_fallback(self._translations[fallback])
         if default not in self._translations:
             raise RuntimeError(f"no catalogue for the default language {default!r} in {directory}")
         self.default = default

@@ -23,9 +23,11 @@ from contracts.recruitment import OPEN_CAMPAIGN_PATTERN, PANEL_PATTERN, Outcome
 from contracts.rounds import InvitationView, Question, RoundView, Target
 from infra.queries import QueryFailed
 from services.portal import (
+    builder_languages,
     domain,
     login_csrf,
     round_builder,
+    round_languages,
     round_steps,
     round_templates,
     topics,
@@ -306,27 +308,37 @@ async def answer_form(
     invitation = await portal.invitation(council.tenant, token)
     if invitation is None:
         return render(request, "answer_status.html", 404, council=council, status="unknown")
+    # Shown in the round's language for this visitor; the values posted stay the main one's.
+    localized, in_language = round_languages.shown(request, invitation)
     if invitation.status != "open" and not invitation.changeable:
         code = 409 if invitation.status == "answered" else 410
         return render(
-            request, "answer_status.html", code, council=council, status=invitation.status
+            request,
+            "answer_status.html",
+            code,
+            council=council,
+            status=invitation.status,
+            **in_language,
         )
     picked = _picked(invitation.questions, request.query_params.get("pick", ""))
     if picked is not None:
         # One click in the invitation: show the choice, send it only from the button (a mail
         # scanner following the link answers nothing).
-        question, value = picked
+        _, value = picked
         return render(
             request,
             "answer_pick.html",
             council=council,
-            invitation=invitation,
-            question=question,
+            invitation=localized,
+            question=localized.questions[0],
             value=value,
+            **in_language,
         )
     # The answers saved so far (a draft), or given (a round whose answers may change).
     saved = invitation.model_dump(mode="json")["answers"]
-    return render(request, "answer.html", council=council, invitation=invitation, values=saved)
+    return render(
+        request, "answer.html", council=council, invitation=localized, values=saved, **in_language
+    )
 
 
 def _picked(questions: tuple[Question, ...], pick: str) -> tuple[Question, str] | None:
@@ -364,18 +376,23 @@ async def answer(request: Request, token: str, council: CouncilDep, portal: Port
     invitation = await portal.invitation(council.tenant, token)
     if invitation is None:
         return render(request, "answer_status.html", 404, council=council, status="unknown")
-    if invitation.status != "open" and not invitation.changeable:
-        code = 409 if invitation.status == "answered" else 410
+    localized, in_language = round_languages.shown(request, invitation)
+
+    def status_page(code: int, status: str) -> Response:
         return render(
-            request, "answer_status.html", code, council=council, status=invitation.status
+            request, "answer_status.html", code, council=council, status=status, **in_language
         )
+
+    if invitation.status != "open" and not invitation.changeable:
+        return status_page(409 if invitation.status == "answered" else 410, invitation.status)
     form = await request.form()
     raw = domain.answers_from_form(invitation.questions, form)
     if _field(form, "save") and invitation.status == "open":
         # Save and finish later: what fits is kept for this link, nothing is counted yet.
         saved = await portal.save_draft(council.tenant, token, raw)
-        status = "saved" if saved.outcome.status in ("done", "pending") else "refused"
-        return render(request, "answer_status.html", council=council, status=status)
+        return status_page(
+            200, "saved" if saved.outcome.status in ("done", "pending") else "refused"
+        )
     answers, errors = domain.check_answers(invitation.questions, raw)
     if errors:
         return render(
@@ -383,23 +400,24 @@ async def answer(request: Request, token: str, council: CouncilDep, portal: Port
             "answer.html",
             400,
             council=council,
-            invitation=invitation,
+            invitation=localized,
             values=raw,
             errors=errors,
+            **in_language,
         )
     settled = await portal.answer(council.tenant, token, answers, _field(form, "via"))
     outcome = settled.outcome
     if outcome.status == "done":
-        return render(request, "answer_status.html", council=council, status="thanks")
+        return status_page(200, "thanks")
     if outcome.status == "pending":
-        return render(request, "answer_status.html", 202, council=council, status="processing")
+        return status_page(202, "processing")
     if outcome.reason == "already_answered":
-        return render(request, "answer_status.html", 409, council=council, status="answered")
+        return status_page(409, "answered")
     if outcome.reason in ("unknown_token", "unknown_invitation"):
-        return render(request, "answer_status.html", 404, council=council, status="unknown")
+        return status_page(404, "unknown")
     if outcome.reason and "closed" in outcome.reason:
-        return render(request, "answer_status.html", 410, council=council, status="closed")
-    return render(request, "answer_status.html", 422, council=council, status="refused")
+        return status_page(410, "closed")
+    return status_page(422, "refused")
 
 
 @router.get("/t/{tenant}/results", response_class=HTMLResponse)
@@ -666,7 +684,10 @@ async def builder_form(
     settings, settings_values, settings_errors = round_builder.settings_from_form(form)
     target, target_values, target_errors = _target_of(form, council)
     panel = _field(form, "panel") or default_panel
-    values |= settings_values | target_values | {"panel": panel}
+    languages, language_values, language_errors = builder_languages.languages_from_form(
+        form, round_builder.questions_from_blocks(blocks)[0]
+    )
+    values |= settings_values | target_values | {"panel": panel} | language_values
     if action:
         return None, round_builder.apply_action(blocks, action), values, {}, True
     draft, errors = domain.check_round_form(
@@ -674,12 +695,12 @@ async def builder_form(
     )
     if panel not in {p for p, _ in panels}:
         errors["panel"] = N_("Choose one of your panels.")
-    errors |= target_errors | settings_errors
+    errors |= target_errors | settings_errors | language_errors
     if draft is None or errors:
         return None, blocks, values, errors, False
     target = target.model_copy(update={"topics": settings.pop("topics")})
     return (
-        dataclasses.replace(draft, panel=panel, target=target, **settings),
+        dataclasses.replace(draft, panel=panel, target=target, **settings, **languages),
         blocks,
         values,
         errors,
@@ -727,15 +748,20 @@ async def round_preview(
         questions=view.questions,
         promise=view.promise,
         introduction=view.introduction,
+        languages=view.languages,
+        translations=view.translations,
     )
+    # ``?lang=en``: the round in each of its languages, as residents reading it will see it.
+    localized, in_language = round_languages.shown(request, invitation)
     return render(
         request,
         "answer.html",
         council=council,
-        invitation=invitation,
+        invitation=localized,
         preview=view,
         phone=phone,
         body_class="preview-phone" if phone else "",
+        **in_language,
     )
 
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
 from contracts.rounds import POLL_SPACING_SECONDS, PollView
-from services.portal import domain
+from services.portal import domain, round_languages
 from services.portal.dependencies import CouncilDep, PortalDep, client_address
 from services.portal.handlers import Portal
 from services.portal.rendering import render
@@ -76,10 +76,22 @@ async def poll_form(
 ) -> Response:
     """A quick poll's questions (or, once it closed, a pointer to its results)."""
     poll = await _poll(portal, council.tenant, round_id)
+    # Shown in the poll's language for this visitor; the values posted stay the main one's.
+    localized, in_language = round_languages.shown(request, poll)
     if poll.state != "open":
-        return render(request, "poll_status.html", 410, council=council, poll=poll, status="closed")
+        return render(
+            request,
+            "poll_status.html",
+            410,
+            council=council,
+            poll=localized,
+            status="closed",
+            **in_language,
+        )
     _, fresh = _browser(request)
-    page = render(request, "answer.html", council=council, invitation=poll, poll=poll)
+    page = render(
+        request, "answer.html", council=council, invitation=localized, poll=localized, **in_language
+    )
     return _with_cookie(page, request, council.tenant, fresh)
 
 
@@ -98,8 +110,17 @@ async def poll_answer(
     """Take an answer to a quick poll, then thank and invite the respondent to join."""
     await portal.check_rate("poll", client_address(request))
     poll = await _poll(portal, council.tenant, round_id)
+    localized, in_language = round_languages.shown(request, poll)
     if poll.state != "open":
-        return render(request, "poll_status.html", 410, council=council, poll=poll, status="closed")
+        return render(
+            request,
+            "poll_status.html",
+            410,
+            council=council,
+            poll=localized,
+            status="closed",
+            **in_language,
+        )
     browser, fresh = _browser(request)
     form = await request.form()
     raw = domain.answers_from_form(poll.questions, form)
@@ -110,10 +131,11 @@ async def poll_answer(
             "answer.html",
             400,
             council=council,
-            invitation=poll,
-            poll=poll,
+            invitation=localized,
+            poll=localized,
             values=raw,
             errors=errors,
+            **in_language,
         )
         return _with_cookie(page, request, council.tenant, fresh)
     outcome = (await portal.answer_poll(council.tenant, round_id, browser, answers)).outcome
@@ -128,9 +150,10 @@ async def poll_answer(
         "poll_status.html",
         code,
         council=council,
-        poll=poll,
+        poll=localized,
         status=status,
         spacing=POLL_SPACING_SECONDS,
+        **in_language,
     )
     return _with_cookie(page, request, council.tenant, fresh)
 

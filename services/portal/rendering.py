@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
-from services.portal import results_charts
+from services.portal import builder_languages, results_charts
 from services.portal.domain import (
     ANSWER_CHANNELS,
     GENDERS,
@@ -83,7 +83,11 @@ def build_environment(catalogues: Catalogues) -> Environment:
 
     @pass_context
     def answer_label(context: Context, value: str, question: Any) -> str:
-        """An answer as the resident reads it: yes/no translated, others as they are."""
+        """An answer as the resident reads it: yes/no translated, an option in the page's
+        language of the round (``option_labels``, see ``round_languages``), others as they are."""
+        labels = (context.get("option_labels") or {}).get(getattr(question, "key", None)) or {}
+        if value in labels:
+            return str(labels[value])
         if getattr(question, "kind", None) == "yes_no":
             return translate(context, YES_NO_LABELS.get(value, value))
         return str(value)
@@ -115,6 +119,8 @@ def build_environment(catalogues: Catalogues) -> Environment:
         genders=GENDERS,
         heard_from=HEARD_FROM,
         round_states=ROUND_STATES,
+        language_gaps=builder_languages.missing,
+        language_name=catalogues.language_name,
     )
     env.filters.update(
         number=number,

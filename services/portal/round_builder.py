@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from contracts import questions as rules
 from contracts.rounds import STAGES, Plan, Promise, Question
 from contracts.text import clean_line, clean_text
+from services.portal import builder_languages
 from services.portal.i18n import N_
 
 MAX_QUESTIONS: Final = 50
@@ -329,7 +330,7 @@ def settings_values(view: Any) -> dict[str, Any]:
     }
     for stage in STAGES:
         values[f"owner_{stage}"] = plan.owners.get(stage, "")
-    return values
+    return values | builder_languages.language_values(view)
 
 
 def block_values(blocks: Sequence[Block]) -> Mapping[str, str]:

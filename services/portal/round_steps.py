@@ -169,6 +169,8 @@ def _command(step: str, view: RoundView, by: str, details: Details, **envelope: 
         public=draft.public,
         allow_changes=draft.allow_changes,
         introduction=draft.introduction,
+        languages=draft.languages,
+        translations=draft.translations,
     )
 
 

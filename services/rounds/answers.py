@@ -31,7 +31,7 @@ import hashlib
 import hmac
 import random
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,7 +51,7 @@ from infra.batching import Batcher
 from infra.service import Runtime
 from infra.store import Document, insert_new
 from infra.tokens import token_hash
-from services.rounds import domain, tallies
+from services.rounds import domain, languages, tallies
 
 Settled = tuple[str, str | None]
 """An answer's outcome: ``done`` or ``refused``, and the reason."""
@@ -424,6 +424,8 @@ class OpenedRound:
     allow_changes: bool = False
     promise: Promise | None = None
     introduction: str = ""
+    language_fields: dict[str, Any] = field(default_factory=dict)
+    """The view fields of its languages and translations (``languages.of``)."""
 
 
 async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRound]:
@@ -446,6 +448,8 @@ async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRou
                 "allow_changes": 1,
                 "promise": 1,
                 "introduction": 1,
+                "languages": 1,
+                "translations": 1,
             },
         ):
             cache[doc["_id"]] = OpenedRound(
@@ -457,6 +461,7 @@ async def opened_rounds(rt: Runtime, round_ids: set[str]) -> dict[str, OpenedRou
                 allow_changes=doc.get("allow_changes") == "yes",
                 promise=Promise.model_validate(doc.get("promise") or {}),
                 introduction=str(doc.get("introduction") or ""),
+                language_fields=languages.of(doc),
             )
     return {r: cache[r] for r in round_ids if r in cache}
 
@@ -509,6 +514,7 @@ def invitation_views(rt: Runtime) -> Batcher[GetInvitation, InvitationView | Non
                         promise=doc.promise or Promise(),
                         introduction=doc.introduction,
                         answers=saved.get(q.token, {}),
+                        **doc.language_fields,
                     )
                 )
             return views

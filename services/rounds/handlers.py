@@ -60,6 +60,7 @@ from services.rounds import (
     answers,
     domain,
     invitation_channels,
+    languages,
     lifecycle,
     polls,
     reminders,
@@ -183,6 +184,7 @@ async def create_round(rt: Runtime, cmd: CreateRound) -> None:
                 "promise": cmd.promise.model_dump(mode="json"),
                 "plan": cmd.plan.model_dump(mode="json"),
                 "introduction": cmd.introduction,
+                **languages.stored(cmd),
                 "state": "draft",
                 "invited": 0,
                 "responded": 0,
@@ -536,6 +538,7 @@ def _view(doc: Document) -> RoundView:
         schedule=lifecycle.schedule_of(doc),
         review=review.view_of(doc),
         topic_id=str(doc.get("topic_id") or ""),
+        **languages.of(doc),
     )
 
 

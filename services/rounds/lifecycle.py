@@ -34,7 +34,7 @@ from infra.bus import Rejected, RetryLater
 from infra.service import Runtime
 from infra.store import Document, epoch_ms, from_epoch_ms, insert_new, with_outbox
 from infra.tokens import derived_id
-from services.rounds import domain, schedule
+from services.rounds import domain, languages, schedule
 
 Changes = Document | Callable[[Document], Document]
 """What a step changes besides the state: an update, or a function of the round as it was."""
@@ -240,6 +240,7 @@ async def edit_round(rt: Runtime, cmd: EditRound) -> None:
                 "questions": [q.model_dump() for q in cmd.questions],
                 "panel": cmd.panel,
                 "target": cmd.target.model_dump(mode="json"),
+                **languages.stored(cmd),
                 **_settings_changed(cmd),
             },
             "$inc": {"revision": 1},

@@ -36,7 +36,7 @@ from contracts.rounds import (
 from infra import outcomes
 from infra.service import Runtime
 from infra.store import Document
-from services.rounds import domain, tallies
+from services.rounds import domain, languages, tallies
 
 POLL_CAVEAT = (
     "Anyone could answer this quick poll, and those who did chose to: the answers show what "
@@ -137,6 +137,7 @@ async def list_polls(rt: Runtime, q: ListPolls) -> PollList:
                 questions=tuple(Question.model_validate(x) for x in d["questions"]),
                 answers=int(d.get("responded", 0)),
                 panel=str(d.get("panel") or "general"),
+                **languages.of(d),
             )
             for d in docs
             if d["state"] not in ("draft", "approved", "submitted", "returned", "scheduled")

@@ -494,7 +494,14 @@ class FakeGateway:
                 questions=command.questions,
                 invited=0,
                 responded=0,
-            ).model_copy(update={"panel": command.panel, "target": command.target})
+            ).model_copy(
+                update={
+                    "panel": command.panel,
+                    "target": command.target,
+                    "languages": command.languages,
+                    "translations": command.translations,
+                }
+            )
 
     async def approve_round(self, command: ApproveRound) -> None:
         self.commands.append(command)
@@ -523,6 +530,8 @@ class FakeGateway:
                     "target": command.target,
                     "state": back,
                     "revision": view.revision + 1,
+                    "languages": command.languages,
+                    "translations": command.translations,
                 }
             )
 

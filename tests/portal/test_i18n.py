@@ -1,11 +1,13 @@
-"""Languages: every msgid has a Swedish translation; Swedish by default, English on request."""
+"""Languages: every msgid has a Swedish translation, every msgid of the residents' pages a
+Norwegian bokmål one; Swedish by default, English or bokmål on request."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
-from babel.messages.extract import extract_from_dir
+import pytest
+from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
@@ -33,11 +35,43 @@ def test_extraction_finds_templates_and_code() -> None:
     assert len(msgids) > 150
 
 
-def test_every_msgid_has_a_swedish_translation() -> None:
-    with (PORTAL / "locale" / "sv" / "LC_MESSAGES" / "messages.po").open("rb") as fp:
-        catalog = read_po(fp, locale="sv")
-    missing = []
-    for msgid in extracted_msgids():
+RESIDENT_TEMPLATES = (
+    "base.html",
+    "_forms.html",
+    "_questions.html",
+    "answer.html",
+    "answer_pick.html",
+    "answer_status.html",
+    "poll_status.html",
+    "polls.html",
+    "confirm.html",
+    "confirm_ask.html",
+)
+"""The pages residents read in a round's language (the layout, answering, polls, confirming)."""
+
+
+def resident_msgids() -> set[str | tuple[str, ...]]:
+    """The msgids of the residents' pages: their templates', and the answers' messages."""
+    from services.portal import domain
+
+    found: set[str | tuple[str, ...]] = set()
+    for name in RESIDENT_TEMPLATES:
+        path = PORTAL / "templates" / name
+        for _line, message, _comments, _context in extract_from_file(
+            "jinja2", path, options={"trimmed": "true"}
+        ):
+            found.add(message)
+    found |= set(domain.YES_NO_LABELS.values()) | set(domain.ANSWER_PROBLEMS.values())
+    found.add("Answer at least one question before you send.")
+    return found
+
+
+def untranslated(language: str, msgids: set[str | tuple[str, ...]]) -> list[object]:
+    """The msgids the language's catalogue lacks (or leaves empty or fuzzy)."""
+    with (PORTAL / "locale" / language / "LC_MESSAGES" / "messages.po").open("rb") as fp:
+        catalog = read_po(fp, locale=language)
+    missing: list[object] = []
+    for msgid in msgids:
         key = msgid[0] if isinstance(msgid, tuple) else msgid
         message = catalog.get(key)
         strings = (
@@ -47,14 +81,26 @@ def test_every_msgid_has_a_swedish_translation() -> None:
         )
         if message is None or not all(strings) or message.fuzzy:
             missing.append(msgid)
-    assert missing == []
+    return missing
 
 
-def test_swedish_placeholders_match_the_english() -> None:
+def test_every_msgid_has_a_swedish_translation() -> None:
+    assert untranslated("sv", extracted_msgids()) == []
+
+
+def test_every_msgid_of_the_residents_pages_has_a_bokmal_translation() -> None:
+    msgids = resident_msgids()
+    assert "Send my answers" in msgids
+    assert "Choose one of the options." in msgids
+    assert untranslated("nb", msgids) == []
+
+
+@pytest.mark.parametrize("language", ["sv", "nb"])
+def test_placeholders_match_the_english(language: str) -> None:
     import re
 
-    with (PORTAL / "locale" / "sv" / "LC_MESSAGES" / "messages.po").open("rb") as fp:
-        catalog = read_po(fp, locale="sv")
+    with (PORTAL / "locale" / language / "LC_MESSAGES" / "messages.po").open("rb") as fp:
+        catalog = read_po(fp, locale=language)
     placeholder = re.compile(r"%\(\w+\)s")
     for message in catalog:
         if not message.id:
@@ -73,7 +119,11 @@ def test_catalogues_translate_and_fall_back() -> None:
     assert catalogues.gettext("sv", "Sign in") == "Logga in"
     assert catalogues.gettext("en", "Sign in") == "Sign in"
     assert catalogues.gettext("xx", "Sign in") == "Logga in"  # unknown → default
-    assert catalogues.choose("nb", None) == "sv"
+    assert catalogues.choose("da", None) == "sv"
+    assert catalogues.choose("nb", None) == "nb"
+    assert catalogues.gettext("nb", "Send my answers") == "Send svarene mine"
+    # What the partial bokmål catalogue lacks is shown in Swedish, not in English.
+    assert catalogues.gettext("nb", "Sign in") == "Logga in"
     assert catalogues.choose(None, "en") == "en"
     assert catalogues.ngettext(
         "sv",

@@ -1,0 +1,33 @@
+"""A round's languages as the rounds service keeps them: stored beside its texts, returned in
+every view that shows them (the answers keep the main language's option texts, so nothing
+else here knows of languages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.languages import RoundLanguages, RoundTranslation
+from infra.store import Document
+
+
+def stored(asks: RoundLanguages) -> dict[str, Any]:
+    """The fields of a round's document that keep its languages and translations."""
+    return {
+        "languages": list(asks.languages),
+        "translations": {
+            language: translation.model_dump(mode="json")
+            for language, translation in asks.translations.items()
+        },
+    }
+
+
+def of(doc: Document) -> dict[str, Any]:
+    """A round document's languages and translations, as the views' fields (a round stored
+    before it had languages is Swedish only)."""
+    return {
+        "languages": tuple(doc.get("languages") or ("sv",)),
+        "translations": {
+            language: RoundTranslation.model_validate(translation)
+            for language, translation in (doc.get("translations") or {}).items()
+        },
+    }
