@@ -39,6 +39,7 @@ RESIDENT_TEMPLATES = (
     "base.html",
     "_forms.html",
     "_questions.html",
+    "_map.html",
     "answer.html",
     "answer_pick.html",
     "answer_status.html",
