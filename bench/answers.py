@@ -63,6 +63,9 @@ QUESTIONS = (
     Question(key="why", kind="free_text", text="Why?"),
 )
 """Every kind of question, one shown only for certain answers (skip logic)."""
+TWO_QUESTIONS = (QUESTIONS[0], QUESTIONS[-1])
+"""The round measured before the question kinds came (``--round two``): the same code, a
+smaller round, to tell the cost of the round's size from the cost of the code."""
 BODY = json.dumps(
     {
         "answers": {
@@ -77,6 +80,8 @@ BODY = json.dumps(
         }
     }
 ).encode()
+TWO_BODY = json.dumps({"answers": {"bus": "Yes", "why": "Jag jobbar kväll."}}).encode()
+ROUNDS = {"all": (QUESTIONS, BODY), "two": (TWO_QUESTIONS, TWO_BODY)}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -182,7 +187,9 @@ async def wait_for(check: Any, timeout: float, what: str) -> None:
     raise TimeoutError(f"{what} not reached in {timeout}s")
 
 
-async def prepare(stack: LocalStack, members: int) -> tuple[str, list[str], float]:
+async def prepare(
+    stack: LocalStack, members: int, questions: tuple[Question, ...] = QUESTIONS
+) -> tuple[str, list[str], float]:
     """Import ``members`` in bulk, open a round to them; returns round id, tokens, import rate."""
     nc = await stack.login().connect()
     js = nc.jetstream()
@@ -206,7 +213,7 @@ async def prepare(stack: LocalStack, members: int) -> tuple[str, list[str], floa
                 round_id=round_id,
                 title="Kvällsbussar",
                 purpose="Underlag för trafikplanen.",
-                questions=QUESTIONS,
+                questions=questions,
             ),
         )
         await open_round(js, nc, TENANT, round_id, by="bench")
@@ -237,17 +244,18 @@ async def prepare(stack: LocalStack, members: int) -> tuple[str, list[str], floa
     return round_id, tokens, import_rate
 
 
-async def measure(stack: LocalStack, answers: int) -> dict[str, Any]:
+async def measure(stack: LocalStack, answers: int, round_kind: str = "all") -> dict[str, Any]:
     warmup = 200
     members = answers * len(CONCURRENCY) + warmup
-    round_id, tokens, import_rate = await prepare(stack, members)
+    questions, body = ROUNDS[round_kind]
+    round_id, tokens, import_rate = await prepare(stack, members, questions)
     if len(tokens) < members:
         raise RuntimeError(f"found {len(tokens)} links for {members} members")
     port = stack.ports.portal
     answer_paths = [f"/api/t/{TENANT}/invitations/{t}/response" for t in tokens]
     pids = {s.name: s.proc.pid for s in stack.servers}
     results: dict[str, Any] = {"by_concurrency": {}, "baseline": {}}
-    await load("127.0.0.1", port, 16, answer_paths[:warmup], "POST", BODY)  # warm up
+    await load("127.0.0.1", port, 16, answer_paths[:warmup], "POST", body)  # warm up
     used = warmup
     for concurrency in CONCURRENCY:
         baseline = await load(
@@ -257,7 +265,7 @@ async def measure(stack: LocalStack, answers: int) -> dict[str, Any]:
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         t0 = time.perf_counter()
         run = await load(
-            "127.0.0.1", port, concurrency, answer_paths[used : used + answers], "POST", BODY
+            "127.0.0.1", port, concurrency, answer_paths[used : used + answers], "POST", body
         )
         wall = time.perf_counter() - t0
         run["cpu_percent_of_core"] = {
@@ -313,14 +321,14 @@ async def measure(stack: LocalStack, answers: int) -> dict[str, Any]:
     return results
 
 
-async def run(answers: int) -> dict[str, Any]:
+async def run(answers: int, round_kind: str = "all") -> dict[str, Any]:
     # One client address sends every answer: lift the per-address limits for this run only.
     os.environ["PORTAL_RATE_LIMIT"] = "100000000"
     with tempfile.TemporaryDirectory(prefix="radslag-bench-") as tmp:
         stack = LocalStack(Path(tmp), Ports.free(), portal=True)
         stack.start()
         try:
-            return await measure(stack, answers)
+            return {**await measure(stack, answers, round_kind), "round": round_kind}
         finally:
             stack.stop()
             for line in stack.bus_refusals():  # a permission the benchmark lacks
@@ -331,8 +339,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--answers", type=int, default=3000, help="answers per concurrency")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
+    parser.add_argument(
+        "--round",
+        choices=sorted(ROUNDS),
+        default="all",
+        help="all: a round of every kind of question (8); two: one choice and one free text",
+    )
     args = parser.parse_args()
-    results = asyncio.run(run(args.answers))
+    results = asyncio.run(run(args.answers, args.round))
     print(
         f"\n64 residents: {results['answers_per_s']} answers/s, p50 {results['p50_ms']} ms, "
         f"p95 {results['p95_ms']} ms, p99 {results['p99_ms']} ms, errors {results['errors']}"
