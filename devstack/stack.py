@@ -38,6 +38,8 @@ from infra.sealing import new_key
 BACKEND = ("recruitment", "rounds", "dispatch", "feedback")
 STEERING_SUFFIX = "-styrgrupp"
 """Demo accounts of a council's political steering group end so (role ``steering_group``)."""
+ANALYST_SUFFIX = "-analys"
+"""Demo accounts of a council's analyst, who reviews rounds' method, end so (role ``analyst``)."""
 MAP_VIEWS = {"gnosjo": "57.36,13.74,11", "kinda": "57.99,15.63,11", "ale": "57.93,12.07,11"}
 """The demo councils' map views (centre and zoom) for map questions."""
 DEMO_COUNCILS = {"gnosjo": "Gnosjö kommun", "kinda": "Kinda kommun", "ale": "Ale kommun"}
@@ -272,7 +274,8 @@ class LocalStack:
 
     def credentials(self) -> dict[str, tuple[str, str | None]]:
         """username → (password, council or None for the region admin): the region admin, and
-        per council a staff account and a steering-group account (``<council>-styrgrupp``)."""
+        per council a staff account, a steering-group account (``<council>-styrgrupp``) and an
+        analyst (``<council>-analys``), who reviews a round's method."""
         accounts: dict[str, tuple[str, str | None]] = {
             "region": (self._secret("password_region"), None)
         }
@@ -280,6 +283,8 @@ class LocalStack:
             accounts[f"{tenant}-staff"] = (self._secret(f"password_{tenant}"), tenant)
             steering = self._secret(f"password_{tenant}_styrgrupp")
             accounts[f"{tenant}{STEERING_SUFFIX}"] = (steering, tenant)
+            analyst = self._secret(f"password_{tenant}_analys")
+            accounts[f"{tenant}{ANALYST_SUFFIX}"] = (analyst, tenant)
         return accounts
 
     @staticmethod
@@ -287,6 +292,8 @@ class LocalStack:
         """The role of a demo account (see ``credentials``)."""
         if council is None:
             return "region_admin"
+        if username.endswith(ANALYST_SUFFIX):
+            return "analyst"
         return "steering_group" if username.endswith(STEERING_SUFFIX) else "staff"
 
     async def seed(self, members_per_council: int = 67) -> bool:
