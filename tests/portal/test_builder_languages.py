@@ -87,8 +87,8 @@ async def test_the_builder_round_trip_of_languages_and_translations(
     assert "Skriven på Svenska." in text
     # (The fake keeps no promise or introduction: only the questions' texts are missing.)
     assert (
-        "Norsk bokmål: 4 texter visas fortfarande på huvudspråket: happy: Skala: vad det "
-        "lägsta värdet betyder; visits: Fråga; where: Fråga; where: Svarsalternativ"
+        "Norsk bokmål: 4 texter visas fortfarande på huvudspråket: Fråga 3: Skala: vad det "
+        "lägsta värdet betyder; Fråga 4: Fråga; Fråga 5: Fråga; Fråga 5: Svarsalternativ"
     ) in text
     assert "English: 10 texter visas fortfarande på huvudspråket" in text
 
