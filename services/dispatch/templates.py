@@ -266,10 +266,20 @@ def _variant(
     return template
 
 
+def in_language(params: dict[str, str], locale: str) -> dict[str, str]:
+    """``params`` with the values given for ``locale`` (``title@en``) in place of the plain
+    ones (``title``): a round's texts in the member's language where the round has them."""
+    suffix = f"@{locale}"
+    return params | {
+        name.removesuffix(suffix): value for name, value in params.items() if name.endswith(suffix)
+    }
+
+
 def render(template: str, locale: str, params: dict[str, str]) -> Rendered:
     """The template in ``locale`` (Swedish if missing) with every placeholder filled, and
     the footer naming the council and, when ``leave_link`` is given, how to leave."""
     template = _variant(template, params, _VARIANTS)
+    params = in_language(params, locale)
     try:
         by_locale = _TEMPLATES[template]
     except KeyError as exc:
@@ -379,6 +389,7 @@ def has_sms(template: str) -> bool:
 def render_sms(template: str, locale: str, params: dict[str, str]) -> str:
     """The SMS text of ``template`` in ``locale`` (Swedish if missing), filled in."""
     template = _variant(template, params, _SMS_VARIANTS)
+    params = in_language(params, locale)
     try:
         by_locale = _SMS_TEMPLATES[template]
     except KeyError as exc:

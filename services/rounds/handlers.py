@@ -332,6 +332,8 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
     # short round of numbered answers, by SMS for a member who prefers it.
     questions = [Question.model_validate(q) for q in round_doc["questions"]]
     answer_params = ways_to_answer.params(questions)
+    # The round's texts in its other languages, for members who read one of them.
+    translated = languages.mail_params(round_doc, ("title", "purpose", "question"))
     for member in chosen:
         invitation_id = f"{evt.round_id}:{member['member_id']}"
         token = new_token()
@@ -344,7 +346,9 @@ async def invite_panel(rt: Runtime, evt: RoundOpened) -> None:
             template="round_invitation",
             # Dispatch's report of it names the invitation (invitation_channels).
             sender_ref=invitation_id,
-            params={"title": round_doc["title"], "purpose": round_doc["purpose"]} | answer_params,
+            params={"title": round_doc["title"], "purpose": round_doc["purpose"]}
+            | answer_params
+            | translated,
             # The working links are sealed: no copy of the outbox or the queue can answer.
             sealed=rt.sealer.seal_params(ways_to_answer.sealed(questions, link)),
         )

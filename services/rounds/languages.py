@@ -31,3 +31,27 @@ def of(doc: Document) -> dict[str, Any]:
             for language, translation in (doc.get("translations") or {}).items()
         },
     }
+
+
+def mail_params(doc: Document, names: tuple[str, ...]) -> dict[str, str]:
+    """The round's texts ``names`` (``title``, ``purpose``, ``question``: its first
+    question's) in each of its other languages, as ``<name>@<language>``, for dispatch to
+    use in a member's language (``templates.render`` takes ``title@en`` over ``title`` for a
+    member who reads English); texts left untranslated are left out (the main language's
+    stand)."""
+    main = (doc.get("languages") or ("sv",))[0]
+    found: dict[str, str] = {}
+    for language, raw in (doc.get("translations") or {}).items():
+        if language == main:
+            continue
+        translation = RoundTranslation.model_validate(raw)
+        for name in names:
+            if name == "question":
+                first = (doc.get("questions") or [{}])[0].get("key", "")
+                q = translation.questions.get(first)
+                value = q.text if q is not None else ""
+            else:
+                value = str(getattr(translation, name, "") or "")
+            if value:
+                found[f"{name}@{language}"] = value
+    return found

@@ -20,7 +20,7 @@ from infra.bus import RetryLater
 from infra.service import Runtime
 from infra.store import Document, epoch_ms, from_epoch_ms, insert_new, with_outbox
 from infra.tokens import derived_id, new_token, token_hash
-from services.rounds import domain, ways_to_answer
+from services.rounds import domain, languages, ways_to_answer
 from services.rounds.schedule import reminder_due_ms
 
 BATCH = 500
@@ -72,8 +72,9 @@ async def send_reminders(rt: Runtime, tenant: str, round_id: str, number: int) -
     # Like the invitation: one click in the mail, or the SMS's first question (but not to a
     # member already part-way through the SMS conversation: a plain reminder, with the link).
     questions = [Question.model_validate(q) for q in doc["questions"]]
-    fresh = ways_to_answer.params(questions)
-    under_way = ways_to_answer.params(questions, by_sms=False)
+    translated = languages.mail_params(doc, ("title", "question"))
+    fresh = ways_to_answer.params(questions) | translated
+    under_way = ways_to_answer.params(questions, by_sms=False) | translated
     correlation = derived_id(round_id, f"reminder:{number}")
     for start in range(0, len(waiting), BATCH):
         batch = waiting[start : start + BATCH]

@@ -142,3 +142,31 @@ def test_a_reminder_carries_the_one_click_answers_or_the_sms_question_as_the_inv
     assert by_sms.startswith("Medborgarpanelen i Ale: påminnelse om Parken, öppen till 2026-12-01.")
     assert "Fråga 1/2: Fler bänkar? 1=Ja 2=Nej Svara med siffran." in by_sms
     assert "Fråga" not in templates.render_sms("round_reminder", "sv", {**params, "council": "Ale"})
+
+
+def test_a_rounds_texts_reach_a_member_in_their_language_where_translated() -> None:
+    from services.rounds import languages
+
+    doc = {
+        "languages": ["sv", "en"],
+        "questions": [{"key": "bench"}],
+        "translations": {
+            "en": {"title": "The park", "questions": {"bench": {"text": "More benches?"}}}
+        },
+    }
+    params = {
+        "title": "Parken",
+        "purpose": "Planen",
+        "question": "Fler bänkar?",
+        "choices": "Ja / Yes: https://x/a/t?pick=1",
+        "link": "https://x/a/t",
+    } | languages.mail_params(doc, ("title", "purpose", "question"))
+    assert params["title@en"] == "The park"
+    assert "purpose@en" not in params  # untranslated: the main language's stands
+    en = templates.render("round_invitation", "en", params)
+    assert en.subject == "A new question: The park"
+    assert "More benches?" in en.body
+    assert "What the answer will be used for: Planen" in en.body
+    sv = templates.render("round_invitation", "sv", params)
+    assert sv.subject == "Ny fråga: Parken"
+    assert "The park" not in sv.body
