@@ -40,7 +40,9 @@ COLUMNS: Final[tuple[tuple[str, str], ...]] = (
         "breakdown",
         N_(
             "all: every respondent; age_band, gender, district: one group of respondents; "
-            "pin_district: the places marked in a map question, by district."
+            "pin_district: the places marked in a map question, by district; pin_cell: those "
+            "places on a grid of about 1 km (group: the cell's centre, latitude and longitude; "
+            "option: the kind of place)."
         ),
     ),
     ("group", N_("The group (empty for all respondents).")),
@@ -172,6 +174,10 @@ def figure_rows(results: RoundResults, translate: Translate) -> Iterator[dict[st
                 count=d.count,
                 percent=d.percent,
                 note="" if d.option else _("Outside every district"),
+            )
+        for p in q.pins:
+            yield row(
+                "pin_cell", f"{p.lat:.3f} {p.lon:.3f}", None, option=p.category, count=p.count
             )
         for breakdown, cells in (
             ("age_band", q.by_age_band),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from contracts.map import MOST_CELLS, grid_cell
-from contracts.rounds import Question
+from contracts.rounds import Question, RoundResults
 from services.rounds import results, tallies
 from tests.unit.test_results_privacy import question_results, respondent
 
@@ -57,3 +57,21 @@ def test_the_results_carry_at_most_the_fullest_cells_however_many_pins_there_are
     [result] = results.question_results([PLACE], kept)
     assert len(result.pins) == MOST_CELLS
     assert (result.pins[0].lat, result.pins[0].lon, result.pins[0].count) == (57.005, 14.005, 3)
+
+
+def test_the_figures_export_lists_the_grid_cells() -> None:
+    from services.portal import results_files
+    from tests.portal.fakes import round_view
+
+    people = [
+        respondent({"place": [{"lat": 57.361, "lon": 13.741, "category": "Danger"}]}, "", "")
+    ] * 3
+    [result] = question_results([PLACE], people)
+    figures = RoundResults(
+        round=round_view("r", state="closed", questions=(PLACE,)),
+        response_rate=50.0,
+        suppression_threshold=5,
+        questions=(result,),
+    )
+    rows = [r for r in results_files.figure_rows(figures, str) if r["breakdown"] == "pin_cell"]
+    assert [(r["group"], r["option"], r["count"]) for r in rows] == [("57.365 13.745", "Danger", 3)]
