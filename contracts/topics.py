@@ -23,13 +23,9 @@ TopicStatus = Literal["new", "accepted", "planned", "declined", "done"]
 """Where a topic request stands (see the module's docstring)."""
 
 
-class RequestTopic(Command):
-    """A committee or department puts a topic request into the council's backlog."""
+class TopicAsks(BaseModel):
+    """What a topic request asks: the part ``RequestTopic`` and the portal's API share."""
 
-    owner: ClassVar[str] = "rounds"
-    name: ClassVar[str] = "request_topic"
-
-    topic_id: str = Field(description="Id chosen by the sender (UUID text).")
     title: OneLine = Field(min_length=1, max_length=200, description="The topic, in a line.")
     question: TrimmedText = Field(
         min_length=1, max_length=2000, description="What they want to know from residents."
@@ -48,6 +44,15 @@ class RequestTopic(Command):
     contact: Annotated[OneLine, Field(max_length=200)] = Field(
         default="", description="Whom to contact about it (name, e-mail or phone)."
     )
+
+
+class RequestTopic(TopicAsks, Command):
+    """A committee or department puts a topic request into the council's backlog."""
+
+    owner: ClassVar[str] = "rounds"
+    name: ClassVar[str] = "request_topic"
+
+    topic_id: str = Field(description="Id chosen by the sender (UUID text).")
     requested_by: str = Field(min_length=1, max_length=80, description="Staff username.")
 
 

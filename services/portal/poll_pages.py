@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
+from contracts.recruitment import TenantView
 from contracts.rounds import POLL_SPACING_SECONDS, PollView
 from services.portal import domain, round_languages
 from services.portal.dependencies import CouncilDep, PortalDep, client_address
@@ -70,24 +72,36 @@ async def polls(request: Request, council: CouncilDep, portal: PortalDep) -> Res
     )
 
 
+async def _open_poll(
+    request: Request, council: TenantView, portal: Portal, round_id: str
+) -> tuple[PollView, PollView, dict[str, Any], Response | None]:
+    """The poll, as shown in this visitor's language (the values posted stay the main
+    language's), the language's template values, and the page to answer with when it is
+    closed (else None)."""
+    poll = await _poll(portal, council.tenant, round_id)
+    localized, in_language = round_languages.shown(request, poll)
+    if poll.state == "open":
+        return poll, localized, in_language, None
+    closed = render(
+        request,
+        "poll_status.html",
+        410,
+        council=council,
+        poll=localized,
+        status="closed",
+        **in_language,
+    )
+    return poll, localized, in_language, closed
+
+
 @router.get("/t/{tenant}/polls/{round_id}", response_class=HTMLResponse)
 async def poll_form(
     request: Request, round_id: str, council: CouncilDep, portal: PortalDep
 ) -> Response:
     """A quick poll's questions (or, once it closed, a pointer to its results)."""
-    poll = await _poll(portal, council.tenant, round_id)
-    # Shown in the poll's language for this visitor; the values posted stay the main one's.
-    localized, in_language = round_languages.shown(request, poll)
-    if poll.state != "open":
-        return render(
-            request,
-            "poll_status.html",
-            410,
-            council=council,
-            poll=localized,
-            status="closed",
-            **in_language,
-        )
+    _, localized, in_language, closed = await _open_poll(request, council, portal, round_id)
+    if closed is not None:
+        return closed
     _, fresh = _browser(request)
     page = render(
         request, "answer.html", council=council, invitation=localized, poll=localized, **in_language
@@ -109,18 +123,9 @@ async def poll_answer(
 ) -> Response:
     """Take an answer to a quick poll, then thank and invite the respondent to join."""
     await portal.check_rate("poll", client_address(request))
-    poll = await _poll(portal, council.tenant, round_id)
-    localized, in_language = round_languages.shown(request, poll)
-    if poll.state != "open":
-        return render(
-            request,
-            "poll_status.html",
-            410,
-            council=council,
-            poll=localized,
-            status="closed",
-            **in_language,
-        )
+    poll, localized, in_language, closed = await _open_poll(request, council, portal, round_id)
+    if closed is not None:
+        return closed
     browser, fresh = _browser(request)
     form = await request.form()
     raw = domain.answers_from_form(poll.questions, form)

@@ -12,7 +12,7 @@ own requests only (the rounds service filters by tenant).
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,6 +25,7 @@ from contracts.topics import (
     ListTopics,
     PlanTopicRound,
     RequestTopic,
+    TopicAsks,
     TopicList,
     TopicStatus,
     TopicView,
@@ -33,7 +34,7 @@ from services.portal import round_steps
 from services.portal.accounts import Account, Session
 from services.portal.api import STAFF_PROBLEMS, Accepted, ApiError, Problem, _Model
 from services.portal.dependencies import CouncilDep, PortalDep, StaffDep, StaffPostDep
-from services.portal.domain import OneLine, TrimmedText, is_round_id
+from services.portal.domain import TrimmedText, is_round_id
 from services.portal.handlers import Portal
 from services.portal.i18n import N_
 from services.portal.rendering import render
@@ -274,25 +275,8 @@ TOPIC_PROBLEMS: dict[int | str, dict[str, object]] = {
 }
 
 
-class TopicRequest(_Model):
+class TopicRequest(TopicAsks, _Model):
     """A topic request from a committee or department."""
-
-    title: OneLine = Field(min_length=1, max_length=200, description="The topic, in a line.")
-    question: TrimmedText = Field(
-        min_length=1, max_length=2000, description="What they want to know from residents."
-    )
-    decision: Annotated[TrimmedText, Field(max_length=500)] = Field(
-        default="", description="Which decision the answers feed."
-    )
-    needed_by: str = Field(
-        default="", pattern=r"^(\d{4}-\d{2}-\d{2})?$", description="By when (YYYY-MM-DD), or ''."
-    )
-    asked_by: OneLine = Field(
-        min_length=1, max_length=200, description="The committee or department asking."
-    )
-    contact: Annotated[OneLine, Field(max_length=200)] = Field(
-        default="", description="Whom to contact about it."
-    )
 
 
 class DeclineRequest(_Model):
