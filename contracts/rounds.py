@@ -95,6 +95,11 @@ class Plan(BaseModel):
     follow_up_owner: Annotated[OneLine, Field(max_length=120)] = Field(
         default="", description="The named owner of the follow-up to the panel."
     )
+    review_needed: bool = Field(
+        default=False,
+        description="The round must pass a methodology review before it goes to the steering "
+        "group (otherwise a review is optional).",
+    )
 
     def missing(self) -> list[str]:
         """The checklist's open points."""

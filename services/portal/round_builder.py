@@ -273,7 +273,7 @@ def settings_from_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], Error
     }
     for stage in STAGES:
         values[f"owner_{stage}"] = clean_line(str(form.get(f"owner_{stage}", "") or ""))
-    for flag in ("longitudinal", "public", "allow_changes"):
+    for flag in ("longitudinal", "public", "allow_changes", "review_needed"):
         values[flag] = bool(form.get(flag))
     errors: Errors = {}
     for day in ("decided_on", "deadline"):
@@ -295,6 +295,7 @@ def settings_from_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], Error
                 deadline=values["deadline"],
                 owners={s: values[f"owner_{s}"] for s in STAGES if values[f"owner_{s}"]},
                 follow_up_owner=clean_line(values["follow_up_owner"]),
+                review_needed=values["review_needed"],
             )
         except ValidationError:
             errors["decision"] = N_("A text is too long: shorten it.")
@@ -322,6 +323,7 @@ def settings_values(view: Any) -> dict[str, Any]:
         "goal": plan.goal,
         "deadline": plan.deadline,
         "follow_up_owner": plan.follow_up_owner,
+        "review_needed": plan.review_needed,
         "topics": "\n".join(view.target.topics),
         "longitudinal": view.longitudinal,
         "public": view.public,

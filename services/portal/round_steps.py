@@ -105,7 +105,11 @@ def steps_for(view: RoundView, account: Account) -> tuple[str, ...]:
 
 
 def _review_blocks(view: RoundView, step: str) -> bool:
-    return step == "submit" and view.review is not None and view.review.blocks_submission
+    if step != "submit":
+        return False
+    if view.review is None:
+        return view.plan.review_needed
+    return view.review.blocks_submission
 
 
 @dataclass(frozen=True)

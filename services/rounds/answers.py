@@ -155,9 +155,12 @@ class AnswerDesk:
         for i, cmd in enumerate(cmds):
             results[i] = results[first[cmd.message_id]]
         settled = [(cmd, *result) for cmd, result in zip(cmds, results, strict=True) if result]
+        sent = [draft_id(c.token) for c, status, _ in settled if status == "done"]
         await asyncio.gather(
             outcomes.record_many(db, [(c, s, r) for c, s, r in settled]),
             self._count(taken),
+            # The answers are sent: drafts kept for their links are no longer needed.
+            db.drafts.delete_many({"_id": {"$in": sent}}) if sent else asyncio.sleep(0),
         )
         return [r if r is not None else ("refused", "unknown_token") for r in results]
 
@@ -231,18 +234,21 @@ class AnswerDesk:
         # The day only, as for outcomes: a mark must not tell when a resident answered.
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         expires = today + timedelta(seconds=outcomes.RETENTION_SECONDS)
-        await insert_new(
-            self._rt.db.submissions,
-            [{"_id": cmds[i].message_id, "expires_at": expires} for i in mine],
-        )
         # Stored in a random order, so the order of a batch tells nothing of who came first.
         order = [i for i in mine if responses[i]["_id"] not in existing]
         random.shuffle(order)
         # Counted into the round's kept results exactly once (services.rounds.tallies).
         batch = tallies.new_batch()
         storing = [{**responses[i], "tally": batch} for i in order]
-        if storing:
-            await tallies.open_batch(self._rt, batch, storing)
+        # The submissions' marks and the batch's record both precede the responses (one
+        # round trip for the two: neither needs the other).
+        await asyncio.gather(
+            insert_new(
+                self._rt.db.submissions,
+                [{"_id": cmds[i].message_id, "expires_at": expires} for i in mine],
+            ),
+            tallies.open_batch(self._rt, batch, storing) if storing else asyncio.sleep(0),
+        )
         clashed = await insert_new(self._rt.db.responses, storing)
         if storing:
             stored = [doc for position, doc in enumerate(storing) if position not in clashed]
@@ -255,10 +261,6 @@ class AnswerDesk:
         for i in mine:
             if results[i] is None:
                 results[i] = ("done", None)
-        # The answers are sent: drafts kept for their links are no longer needed.
-        await self._rt.db.drafts.delete_many(
-            {"_id": {"$in": [draft_id(cmds[i].token) for i in mine]}}
-        )
 
     async def _change(
         self, new: Document, questions: tuple[Question, ...]

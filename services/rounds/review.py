@@ -56,10 +56,13 @@ def view_of(doc: Document) -> ReviewView | None:
 
 
 def check_submittable(doc: Document) -> None:
-    """Refuse a submission while a review was asked and has not passed for this revision."""
+    """Refuse a submission while a review was asked and has not passed for this revision, or
+    when the round's plan needs a review that has not passed."""
     status = status_of(doc)
     if status in ("asked", "changes_asked", "stale"):
         raise Rejected(f"the methodology review is {status}: it must pass before submitting")
+    if (doc.get("plan") or {}).get("review_needed") and status != "passed":
+        raise Rejected("the plan needs a methodology review: it must pass before submitting")
 
 
 async def ask_review(rt: Runtime, cmd: AskReview) -> None:

@@ -12,10 +12,18 @@ from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.round_review import ApproveMethod, AskChanges, AskReview
+from contracts.rounds import Plan
 from contracts.topics import AcceptTopic, DeclineTopic, PlanTopicRound, RequestTopic
 from infra.store import Document
 from services.portal.accounts import create_account
-from tests.portal.conftest import PASSWORD, api_login, check_page, client_for, form_login
+from tests.portal.conftest import (
+    PASSWORD,
+    api_login,
+    check_page,
+    client_for,
+    form_login,
+    text_of,
+)
 from tests.portal.fakes import FakeGateway, round_view
 
 pytestmark = pytest.mark.usefixtures("accounts")
@@ -172,3 +180,17 @@ async def test_backlog_roles_and_a_round_made_of_a_request(
         assert topic_url in round_page.text
         topic_page = await web.get(topic_url)
         assert plan.round_id in topic_page.text
+
+
+async def test_a_plan_that_needs_a_review_offers_no_submission_until_it_passed(
+    client: httpx.AsyncClient, gateway: FakeGateway
+) -> None:
+    gateway.rounds[("gnosjo", ROUND)] = round_view(
+        ROUND, state="draft", plan=Plan(review_needed=True)
+    )
+    await _signed_in(client, "anna", URL)
+    page = await client.get(URL)
+    check_page(page.text)
+    assert f'action="{URL}/submit"' not in page.text
+    assert f'action="{URL}/review/ask"' in page.text
+    assert "Planen kräver en metodgranskning" in text_of(page.text)

@@ -62,6 +62,7 @@ FORM = {
     "deadline": "2027-02-01",
     "owner_questions": "Anna",
     "follow_up_owner": "Anna",
+    "review_needed": "yes",
     "topics": "Parker\nTrafik",
     "allow_changes": "yes",
     "longitudinal": "yes",
@@ -108,6 +109,7 @@ async def test_a_round_of_every_kind_with_skip_logic_promise_plan_and_settings(
         deadline="2027-02-01",
         owners={"questions": "Anna"},
         follow_up_owner="Anna",
+        review_needed=True,
     )
     assert command.target.topics == ("Parker", "Trafik")
     assert (command.allow_changes, command.longitudinal, command.public) == (True, True, False)

@@ -11,7 +11,7 @@ import pytest
 
 from contracts.round_lifecycle import SubmitRound
 from contracts.round_review import ApproveMethod, AskChanges, AskReview
-from contracts.rounds import CreateRound, EditRound, GetRound, Question, RoundView
+from contracts.rounds import CreateRound, EditRound, GetRound, Plan, Question, RoundView
 from devstack.rounds import wait_for_state
 from devstack.testing import wait_until
 from infra.bus import Rejected, publish
@@ -189,3 +189,34 @@ async def test_another_council_cannot_review_the_round(stack: Stack) -> None:
     assert view.review is not None
     assert view.review.status == "asked"
     assert await ask(stack.nc, GetRound(tenant="vaxjo", round_id=round_id), RoundView) is None
+
+
+async def test_a_plan_that_needs_a_review_is_submitted_only_after_it_passed(stack: Stack) -> None:
+    rt = stack.services["rounds"].runtime
+    await register_council(stack, T)
+    round_id = str(uuid.uuid4())
+    await publish(
+        stack.js,
+        CreateRound(
+            tenant=T,
+            round_id=round_id,
+            title="Kvällsbussar",
+            purpose="Underlag.",
+            questions=QUESTIONS,
+            plan=Plan(review_needed=True),
+            created_by="anna",
+        ),
+    )
+    await wait_for_state(stack.nc, T, round_id, "draft")
+    assert (await _view(stack, round_id)).plan.review_needed
+    submit = SubmitRound(tenant=T, round_id=round_id, submitted_by="anna")
+    with pytest.raises(Rejected, match="the plan needs a methodology review"):
+        await lifecycle.submit_round(rt, submit)
+    await review.ask_review(rt, AskReview(tenant=T, round_id=round_id, asked_by="anna"))
+    with pytest.raises(Rejected, match="asked"):
+        await lifecycle.submit_round(rt, submit)
+    await review.approve_method(
+        rt, ApproveMethod(tenant=T, round_id=round_id, reviewed_by="maja", revision=0)
+    )
+    await lifecycle.submit_round(rt, submit)
+    assert (await _view(stack, round_id)).state == "submitted"
