@@ -180,6 +180,7 @@ async def test_a_reminder_by_sms_asks_the_first_question_unless_the_member_is_an
 ) -> None:
     await _council(stack)
     member_id = await _sms_member(stack)
+    sent_before = len(_sms_to(stack))
     round_id = await _round(stack)
     rt = stack.services["rounds"].runtime
 
@@ -188,7 +189,10 @@ async def test_a_reminder_by_sms_asks_the_first_question_unless_the_member_is_an
         return doc is not None and doc.get(reminders.WRITTEN) == "yes"
 
     await wait_until(written, timeout=20, what="the invitations written")
-    await wait_until(lambda: bool(_sms_to(stack)), timeout=20, what="the SMS invitation")
+    await wait_until(
+        lambda: len(_sms_to(stack)) > sent_before, timeout=20, what="the SMS invitation"
+    )
+    assert "Fråga 1/3" in _sms_to(stack)[-1]
     await rt.db.rounds.update_one({"_id": round_id}, {"$set": {"reminder_days": [1, 2]}})
     n = len(_sms_to(stack))
     await reminders.send_reminders(rt, T, round_id, 1)
