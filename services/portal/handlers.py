@@ -388,6 +388,16 @@ class Portal:
             message_id, lambda: self._ask(query, self.gateway.membership_outcome)
         )
 
+    async def _answered(self, command: C, send: Callable[[C], Awaitable[None]]) -> Settled:
+        """Send a command that rounds settles (an answer, a draft, a paper form, a tag) and
+        wait briefly for its outcome, asking rounds once for the recorded one if none is
+        pushed in time."""
+        message_id = await self._send(command, send)
+        query = ResponseOutcome(**self._envelope(command.tenant), command_id=message_id)
+        return await self.settle(
+            message_id, lambda: self._ask(query, self.gateway.response_outcome)
+        )
+
     async def sign_up_view(self, tenant: str, token: str) -> SignUpView | None:
         """What an opt-in link would confirm, or None for an unknown, used or expired link."""
         if not is_link_token(token):
@@ -414,11 +424,7 @@ class Portal:
             answers=answers,
             channel="mail" if channel == "mail" else "web",
         )
-        message_id = await self._send(command, self.gateway.submit_response)
-        query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
-        return await self.settle(
-            message_id, lambda: self._ask(query, self.gateway.response_outcome)
-        )
+        return await self._answered(command, self.gateway.submit_response)
 
     async def polls(self, tenant: str) -> PollList:
         """The council's quick polls that have opened (open and past), newest first."""
@@ -437,20 +443,12 @@ class Portal:
         command = SubmitPollAnswer(
             **self._envelope(tenant), round_id=round_id, browser=browser, answers=answers
         )
-        message_id = await self._send(command, self.gateway.submit_poll_answer)
-        query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
-        return await self.settle(
-            message_id, lambda: self._ask(query, self.gateway.response_outcome)
-        )
+        return await self._answered(command, self.gateway.submit_poll_answer)
 
     async def save_draft(self, tenant: str, token: str, answers: dict[str, Any]) -> Settled:
         """Keep a resident's answers so far; wait briefly for the outcome."""
         command = SaveDraft(**self._envelope(tenant), token=token, answers=answers)
-        message_id = await self._send(command, self.gateway.save_draft)
-        query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
-        return await self.settle(
-            message_id, lambda: self._ask(query, self.gateway.response_outcome)
-        )
+        return await self._answered(command, self.gateway.save_draft)
 
     async def enter_paper_answers(
         self, tenant: str, round_id: str, member_id: str, answers: dict[str, Any], by: str
@@ -463,11 +461,7 @@ class Portal:
             answers=answers,
             entered_by=by,
         )
-        message_id = await self._send(command, self.gateway.enter_paper_answers)
-        query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
-        return await self.settle(
-            message_id, lambda: self._ask(query, self.gateway.response_outcome)
-        )
+        return await self._answered(command, self.gateway.enter_paper_answers)
 
     async def published(self, tenant: str, *, only_published: bool = True) -> PublishedList:
         """The council's closed rounds with their feedback (only published ones by default)."""
@@ -610,11 +604,7 @@ class Portal:
             tags=tags,
             tagged_by=by,
         )
-        message_id = await self._send(command, self.gateway.tag_answer_text)
-        query = ResponseOutcome(**self._envelope(tenant), command_id=message_id)
-        return await self.settle(
-            message_id, lambda: self._ask(query, self.gateway.response_outcome)
-        )
+        return await self._answered(command, self.gateway.tag_answer_text)
 
     async def publish_feedback(self, tenant: str, round_id: str, text: str) -> Settled:
         """Publish the council's feedback on a closed round; wait briefly until it is."""
